@@ -1,0 +1,65 @@
+/**
+ * The crypto suite interface. Two providers implement it: `native`
+ * (node:crypto, the default under Node) and `portable` (@noble/*, for browsers
+ * and other runtimes). Both are cross-tested against each other and against
+ * RFC 7748, RFC 8032, RFC 5869 and Wycheproof vectors.
+ *
+ * All byte strings are `Uint8Array`. Every function validates its inputs and
+ * throws `ValidationError` (code `CRYPTO_ERR_BAD_INPUT`) on a wrong length, and
+ * `CryptoError` on a failed cryptographic check.
+ */
+
+/** An X25519 key pair (RFC 7748): 32-byte private scalar and 32-byte u-coordinate. */
+export interface X25519KeyPair {
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+/** An Ed25519 key pair (RFC 8032): 32-byte seed and 32-byte public key. */
+export interface Ed25519KeyPair {
+  readonly seed: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+/**
+ * An AES-128-CTR keystream generator positioned at the start of the stream.
+ * `fill(out)` writes the next `out.length` bytes of keystream into `out`.
+ */
+export interface KeystreamGenerator {
+  fill(out: Uint8Array): void;
+}
+
+export interface CryptoProvider {
+  /** `'native'` or `'portable'`. */
+  readonly name: string;
+
+  /** X25519 public key of a 32-byte private key (RFC 7748 §6.1). */
+  x25519PublicKey(privateKey: Uint8Array): Uint8Array;
+  /**
+   * X25519 shared secret (RFC 7748 §6.1). Throws `CryptoError`
+   * `CRYPTO_ERR_LOW_ORDER_KEY` when the result is all zero (a low-order or
+   * otherwise degenerate public key): tally never accepts such a secret,
+   * since anyone could compute it.
+   */
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+
+  /** Ed25519 public key of a 32-byte seed (RFC 8032 §5.1.5). */
+  ed25519PublicKey(seed: Uint8Array): Uint8Array;
+  /** Ed25519 signature, 64 bytes (RFC 8032 §5.1.6). */
+  ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array;
+  /** Ed25519 verification (RFC 8032 §5.1.7); returns false on any invalid input. */
+  ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+
+  /** SHA-256 digest. */
+  sha256(data: Uint8Array): Uint8Array;
+  /** HKDF-SHA256 extract-and-expand (RFC 5869), `length` ≤ 255·32. */
+  hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+
+  /** AES-256-GCM seal: returns ciphertext ‖ 16-byte tag. Key 32 bytes, nonce 12 bytes. */
+  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  /** AES-256-GCM open; throws `CryptoError` `CRYPTO_ERR_DECRYPT` on a bad tag. */
+  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array;
+
+  /** AES-128-CTR keystream for a 16-byte key, with the 16-byte initial counter block `iv` (big-endian counter). */
+  aes128Ctr(key: Uint8Array, iv: Uint8Array): KeystreamGenerator;
+}
