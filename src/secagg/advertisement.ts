@@ -1,0 +1,35 @@
+/**
+ * Checks on one R0 advertisement, shared by the client (R1, on the whole key
+ * list) and the server (R0, as each advertisement arrives).
+ */
+import { SecAggError } from '../errors.js';
+import type { CryptoProvider } from '../crypto/types.js';
+import { isLowOrderX25519 } from '../crypto/lowOrder.js';
+import { toHex } from '../crypto/_validate.js';
+import { advertiseSignedBytes, type AdvertisedKeys, type SessionConfig } from './config.js';
+
+/**
+ * Rejects an advertisement whose keys are malformed, low-order or already
+ * advertised in this session (`seen` holds the hex of every accepted key and
+ * is extended), or, in malicious mode, not signed by the client's roster key.
+ */
+export function checkAdvertisement(config: SessionConfig, provider: CryptoProvider, cfgHash: Uint8Array,
+  k: AdvertisedKeys, seen: Set<string>, round: number): void {
+  const fresh: string[] = [];
+  for (const pk of [k.cPk, k.sPk]) {
+    if (!(pk instanceof Uint8Array) || pk.length !== 32) throw new SecAggError('SECAGG_ERR_BAD_MESSAGE', `client ${k.id} advertised a key that is not 32 bytes`, round, k.id);
+    // A low-order key makes the X25519 output known to everyone (RFC 7748 §7): its masks would be public.
+    if (isLowOrderX25519(pk)) throw new SecAggError('SECAGG_ERR_LOW_ORDER_KEY', `client ${k.id} advertised a low-order public key`, round, k.id);
+    const hex = toHex(pk);
+    // Identical keys would give identical pairwise secrets (Flower: "Some public keys are identical").
+    if (seen.has(hex) || fresh.includes(hex)) throw new SecAggError('SECAGG_ERR_DUPLICATE_KEY', `client ${k.id} advertised a public key already advertised in this session`, round, k.id);
+    fresh.push(hex);
+  }
+  if (config.threat === 'malicious') {
+    const rosterKey = config.identityKeys![config.clientIds.indexOf(k.id)]!;
+    const ok = k.signature instanceof Uint8Array && k.signature.length === 64
+      && provider.ed25519Verify(rosterKey, advertiseSignedBytes(cfgHash, k.id, k.cPk, k.sPk), k.signature);
+    if (!ok) throw new SecAggError('SECAGG_ERR_BAD_SIGNATURE', `advertisement of client ${k.id} is not signed by its roster key`, round, k.id);
+  }
+  for (const h of fresh) seen.add(h);
+}

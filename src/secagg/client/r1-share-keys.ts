@@ -1,0 +1,59 @@
+/**
+ * Client R1 ShareKeys (Bonawitz et al. 2017, Fig. 4 round 1): check the key
+ * list, derive the session id, draw the self-mask seed b_u, split s_u^SK and
+ * b_u t-of-k among the neighbours in U1 (and the client itself) and send each
+ * neighbour its shares encrypted under the c-key agreement.
+ */
+import { SecAggError } from '../../errors.js';
+import { equalBytes } from '../../crypto/_validate.js';
+import { shamirSplit } from '../../crypto/shamir.js';
+import { sessionId, type AdvertisedKeys } from '../config.js';
+import { checkAdvertisement } from '../advertisement.js';
+import { checkIdList, requireSession, requireThreshold } from '../guards.js';
+import type { KeyListMessage } from '../messages.js';
+import { sealShares, shareEncryptionKey } from '../keys.js';
+import type { AdvertisedState, ClientStep, SharedState } from './state.js';
+
+const ROUND = 1;
+
+/** Handles the server's key list: AdvertisedState → SharedState, sends encrypted shares. */
+export function handleKeyList(state: AdvertisedState, msg: KeyListMessage): ClientStep {
+  const { ctx } = state;
+  const { config, provider, rng, id } = ctx;
+  requireSession(msg.configHash, ctx.configHash, ROUND);
+  const roster = new Set(config.clientIds);
+  const ids = msg.keys.map((k) => k.id);
+  checkIdList(ids, (x) => roster.has(x), 'key list', ROUND);
+  requireThreshold(ids.length, config.threshold, 'U1 (clients that advertised keys)', ROUND);
+  const seen = new Set<string>();
+  for (const k of msg.keys) checkAdvertisement(config, provider, ctx.configHash, k, seen, ROUND);
+  const mine = msg.keys.find((k) => k.id === id);
+  if (mine === undefined) throw new SecAggError('SECAGG_ERR_SELF_DROPPED', 'the key list does not include this client', ROUND, id);
+  if (!equalBytes(mine.cPk, state.cPk) || !equalBytes(mine.sPk, state.sPk)) throw new SecAggError('SECAGG_ERR_KEY_MISMATCH', 'the key list carries keys this client did not advertise', ROUND, id);
+
+  // Share holders: the neighbours that advertised keys, and this client itself.
+  const neighborSet = new Set(ctx.neighbors);
+  const holders = ids.filter((x) => x === id || neighborSet.has(x));
+  requireThreshold(holders.length, config.threshold, 'U1 ∩ this client\'s neighbourhood', ROUND);
+  const holderSet = new Set(holders);
+  const keys = new Map<number, AdvertisedKeys>(msg.keys.filter((k) => holderSet.has(k.id)).map((k) => [k.id, k]));
+  const sid = sessionId(provider, ctx.configHash, msg.keys);
+
+  const bU = rng.bytes(32);
+  const skShares = shamirSplit(state.sSk, config.threshold, holders, rng);
+  const bShares = shamirSplit(bU, config.threshold, holders, rng);
+  const shares: { to: number; ciphertext: Uint8Array }[] = [];
+  let ownSkShare: Uint8Array | undefined;
+  let ownBShare: Uint8Array | undefined;
+  holders.forEach((v, i) => {
+    if (v === id) { ownSkShare = skShares[i]!; ownBShare = bShares[i]!; return; }
+    const key = shareEncryptionKey(provider, sid, id, state.cSk, v, keys.get(v)!.cPk, ROUND);
+    shares.push({ to: v, ciphertext: sealShares(provider, key, sid, id, v, skShares[i]!, bShares[i]!) });
+    key.fill(0);
+  });
+  const next: SharedState = {
+    kind: 'shared', ctx, sessionId: sid, keys, cSk: state.cSk, sSk: state.sSk, bU,
+    ownSkShare: ownSkShare!, ownBShare: ownBShare!, input: state.input,
+  };
+  return { state: next, out: [{ type: 'shares', sessionId: sid, id, shares }], consumed: [] };
+}

@@ -1,0 +1,53 @@
+/**
+ * Client R2 MaskedInputCollection (Bonawitz et al. 2017, Fig. 4 round 2):
+ * store the shares addressed to this client (U2 = their senders and itself),
+ * then send y_u = x_u + PRG(b_u) + Σ_{v ∈ U2 ∩ N(u)} ±PRG(s_{u,v}) mod 2^b,
+ * where the pairwise mask is added when u < v and subtracted when u > v, so
+ * each pair cancels in the sum.
+ */
+import { SecAggError } from '../../errors.js';
+import { checkIdList, requireSession, requireThreshold } from '../guards.js';
+import type { ShareRoutingMessage } from '../messages.js';
+import { pairwiseMaskKey, selfMaskKey, SHARE_CIPHERTEXT_BYTES } from '../keys.js';
+import { MaskAccumulator } from '../mask.js';
+import { packVector } from '../vector.js';
+import type { ClientStep, MaskedState, SharedState } from './state.js';
+
+const ROUND = 2;
+
+/** Handles the routed shares: SharedState → MaskedState, sends the masked input. */
+export function handleShareRouting(state: SharedState, msg: ShareRoutingMessage): ClientStep {
+  const { ctx } = state;
+  const { config, provider, id } = ctx;
+  requireSession(msg.sessionId, state.sessionId, ROUND);
+  const froms = msg.shares.map((s) => s.from);
+  // Shares may only come from neighbours that advertised keys in R0 (U2 ⊆ U1), never from ourselves.
+  checkIdList(froms, (v) => v !== id && state.keys.has(v), 'share routing', ROUND);
+  for (const s of msg.shares) {
+    if (!(s.ciphertext instanceof Uint8Array) || s.ciphertext.length !== SHARE_CIPHERTEXT_BYTES) {
+      throw new SecAggError('SECAGG_ERR_BAD_SHARE', `share ciphertext from client ${s.from} expected ${SHARE_CIPHERTEXT_BYTES} bytes`, ROUND, s.from);
+    }
+  }
+  const u2 = [...froms, id].sort((a, b) => a - b);
+  requireThreshold(u2.length, config.threshold, 'U2 ∩ this client\'s neighbourhood', ROUND);
+  if (state.input === undefined) throw new SecAggError('SECAGG_ERR_NO_INPUT', 'no input was set before the masked-input round', ROUND, id);
+
+  const acc = new MaskAccumulator(config.dim, provider);
+  acc.addVector(state.input, 1);
+  const consumed: Uint8Array[] = [state.sSk, state.bU];
+  const selfKey = selfMaskKey(provider, state.sessionId, id, state.bU);
+  acc.addMask(selfKey, 1);
+  consumed.push(selfKey);
+  for (const v of froms) {
+    const key = pairwiseMaskKey(provider, state.sessionId, id, state.sSk, v, state.keys.get(v)!.sPk, ROUND);
+    acc.addMask(key, id < v ? 1 : -1);
+    consumed.push(key);
+  }
+  const masked = packVector(acc.result(config.bits), config.bits);
+  const next: MaskedState = {
+    kind: 'masked', ctx, sessionId: state.sessionId, keys: state.keys, cSk: state.cSk,
+    ownSkShare: state.ownSkShare, ownBShare: state.ownBShare, u2,
+    ciphertexts: new Map(msg.shares.map((s) => [s.from, s.ciphertext])), signedU3: undefined,
+  };
+  return { state: next, out: [{ type: 'masked-input', sessionId: state.sessionId, id, masked }], consumed };
+}

@@ -1,0 +1,141 @@
+/**
+ * Session configuration of secagg-v1 and the two hashes that bind every
+ * message to one session (spec §4):
+ *
+ * - the config hash, H("tally/secagg-v1/config" ‖ encode(config)), known
+ *   before any key exists and carried by R0 messages;
+ * - the session id, H("tally/secagg-v1/session" ‖ configHash ‖ every
+ *   advertised key), carried by every later message. A server that shows
+ *   different keys to different clients gives them different session ids, so
+ *   their later messages no longer verify (in malicious mode the R3
+ *   signatures cover the session id).
+ */
+import { ValidationError } from '../errors.js';
+import type { CryptoProvider } from '../crypto/types.js';
+import { concatBytes, u32be } from '../crypto/_validate.js';
+
+/** The adversary the session is built to withstand (secagg-v1 §2.2). */
+export type ThreatModel = 'semi-honest' | 'malicious';
+
+/** The neighbour graph: everyone (Bonawitz 2017) or a k-regular Harary graph (SecAgg+). */
+export type GraphSpec = { readonly kind: 'complete' } | { readonly kind: 'harary'; readonly degree: number };
+
+export interface SessionConfig {
+  /** 32 fresh random bytes chosen by the server for this session; never reused. */
+  readonly nonce: Uint8Array;
+  /** The roster of client ids, each in [1, 2^32-1], strictly increasing. */
+  readonly clientIds: readonly number[];
+  /** Shamir threshold t: shares needed to rebuild a secret; also the minimum |U_i| in every round. */
+  readonly threshold: number;
+  /** Bit width b: inputs and the sum are integers mod 2^b, 1 ≤ b ≤ 32. */
+  readonly bits: number;
+  /** Vector length m. */
+  readonly dim: number;
+  readonly threat: ThreatModel;
+  readonly graph: GraphSpec;
+  /** Malicious mode: each client's long-term Ed25519 public key, in `clientIds` order. */
+  readonly identityKeys?: readonly Uint8Array[];
+}
+
+export const MAX_CLIENT_ID = 0xffffffff;
+export const MAX_DIM = 1 << 28;
+
+const enc = new TextEncoder();
+/** Domain-separation labels (spec §3.1). */
+export const LABELS = {
+  config: enc.encode('tally/secagg-v1/config'),
+  session: enc.encode('tally/secagg-v1/session'),
+  advertise: enc.encode('tally/secagg-v1/advertise'),
+  consistency: enc.encode('tally/secagg-v1/consistency'),
+  pairwiseMask: enc.encode('tally/secagg-v1/pairwise-mask'),
+  selfMask: enc.encode('tally/secagg-v1/self-mask'),
+  shareEncryption: enc.encode('tally/secagg-v1/share-encryption'),
+  share: enc.encode('tally/secagg-v1/share'),
+} as const;
+
+function bad(message: string): never {
+  throw new ValidationError('SECAGG_ERR_BAD_CONFIG', message);
+}
+
+/**
+ * Checks the structural validity of a configuration (types, ranges, ids).
+ * Threshold conditions are checked by `validateSessionThreshold` in params.
+ * @throws ValidationError `SECAGG_ERR_BAD_CONFIG`
+ */
+export function checkConfigShape(c: SessionConfig): void {
+  if (!(c.nonce instanceof Uint8Array) || c.nonce.length !== 32) bad(`"nonce" expected Uint8Array of length 32, got ${c.nonce instanceof Uint8Array ? `length=${c.nonce.length}` : typeof c.nonce}`);
+  const ids = c.clientIds;
+  if (!Array.isArray(ids) || ids.length < 2) bad(`"clientIds" expected at least 2 ids, got ${Array.isArray(ids) ? ids.length : typeof ids}`);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (!Number.isInteger(id) || id < 1 || id > MAX_CLIENT_ID) bad(`"clientIds[${i}]" expected an integer in [1, ${MAX_CLIENT_ID}], got ${id}`);
+    if (i > 0 && id <= ids[i - 1]!) bad(`"clientIds" must be strictly increasing (unique), got ${ids[i - 1]} then ${id}`);
+  }
+  if (!Number.isInteger(c.bits) || c.bits < 1 || c.bits > 32) bad(`"bits" expected an integer in [1, 32], got ${c.bits}`);
+  if (!Number.isInteger(c.dim) || c.dim < 1 || c.dim > MAX_DIM) bad(`"dim" expected an integer in [1, ${MAX_DIM}], got ${c.dim}`);
+  if (!Number.isInteger(c.threshold)) bad(`"threshold" expected an integer, got ${c.threshold}`);
+  if (c.threat !== 'semi-honest' && c.threat !== 'malicious') bad(`"threat" expected 'semi-honest' or 'malicious', got ${String(c.threat)}`);
+  if (c.graph.kind === 'harary') {
+    const k = c.graph.degree;
+    if (!Number.isInteger(k) || k < 2 || k > ids.length - 1 || k % 2 !== 0) bad(`"graph.degree" expected an even integer in [2, ${ids.length - 1}], got ${k}`);
+  } else if (c.graph.kind !== 'complete') bad(`"graph.kind" expected 'complete' or 'harary', got ${String((c.graph as { kind: unknown }).kind)}`);
+  if (c.threat === 'malicious') {
+    const keys = c.identityKeys;
+    if (keys === undefined || keys.length !== ids.length) bad(`"identityKeys" expected ${ids.length} Ed25519 public keys in malicious mode, got ${keys?.length ?? 0}`);
+    keys.forEach((k, i) => { if (!(k instanceof Uint8Array) || k.length !== 32) bad(`"identityKeys[${i}]" expected Uint8Array of length 32`); });
+  } else if (c.identityKeys !== undefined && c.identityKeys.length !== ids.length) {
+    bad(`"identityKeys" expected ${ids.length} keys when given, got ${c.identityKeys.length}`);
+  }
+}
+
+/**
+ * Canonical encoding of a configuration (spec §4.1):
+ * nonce(32) ‖ u32(n) ‖ u32(id)·n ‖ u32(t) ‖ u8(b) ‖ u32(m) ‖ u8(threat) ‖
+ * u8(graph) ‖ u32(k) ‖ [identity key(32)·n in malicious mode]. All integers big-endian.
+ */
+export function encodeConfig(c: SessionConfig): Uint8Array {
+  const n = c.clientIds.length;
+  const k = c.graph.kind === 'harary' ? c.graph.degree : n - 1;
+  const parts: Uint8Array[] = [c.nonce, u32be(n), ...c.clientIds.map(u32be), u32be(c.threshold),
+    Uint8Array.of(c.bits), u32be(c.dim), Uint8Array.of(c.threat === 'malicious' ? 1 : 0),
+    Uint8Array.of(c.graph.kind === 'harary' ? 1 : 0), u32be(k)];
+  if (c.threat === 'malicious') parts.push(...c.identityKeys!);
+  return concatBytes(...parts);
+}
+
+/** configHash = SHA-256(label ‖ encodeConfig(c)). */
+export function configHash(provider: CryptoProvider, c: SessionConfig): Uint8Array {
+  return provider.sha256(concatBytes(LABELS.config, encodeConfig(c)));
+}
+
+/** One advertised key pair set (R0). */
+export interface AdvertisedKeys {
+  readonly id: number;
+  /** X25519 key used to encrypt shares (c_u^PK in the paper). */
+  readonly cPk: Uint8Array;
+  /** X25519 key used for pairwise masks (s_u^PK in the paper). */
+  readonly sPk: Uint8Array;
+  /** Malicious mode: Ed25519 signature over the advertisement (spec §5.1). */
+  readonly signature?: Uint8Array;
+}
+
+/**
+ * sessionId = SHA-256(label ‖ configHash ‖ u32(|U1|) ‖ (u32(id) ‖ cPk ‖ sPk) for
+ * each advertised client in increasing id order). Signatures are not hashed:
+ * they are checked separately and bind the same keys.
+ */
+export function sessionId(provider: CryptoProvider, cfgHash: Uint8Array, keys: readonly AdvertisedKeys[]): Uint8Array {
+  const parts: Uint8Array[] = [LABELS.session, cfgHash, u32be(keys.length)];
+  for (const k of keys) parts.push(u32be(k.id), k.cPk, k.sPk);
+  return provider.sha256(concatBytes(...parts));
+}
+
+/** The message an R0 advertisement signature covers (spec §5.1). */
+export function advertiseSignedBytes(cfgHash: Uint8Array, id: number, cPk: Uint8Array, sPk: Uint8Array): Uint8Array {
+  return concatBytes(LABELS.advertise, cfgHash, u32be(id), cPk, sPk);
+}
+
+/** The message an R3 consistency signature covers (spec §5.4). */
+export function consistencySignedBytes(sid: Uint8Array, survivors: readonly number[]): Uint8Array {
+  return concatBytes(LABELS.consistency, sid, u32be(survivors.length), ...survivors.map(u32be));
+}

@@ -1,0 +1,97 @@
+/**
+ * Key derivations of secagg-v1 (spec §3): pairwise mask keys, self-mask keys,
+ * share-encryption keys and the share plaintext. Bonawitz et al. 2017, §4
+ * (Fig. 4: "s_{u,v} ← KA.agree(s_u^SK, s_v^PK)", "c_{u,v} ← KA.agree(c_u^SK, c_v^PK)").
+ */
+import { SecAggError } from '../errors.js';
+import type { CryptoProvider } from '../crypto/types.js';
+import { concatBytes, u32be } from '../crypto/_validate.js';
+import { CryptoError } from '../errors.js';
+import { LABELS } from './config.js';
+
+/** Length of one Shamir share value (GF(2^256 + 297) element, big-endian). */
+export const SHARE_BYTES = 33;
+/** Share plaintext: u32(sender) ‖ u32(recipient) ‖ s^SK share(33) ‖ b share(33). */
+export const SHARE_PLAINTEXT_BYTES = 8 + 2 * SHARE_BYTES;
+/** Sealed share: plaintext plus the 16-byte GCM tag. */
+export const SHARE_CIPHERTEXT_BYTES = SHARE_PLAINTEXT_BYTES + 16;
+
+/** Runs X25519 and turns a low-order failure into a protocol abort naming the peer. */
+function agree(p: CryptoProvider, sk: Uint8Array, pk: Uint8Array, round: number, peer: number): Uint8Array {
+  try {
+    return p.x25519(sk, pk);
+  } catch (err) {
+    if (err instanceof CryptoError) throw new SecAggError('SECAGG_ERR_LOW_ORDER_KEY', `key agreement with client ${peer} gave a degenerate secret`, round, peer);
+    throw err;
+  }
+}
+
+function pairInfo(label: Uint8Array, u: number, v: number): Uint8Array {
+  return concatBytes(label, u32be(Math.min(u, v)), u32be(Math.max(u, v)));
+}
+
+/**
+ * AES-128 key of the pairwise mask between u and v (spec §3.3):
+ * HKDF-SHA256(ikm = X25519(s_u^SK, s_v^PK), salt = sessionId,
+ * info = "tally/secagg-v1/pairwise-mask" ‖ u32(min(u,v)) ‖ u32(max(u,v)), L = 16).
+ */
+export function pairwiseMaskKey(p: CryptoProvider, sid: Uint8Array, u: number, sSk: Uint8Array, v: number, sPkV: Uint8Array, round: number): Uint8Array {
+  return p.hkdf(agree(p, sSk, sPkV, round, v), sid, pairInfo(LABELS.pairwiseMask, u, v), 16);
+}
+
+/**
+ * AES-128 key of u's self mask (spec §3.4):
+ * HKDF-SHA256(ikm = b_u, salt = sessionId, info = "tally/secagg-v1/self-mask" ‖ u32(u), L = 16).
+ */
+export function selfMaskKey(p: CryptoProvider, sid: Uint8Array, u: number, bU: Uint8Array): Uint8Array {
+  return p.hkdf(bU, sid, concatBytes(LABELS.selfMask, u32be(u)), 16);
+}
+
+/**
+ * AES-256-GCM key protecting the shares exchanged by u and v (spec §3.5):
+ * HKDF-SHA256(ikm = X25519(c_u^SK, c_v^PK), salt = sessionId,
+ * info = "tally/secagg-v1/share-encryption" ‖ u32(min) ‖ u32(max), L = 32).
+ * Both directions use this key; the nonce names the direction.
+ */
+export function shareEncryptionKey(p: CryptoProvider, sid: Uint8Array, u: number, cSk: Uint8Array, v: number, cPkV: Uint8Array, round: number): Uint8Array {
+  return p.hkdf(agree(p, cSk, cPkV, round, v), sid, pairInfo(LABELS.shareEncryption, u, v), 32);
+}
+
+/** GCM nonce: u32(sender) ‖ u32(recipient) ‖ u32(1). Unique per key since each direction is used once. */
+export function shareNonce(sender: number, recipient: number): Uint8Array {
+  return concatBytes(u32be(sender), u32be(recipient), u32be(1));
+}
+
+/** GCM associated data: "tally/secagg-v1/share" ‖ sessionId ‖ u32(sender) ‖ u32(recipient). */
+export function shareAad(sid: Uint8Array, sender: number, recipient: number): Uint8Array {
+  return concatBytes(LABELS.share, sid, u32be(sender), u32be(recipient));
+}
+
+/** Encrypts u's shares of s_u^SK and b_u for recipient v (Bonawitz Fig. 4, round 1). */
+export function sealShares(p: CryptoProvider, key: Uint8Array, sid: Uint8Array, sender: number, recipient: number, skShare: Uint8Array, bShare: Uint8Array): Uint8Array {
+  const pt = concatBytes(u32be(sender), u32be(recipient), skShare, bShare);
+  return p.aesGcmSeal(key, shareNonce(sender, recipient), pt, shareAad(sid, sender, recipient));
+}
+
+/**
+ * Decrypts the shares `sender` sent to `recipient` and checks the plaintext names
+ * the same pair (Bonawitz Fig. 4, round 4: "assert u = u' ∧ v = v'").
+ * @throws SecAggError `SECAGG_ERR_BAD_SHARE`
+ */
+export function openShares(p: CryptoProvider, key: Uint8Array, sid: Uint8Array, sender: number, recipient: number, sealed: Uint8Array, round: number): { skShare: Uint8Array; bShare: Uint8Array } {
+  if (sealed.length !== SHARE_CIPHERTEXT_BYTES) {
+    throw new SecAggError('SECAGG_ERR_BAD_SHARE', `share ciphertext from client ${sender} expected ${SHARE_CIPHERTEXT_BYTES} bytes, got ${sealed.length}`, round, sender);
+  }
+  let pt: Uint8Array;
+  try {
+    pt = p.aesGcmOpen(key, shareNonce(sender, recipient), sealed, shareAad(sid, sender, recipient));
+  } catch (err) {
+    if (err instanceof CryptoError) throw new SecAggError('SECAGG_ERR_BAD_SHARE', `share ciphertext from client ${sender} does not decrypt`, round, sender);
+    throw err;
+  }
+  const dv = new DataView(pt.buffer, pt.byteOffset, pt.byteLength);
+  if (dv.getUint32(0) !== sender || dv.getUint32(4) !== recipient) {
+    throw new SecAggError('SECAGG_ERR_BAD_SHARE', `share plaintext from client ${sender} names the wrong pair`, round, sender);
+  }
+  return { skShare: pt.slice(8, 8 + SHARE_BYTES), bShare: pt.slice(8 + SHARE_BYTES, 8 + 2 * SHARE_BYTES) };
+}

@@ -1,0 +1,121 @@
+/**
+ * The server side of secagg-v1: `createServer`, then `receiveMessage` for each
+ * client message and `closeRound` when a round's deadline passes (or
+ * `expectedClients` is empty). Bad input never throws: a refused message
+ * drops its sender (`rejected` says why) and the round goes on; a violated
+ * round invariant (|U_i| < t, a failed reconstruction) aborts the session and
+ * tells every remaining client.
+ */
+import { SecAggError, TallyError, ValidationError } from '../../errors.js';
+import type { CryptoProvider } from '../../crypto/types.js';
+import { configHash, type SessionConfig } from '../config.js';
+import type { ClientMessage, Outgoing } from '../messages.js';
+import { sessionGraph, validateSession } from '../session.js';
+import { closeAdvertise, receiveAdvertisement } from './r0-advertise-keys.js';
+import { closeShareKeys, receiveShares } from './r1-share-keys.js';
+import { closeMaskedInput, receiveMaskedInput } from './r2-masked-input.js';
+import { closeConsistency, receiveConsistency } from './r3-consistency.js';
+import { closeUnmasking, receiveUnmask } from './r4-unmasking.js';
+import { expectedClients, type R0State, type ServerState, type ServerStep } from './state.js';
+
+export { expectedClients } from './state.js';
+export type { ServerState, ServerStep, Rejection, DropRecord, CompletedServerState, AbortedServerState } from './state.js';
+
+const ROUND: Record<ServerState['kind'], number> = { r0: 0, r1: 1, r2: 2, r3: 3, r4: 4, completed: 5, aborted: -1 };
+const EXPECTS: Record<string, ClientMessage['type']> = { r0: 'advertise', r1: 'shares', r2: 'masked-input', r3: 'consistency', r4: 'unmask' };
+
+export interface CreateServerOptions {
+  readonly config: SessionConfig;
+  readonly provider: CryptoProvider;
+}
+
+/**
+ * Creates the server of one session. Validates the configuration, including
+ * the threat model's threshold conditions.
+ * @throws ValidationError `SECAGG_ERR_BAD_CONFIG` / `SECAGG_ERR_BAD_THRESHOLD`
+ */
+export function createServer(o: CreateServerOptions): R0State {
+  validateSession(o.config);
+  return {
+    kind: 'r0',
+    ctx: {
+      config: o.config, configHash: configHash(o.provider, o.config), provider: o.provider,
+      graph: sessionGraph(o.config, o.provider), roster: new Set(o.config.clientIds), dropped: new Map(),
+    },
+    adverts: new Map(), seenKeys: new Set(),
+  };
+}
+
+/** Clients still taking part: everyone not dropped (the recipients of an abort). */
+function participants(s: ServerState): number[] {
+  return s.ctx.config.clientIds.filter((id) => !s.ctx.dropped.has(id));
+}
+
+/** Aborts the session everywhere with `code`. */
+export function abortServer(s: ServerState, code: string, message: string, round: number): ServerStep {
+  const out: Outgoing[] = participants(s).map((to) => ({ to, message: { type: 'abort', code, message } }));
+  return { state: { kind: 'aborted', ctx: s.ctx, code, message, round }, out };
+}
+
+function dispatch(s: ServerState, m: ClientMessage): ServerStep {
+  if (s.kind === 'r0' && m.type === 'advertise') return receiveAdvertisement(s, m);
+  if (s.kind === 'r1' && m.type === 'shares') return receiveShares(s, m);
+  if (s.kind === 'r2' && m.type === 'masked-input') return receiveMaskedInput(s, m);
+  if (s.kind === 'r3' && m.type === 'consistency') return receiveConsistency(s, m);
+  if (s.kind === 'r4' && m.type === 'unmask') return receiveUnmask(s, m);
+  throw new SecAggError('SECAGG_ERR_UNEXPECTED_MESSAGE', `'${String(m.type)}' from client ${m.id} is not expected in round ${ROUND[s.kind]} (expecting '${EXPECTS[s.kind] ?? 'nothing'}')`, ROUND[s.kind], m.id);
+}
+
+/**
+ * Handles one client message. A refused message is reported in `rejected`;
+ * its sender is dropped from the session, except for a duplicate of an
+ * already accepted message or a message that arrives after its round closed
+ * (the sender keeps what was accepted).
+ */
+export function receiveMessage(s: ServerState, m: ClientMessage): ServerStep {
+  const id = typeof m?.id === 'number' ? m.id : undefined;
+  if (id === undefined || !s.ctx.roster.has(id)) {
+    return { state: s, out: [], rejected: { peer: undefined, code: 'SECAGG_ERR_UNKNOWN_ID', message: `message from unknown client ${String(id)}` } };
+  }
+  if (s.ctx.dropped.has(id)) {
+    return { state: s, out: [], rejected: { peer: id, code: 'SECAGG_ERR_UNEXPECTED_MESSAGE', message: `client ${id} was already dropped` } };
+  }
+  if (m.type === 'abort') {
+    s.ctx.dropped.set(id, { round: ROUND[s.kind], code: typeof m.code === 'string' ? m.code : 'SECAGG_ERR_ABORTED' });
+    return { state: s, out: [], rejected: { peer: id, code: 'SECAGG_ERR_ABORTED', message: `client ${id} aborted: ${String(m.code)}` } };
+  }
+  try {
+    return dispatch(s, m);
+  } catch (err) {
+    if (!(err instanceof TallyError) && !(err instanceof TypeError)) throw err;
+    const code = err instanceof TallyError ? err.code : 'SECAGG_ERR_BAD_MESSAGE';
+    // Duplicates and late messages are refused without undoing what the sender already contributed.
+    const keep = code === 'SECAGG_ERR_DUPLICATE_ID' || code === 'SECAGG_ERR_UNEXPECTED_MESSAGE' || code === 'SECAGG_ERR_NOT_SUBSET';
+    if (!keep) s.ctx.dropped.set(id, { round: ROUND[s.kind], code });
+    return { state: s, out: [], rejected: { peer: id, code, message: err.message } };
+  }
+}
+
+/**
+ * Closes the current round: clients that did not answer are dropped as
+ * SILENT, the round's invariants are checked, and the next round's requests
+ * are returned. Below the threshold the session aborts everywhere.
+ */
+export function closeRound(s: ServerState): ServerStep {
+  if (s.kind === 'completed' || s.kind === 'aborted') {
+    throw new ValidationError('SECAGG_ERR_UNEXPECTED_MESSAGE', `the session is already ${s.kind}`);
+  }
+  for (const id of expectedClients(s)) s.ctx.dropped.set(id, { round: ROUND[s.kind], code: 'SILENT' });
+  try {
+    switch (s.kind) {
+      case 'r0': return closeAdvertise(s);
+      case 'r1': return closeShareKeys(s);
+      case 'r2': return closeMaskedInput(s);
+      case 'r3': return closeConsistency(s);
+      case 'r4': return closeUnmasking(s);
+    }
+  } catch (err) {
+    if (err instanceof TallyError) return abortServer(s, err.code, err.message, ROUND[s.kind]);
+    throw err;
+  }
+}

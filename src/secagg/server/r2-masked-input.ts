@@ -1,0 +1,48 @@
+/**
+ * Server R2 MaskedInputCollection (Bonawitz et al. 2017, Fig. 4 round 2):
+ * add each masked input y_u into one accumulator as it arrives (so memory is
+ * O(m), never O(n·m)), then announce U3: to all of U3 for the consistency
+ * check (malicious mode) or directly the unmasking request (semi-honest).
+ */
+import { CodecError, SecAggError, TallyError } from '../../errors.js';
+import { requireSession, requireThreshold } from '../guards.js';
+import type { MaskedInputMessage } from '../messages.js';
+import { addPackedInto } from '../vector.js';
+import { startUnmasking } from './r4-unmasking.js';
+import type { R2State, R3State, ServerStep } from './state.js';
+
+const ROUND = 2;
+
+export function receiveMaskedInput(state: R2State, msg: MaskedInputMessage): ServerStep {
+  const u = msg.id;
+  if (!state.u2.has(u)) throw new SecAggError('SECAGG_ERR_NOT_SUBSET', `client ${u} sent a masked input but is not in U2`, ROUND, u);
+  if (state.u3.has(u)) throw new SecAggError('SECAGG_ERR_DUPLICATE_ID', `client ${u} sent its masked input twice`, ROUND, u);
+  requireSession(msg.sessionId, state.sessionId, ROUND, u);
+  const { dim, bits } = state.ctx.config;
+  try {
+    // Validates the exact length and zero padding before touching the accumulator.
+    addPackedInto(state.acc, msg.masked, dim, bits);
+  } catch (err) {
+    if (err instanceof CodecError || (err instanceof TallyError && err.code === 'SECAGG_ERR_BAD_VECTOR')) {
+      throw new SecAggError('SECAGG_ERR_BAD_VECTOR', `masked input of client ${u}: ${err.message}`, ROUND, u);
+    }
+    throw err;
+  }
+  state.u3.add(u);
+  return { state, out: [] };
+}
+
+/** Closes R2: U3 = clients whose masked input is in the accumulator. */
+export function closeMaskedInput(state: R2State): ServerStep {
+  const { ctx } = state;
+  const u3 = [...state.u3].sort((a, b) => a - b);
+  requireThreshold(u3.length, ctx.config.threshold, 'U3 (clients whose masked input was accepted)', ROUND);
+  if (ctx.config.threat === 'malicious') {
+    const next: R3State = {
+      kind: 'r3', ctx, sessionId: state.sessionId, keyById: state.keyById, u2: state.u2, acc: state.acc, u3, signatures: new Map(),
+    };
+    const message = { type: 'consistency-request' as const, sessionId: state.sessionId, survivors: u3 };
+    return { state: next, out: u3.map((to) => ({ to, message })) };
+  }
+  return startUnmasking(state, u3, [], new Set(u3));
+}

@@ -1,0 +1,49 @@
+/**
+ * Session-level checks shared by clients and server: configuration validity,
+ * the paper's threshold conditions, the neighbour graph and input vectors.
+ */
+import { ValidationError } from '../errors.js';
+import type { CryptoProvider } from '../crypto/types.js';
+import { checkConfigShape, configHash, type SessionConfig } from './config.js';
+import { completeGraph, hararyGraph, type Graph } from './graph.js';
+import { validateThreshold } from './params.js';
+import { checkRange } from './vector.js';
+
+/**
+ * Validates a configuration: shape, ranges and the threshold conditions of
+ * the threat model (Bonawitz et al. 2017 §6; see params.ts).
+ * @throws ValidationError `SECAGG_ERR_BAD_CONFIG` or `SECAGG_ERR_BAD_THRESHOLD`
+ */
+export function validateSession(c: SessionConfig): void {
+  checkConfigShape(c);
+  const n = c.clientIds.length;
+  const k = c.graph.kind === 'harary' ? c.graph.degree : n - 1;
+  validateThreshold({ n, k, t: c.threshold, threat: c.threat });
+}
+
+const graphs = new WeakMap<SessionConfig, Graph>();
+
+/**
+ * The session's neighbour graph over the roster. For Harary graphs the
+ * permutation seed is the config hash, which every party computes alike
+ * (spec §4.3), so the server cannot pick neighbourhoods after seeing keys.
+ */
+export function sessionGraph(c: SessionConfig, provider: CryptoProvider): Graph {
+  let g = graphs.get(c);
+  if (g === undefined) {
+    g = c.graph.kind === 'harary'
+      ? hararyGraph(c.clientIds, c.graph.degree, configHash(provider, c), provider)
+      : completeGraph(c.clientIds);
+    graphs.set(c, g);
+  }
+  return g;
+}
+
+/**
+ * Checks a client input: a Uint32Array of length m with entries < 2^b.
+ * @throws ValidationError `SECAGG_ERR_BAD_VECTOR`
+ */
+export function checkInput(input: Uint32Array, c: SessionConfig): void {
+  if (!(input instanceof Uint32Array)) throw new ValidationError('SECAGG_ERR_BAD_VECTOR', `"input" expected Uint32Array, got ${typeof input}`);
+  checkRange(input, c.dim, c.bits);
+}
