@@ -1,0 +1,159 @@
+/**
+ * The `portable` crypto provider: @noble/curves, @noble/hashes and
+ * @noble/ciphers, pure TypeScript, for browsers and runtimes without
+ * node:crypto. About 40 times slower than `native` for X25519.
+ *
+ * Same semantics as the `native` provider, byte for byte, including the
+ * rejections (cross-tested in test/crypto/crosstest.test.ts).
+ */
+import { ctr, gcm } from '@noble/ciphers/aes.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { CryptoError } from '../errors.js';
+import { abytes, abytesMin, anumber, DECRYPT, HKDF_MAX_LENGTH, LOW_ORDER_KEY } from './_validate.js';
+import { isLowOrderEd25519, isLowOrderX25519, isNonCanonicalEd25519 } from './lowOrder.js';
+import type { CryptoProvider, KeystreamGenerator } from './types.js';
+
+/** Keystream generated per noble `ctr()` call at most (one key expansion each). */
+const CTR_CHUNK = 16 * 1024;
+const CTR_ZEROS = new Uint8Array(CTR_CHUNK);
+
+/** Adds `blocks` to a 16-byte big-endian counter in place, wrapping at 2^128 like OpenSSL. */
+function addToCounter(counter: Uint8Array, blocks: number): void {
+  let carry = blocks;
+  for (let i = 15; i >= 0 && carry > 0; i--) {
+    const sum = counter[i]! + (carry % 256);
+    counter[i] = sum & 0xff;
+    carry = Math.floor(carry / 256) + (sum >> 8);
+  }
+}
+
+/**
+ * AES-128-CTR keystream from @noble/ciphers. noble's `ctr()` is one-shot, so
+ * the stream position is kept here: `counter` is the next unused counter block
+ * and `buf[pos..len)` the unused keystream bytes of blocks already generated.
+ * Whole blocks are generated only as needed (a 3-byte fill costs one block).
+ */
+class PortableKeystream implements KeystreamGenerator {
+  readonly #key: Uint8Array;
+  readonly #counter: Uint8Array;
+  readonly #buf = new Uint8Array(CTR_CHUNK); // fresh, so 4-byte aligned as noble requires
+  #pos = 0;
+  #len = 0;
+  constructor(key: Uint8Array, iv: Uint8Array) {
+    this.#key = key.slice(); // the caller may wipe or reuse its arrays
+    this.#counter = iv.slice();
+  }
+  fill(out: Uint8Array): void {
+    abytes(out, undefined, 'out');
+    let off = 0;
+    while (off < out.length) {
+      if (this.#pos === this.#len) this.#refill(out.length - off);
+      const n = Math.min(this.#len - this.#pos, out.length - off);
+      out.set(this.#buf.subarray(this.#pos, this.#pos + n), off);
+      this.#pos += n;
+      off += n;
+    }
+  }
+  /** Generates enough whole blocks for `want` more bytes, up to one chunk. */
+  #refill(want: number): void {
+    const n = Math.min(CTR_CHUNK, Math.ceil(want / 16) * 16);
+    // NIST SP 800-38A §6.5: keystream = AES_K(T_j) for successive counter blocks T_j.
+    ctr(this.#key, this.#counter).encrypt(CTR_ZEROS.subarray(0, n), this.#buf.subarray(0, n));
+    addToCounter(this.#counter, n / 16);
+    this.#pos = 0;
+    this.#len = n;
+  }
+}
+
+/** The @noble/* provider. */
+export const portableProvider: CryptoProvider = {
+  name: 'portable',
+
+  x25519PublicKey(privateKey: Uint8Array): Uint8Array {
+    abytes(privateKey, 32, 'privateKey');
+    return x25519.getPublicKey(privateKey);
+  },
+
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+    abytes(privateKey, 32, 'privateKey');
+    abytes(publicKey, 32, 'publicKey');
+    // RFC 7748 §6.1: reject inputs whose result is all zero; noble does the same
+    // check, this one gives the typed error and keeps both providers identical.
+    if (isLowOrderX25519(publicKey)) throw new CryptoError(LOW_ORDER_KEY, 'X25519 public key has low order');
+    try {
+      return x25519.getSharedSecret(privateKey, publicKey);
+    } catch (cause) {
+      // With valid lengths noble throws only for a zero result.
+      throw new CryptoError(LOW_ORDER_KEY, 'X25519 shared secret is all zero', { cause });
+    }
+  },
+
+  ed25519PublicKey(seed: Uint8Array): Uint8Array {
+    abytes(seed, 32, 'seed');
+    return ed25519.getPublicKey(seed);
+  },
+
+  ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
+    abytes(seed, 32, 'seed');
+    abytes(message, undefined, 'message');
+    return ed25519.sign(message, seed);
+  },
+
+  ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    abytes(publicKey, undefined, 'publicKey');
+    abytes(message, undefined, 'message');
+    abytes(signature, undefined, 'signature');
+    if (publicKey.length !== 32 || signature.length !== 64) return false;
+    // Same pre-checks as native (noble's strict mode rejects these too).
+    if (isNonCanonicalEd25519(publicKey) || isLowOrderEd25519(publicKey)) return false;
+    try {
+      // zip215: false is RFC 8032 §5.1.7 decoding (canonical A and R, S < L);
+      // noble's default is the more lenient ZIP-215.
+      return ed25519.verify(signature, message, publicKey, { zip215: false });
+    } catch {
+      return false;
+    }
+  },
+
+  sha256(data: Uint8Array): Uint8Array {
+    abytes(data, undefined, 'data');
+    return sha256(data);
+  },
+
+  hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+    abytes(ikm, undefined, 'ikm');
+    abytes(salt, undefined, 'salt');
+    abytes(info, undefined, 'info');
+    anumber(length, 'length', 0, HKDF_MAX_LENGTH);
+    // RFC 5869 §2.2: an empty salt acts as HashLen zero bytes (HMAC zero-pads its key).
+    return hkdf(sha256, ikm, salt, info, length);
+  },
+
+  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+    abytes(key, 32, 'key');
+    abytes(nonce, 12, 'nonce');
+    abytes(plaintext, undefined, 'plaintext');
+    abytes(aad, undefined, 'aad');
+    return gcm(key, nonce, aad).encrypt(plaintext);
+  },
+
+  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+    abytes(key, 32, 'key');
+    abytes(nonce, 12, 'nonce');
+    abytesMin(sealed, 16, 'sealed');
+    abytes(aad, undefined, 'aad');
+    try {
+      return gcm(key, nonce, aad).decrypt(sealed); // checks the tag before decrypting
+    } catch (cause) {
+      throw new CryptoError(DECRYPT, 'AES-GCM authentication failed', { cause });
+    }
+  },
+
+  aes128Ctr(key: Uint8Array, iv: Uint8Array): KeystreamGenerator {
+    abytes(key, 16, 'key');
+    abytes(iv, 16, 'iv');
+    return new PortableKeystream(key, iv);
+  },
+};
