@@ -9,7 +9,7 @@ import { SecAggError } from '../../errors.js';
 import { checkIdList, requireSession, requireThreshold } from '../guards.js';
 import type { ShareRoutingMessage } from '../messages.js';
 import { pairwiseMaskKey, selfMaskKey, SHARE_CIPHERTEXT_BYTES } from '../keys.js';
-import { MaskAccumulator } from '../mask.js';
+import { MaskAccumulator, type MaskTerm } from '../mask.js';
 import { packVector } from '../vector.js';
 import type { ClientStep, MaskedState, SharedState } from './state.js';
 
@@ -35,14 +35,12 @@ export function handleShareRouting(state: SharedState, msg: ShareRoutingMessage)
   const acc = new MaskAccumulator(config.dim, provider);
   acc.addVector(state.input, 1);
   const consumed: Uint8Array[] = [state.sSk, state.bU];
-  const selfKey = selfMaskKey(provider, state.sessionId, id, state.bU);
-  acc.addMask(selfKey, 1);
-  consumed.push(selfKey);
+  const terms: MaskTerm[] = [{ key: selfMaskKey(provider, state.sessionId, id, state.bU), sign: 1 }];
   for (const v of froms) {
-    const key = pairwiseMaskKey(provider, state.sessionId, id, state.sSk, v, state.keys.get(v)!.sPk, ROUND);
-    acc.addMask(key, id < v ? 1 : -1);
-    consumed.push(key);
+    terms.push({ key: pairwiseMaskKey(provider, state.sessionId, id, state.sSk, v, state.keys.get(v)!.sPk, ROUND), sign: id < v ? 1 : -1 });
   }
+  acc.addMasks(terms);
+  for (const term of terms) consumed.push(term.key);
   const masked = packVector(acc.result(config.bits), config.bits);
   const next: MaskedState = {
     kind: 'masked', ctx, sessionId: state.sessionId, keys: state.keys, cSk: state.cSk,

@@ -9,6 +9,7 @@ import { SecAggError } from '../../errors.js';
 import { requireSession, requireThreshold } from '../guards.js';
 import { SHARE_CIPHERTEXT_BYTES } from '../keys.js';
 import type { ShareKeysMessage, ShareRoutingMessage } from '../messages.js';
+import { MaskAccumulator } from '../mask.js';
 import type { R1State, R2State, ServerStep } from './state.js';
 
 const ROUND = 1;
@@ -48,7 +49,7 @@ export function closeShareKeys(state: R1State): ServerStep {
   });
   const next: R2State = {
     kind: 'r2', ctx, sessionId: state.sessionId, keyById: state.keyById, u2: new Set(u2),
-    acc: new Uint32Array(ctx.config.dim), u3: new Set(),
+    acc: new MaskAccumulator(ctx.config.dim, ctx.provider), u3: new Set(),
   };
   return { state: next, out };
 }

@@ -7,7 +7,7 @@
 import { CodecError, SecAggError, TallyError } from '../../errors.js';
 import { requireSession, requireThreshold } from '../guards.js';
 import type { MaskedInputMessage } from '../messages.js';
-import { addPackedInto } from '../vector.js';
+import { unpackVector } from '../vector.js';
 import { startUnmasking } from './r4-unmasking.js';
 import type { R2State, R3State, ServerStep } from './state.js';
 
@@ -21,7 +21,7 @@ export function receiveMaskedInput(state: R2State, msg: MaskedInputMessage): Ser
   const { dim, bits } = state.ctx.config;
   try {
     // Validates the exact length and zero padding before touching the accumulator.
-    addPackedInto(state.acc, msg.masked, dim, bits);
+    state.acc.addVector(unpackVector(msg.masked, dim, bits), 1);
   } catch (err) {
     if (err instanceof CodecError || (err instanceof TallyError && err.code === 'SECAGG_ERR_BAD_VECTOR')) {
       throw new SecAggError('SECAGG_ERR_BAD_VECTOR', `masked input of client ${u}: ${err.message}`, ROUND, u);

@@ -11,7 +11,7 @@ import { equalBytes } from '../../crypto/_validate.js';
 import { LagrangeCache, shamirCombine } from '../../crypto/shamir.js';
 import { requireSession, requireThreshold } from '../guards.js';
 import { pairwiseMaskKey, selfMaskKey, SHARE_BYTES } from '../keys.js';
-import { MaskAccumulator } from '../mask.js';
+import type { MaskTerm } from '../mask.js';
 import type { UnmaskMessage, UnmaskRequestMessage } from '../messages.js';
 import type { CompletedServerState, R2State, R4State, ServerStep } from './state.js';
 
@@ -76,10 +76,10 @@ export function closeUnmasking(state: R4State): ServerStep {
   const t = config.threshold;
   requireThreshold(state.responded.size, t, 'U5 (clients that sent unmasking shares)', ROUND);
   const cache = new LagrangeCache();
-  const acc = new MaskAccumulator(config.dim, provider, state.acc);
+  const terms: MaskTerm[] = [];
   for (const u of state.u3) {
     const bU = rebuild(state.selfShares.get(u), t, u, 'self-mask seed', cache);
-    acc.addMask(selfMaskKey(provider, sessionId, u, bU), -1);
+    terms.push({ key: selfMaskKey(provider, sessionId, u, bU), sign: -1 });
   }
   const inU3 = new Set(state.u3);
   for (const v of state.droppedAfterShares) {
@@ -91,10 +91,13 @@ export function closeUnmasking(state: R4State): ServerStep {
     for (const u of graph.neighbors(v)) {
       if (!inU3.has(u)) continue;
       // u added +PRG(s_uv) if u < v and −PRG(s_uv) if u > v; undo it.
-      acc.addMask(pairwiseMaskKey(provider, sessionId, v, skV, u, state.keyById.get(u)!.sPk, ROUND), u < v ? -1 : 1);
+      terms.push({ key: pairwiseMaskKey(provider, sessionId, v, skV, u, state.keyById.get(u)!.sPk, ROUND), sign: u < v ? -1 : 1 });
     }
     skV.fill(0);
   }
-  const next: CompletedServerState = { kind: 'completed', ctx, sum: acc.result(config.bits), survivors: state.u3 };
+  // All masks are removed in one pass, window by window over the accumulator (mask.ts).
+  state.acc.addMasks(terms);
+  for (const term of terms) term.key.fill(0);
+  const next: CompletedServerState = { kind: 'completed', ctx, sum: state.acc.result(config.bits), survivors: state.u3 };
   return { state: next, out: [] };
 }

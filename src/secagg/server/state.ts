@@ -10,6 +10,7 @@ import type { AdvertisedKeys, SessionConfig } from '../config.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import type { Graph } from '../graph.js';
 import type { Outgoing } from '../messages.js';
+import type { MaskAccumulator } from '../mask.js';
 
 /** Why and when a client left the session. */
 export interface DropRecord {
@@ -56,7 +57,7 @@ export interface R2State {
   readonly keyById: ReadonlyMap<number, AdvertisedKeys>;
   readonly u2: ReadonlySet<number>;
   /** Σ y_u mod 2^32 over accepted masked inputs (reduced mod 2^b at the end). */
-  readonly acc: Uint32Array;
+  readonly acc: MaskAccumulator;
   readonly u3: Set<number>;
 }
 
@@ -66,7 +67,7 @@ export interface R3State {
   readonly sessionId: Uint8Array;
   readonly keyById: ReadonlyMap<number, AdvertisedKeys>;
   readonly u2: ReadonlySet<number>;
-  readonly acc: Uint32Array;
+  readonly acc: MaskAccumulator;
   /** U3, increasing. */
   readonly u3: readonly number[];
   readonly signatures: Map<number, Uint8Array>;
@@ -77,7 +78,7 @@ export interface R4State {
   readonly ctx: ServerContext;
   readonly sessionId: Uint8Array;
   readonly keyById: ReadonlyMap<number, AdvertisedKeys>;
-  readonly acc: Uint32Array;
+  readonly acc: MaskAccumulator;
   readonly u3: readonly number[];
   /** U2 \ U3: clients whose pairwise masks must be removed, increasing. */
   readonly droppedAfterShares: readonly number[];

@@ -1,0 +1,211 @@
+/**
+ * Canonical binary encoding of secagg-v1 messages (spec §6). Every message is
+ * u8(version = 1) ‖ u8(type) ‖ fields; integers are big-endian, byte strings
+ * of fixed length are written raw, lists are u32(count) ‖ items. The decoder
+ * checks every length before reading and rejects trailing bytes, so a peer
+ * can never make it read out of bounds or allocate more than the message
+ * holds.
+ */
+import { CodecError } from '../errors.js';
+import type { ClientMessage, ServerMessage } from './messages.js';
+import { SHARE_BYTES, SHARE_CIPHERTEXT_BYTES } from './keys.js';
+
+export const WIRE_VERSION = 1;
+/** Message type codes (spec §6.1). */
+export const TYPE = {
+  advertise: 0x01, shares: 0x02, 'masked-input': 0x03, consistency: 0x04, unmask: 0x05, 'client-abort': 0x0f,
+  'key-list': 0x11, 'share-routing': 0x12, 'consistency-request': 0x13, 'unmask-request': 0x14, 'server-abort': 0x1f,
+} as const;
+
+class Writer {
+  private parts: Uint8Array[] = [];
+  private size = 0;
+  bytes(b: Uint8Array): this { this.parts.push(b); this.size += b.length; return this; }
+  u8(n: number): this { return this.bytes(Uint8Array.of(n)); }
+  u32(n: number): this { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n); return this.bytes(b); }
+  varBytes(b: Uint8Array): this { return this.u32(b.length).bytes(b); }
+  text(s: string): this { return this.varBytes(new TextEncoder().encode(s)); }
+  ids(ids: readonly number[]): this { this.u32(ids.length); for (const id of ids) this.u32(id); return this; }
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.size);
+    let off = 0;
+    for (const p of this.parts) { out.set(p, off); off += p.length; }
+    return out;
+  }
+}
+
+class Reader {
+  private off = 0;
+  private readonly view: DataView;
+  constructor(private readonly buf: Uint8Array) { this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
+  private need(n: number, what: string): void {
+    if (this.buf.length - this.off < n) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `message truncated: ${what} needs ${n} bytes, ${this.buf.length - this.off} left`);
+  }
+  u8(what: string): number { this.need(1, what); return this.buf[this.off++]!; }
+  u32(what: string): number { this.need(4, what); const v = this.view.getUint32(this.off); this.off += 4; return v; }
+  bytes(n: number, what: string): Uint8Array { this.need(n, what); const b = this.buf.slice(this.off, this.off + n); this.off += n; return b; }
+  varBytes(what: string): Uint8Array { return this.bytes(this.u32(what), what); }
+  text(what: string): string { return new TextDecoder('utf-8', { fatal: true }).decode(this.varBytes(what)); }
+  /** A count whose items take at least `itemBytes` each: bounded by what is left. */
+  count(itemBytes: number, what: string): number {
+    const n = this.u32(what);
+    this.need(n * itemBytes, what);
+    return n;
+  }
+  ids(what: string): number[] { const n = this.count(4, what); return Array.from({ length: n }, () => this.u32(what)); }
+  end(): void {
+    if (this.off !== this.buf.length) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `${this.buf.length - this.off} trailing bytes after the message`);
+  }
+}
+
+/** Encodes a client → server message. */
+export function encodeClientMessage(m: ClientMessage): Uint8Array {
+  const w = new Writer().u8(WIRE_VERSION);
+  switch (m.type) {
+    case 'advertise':
+      w.u8(TYPE.advertise).bytes(m.configHash).u32(m.id).bytes(m.cPk).bytes(m.sPk);
+      return (m.signature === undefined ? w.u8(0) : w.u8(1).bytes(m.signature)).finish();
+    case 'shares':
+      w.u8(TYPE.shares).bytes(m.sessionId).u32(m.id).u32(m.shares.length);
+      for (const s of m.shares) w.u32(s.to).bytes(s.ciphertext);
+      return w.finish();
+    case 'masked-input':
+      return w.u8(TYPE['masked-input']).bytes(m.sessionId).u32(m.id).varBytes(m.masked).finish();
+    case 'consistency':
+      return w.u8(TYPE.consistency).bytes(m.sessionId).u32(m.id).bytes(m.signature).finish();
+    case 'unmask':
+      w.u8(TYPE.unmask).bytes(m.sessionId).u32(m.id).u32(m.selfShares.length);
+      for (const s of m.selfShares) w.u32(s.of).bytes(s.share);
+      w.u32(m.keyShares.length);
+      for (const s of m.keyShares) w.u32(s.of).bytes(s.share);
+      return w.finish();
+    case 'abort':
+      return w.u8(TYPE['client-abort']).u32(m.id).text(m.code).finish();
+  }
+}
+
+/** Encodes a server → client message. */
+export function encodeServerMessage(m: ServerMessage): Uint8Array {
+  const w = new Writer().u8(WIRE_VERSION);
+  switch (m.type) {
+    case 'key-list':
+      w.u8(TYPE['key-list']).bytes(m.configHash).u32(m.keys.length);
+      for (const k of m.keys) {
+        w.u32(k.id).bytes(k.cPk).bytes(k.sPk);
+        if (k.signature === undefined) w.u8(0); else w.u8(1).bytes(k.signature);
+      }
+      return w.finish();
+    case 'share-routing':
+      w.u8(TYPE['share-routing']).bytes(m.sessionId).u32(m.shares.length);
+      for (const s of m.shares) w.u32(s.from).bytes(s.ciphertext);
+      return w.finish();
+    case 'consistency-request':
+      return w.u8(TYPE['consistency-request']).bytes(m.sessionId).ids(m.survivors).finish();
+    case 'unmask-request':
+      w.u8(TYPE['unmask-request']).bytes(m.sessionId).ids(m.survivors).ids(m.dropped).u32(m.signatures.length);
+      for (const s of m.signatures) w.u32(s.id).bytes(s.signature);
+      return w.finish();
+    case 'abort':
+      return w.u8(TYPE['server-abort']).text(m.code).text(m.message).finish();
+  }
+}
+
+function header(r: Reader): number {
+  const v = r.u8('version');
+  if (v !== WIRE_VERSION) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `unsupported wire version ${v}, expected ${WIRE_VERSION}`);
+  return r.u8('type');
+}
+
+function optionalSignature(r: Reader): Uint8Array | undefined {
+  const flag = r.u8('signature flag');
+  if (flag > 1) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `signature flag must be 0 or 1, got ${flag}`);
+  return flag === 1 ? r.bytes(64, 'signature') : undefined;
+}
+
+/**
+ * Decodes a client → server message.
+ * @throws CodecError `SECAGG_ERR_BAD_MESSAGE` on any malformed input.
+ */
+export function decodeClientMessage(buf: Uint8Array): ClientMessage {
+  const r = new Reader(buf);
+  const type = header(r);
+  let m: ClientMessage;
+  switch (type) {
+    case TYPE.advertise: {
+      const configHash = r.bytes(32, 'config hash'); const id = r.u32('id');
+      const cPk = r.bytes(32, 'cPk'); const sPk = r.bytes(32, 'sPk'); const signature = optionalSignature(r);
+      m = { type: 'advertise', configHash, id, cPk, sPk, ...(signature === undefined ? {} : { signature }) };
+      break;
+    }
+    case TYPE.shares: {
+      const sessionId = r.bytes(32, 'session id'); const id = r.u32('id');
+      const n = r.count(4 + SHARE_CIPHERTEXT_BYTES, 'shares');
+      const shares = Array.from({ length: n }, () => ({ to: r.u32('to'), ciphertext: r.bytes(SHARE_CIPHERTEXT_BYTES, 'ciphertext') }));
+      m = { type: 'shares', sessionId, id, shares };
+      break;
+    }
+    case TYPE['masked-input']:
+      m = { type: 'masked-input', sessionId: r.bytes(32, 'session id'), id: r.u32('id'), masked: r.varBytes('masked input') };
+      break;
+    case TYPE.consistency:
+      m = { type: 'consistency', sessionId: r.bytes(32, 'session id'), id: r.u32('id'), signature: r.bytes(64, 'signature') };
+      break;
+    case TYPE.unmask: {
+      const sessionId = r.bytes(32, 'session id'); const id = r.u32('id');
+      const list = (what: string) => Array.from({ length: r.count(4 + SHARE_BYTES, what) }, () => ({ of: r.u32(what), share: r.bytes(SHARE_BYTES, what) }));
+      const selfShares = list('self-mask shares');
+      m = { type: 'unmask', sessionId, id, selfShares, keyShares: list('key shares') };
+      break;
+    }
+    case TYPE['client-abort']:
+      m = { type: 'abort', id: r.u32('id'), code: r.text('code') };
+      break;
+    default:
+      throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `unknown client message type 0x${type.toString(16)}`);
+  }
+  r.end();
+  return m;
+}
+
+/**
+ * Decodes a server → client message.
+ * @throws CodecError `SECAGG_ERR_BAD_MESSAGE` on any malformed input.
+ */
+export function decodeServerMessage(buf: Uint8Array): ServerMessage {
+  const r = new Reader(buf);
+  const type = header(r);
+  let m: ServerMessage;
+  switch (type) {
+    case TYPE['key-list']: {
+      const configHash = r.bytes(32, 'config hash');
+      const keys = Array.from({ length: r.count(4 + 64 + 1, 'keys') }, () => {
+        const id = r.u32('id'); const cPk = r.bytes(32, 'cPk'); const sPk = r.bytes(32, 'sPk'); const signature = optionalSignature(r);
+        return { id, cPk, sPk, ...(signature === undefined ? {} : { signature }) };
+      });
+      m = { type: 'key-list', configHash, keys };
+      break;
+    }
+    case TYPE['share-routing']: {
+      const sessionId = r.bytes(32, 'session id');
+      const shares = Array.from({ length: r.count(4 + SHARE_CIPHERTEXT_BYTES, 'shares') }, () => ({ from: r.u32('from'), ciphertext: r.bytes(SHARE_CIPHERTEXT_BYTES, 'ciphertext') }));
+      m = { type: 'share-routing', sessionId, shares };
+      break;
+    }
+    case TYPE['consistency-request']:
+      m = { type: 'consistency-request', sessionId: r.bytes(32, 'session id'), survivors: r.ids('survivors') };
+      break;
+    case TYPE['unmask-request']: {
+      const sessionId = r.bytes(32, 'session id'); const survivors = r.ids('survivors'); const dropped = r.ids('dropped');
+      const signatures = Array.from({ length: r.count(4 + 64, 'signatures') }, () => ({ id: r.u32('id'), signature: r.bytes(64, 'signature') }));
+      m = { type: 'unmask-request', sessionId, survivors, dropped, signatures };
+      break;
+    }
+    case TYPE['server-abort']:
+      m = { type: 'abort', code: r.text('code'), message: r.text('message') };
+      break;
+    default:
+      throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `unknown server message type 0x${type.toString(16)}`);
+  }
+  r.end();
+  return m;
+}
