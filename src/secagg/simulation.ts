@@ -118,8 +118,10 @@ export function simulate(o: SimulationOptions): SimulationResult {
     states[i] = step.state;
     send(i, 0, step.out);
   }
-  for (let round = 0; ; round++) {
+  const roundOf = (s: ServerState): number => ({ r0: 0, r1: 1, r2: 2, r3: 3, r4: 4 } as Record<string, number>)[s.kind] ?? 4;
+  for (;;) {
     // The server takes this round's messages, then closes the round.
+    const round = roundOf(server);
     const batch = inbox; inbox = [];
     let serverRound = 0;
     for (const { bytes } of batch) {
@@ -128,14 +130,13 @@ export function simulate(o: SimulationOptions): SimulationResult {
     }
     const [step, t] = timed(() => closeRound(server));
     server = step.state; serverRound += t;
-    rounds[Math.min(round, 4)]!.serverSeconds += serverRound;
+    rounds[round]!.serverSeconds += serverRound;
     serverSeconds += serverRound;
     if (server.kind === 'completed' || server.kind === 'aborted') {
       deliver(step.out, round);
       break;
     }
-    const next = server.kind === 'r1' ? 1 : server.kind === 'r2' ? 2 : server.kind === 'r3' ? 3 : 4;
-    deliver(step.out, next);
+    deliver(step.out, roundOf(server));
   }
 
   function deliver(out: readonly Outgoing[], round: number): void {

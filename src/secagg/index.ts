@@ -1,0 +1,20 @@
+/**
+ * `tally/secagg`: secure aggregation (secagg-v1), Bonawitz et al. CCS 2017
+ * with the SecAgg+ neighbour graph of Bell et al. CCS 2020. The normative
+ * description is protocols/secagg-v1/spec.md.
+ *
+ * @example
+ * import { createServer, startClient, handleServerMessage, receiveMessage, closeRound } from 'tally/secagg';
+ */
+export * from './config.js';
+export * from './messages.js';
+export { encodeClientMessage, decodeClientMessage, encodeServerMessage, decodeServerMessage, WIRE_VERSION } from './codec.js';
+export { startClient, handleServerMessage, setInput, abortClient, type StartClientOptions, type ClientState, type ClientStep } from './client/index.js';
+export { createServer, receiveMessage, closeRound, abortServer, expectedClients, type CreateServerOptions, type ServerState, type ServerStep, type Rejection, type DropRecord } from './server/index.js';
+export { validateSession, sessionGraph, checkInput } from './session.js';
+export { completeGraph, hararyGraph, type Graph } from './graph.js';
+export { findSecAggPlusParams, validateThreshold, type SecAggPlusParams, type SecAggPlusParamsInput } from './params.js';
+export { packVector, unpackVector, packedLength, reduce, checkRange } from './vector.js';
+export { MaskAccumulator, expandMask, type MaskTerm } from './mask.js';
+export { pairwiseMaskKey, selfMaskKey, shareEncryptionKey, sealShares, openShares, SHARE_BYTES, SHARE_CIPHERTEXT_BYTES } from './keys.js';
+export { simulate, plaintextSum, randomInputs, type SimulationOptions, type SimulationResult, type DropPoint } from './simulation.js';
