@@ -122,7 +122,7 @@ const CODE = 'SECAGG_ERR_BAD_MASK';
 const ZERO_IV = new Uint8Array(16);
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Default chunk size in bytes (fastest of 16/64/128/256 KiB in bench/_mask.ts). */
-export const DEFAULT_MASK_CHUNK_BYTES = 131072;
+export const DEFAULT_MASK_CHUNK_BYTES = 65536;
 
 function checkKey(key: Uint8Array): void {
   if (!(key instanceof Uint8Array) || key.length !== 16) {
