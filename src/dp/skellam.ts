@@ -1,0 +1,154 @@
+/**
+ * Sampler for the symmetric Skellam distribution Sk(μ, μ) = Poisson(μ) − Poisson(μ)
+ * (variance 2μ), the noise of Agarwal, Kairouz, Liu, "The Skellam Mechanism
+ * for Differentially Private Federated Learning" (NeurIPS 2021). As in the
+ * paper, the noise is parametrised by its variance σ² = 2μ, so μ = σ²/2 with
+ * σ² the exact rational of {@link quantizeSigma2}.
+ *
+ * Exactness of the Poisson draws:
+ * - μ < 10: exact. μ is split into n = ⌈2μ⌉ equal rational parts λ = μ/n ≤ 1/2
+ *   and Poisson(μ) is the sum of n Poisson(λ). Each Poisson(λ) is drawn exactly
+ *   with rational Bernoulli trials only: K = number of successes of
+ *   Bernoulli(λ/1), Bernoulli(λ/2), … before the first failure has
+ *   P[K ≥ k] = λ^k/k!, so P[K = k] = (λ^k/k!)(1 − λ/(k+1)); accepting K = k with
+ *   probability (1−λ)(k+1)/(k+1−λ) ≤ 1 leaves P ∝ λ^k/k!, i.e. Poisson(λ)
+ *   (acceptance rate (1−λ)e^λ ≥ 0.82).
+ * - μ ≥ 10: Hörmann's PTRS transformed rejection ("The transformed rejection
+ *   method for generating Poisson random variables", Insurance: Mathematics and
+ *   Economics 12, 1993) on 53-bit uniforms. The algorithm is exact in real
+ *   arithmetic; here its acceptance test is evaluated in binary64, so the pmf
+ *   can deviate by roughly 1e-13 relative (the log-factorial and logarithm
+ *   rounding). Use the discrete Gaussian (exact for all σ) where bit-exact
+ *   noise is required.
+ * @module
+ */
+import type { Rng } from '../crypto/rng.js';
+import { RandomSource, toSource } from './_random.js';
+import { quantizeSigma2, type Sigma2 } from './discrete-gaussian.js';
+import { DpError } from '../errors.js';
+
+const LN_2PI_HALF = 0.5 * Math.log(2 * Math.PI);
+const LOG_FACT_TABLE: Float64Array = (() => {
+  const t = new Float64Array(256);
+  for (let k = 1; k < 256; k++) t[k] = t[k - 1]! + Math.log(k);
+  return t;
+})();
+
+/** ln(k!) in binary64: a table below 256, Stirling's series (5 terms) above. */
+export function logFactorial(k: number): number {
+  if (k < 256) return LOG_FACT_TABLE[k]!;
+  const x = k + 1;
+  const x2 = x * x;
+  return (x - 0.5) * Math.log(x) - x + LN_2PI_HALF + (1 / 12 - (1 / 360 - 1 / (1260 * x2)) / x2) / x;
+}
+
+/** Exact Poisson(a/b) for safe integers with 0 ≤ a/b ≤ 1/2 (module comment). */
+function poissonSmallPart(a: number, b: number, src: RandomSource): number {
+  for (;;) {
+    let k = 0;
+    while (src.bernoulli(a, b * (k + 1))) k++;
+    // accept with (1-λ)(k+1)/(k+1-λ) = (b-a)(k+1) / ((k+1)b - a)
+    if (src.bernoulli((b - a) * (k + 1), (k + 1) * b - a)) return k;
+  }
+}
+
+/** Precomputed PTRS constants for one mean (Hörmann 1993, μ ≥ 10). */
+interface Ptrs {
+  mu: number;
+  logMu: number;
+  a: number;
+  b: number;
+  logInvAlpha: number;
+  vr: number;
+}
+
+function ptrsConstants(mu: number): Ptrs {
+  const b = 0.931 + 2.53 * Math.sqrt(mu);
+  return {
+    mu,
+    logMu: Math.log(mu),
+    a: -0.059 + 0.02483 * b,
+    b,
+    logInvAlpha: Math.log(1.1239 + 1.1328 / (b - 3.4)),
+    vr: 0.9277 - 3.6224 / (b - 2),
+  };
+}
+
+function poissonPtrs(c: Ptrs, src: RandomSource): number {
+  for (;;) {
+    const u = src.unitFloat() - 0.5;
+    const v = src.unitFloat();
+    const us = 0.5 - Math.abs(u);
+    const k = Math.floor(((2 * c.a) / us + c.b) * u + c.mu + 0.43);
+    if (us >= 0.07 && v <= c.vr) return k; // squeeze: inside the hat's core
+    if (k < 0 || (us < 0.013 && v > us)) continue;
+    const lhs = Math.log(v) + c.logInvAlpha - Math.log(c.a / (us * us) + c.b);
+    if (lhs <= -c.mu + k * c.logMu - logFactorial(k)) return k;
+  }
+}
+
+/** A reusable Poisson(μ) sampler for a rational mean μ = num/den. */
+export class PoissonSampler {
+  /** The mean as a double. */
+  readonly mean: number;
+  private readonly parts: number;
+  private readonly partNum: number;
+  private readonly partDen: number;
+  private readonly ptrs: Ptrs | undefined;
+
+  /**
+   * @param num - numerator of μ (safe integer ≥ 0)
+   * @param den - denominator of μ (safe integer ≥ 1)
+   */
+  constructor(num: number, den: number) {
+    if (!Number.isSafeInteger(num) || !Number.isSafeInteger(den) || num < 0 || den < 1 || den > 2 ** 24) {
+      throw new DpError('DP_ERR_BAD_PARAM', `Poisson mean expected safe integers num ≥ 0, den in [1, 2^24], got ${num}/${den}`);
+    }
+    this.mean = num / den;
+    this.parts = Math.max(1, Math.ceil((2 * num) / den));
+    this.partNum = num;
+    this.partDen = den * this.parts;
+    this.ptrs = this.mean >= 10 ? ptrsConstants(this.mean) : undefined;
+  }
+
+  /** Draws one sample. */
+  sample(src: RandomSource): number {
+    if (this.ptrs !== undefined) return poissonPtrs(this.ptrs, src);
+    if (this.partNum === 0) return 0;
+    let s = 0;
+    for (let i = 0; i < this.parts; i++) s += poissonSmallPart(this.partNum, this.partDen, src);
+    return s;
+  }
+}
+
+/** A reusable Sk(μ, μ) sampler with variance σ² (μ = σ²/2). */
+export class SkellamSampler {
+  /** The exact variance σ² = 2μ used. */
+  readonly sigma2: Sigma2;
+  private readonly poisson: PoissonSampler;
+
+  /** @param sigma - standard deviation σ (σ² rounded up by {@link quantizeSigma2}) or exact σ². */
+  constructor(sigma: number | Sigma2) {
+    const q = typeof sigma === 'number' ? quantizeSigma2(sigma) : sigma;
+    this.sigma2 = { num: q.num, den: q.den };
+    this.poisson = new PoissonSampler(q.num, 2 * q.den);
+  }
+
+  /** Draws one sample. */
+  sample(src: RandomSource): number {
+    return this.poisson.sample(src) - this.poisson.sample(src);
+  }
+}
+
+/** Draws one Sk(σ²/2, σ²/2) sample (variance σ²). */
+export function sampleSkellam(sigma: number | Sigma2, rng: Rng): number {
+  return new SkellamSampler(sigma).sample(toSource(rng));
+}
+
+/** Fills `out` with independent Sk(σ²/2, σ²/2) samples (variance σ²). */
+export function fillSkellam<T extends Float64Array | Int32Array>(out: T, sigma: number | Sigma2, rng: Rng): T {
+  const sampler = new SkellamSampler(sigma);
+  const src = toSource(rng);
+  for (let i = 0; i < out.length; i++) out[i] = sampler.sample(src);
+  return out;
+}
