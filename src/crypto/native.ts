@@ -164,7 +164,8 @@ export const nativeProvider: CryptoProvider = {
     if (publicKey.length !== 32 || signature.length !== 64) return false;
     // RFC 8032 §5.1.7 step 1 decoding, made strict to match the portable
     // provider: OpenSSL accepts small-order keys (then one signature verifies
-    // for many messages) and does not reject y ≥ p in A.
+    // for many messages) and does not reject y ≥ p in A. OpenSSL then checks the
+    // cofactorless [S]B = R + [k]A, as the portable provider does too.
     if (isNonCanonicalEd25519(publicKey) || isLowOrderEd25519(publicKey)) return false;
     try {
       return verify(null, message, okpPublicKey('Ed25519', publicKey), signature);

@@ -8,10 +8,11 @@
  */
 import { ctr, gcm } from '@noble/ciphers/aes.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { bytesToNumberLE } from '@noble/curves/utils.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { CryptoError } from '../errors.js';
-import { abytes, abytesMin, anumber, DECRYPT, HKDF_MAX_LENGTH, LOW_ORDER_KEY } from './_validate.js';
+import { abytes, abytesMin, anumber, concatBytes, DECRYPT, HKDF_MAX_LENGTH, LOW_ORDER_KEY } from './_validate.js';
 import { isLowOrderEd25519, isLowOrderX25519, isNonCanonicalEd25519 } from './lowOrder.js';
 import type { CryptoProvider, KeystreamGenerator } from './types.js';
 
@@ -67,6 +68,24 @@ class PortableKeystream implements KeystreamGenerator {
   }
 }
 
+/**
+ * The cofactorless Ed25519 equation [S]B = R + [k]A, k = SHA-512(R ‖ A ‖ M) mod L
+ * (RFC 8032 §5.1.7 step 3, the "sufficient" form), for a signature that
+ * noble's strict verify already accepted (so A and R decode and S < L).
+ * noble checks only the cofactored form [8][S]B = [8]R + [8][k]A, which also
+ * accepts signatures made for keys or R values with a torsion component;
+ * OpenSSL checks this form, and both providers must accept the same signatures.
+ * All inputs are public, so variable-time arithmetic is fine.
+ */
+function cofactorlessHolds(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  const { Point } = ed25519;
+  const R = signature.subarray(0, 32);
+  const k = Point.Fn.create(bytesToNumberLE(sha512(concatBytes(R, publicKey, message))));
+  const s = bytesToNumberLE(signature.subarray(32, 64));
+  const rhs = Point.fromBytes(R).add(Point.fromBytes(publicKey).multiplyUnsafe(k));
+  return Point.BASE.multiplyUnsafe(s).equals(rhs);
+}
+
 /** The @noble/* provider. */
 export const portableProvider: CryptoProvider = {
   name: 'portable',
@@ -111,7 +130,8 @@ export const portableProvider: CryptoProvider = {
     try {
       // zip215: false is RFC 8032 §5.1.7 decoding (canonical A and R, S < L);
       // noble's default is the more lenient ZIP-215.
-      return ed25519.verify(signature, message, publicKey, { zip215: false });
+      if (!ed25519.verify(signature, message, publicKey, { zip215: false })) return false;
+      return cofactorlessHolds(publicKey, message, signature);
     } catch {
       return false;
     }

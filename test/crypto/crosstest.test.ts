@@ -4,9 +4,11 @@
  * operation.
  */
 import { expect } from 'chai';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import { CryptoError } from '../../src/errors.js';
 import { DeterministicRng } from '../../src/crypto/rng.js';
-import { toHex } from '../../src/crypto/_validate.js';
+import { concatBytes, fromHex, toHex } from '../../src/crypto/_validate.js';
 import { nativeProvider as N } from '../../src/crypto/native.js';
 import { portableProvider as P } from '../../src/crypto/portable.js';
 
@@ -65,6 +67,38 @@ describe('crosstest: native and portable agree', () => {
     }
   });
 
+  it('Ed25519 with a torsion component in A or R: both use the cofactorless equation', () => {
+    // A' = [a]B + T and R' = [r]B + T with T of order 8: the cofactored equation
+    // accepts every such signature, the cofactorless one [S]B = R + [k]A only
+    // when the torsion cancels ([k]T = 0 for A', never for R').
+    const { Point } = ed25519;
+    const T = Point.fromBytes(fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a'));
+    const L = Point.Fn.ORDER;
+    const kOf = (R: Uint8Array, A: Uint8Array, m: Uint8Array): bigint => leNum(sha512(concatBytes(R, A, m))) % L;
+    let divisible = 0;
+    for (let i = 0; i < 24; i++) {
+      const a = leNum(rng.bytes(32)) % L;
+      const r = leNum(rng.bytes(32)) % L;
+      const msg = rng.bytes(8);
+      // Mixed-order public key, honest R.
+      const A = Point.BASE.multiply(a).add(T).toBytes();
+      const R = Point.BASE.multiply(r).toBytes();
+      const k = kOf(R, A, msg);
+      const sig = concatBytes(R, numLe((r + k * a) % L));
+      const expected = k % 8n === 0n;
+      if (expected) divisible++;
+      expect(N.ed25519Verify(A, msg, sig)).to.equal(expected);
+      expect(P.ed25519Verify(A, msg, sig)).to.equal(expected);
+      // Honest key, mixed-order R: rejected by both.
+      const A2 = Point.BASE.multiply(a).toBytes();
+      const R2 = Point.BASE.multiply(r).add(T).toBytes();
+      const sig2 = concatBytes(R2, numLe((r + kOf(R2, A2, msg) * a) % L));
+      expect(N.ed25519Verify(A2, msg, sig2)).to.equal(false);
+      expect(P.ed25519Verify(A2, msg, sig2)).to.equal(false);
+    }
+    expect(divisible).to.be.greaterThan(0); // the accepting branch was exercised
+  });
+
   it('SHA-256 and HKDF over random lengths, including info > 1024 bytes', () => {
     for (let i = 0; i < 30; i++) {
       const data = rng.bytes(randInt(2000));
@@ -114,6 +148,10 @@ describe('crosstest: native and portable agree', () => {
     }
   });
 });
+
+/** Little-endian bytes to bigint, and a bigint to 32 little-endian bytes. */
+const leNum = (b: Uint8Array): bigint => b.reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n);
+const numLe = (n: bigint): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
 
 /** The signature with S replaced by S + L (little-endian), L = 2^252 + 27742317777372353535851937790883648493. */
 function addL(sig: Uint8Array): Uint8Array {
