@@ -77,7 +77,9 @@ export function checkConfigShape(c: SessionConfig): void {
   if (c.threat !== 'semi-honest' && c.threat !== 'malicious') bad(`"threat" expected 'semi-honest' or 'malicious', got ${String(c.threat)}`);
   if (c.graph.kind === 'harary') {
     const k = c.graph.degree;
-    if (!Number.isInteger(k) || k < 2 || k > ids.length - 1 || k % 2 !== 0) bad(`"graph.degree" expected an even integer in [2, ${ids.length - 1}], got ${k}`);
+    if (!Number.isInteger(k) || k < 2 || k > ids.length - 1 || (k % 2 !== 0 && ids.length % 2 !== 0)) {
+      bad(`"graph.degree" expected an integer in [2, ${ids.length - 1}] (even when the number of clients is odd), got ${k}`);
+    }
   } else if (c.graph.kind !== 'complete') bad(`"graph.kind" expected 'complete' or 'harary', got ${String((c.graph as { kind: unknown }).kind)}`);
   if (c.threat === 'malicious') {
     const keys = c.identityKeys;

@@ -13,7 +13,9 @@
  *    limit = 2^32 − (2^32 mod r); draw words w until w < limit (rejection
  *    sampling, so j is exactly uniform); j = w mod r; swap v_i and v_j.
  * 5. The resulting order π is a cycle; the client at position p is adjacent
- *    to the clients at positions p ± 1, …, p ± k/2 (mod n).
+ *    to the clients at positions p ± 1, …, p ± ⌊k/2⌋ (mod n), and, when k is
+ *    odd (which needs n even), to the client at position p + n/2 (mod n),
+ *    diametrically opposite (Harary's H(k, n) for odd k).
  * k = n − 1 gives the complete graph (for any parity of n).
  */
 import { ValidationError } from '../errors.js';
@@ -76,10 +78,11 @@ class HararyGraph implements Graph {
   private readonly adj = new Map<number, readonly number[]>();
   private readonly adjSet = new Map<number, Set<number>>();
   constructor(readonly ids: readonly number[], cycle: readonly number[], readonly degree: number) {
-    const n = cycle.length, h = degree / 2;
+    const n = cycle.length, h = Math.floor(degree / 2);
     for (let p = 0; p < n; p++) {
       const nb: number[] = [];
       for (let d = 1; d <= h; d++) nb.push(cycle[(p + d) % n]!, cycle[(p - d + n) % n]!);
+      if (degree % 2 === 1) nb.push(cycle[(p + n / 2) % n]!); // odd k, even n: the opposite client
       nb.sort((a, b) => a - b);
       this.adj.set(cycle[p]!, Object.freeze(nb));
       this.adjSet.set(cycle[p]!, new Set(nb));
@@ -134,16 +137,16 @@ export function graphPermutation(ids: readonly number[], seed: Uint8Array, provi
 /**
  * The SecAgg+ random Harary graph H(n, k) (Bell et al. 2020 §3): ids on a
  * cycle in the seed-derived order of {@link graphPermutation}, each adjacent to
- * its k/2 nearest clients on either side.
+ * its ⌊k/2⌋ nearest clients on either side, plus the opposite client when k is odd.
  * @param ids distinct client ids in [1, 2^32 − 1]
- * @param k degree: even with 2 ≤ k ≤ n − 1, or k = n − 1 (then the complete graph is returned)
+ * @param k degree, 2 ≤ k ≤ n − 1; odd k needs even n; k = n − 1 returns the complete graph
  * @param seed ≥ 16 bytes, unpredictable to clients before they commit to their keys
  * @throws ValidationError `SECAGG_ERR_BAD_GRAPH`
  */
 export function hararyGraph(ids: readonly number[], k: number, seed: Uint8Array, provider: CryptoProvider): Graph {
   const n = sortedIds(ids).length;
-  if (!Number.isInteger(k) || k < 1 || k > n - 1 || (k % 2 !== 0 && k !== n - 1) || (k < 2 && k !== n - 1)) {
-    throw new ValidationError(CODE, `"k" expected an even integer in [2, ${n - 1}] or k = n − 1 = ${n - 1}, got ${String(k)}`);
+  if (!Number.isInteger(k) || k < 1 || k > n - 1 || (k % 2 !== 0 && n % 2 !== 0 && k !== n - 1) || (k < 2 && k !== n - 1)) {
+    throw new ValidationError(CODE, `"k" expected an integer in [2, ${n - 1}], even when n is odd, or k = n − 1 = ${n - 1}, got ${String(k)}`);
   }
   const cycle = graphPermutation(ids, seed, provider); // validates the seed even when complete
   if (k === n - 1) return completeGraph(ids);

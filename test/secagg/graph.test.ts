@@ -103,13 +103,30 @@ describe('secagg/graph', () => {
       try { f(); } catch (e) { expect(e).to.be.instanceOf(ValidationError); return (e as ValidationError).code; }
       return 'no throw';
     };
-    for (const k of [0, 3, 5, 9, 10, -2, 2.5]) expect(code(() => hararyGraph(range(8), k, s, nativeProvider)), `k=${k}`).to.equal('SECAGG_ERR_BAD_GRAPH');
+    for (const k of [0, 1, 8, 9, 10, -2, 2.5]) expect(code(() => hararyGraph(range(8), k, s, nativeProvider)), `k=${k}`).to.equal('SECAGG_ERR_BAD_GRAPH');
+    // Odd degrees need an even number of clients (Harary H(k, n)).
+    for (const k of [3, 5, 7]) expect(code(() => hararyGraph(range(9), k, s, nativeProvider)), `n=9 k=${k}`).to.equal('SECAGG_ERR_BAD_GRAPH');
     expect(code(() => hararyGraph([1], 0, s, nativeProvider))).to.equal('SECAGG_ERR_BAD_GRAPH');
     expect(code(() => hararyGraph([1, 1, 2], 2, s, nativeProvider))).to.equal('SECAGG_ERR_BAD_GRAPH');
     expect(code(() => hararyGraph([0, 1, 2], 2, s, nativeProvider))).to.equal('SECAGG_ERR_BAD_GRAPH');
     expect(code(() => hararyGraph([1, 2, 2 ** 32], 2, s, nativeProvider))).to.equal('SECAGG_ERR_BAD_GRAPH');
     expect(code(() => hararyGraph(range(8), 4, new Uint8Array(15), nativeProvider))).to.equal('SECAGG_ERR_BAD_GRAPH');
     expect(code(() => completeGraph([]))).to.equal('SECAGG_ERR_BAD_GRAPH');
-    expect(() => hararyGraph(range(8), 3, s, nativeProvider)).to.throw('"k" expected an even integer in [2, 7] or k = n − 1 = 7, got 3');
+    expect(() => hararyGraph(range(9), 3, s, nativeProvider)).to.throw('"k" expected an integer in [2, 8], even when n is odd, or k = n − 1 = 8, got 3');
+  });
+
+  it('odd degree with even n: ⌊k/2⌋ on each side plus the opposite client, regular and symmetric', () => {
+    for (const [n, k] of [[8, 3], [10, 5], [100, 15], [50, 13]] as const) {
+      const ids = range(n);
+      const g = hararyGraph(ids, k, seedOf(`odd${n}`), nativeProvider);
+      const cycle = graphPermutation(ids, seedOf(`odd${n}`), nativeProvider);
+      for (const u of ids) {
+        expect(g.neighbors(u).length, `n=${n} k=${k} u=${u}`).to.equal(k);
+        for (const v of g.neighbors(u)) expect(g.has(v, u)).to.equal(true);
+      }
+      const p = 3;
+      expect(g.has(cycle[p]!, cycle[(p + n / 2) % n]!)).to.equal(true);
+      expect(g.has(cycle[p]!, cycle[(p + (k + 1) / 2) % n]!)).to.equal(false);
+    }
   });
 });

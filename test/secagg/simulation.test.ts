@@ -45,4 +45,24 @@ describe('secagg/simulation: whole sessions', () => {
       });
     });
   }
+
+  describe('SecAgg+ (Harary graph)', () => {
+    for (const [n, k, t, threat] of [[20, 6, 4, 'semi-honest'], [20, 9, 7, 'malicious'], [30, 9, 6, 'semi-honest']] as const) {
+      it(`n=${n} k=${k} t=${t} ${threat}: exact sum with mixed dropouts`, () => {
+        const drops = new Map<number, DropPoint>([[2, 'r1'], [5, 'r2'], [11, 'r4'], [17, 'r2']]);
+        const r = run({ clients: n, threshold: t, threat, graph: { kind: 'harary', degree: k }, drops });
+        expectExactSum(r);
+        expect(r.survivors.length).to.equal(n - 3);
+        expect(r.survivors.includes(11)).to.equal(true);
+      });
+    }
+    it('uploads grow with k, not with n', () => {
+      const a = run({ clients: 20, threshold: 4, graph: { kind: 'harary', degree: 6 } });
+      const b = run({ clients: 40, threshold: 4, graph: { kind: 'harary', degree: 6 } });
+      expectExactSum(a);
+      expectExactSum(b);
+      // Shares go to k neighbours only: the R1 upload per client is the same for n=20 and n=40.
+      expect(a.rounds[1]!.bytesUp / 20).to.equal(b.rounds[1]!.bytesUp / 40);
+    });
+  });
 });
