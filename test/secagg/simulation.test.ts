@@ -47,7 +47,7 @@ describe('secagg/simulation: whole sessions', () => {
   }
 
   describe('SecAgg+ (Harary graph)', () => {
-    for (const [n, k, t, threat] of [[20, 6, 4, 'semi-honest'], [20, 9, 7, 'malicious'], [30, 9, 6, 'semi-honest']] as const) {
+    for (const [n, k, t, threat] of [[20, 6, 4, 'semi-honest'], [20, 13, 10, 'malicious'], [30, 9, 6, 'semi-honest']] as const) {
       it(`n=${n} k=${k} t=${t} ${threat}: exact sum with mixed dropouts`, () => {
         const drops = new Map<number, DropPoint>([[2, 'r1'], [5, 'r2'], [11, 'r4'], [17, 'r2']]);
         const r = run({ clients: n, threshold: t, threat, graph: { kind: 'harary', degree: k }, drops });
