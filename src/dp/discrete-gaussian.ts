@@ -46,6 +46,9 @@ export function quantizeSigma2(sigma: number): Sigma2 & { value: number } {
 
 function asSigma2(sigma: number | Sigma2): Sigma2 {
   if (typeof sigma === 'number') return quantizeSigma2(sigma);
+  if (sigma === null || typeof sigma !== 'object') {
+    throw new DpError('DP_ERR_BAD_PARAM', `"sigma" expected a number or { num, den }, got ${String(sigma)}`);
+  }
   const { num, den } = sigma;
   if (!Number.isSafeInteger(num) || !Number.isSafeInteger(den) || num < 1 || den < 1 || num > 2 ** 52 || den > 2 ** 20) {
     throw new DpError('DP_ERR_BAD_PARAM', `"sigma2" expected safe integers num in [1, 2^52], den in [1, 2^20], got ${num}/${den}`);

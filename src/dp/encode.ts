@@ -188,6 +188,9 @@ export function encodeUpdate(update: Float32Array | Float64Array, params: Encode
 
 function makeNoise(noise: EncodeParams['noise']): DiscreteGaussianSampler | SkellamSampler | undefined {
   if (noise === null || typeof noise !== 'object') throw new DpError('DP_ERR_BAD_PARAM', '"noise" expected { kind, sigma }');
+  if (noise.kind !== 'none' && typeof noise.sigma !== 'number') {
+    throw new DpError('DP_ERR_BAD_PARAM', `"noise.sigma" expected a number for kind '${String(noise.kind)}', got ${typeof noise.sigma}`);
+  }
   switch (noise.kind) {
     case 'none':
       return undefined;

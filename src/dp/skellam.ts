@@ -24,7 +24,7 @@
  */
 import type { Rng } from '../crypto/rng.js';
 import { RandomSource, toSource } from './_random.js';
-import { quantizeSigma2, type Sigma2 } from './discrete-gaussian.js';
+import { DiscreteGaussianSampler, quantizeSigma2, type Sigma2 } from './discrete-gaussian.js';
 import { DpError } from '../errors.js';
 
 const LN_2PI_HALF = 0.5 * Math.log(2 * Math.PI);
@@ -129,7 +129,7 @@ export class SkellamSampler {
 
   /** @param sigma - standard deviation σ (σ² rounded up by {@link quantizeSigma2}) or exact σ². */
   constructor(sigma: number | Sigma2) {
-    const q = typeof sigma === 'number' ? quantizeSigma2(sigma) : sigma;
+    const q = typeof sigma === 'number' ? quantizeSigma2(sigma) : new DiscreteGaussianSampler(sigma).sigma2; // validates
     this.sigma2 = { num: q.num, den: q.den };
     this.poisson = new PoissonSampler(q.num, 2 * q.den);
   }
