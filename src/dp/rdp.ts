@@ -1,0 +1,345 @@
+/**
+ * Rényi-DP accountant (Mironov 2017). Each event contributes RDP ε(α) at a
+ * fixed list of orders α; composition adds them; a conversion turns the total
+ * into (ε, δ)-DP at the best order.
+ *
+ * - Poisson-subsampled Gaussian: exact A_α of Mironov, Talwar, Zhang,
+ *   "Rényi Differential Privacy of the Sampled Gaussian Mechanism" (2019),
+ *   §3.3, at integer and fractional orders. At fractional orders the binomial
+ *   series has coefficients C(α, i) that alternate in sign once i > α; they are
+ *   summed with their signs, so the value is exact (as in Opacus). Google's
+ *   dp-accounting adds |C(α, i)| instead, an upper bound that can exceed the
+ *   exact value (by 3% at α = 1.5, q = 0.01, σ = 2.5); integer orders agree.
+ * - Discrete mechanisms: the bounds from their papers (see {@link ddgRdp},
+ *   {@link skellamRdp}, {@link discreteGaussianRdp}).
+ * - Conversions: `classic` ε = r + log(1/δ)/(α−1) (Mironov 2017, Prop. 3) and
+ *   `improved` ε = r + log(1 − 1/α) − log(δα)/(α−1) (Balle et al. 2020,
+ *   Thm. 21; Canonne, Kamath, Steinke 2020, Prop. 12), the default, as in
+ *   dp-accounting's `compute_epsilon` and Opacus's `get_privacy_spent`.
+ *
+ * @module
+ */
+import { DpError } from '../errors.js';
+import { logAdd, logBinom, logErfc, logExpm1 } from './_math.js';
+import { type DistributedParams, type DpEvent, validateEvent } from './events.js';
+
+/** dp-accounting's default orders: 1.1, 1.2, …, 10.9, then 11, …, 63, 128, 256, 512, 1024. */
+export const DEFAULT_ORDERS: readonly number[] = Object.freeze([
+  ...Array.from({ length: 99 }, (_, i) => Math.round((1 + (i + 1) / 10) * 10) / 10),
+  ...Array.from({ length: 53 }, (_, i) => 11 + i),
+  128, 256, 512, 1024,
+]);
+
+/** RDP-to-(ε, δ) conversion. */
+export type Conversion = 'improved' | 'classic';
+
+/** ε with the order that achieved it. */
+export interface EpsilonAtOrder {
+  readonly epsilon: number;
+  readonly order: number;
+}
+
+/** log A_α for integer α (MTZ19 §3.3), written as log(1 + Σ_{i≥2} C(α,i)qⁱ(1−q)^(α−i)(e^((i²−i)/2σ²) − 1)). */
+function logAInt(q: number, sigma: number, alpha: number): number {
+  // The binomial weights sum to 1 and the i = 0, 1 terms have exponent 0, so
+  // subtracting 1 leaves only positive terms: log A keeps full relative accuracy.
+  const lq = Math.log(q);
+  const l1q = Math.log1p(-q);
+  let acc = -Infinity;
+  for (let i = 2; i <= alpha; i++) {
+    const t = logBinom(alpha, i).log + i * lq + (alpha - i) * l1q + logExpm1((i * i - i) / (2 * sigma * sigma));
+    acc = logAdd(acc, t);
+  }
+  return acc === -Infinity ? 0 : logAdd(0, acc);
+}
+
+const MAX_FRAC_TERMS = 1000;
+
+/** log A_α for fractional α (MTZ19 §3.3): two series split at z0, each term signed by C(α, i). */
+function logAFrac(q: number, sigma: number, alpha: number): number {
+  const s2 = sigma * sigma;
+  const z0 = s2 * Math.log(1 / q - 1) + 0.5;
+  const lq = Math.log(q);
+  const l1q = Math.log1p(-q);
+  const k = Math.SQRT2 * sigma;
+  const logs: number[] = [];
+  const signs: number[] = [];
+  let last0 = -Infinity;
+  let last1 = -Infinity;
+  let maxLog = -Infinity;
+  for (let i = 0; i < MAX_FRAC_TERMS; i++) {
+    const { log: lc, sign } = logBinom(alpha, i);
+    const j = alpha - i;
+    const s0 = lc + i * lq + j * l1q + (i * i - i) / (2 * s2) + Math.log(0.5) + logErfc((i - z0) / k);
+    const s1 = lc + j * lq + i * l1q + (j * j - j) / (2 * s2) + Math.log(0.5) + logErfc((z0 - j) / k);
+    logs.push(s0, s1);
+    signs.push(sign, sign);
+    maxLog = Math.max(maxLog, s0, s1);
+    // Stop once both series decrease and the new terms are below e^-36 of the largest.
+    if (i > alpha && s0 < last0 && s1 < last1 && Math.max(s0, s1) < maxLog - 36) {
+      let sum = 0;
+      for (let t = 0; t < logs.length; t++) sum += signs[t]! * Math.exp(logs[t]! - maxLog);
+      if (!(sum > 0)) return Infinity;
+      return maxLog + Math.log(sum);
+    }
+    last0 = s0;
+    last1 = s1;
+  }
+  return Infinity; // did not converge: exclude this order (ε = ∞ there)
+}
+
+/**
+ * RDP of the Poisson-subsampled Gaussian at each order (MTZ19): q = 1 gives
+ * α/(2σ²); q = 0 gives 0; σ = 0 gives ∞.
+ */
+export function rdpPoissonGaussian(q: number, sigma: number, orders: readonly number[]): Float64Array {
+  if (!(q >= 0 && q <= 1)) throw new DpError('DP_ERR_BAD_PARAM', `"q" expected a sampling rate in [0, 1], got ${q}`);
+  if (!(sigma >= 0)) throw new DpError('DP_ERR_BAD_PARAM', `"noiseMultiplier" expected a non-negative number, got ${sigma}`);
+  return Float64Array.from(orders, (a) => {
+    if (q === 0) return 0;
+    if (sigma === 0 || a === Infinity) return Infinity;
+    if (q === 1) return a / (2 * sigma * sigma);
+    if (a <= 1) return Infinity;
+    const la = Number.isInteger(a) ? logAInt(q, sigma, a) : logAFrac(q, sigma, a);
+    return la / (a - 1);
+  });
+}
+
+/** σ_eff = (Σ σᵢ⁻²)^(−1/2) when `ev` is a composition of Gaussians (one Gaussian with stacked queries), else undefined. */
+function effectiveGaussian(ev: DpEvent): number | undefined {
+  switch (ev.kind) {
+    case 'gaussian':
+      return ev.noiseMultiplier;
+    case 'self_composed': {
+      const s = effectiveGaussian(ev.event);
+      return s === undefined ? undefined : s / Math.sqrt(ev.count);
+    }
+    case 'composed': {
+      let inv = 0;
+      for (const e of ev.events) {
+        const s = effectiveGaussian(e);
+        if (s === undefined) return undefined;
+        inv += s === 0 ? Infinity : 1 / (s * s);
+      }
+      inv *= ev.count ?? 1;
+      return inv === Infinity ? 0 : 1 / Math.sqrt(inv);
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** True when `ev` contains a Poisson-sampled event anywhere inside. */
+function hasSampling(ev: DpEvent): boolean {
+  if (ev.kind === 'poisson_sampled') return true;
+  if (ev.kind === 'self_composed') return hasSampling(ev.event);
+  if (ev.kind === 'composed') return ev.events.some(hasSampling);
+  return false;
+}
+
+/**
+ * The RDP of one event at each order (composition adds, self-composition
+ * multiplies). Poisson sampling of a Gaussian (or a composition of Gaussians)
+ * uses MTZ19 exactly; of a discrete mechanism, the general bound of Zhu and
+ * Wang (ICML 2019, general upper bound). Nested sampling is unsupported.
+ * @throws DpError `DP_ERR_BAD_PARAM` for an invalid event, `DP_ERR_UNSUPPORTED` for nested sampling.
+ */
+export function eventRdp(ev: DpEvent, orders: readonly number[] = DEFAULT_ORDERS): Float64Array {
+  validateEvent(ev);
+  return rdpOf(ev, orders);
+}
+
+function rdpOf(ev: DpEvent, orders: readonly number[]): Float64Array {
+  switch (ev.kind) {
+    case 'gaussian':
+      return rdpPoissonGaussian(1, ev.noiseMultiplier, orders);
+    case 'discrete_gaussian':
+      return Float64Array.from(orders, (a) => discreteGaussianRdp(ev.noiseMultiplier, a));
+    case 'distributed_discrete_gaussian':
+      return Float64Array.from(orders, (a) => ddgRdp(ev, a));
+    case 'skellam':
+      return Float64Array.from(orders, (a) => skellamRdp(ev, a));
+    case 'self_composed':
+      return rdpOf(ev.event, orders).map((r) => r * ev.count);
+    case 'composed': {
+      const out = new Float64Array(orders.length);
+      for (const e of ev.events) {
+        const r = rdpOf(e, orders);
+        for (let i = 0; i < out.length; i++) out[i]! += r[i]!;
+      }
+      return out.map((r) => r * (ev.count ?? 1));
+    }
+    case 'poisson_sampled': {
+      if (hasSampling(ev.event)) throw new DpError('DP_ERR_UNSUPPORTED', 'nested Poisson sampling is not supported by the RDP accountant');
+      const sigma = effectiveGaussian(ev.event);
+      if (sigma !== undefined) return rdpPoissonGaussian(ev.q, sigma, orders);
+      if (ev.q === 0) return new Float64Array(orders.length);
+      const inner = (a: number): number => rdpOf(ev.event, [a])[0]!;
+      return Float64Array.from(orders, (a) => Math.min(inner(a), subsampledRdpUpperBound(ev.q, inner, a)));
+    }
+  }
+}
+
+/**
+ * Converts RDP values to (ε, δ)-DP at the best order.
+ * `improved` follows dp-accounting's `compute_epsilon`: orders ≤ 1.01 are
+ * skipped, and ε = 0 whenever the KL bound δ ≥ √(1 − e^(−r)) already holds.
+ * @throws DpError `DP_ERR_BAD_PARAM` for δ outside (0, 1) or mismatched lengths.
+ */
+export function epsilonFromRdp(
+  orders: readonly number[],
+  rdp: ArrayLike<number>,
+  delta: number,
+  conversion: Conversion = 'improved',
+): EpsilonAtOrder {
+  if (!(delta > 0 && delta < 1)) throw new DpError('DP_ERR_BAD_PARAM', `"delta" expected a number in (0, 1), got ${delta}`);
+  if (orders.length !== rdp.length || orders.length === 0) {
+    throw new DpError('DP_ERR_BAD_PARAM', `orders and rdp must be non-empty and of equal length, got ${orders.length} and ${rdp.length}`);
+  }
+  let best = Infinity;
+  let bestOrder = orders[0]!;
+  for (let i = 0; i < orders.length; i++) {
+    const a = orders[i]!;
+    const r = rdp[i]!;
+    let eps: number;
+    if (Number.isNaN(r) || r === Infinity || a === Infinity) eps = Infinity;
+    else if (conversion === 'classic') eps = a > 1 ? r + Math.log(1 / delta) / (a - 1) : Infinity;
+    else if (r <= 0 || delta * delta + Math.expm1(-r) > 0) eps = 0;
+    else if (a > 1.01) eps = r + Math.log1p(-1 / a) - Math.log(delta * a) / (a - 1);
+    else eps = Infinity;
+    if (eps < best) {
+      best = eps;
+      bestOrder = a;
+    }
+  }
+  return { epsilon: Math.max(0, best), order: bestOrder };
+}
+
+/** Composes events and reports (ε, δ) through RDP. */
+export class RdpAccountant {
+  /** The orders α at which RDP is tracked. */
+  readonly orders: readonly number[];
+  private readonly total: Float64Array;
+
+  /** @param orders RDP orders, each ≥ 1 (default {@link DEFAULT_ORDERS}). */
+  constructor(orders: readonly number[] = DEFAULT_ORDERS) {
+    if (orders.length === 0 || orders.some((a) => !(a >= 1))) {
+      throw new DpError('DP_ERR_BAD_PARAM', `"orders" expected a non-empty list of numbers >= 1`);
+    }
+    this.orders = [...orders];
+    this.total = new Float64Array(orders.length);
+  }
+
+  /** Adds `count` runs of `event`. @throws DpError on a bad event or count. */
+  compose(event: DpEvent, count = 1): this {
+    if (!Number.isSafeInteger(count) || count < 1) throw new DpError('DP_ERR_BAD_PARAM', `"count" expected a positive integer, got ${count}`);
+    const r = eventRdp(event, this.orders);
+    for (let i = 0; i < r.length; i++) this.total[i]! += r[i]! * count;
+    return this;
+  }
+
+  /** The accumulated RDP at each order (a copy). */
+  rdp(): Float64Array {
+    return this.total.slice();
+  }
+
+  /** The smallest ε over the orders at which the composition is (ε, δ)-DP. */
+  getEpsilon(delta: number, conversion: Conversion = 'improved'): EpsilonAtOrder {
+    return epsilonFromRdp(this.orders, this.total, delta, conversion);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Discrete mechanisms
+// ---------------------------------------------------------------------------
+
+/**
+ * RDP of the discrete Gaussian N_Z(0, σ²) with sensitivity Δ and z = σ/Δ: it
+ * satisfies ½(Δ/σ)²-concentrated DP, i.e. ε(α) = α/(2z²) (Canonne, Kamath,
+ * Steinke, "The Discrete Gaussian for Differential Privacy", 2020, Thm. 4).
+ */
+export function discreteGaussianRdp(z: number, alpha: number): number {
+  return z === 0 ? Infinity : alpha / (2 * z * z);
+}
+
+/**
+ * L2 norm bound after (conditional) randomised rounding of a vector of norm
+ * `c` in `dim` coordinates to the integer grid (Kairouz, Liu, Steinke 2021,
+ * Thm. 1 / Prop. 22): min(c + √d, √(c² + d/4 + √(2 log(1/β))·(c + √d/2))),
+ * the second term only for β > 0.
+ */
+export function roundedL2Bound(c: number, beta: number, dim: number): number {
+  const b1 = c + Math.sqrt(dim);
+  if (beta === 0) return b1;
+  const sq = c * c + 0.25 * dim + Math.sqrt(2 * Math.log(1 / beta)) * (c + 0.5 * Math.sqrt(dim));
+  return Math.min(b1, Math.sqrt(sq));
+}
+
+/** Scaled sensitivities and noise of a distributed mechanism, in integer units. */
+function scaled(p: DistributedParams): { l2: number; l1: number; centralSd: number; localSd: number } {
+  const l2 = roundedL2Bound(p.clip * p.scale, p.beta, p.dim);
+  // On the integer grid ‖x‖₁ ≤ ‖x‖₂², and always ‖x‖₁ ≤ √d‖x‖₂.
+  const l1 = l2 * Math.min(Math.sqrt(p.dim), l2);
+  const centralSd = p.noiseMultiplier * p.clip * p.scale;
+  return { l2, l1, centralSd, localSd: centralSd / Math.sqrt(p.minClients) };
+}
+
+/**
+ * RDP of the distributed discrete Gaussian: n = `minClients` sites each add
+ * N_Z(0, σ²)^d, σ = z·C·S/√n. Kairouz, Liu, Steinke, ICML 2021, Prop. 14 /
+ * Eq. 17, with τ = 10·Σ_{k=1}^{n−1} e^(−2π²σ²·k/(k+1)) (Thm. 2):
+ * ε(α) = min(α/2·Δ₂²/(nσ²) + τd, α/2·(Δ₂²/(nσ²) + 2τΔ₁/(√n σ) + τ²d), α/2·(Δ₂/(√n σ) + τ√d)²).
+ * @throws DpError `DP_ERR_BAD_PARAM` if σ < 1/2 (outside the theorem).
+ */
+export function ddgRdp(p: DistributedParams, alpha: number): number {
+  if (p.noiseMultiplier === 0) return Infinity;
+  const { l2, l1, centralSd, localSd } = scaled(p);
+  if (localSd < 0.5) {
+    throw new DpError('DP_ERR_BAD_PARAM', `distributed discrete Gaussian needs each site's noise sd >= 1/2 in integer units, got ${localSd}`);
+  }
+  let tau = 0;
+  for (let k = 1; k < p.minClients; k++) tau += Math.exp(-2 * Math.PI * Math.PI * localSd * localSd * (k / (k + 1)));
+  tau *= 10;
+  const a2 = l2 / centralSd;
+  const a1 = l1 / centralSd;
+  const d = p.dim;
+  return Math.min(
+    (alpha / 2) * a2 * a2 + tau * d,
+    (alpha / 2) * (a2 * a2 + 2 * a1 * tau + tau * tau * d),
+    (alpha / 2) * (a2 + Math.sqrt(d) * tau) ** 2,
+  );
+}
+
+/**
+ * RDP of the distributed Skellam mechanism with total variance μ = (z·C·S)²
+ * in integer units: Agarwal, Kairouz, Liu, NeurIPS 2021, Thm. 3.5 / Cor. 3.6:
+ * ε(α) = αΔ₂²/(2μ) + min(((2α−1)Δ₂² + 6Δ₁)/(4μ²), 3Δ₁/(2μ)). The bound is
+ * stated for integer α; fractional orders use ⌈α⌉ (RDP is non-decreasing in α).
+ */
+export function skellamRdp(p: DistributedParams, alpha: number): number {
+  if (p.noiseMultiplier === 0) return Infinity;
+  const a = Math.ceil(alpha);
+  const { l2, l1, centralSd } = scaled(p);
+  const mu = centralSd * centralSd;
+  return (a * l2 * l2) / (2 * mu) + Math.min(((2 * a - 1) * l2 * l2 + 6 * l1) / (4 * mu * mu), (3 * l1) / (2 * mu));
+}
+
+/**
+ * Upper bound on the RDP of a Poisson-subsampled mechanism with RDP ε(·)
+ * (Zhu and Wang, "Poisson Subsampled Rényi Differential Privacy", ICML 2019,
+ * general upper bound of §3), at integer α ≥ 2; fractional α uses ⌈α⌉:
+ * (1/(α−1))·log((1−q)^(α−1)(αq−q+1) + C(α,2)q²(1−q)^(α−2)e^(ε(2)) + 3Σ_{l≥3} C(α,l)(1−q)^(α−l)q^l e^((l−1)ε(l))).
+ */
+export function subsampledRdpUpperBound(q: number, eps: (alpha: number) => number, alpha: number): number {
+  if (q === 0) return 0;
+  if (q === 1) return eps(alpha);
+  const a = Math.max(2, Math.ceil(alpha));
+  const lq = Math.log(q);
+  const l1q = Math.log1p(-q);
+  let acc = (a - 1) * l1q + Math.log1p((a - 1) * q);
+  acc = logAdd(acc, logBinom(a, 2).log + 2 * lq + (a - 2) * l1q + eps(2));
+  for (let l = 3; l <= a; l++) {
+    acc = logAdd(acc, Math.log(3) + logBinom(a, l).log + l * lq + (a - l) * l1q + (l - 1) * eps(l));
+  }
+  return acc / (a - 1);
+}
