@@ -88,7 +88,7 @@ export class DiscreteGaussianSampler {
   constructor(sigma: number | Sigma2) {
     this.sigma2 = asSigma2(sigma);
     const { num, den } = this.sigma2;
-    this.t = Number(isqrt(BigInt(Math.floor(num / den)))) + 1;
+    this.t = Number(isqrt(BigInt(num) / BigInt(den))) + 1; // ⌊σ⌋ + 1, exactly
     this.twoPQ = 2 * num * den;
     this.dBig = 2n * BigInt(num) * BigInt(den) * BigInt(this.t) * BigInt(this.t);
     this.dApprox = Number(this.dBig);

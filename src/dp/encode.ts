@@ -16,7 +16,7 @@
  */
 import type { Rng } from '../crypto/rng.js';
 import { DpError } from '../errors.js';
-import { DiscreteGaussianSampler } from './discrete-gaussian.js';
+import { DiscreteGaussianSampler, type Sigma2 } from './discrete-gaussian.js';
 import { SkellamSampler } from './skellam.js';
 import { paddedLength, rotate, unrotate } from './hadamard.js';
 import { toSource } from './_random.js';
@@ -40,8 +40,11 @@ export interface EncodeParams extends CodecParams {
   readonly clip: number;
   /** Conditional rounding bias β ∈ [0, 1); 0 disables resampling (worst-case bound). */
   readonly beta: number;
-  /** Per-site noise; `sigma` is the standard deviation in the scaled integer domain. */
-  readonly noise: { readonly kind: NoiseKind; readonly sigma?: number };
+  /**
+   * Per-site noise; `sigma` is the standard deviation in the scaled integer
+   * domain (σ² rounded up onto the sampler grid), or the exact variance σ² as a rational.
+   */
+  readonly noise: { readonly kind: NoiseKind; readonly sigma?: number | Sigma2 };
   /** Maximum rounding attempts before failing (default 100). */
   readonly maxRoundingTries?: number;
 }
@@ -56,6 +59,8 @@ export interface EncodeResult {
   readonly paddedDim: number;
   /** ‖update‖₂ before clipping. */
   readonly norm: number;
+  /** ‖update‖₂ after clipping, min(norm, C). */
+  readonly clippedNorm: number;
   /** Whether clipping changed the update. */
   readonly clipped: boolean;
   /** ‖x̃‖₂ of the rounded integer vector (before noise). */
@@ -183,21 +188,21 @@ export function encodeUpdate(update: Float32Array | Float64Array, params: Encode
   const roundedNorm = Math.sqrt(rsq);
   if (sampler !== undefined) for (let i = 0; i < d; i++) r[i]! += sampler.sample(src);
   const noiseSigma2 = sampler === undefined ? 0 : sampler.sigma2.num / sampler.sigma2.den;
-  return { encoded: wrapMod(r, params.bits), dim: update.length, paddedDim: d, norm, clipped, roundedNorm, normBound: bound, roundingTries: tries, noiseSigma2 };
+  return { encoded: wrapMod(r, params.bits), dim: update.length, paddedDim: d, norm, clippedNorm: Math.min(norm, clip), clipped, roundedNorm, normBound: bound, roundingTries: tries, noiseSigma2 };
 }
 
 function makeNoise(noise: EncodeParams['noise']): DiscreteGaussianSampler | SkellamSampler | undefined {
   if (noise === null || typeof noise !== 'object') throw new DpError('DP_ERR_BAD_PARAM', '"noise" expected { kind, sigma }');
-  if (noise.kind !== 'none' && typeof noise.sigma !== 'number') {
-    throw new DpError('DP_ERR_BAD_PARAM', `"noise.sigma" expected a number for kind '${String(noise.kind)}', got ${typeof noise.sigma}`);
+  if (noise.kind !== 'none' && (noise.sigma === null || (typeof noise.sigma !== 'number' && typeof noise.sigma !== 'object'))) {
+    throw new DpError('DP_ERR_BAD_PARAM', `"noise.sigma" expected a number or { num, den } for kind '${String(noise.kind)}', got ${String(noise.sigma)}`);
   }
   switch (noise.kind) {
     case 'none':
       return undefined;
     case 'ddg':
-      return new DiscreteGaussianSampler(noise.sigma as number);
+      return new DiscreteGaussianSampler(noise.sigma as number | Sigma2);
     case 'skellam':
-      return new SkellamSampler(noise.sigma as number);
+      return new SkellamSampler(noise.sigma as number | Sigma2);
     default:
       throw new DpError('DP_ERR_BAD_PARAM', `"noise.kind" expected 'ddg', 'skellam' or 'none', got ${String((noise as { kind: unknown }).kind)}`);
   }

@@ -28,7 +28,7 @@
  */
 import { DpError } from '../errors.js';
 import { quantizeSigma2, type Sigma2 } from './discrete-gaussian.js';
-import { roundingNormBound } from './encode.js';
+import { roundingNormBound, type EncodeParams } from './encode.js';
 import { paddedLength } from './hadamard.js';
 
 /** Input of {@link chooseDdgParams}. */
@@ -204,4 +204,13 @@ export function chooseDdgParams(input: DdgParamsInput): DdgParams {
     return { ...result, ddgTau: 10 * tau };
   }
   return result;
+}
+
+/**
+ * The {@link EncodeParams} for a site under parameters chosen by
+ * {@link chooseDdgParams}, with the exact per-site variance rational.
+ * @param rotationSeed - this round's shared rotation seed.
+ */
+export function toEncodeParams(p: DdgParams, rotationSeed: Uint8Array): EncodeParams {
+  return { clip: p.clip, scale: p.scale, bits: p.bits, beta: p.beta, noise: { kind: p.kind, sigma: p.perSiteSigma2 }, rotationSeed };
 }

@@ -49,6 +49,8 @@ describe('dp/encode', () => {
     const rng = new DeterministicRng('rt');
     const encs = ups.map((u) => encodeUpdate(u, base, rng));
     expect(encs[0]!.clipped).to.equal(true);
+    expect(encs[0]!.clippedNorm).to.equal(1);
+    expect(encs[1]!.clippedNorm).to.equal(encs[1]!.norm);
     expect(encs[1]!.clipped).to.equal(false);
     for (const e of encs) {
       expect(e.paddedDim).to.equal(1024);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { DeterministicRng } from '../../src/crypto/rng.js';
 import { DpError } from '../../src/errors.js';
-import { chooseDdgParams, type DdgParamsInput } from '../../src/dp/params.js';
+import { chooseDdgParams, toEncodeParams, type DdgParamsInput } from '../../src/dp/params.js';
 import { decodeSum, encodeUpdate, roundingNormBound } from '../../src/dp/encode.js';
 
 const base: DdgParamsInput = { clip: 1, dim: 1_000_000, minSurvivors: 80, cohortSize: 100, bits: 20, noiseMultiplier: 1, kind: 'ddg' };
@@ -71,10 +71,15 @@ describe('dp/params', () => {
     const dim = 256;
     const p = chooseDdgParams({ clip: 1, dim, minSurvivors: 8, cohortSize: 10, bits: 16, noiseMultiplier: 0.5, kind: 'ddg' });
     const u = new Float64Array(dim).fill(1 / Math.sqrt(dim)); // every site sends the same unit vector
-    const enc = { clip: 1, scale: p.scale, bits: 16, beta: p.beta, noise: { kind: 'ddg' as const, sigma: p.perSiteSigma }, rotationSeed: new Uint8Array(16).fill(9) };
+    const enc = toEncodeParams(p, new Uint8Array(16).fill(9));
+    expect(enc.noise.sigma).to.deep.equal(p.perSiteSigma2);
     const rng = new DeterministicRng('aligned');
     const sum = new Uint32Array(dim);
-    for (let i = 0; i < 10; i++) encodeUpdate(u, enc, rng).encoded.forEach((v, j) => (sum[j] = (sum[j]! + v) % 65536));
+    for (let i = 0; i < 10; i++) {
+      const e = encodeUpdate(u, enc, rng);
+      expect(e.noiseSigma2).to.equal(p.perSiteSigma2.num / p.perSiteSigma2.den);
+      e.encoded.forEach((v, j) => (sum[j] = (sum[j]! + v) % 65536));
+    }
     const est = decodeSum(sum, dim, enc);
     // Decoded noise per coordinate: std σ_site·√n·γ; all coordinates must be within 6 std of 10/√d.
     const std = p.perSiteSigma * Math.sqrt(10) * p.gamma;
