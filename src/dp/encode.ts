@@ -74,7 +74,8 @@ export interface EncodeResult {
 }
 
 /**
- * The conditional randomised rounding bound of KLS21 (Algorithm 1, eq. for Δ₂):
+ * The conditional randomised rounding bound of KLS21 (Theorem 1, Eq. (2); the
+ * minimum of the two bounds is their Proposition 22):
  * Δ₂² = min{ c² + d/4 + √(2 ln(1/β))·(c + √d/2), (c + √d)² }, with c = C/γ the
  * scaled clip and d the (padded) dimension. An unconditioned randomised
  * rounding meets it with probability ≥ 1 − β; the second term always holds.

@@ -3,7 +3,7 @@
  * H the normalised Walsh–Hadamard matrix (H = Hᵀ = H⁻¹) and D a diagonal of
  * random signs. After the rotation every coordinate of a vector of norm r is
  * sub-Gaussian with variance proxy r²/d (Kairouz, Liu, Steinke, ICML 2021,
- * §4.1), which bounds the modular-wrap probability (see params.ts).
+ * "flattening"), which bounds the modular-wrap probability (see params.ts).
  *
  * The signs come from a per-round seed shared by all sites: sign i is bit
  * (i mod 8) of byte ⌊i/8⌋ of the AES-256-CTR keystream under

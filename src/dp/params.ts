@@ -11,7 +11,7 @@
  * σ_site² = z²Δ₂²/t (rounded up onto the sampler grid). The accountant must be
  * told t, never the expected cohort; more survivors only add noise.
  *
- * Scale. KLS21 (§5) and the Skellam paper choose γ so that the aggregate fits
+ * Scale. KLS21 and the Skellam paper (experiments sections) choose γ so that the aggregate fits
  * in k standard deviations of the 2^b range. We make that rigorous: the largest
  * scale whose wrap-probability bound (below) is ≤ `wrapTolerance` (default 1e-9).
  *
@@ -20,7 +20,7 @@
  * site moves a coordinate by < 1, whatever the conditioning). signal_j is a
  * Rademacher sum with variance proxy ‖Σx_i‖²/γ²d ≤ (nC/γ)²/d (randomised
  * Hadamard, signs independent of the data). Each discrete Gaussian is
- * σ-sub-Gaussian (CKS20 Cor. 22); a Skellam with variance σ² has log-MGF
+ * σ-sub-Gaussian, E[e^(θX)] ≤ e^(θ²σ²/2) (Canonne, Kamath, Steinke 2020); a Skellam with variance σ² has log-MGF
  * σ²(cosh θ − 1). Chernoff with a = 2^(b−1) − n:
  * P[|S_j| ≥ 2^(b−1)] ≤ 2·exp(min_θ θ²v/2 + n·K(θ) − θa), and a union bound over
  * the d padded coordinates gives `wrapProbabilityBound`.

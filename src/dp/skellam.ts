@@ -16,9 +16,10 @@
  * - μ ≥ 10: Hörmann's PTRS transformed rejection ("The transformed rejection
  *   method for generating Poisson random variables", Insurance: Mathematics and
  *   Economics 12, 1993) on 53-bit uniforms. The algorithm is exact in real
- *   arithmetic; here its acceptance test is evaluated in binary64, so the pmf
- *   can deviate by roughly 1e-13 relative (the log-factorial and logarithm
- *   rounding). Use the discrete Gaussian (exact for all σ) where bit-exact
+ *   arithmetic; here its acceptance test is evaluated in binary64 (the
+ *   log-pmf without cancellation, {@link logPoissonPmf}), so the pmf can
+ *   deviate by roughly 1e-14 relative. It is therefore not exact in the sense
+ *   of CKS20; use the discrete Gaussian (exact for all σ) where bit-exact
  *   noise is required.
  * @module
  */
@@ -42,6 +43,42 @@ export function logFactorial(k: number): number {
   return (x - 0.5) * Math.log(x) - x + LN_2PI_HALF + (1 / 12 - (1 / 360 - 1 / (1260 * x2)) / x2) / x;
 }
 
+/** Stirling's remainder ln(k!) − (k ln k − k + ½ ln(2πk)) for k ≥ 1. */
+function stirlingError(k: number): number {
+  if (k < 256) return LOG_FACT_TABLE[k]! - (k * Math.log(k) - k + LN_2PI_HALF + 0.5 * Math.log(k));
+  const k2 = k * k;
+  return (1 / 12 - (1 / 360 - (1 / 1260 - 1 / (1680 * k2)) / k2) / k2) / k;
+}
+
+/**
+ * D(k, μ) = k ln(k/μ) + μ − k ≥ 0 without cancellation: near μ, with
+ * v = (k−μ)/(k+μ), k ln(k/μ) = 2k·Σ v^(2j+1)/(2j+1), so D = v(k−μ) + 2k·Σ_{j≥1} v^(2j+1)/(2j+1).
+ */
+function deviance(k: number, mu: number): number {
+  const d = k - mu;
+  if (Math.abs(d) >= 0.1 * (k + mu)) return k * Math.log(k / mu) - d;
+  const v = d / (k + mu);
+  const v2 = v * v;
+  let s = d * v;
+  let term = 2 * k * v;
+  for (let j = 1; j < 100; j++) {
+    term *= v2;
+    const next = s + term / (2 * j + 1);
+    if (next === s) break;
+    s = next;
+  }
+  return s;
+}
+
+/**
+ * ln P[Poisson(μ) = k], computed as −stirlingError(k) − D(k, μ) − ½ ln(2πk) so that
+ * no large terms cancel (absolute error ~1e-14 even for μ near 2^51).
+ */
+export function logPoissonPmf(k: number, mu: number): number {
+  if (k === 0) return -mu;
+  return -stirlingError(k) - deviance(k, mu) - LN_2PI_HALF - 0.5 * Math.log(k);
+}
+
 /** Exact Poisson(a/b) for safe integers with 0 ≤ a/b ≤ 1/2 (module comment). */
 function poissonSmallPart(a: number, b: number, src: RandomSource): number {
   for (;;) {
@@ -55,7 +92,8 @@ function poissonSmallPart(a: number, b: number, src: RandomSource): number {
 /** Precomputed PTRS constants for one mean (Hörmann 1993, μ ≥ 10). */
 interface Ptrs {
   mu: number;
-  logMu: number;
+  muInt: number; // ⌊μ⌋, added separately so the candidate keeps its fractional precision
+  muFrac: number;
   a: number;
   b: number;
   logInvAlpha: number;
@@ -66,7 +104,8 @@ function ptrsConstants(mu: number): Ptrs {
   const b = 0.931 + 2.53 * Math.sqrt(mu);
   return {
     mu,
-    logMu: Math.log(mu),
+    muInt: Math.floor(mu),
+    muFrac: mu - Math.floor(mu),
     a: -0.059 + 0.02483 * b,
     b,
     logInvAlpha: Math.log(1.1239 + 1.1328 / (b - 3.4)),
@@ -79,11 +118,11 @@ function poissonPtrs(c: Ptrs, src: RandomSource): number {
     const u = src.unitFloat() - 0.5;
     const v = src.unitFloat();
     const us = 0.5 - Math.abs(u);
-    const k = Math.floor(((2 * c.a) / us + c.b) * u + c.mu + 0.43);
+    const k = c.muInt + Math.floor(((2 * c.a) / us + c.b) * u + c.muFrac + 0.43);
     if (us >= 0.07 && v <= c.vr) return k; // squeeze: inside the hat's core
     if (k < 0 || (us < 0.013 && v > us)) continue;
     const lhs = Math.log(v) + c.logInvAlpha - Math.log(c.a / (us * us) + c.b);
-    if (lhs <= -c.mu + k * c.logMu - logFactorial(k)) return k;
+    if (lhs <= logPoissonPmf(k, c.mu)) return k;
   }
 }
 

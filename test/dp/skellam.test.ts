@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { DeterministicRng } from '../../src/crypto/rng.js';
 import { DpError } from '../../src/errors.js';
 import { RandomSource } from '../../src/dp/_random.js';
-import { PoissonSampler, SkellamSampler, fillSkellam, logFactorial, sampleSkellam } from '../../src/dp/skellam.js';
+import { PoissonSampler, SkellamSampler, fillSkellam, logFactorial, logPoissonPmf, sampleSkellam } from '../../src/dp/skellam.js';
 import { chiSquare, meanVar, poissonPmfTable } from './_stats.js';
 
 /** Sk(μ, μ) pmf by direct convolution of two Poisson(μ) pmfs. */
@@ -30,6 +30,21 @@ describe('dp/skellam', () => {
       if (k % 97 === 0 || k === 255 || k === 256) expect(Math.abs(logFactorial(k) - lf)).to.be.below(1e-9 * Math.max(1, lf));
     }
     expect(logFactorial(0)).to.equal(0);
+  });
+
+  it('logPoissonPmf matches summed logarithms and stays accurate for huge means', () => {
+    for (const mu of [10.5, 300, 5000]) {
+      for (const k of [0, 1, 7, Math.floor(mu), Math.ceil(mu * 1.5), Math.ceil(mu * 3)]) {
+        let direct = -mu + k * Math.log(mu);
+        for (let i = 2; i <= k; i++) direct -= Math.log(i);
+        expect(logPoissonPmf(k, mu)).to.be.closeTo(direct, 1e-8);
+      }
+    }
+    // At μ = 2^49 the mode's mass is 1/√(2πμ) and the pmf one standard deviation away is e^(-1/2) of it.
+    const mu = 2 ** 49;
+    const mode = logPoissonPmf(mu, mu);
+    expect(mode).to.be.closeTo(-0.5 * Math.log(2 * Math.PI * mu), 1e-9);
+    expect(logPoissonPmf(mu + 2 ** 24.5, mu) - mode).to.be.closeTo(-0.5, 1e-6);
   });
 
   for (const [num, den, n] of [[3, 10, 40000], [37, 10, 40000], [20, 1, 40000], [10000, 1, 60000]] as const) {
@@ -71,6 +86,14 @@ describe('dp/skellam', () => {
       expect(variance / (sigma * sigma)).to.be.within(0.97, 1.03);
     });
   }
+
+  it('σ = 2^25 (μ = 2^49): mean and variance of the Skellam noise', () => {
+    const sigma = 2 ** 25;
+    const xs = fillSkellam(new Float64Array(20000), sigma, new DeterministicRng('sk-huge'));
+    const { mean, variance } = meanVar(xs);
+    expect(Math.abs(mean)).to.be.below((4.5 * sigma) / Math.sqrt(xs.length));
+    expect(variance / (sigma * sigma)).to.be.within(0.96, 1.04);
+  });
 
   it('uses the quantized variance and is reproducible', () => {
     expect(new SkellamSampler(30).sigma2).to.deep.equal({ num: 900 * 65536, den: 65536 });
