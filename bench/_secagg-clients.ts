@@ -28,18 +28,18 @@ let plain: Uint32Array;
 
 const inputOf = (id: number) => randomInputs(new DeterministicRng(`bench/${seed}/input/${id}`), 1, config.dim, config.bits)[0]!;
 
-function emit(from: number, msgs: readonly ClientMessage[], out: { from: number; bytes: Uint8Array }[]): void {
+/** Sends each message as soon as it exists, so the server never receives a whole round at once. */
+function emit(from: number, msgs: readonly ClientMessage[]): void {
   for (const m of msgs) {
     if (m.type === 'masked-input') {
       const x = inputOf(from); // the plaintext, for the self-check only
       for (let i = 0; i < x.length; i++) plain[i] = plain[i]! + x[i]!;
     }
-    out.push({ from, bytes: encodeClientMessage(m) });
+    process.send!({ type: 'msg', from, bytes: encodeClientMessage(m) });
   }
 }
 
 process.on('message', (msg: FromServer) => {
-  const out: { from: number; bytes: Uint8Array }[] = [];
   if (msg.type === 'init') {
     ({ config, seed, silentFrom } = msg);
     provider = getProvider(msg.provider as 'native' | 'portable');
@@ -50,9 +50,9 @@ process.on('message', (msg: FromServer) => {
       const step = startClient({ config, id, provider, rng: new DeterministicRng(`bench/${seed}/client/${id}`), input: inputOf(id) });
       clientSeconds += (performance.now() - t0) / 1000;
       states.set(id, step.state);
-      emit(id, step.out, out);
+      emit(id, step.out);
     }
-    process.send!({ type: 'batch', messages: out });
+    process.send!({ type: 'end' });
   } else if (msg.type === 'deliver') {
     for (const { to, bytes } of msg.messages) {
       const st = states.get(to);
@@ -62,9 +62,9 @@ process.on('message', (msg: FromServer) => {
       for (const c of step.consumed) c.fill(0);
       clientSeconds += (performance.now() - t0) / 1000;
       states.set(to, step.state);
-      emit(to, step.out, out);
+      emit(to, step.out);
     }
-    process.send!({ type: 'batch', messages: out });
+    process.send!({ type: 'end' });
   } else {
     const mask = config.bits === 32 ? 0xffffffff : (1 << config.bits) - 1;
     for (let i = 0; i < plain.length; i++) plain[i] = (plain[i]! & mask) >>> 0;

@@ -31,36 +31,45 @@ async function main(): Promise<void> {
   for (let k = 0; k < drops; k++) silentFrom[ids[Math.floor((k * c.n) / drops)]!] = [1, 2, 4][k % 3]!;
 
   const child = fork(new URL('./_secagg-clients.js', import.meta.url), [], { serialization: 'advanced' });
-  const next = () => new Promise<{ type: string; messages: { from: number; bytes: Uint8Array }[]; clientSeconds: number; sumHash: string }>((resolve) => child.once('message', resolve as never));
   let serverSeconds = 0;
   let up = 0;
   let down = 0;
   let maskedInputBytes = 0;
   const roundSeconds = [0, 0, 0, 0, 0];
   let server: ServerState = createServer({ config, provider });
-  child.send({ type: 'init', config, seed: c.seed, silentFrom, provider: c.provider ?? 'native' });
-  for (;;) {
-    const batch = await next();
+  let resolveStats: (s: { clientSeconds: number; sumHash: string }) => void;
+  const statsArrived = new Promise<{ clientSeconds: number; sumHash: string }>((r) => { resolveStats = r; });
+  // Each client message is handled as it arrives; 'end' closes the round.
+  child.on('message', (m: { type: string; from: number; bytes: Uint8Array; clientSeconds: number; sumHash: string }) => {
+    if (m.type === 'stats') { resolveStats(m); return; }
     const round = ROUND[server.kind]!;
     const t0 = performance.now();
-    for (const m of batch.messages) {
+    if (m.type === 'msg') {
       up += m.bytes.length;
       const msg = decodeClientMessage(m.bytes);
       if (msg.type === 'masked-input') maskedInputBytes = Math.max(maskedInputBytes, m.bytes.length);
       server = receiveMessage(server, msg).state;
+      const dt = (performance.now() - t0) / 1000;
+      serverSeconds += dt; roundSeconds[round]! += dt;
+      return;
     }
     const step = closeRound(server);
     server = step.state;
     const dt = (performance.now() - t0) / 1000;
-    serverSeconds += dt;
-    roundSeconds[round]! += dt;
-    const messages = step.out.map((o) => ({ to: o.to, bytes: encodeServerMessage(o.message) }));
-    for (const m of messages) down += m.bytes.length;
-    if (server.kind === 'completed' || server.kind === 'aborted') break;
-    child.send({ type: 'deliver', round: ROUND[server.kind]!, messages });
-  }
-  child.send({ type: 'done' });
-  const stats = await next();
+    serverSeconds += dt; roundSeconds[round]! += dt;
+    // A broadcast is one message object sent to many clients: encode it once, as a real server would.
+    const encoded = new Map<object, Uint8Array>();
+    const messages = step.out.map((o) => {
+      let bytes = encoded.get(o.message);
+      if (bytes === undefined) encoded.set(o.message, (bytes = encodeServerMessage(o.message)));
+      return { to: o.to, bytes };
+    });
+    for (const x of messages) down += x.bytes.length;
+    if (server.kind === 'completed' || server.kind === 'aborted') child.send({ type: 'done' });
+    else child.send({ type: 'deliver', round: ROUND[server.kind]!, messages });
+  });
+  child.send({ type: 'init', config, seed: c.seed, silentFrom, provider: c.provider ?? 'native' });
+  const stats = await statsArrived;
   const done = server as ServerState;
   const sumHash = done.kind === 'completed' ? createHash('sha256').update(new Uint8Array(done.sum.buffer, done.sum.byteOffset, done.sum.byteLength)).digest('hex') : '';
   console.log(JSON.stringify({

@@ -17,14 +17,15 @@ const half = (k: number) => Math.floor(k / 2) + 1; // semi-honest default thresh
 
 function cases(quick: boolean): ServerCase[] {
   const scale = quick ? 10 : 1;
+  const m = (d: number) => (d / scale >= 1e6 ? `${d / scale / 1e6}M` : `${d / scale / 1e3}k`);
   const finder = findSecAggPlusParams({ n: 1000, corruptFraction: 0.05, dropoutRate: 0.1 });
   return [
-    { name: 'complete n=100 m=100k', n: 100, dim: 100_000 / scale, bits: 32, dropout: 0.1, threshold: half(100), graph: { kind: 'complete' }, seed: 'a' },
-    { name: 'complete n=50 m=1M', n: 50, dim: 1_000_000 / scale, bits: 32, dropout: 0.1, threshold: half(50), graph: { kind: 'complete' }, seed: 'b' },
-    { name: 'secagg+ n=100 m=100k k=15', n: 100, dim: 100_000 / scale, bits: 32, dropout: 0.1, threshold: half(16), graph: { kind: 'harary', degree: 15 }, seed: 'c' },
-    { name: 'secagg+ n=50 m=1M k=13', n: 50, dim: 1_000_000 / scale, bits: 32, dropout: 0.1, threshold: half(14), graph: { kind: 'harary', degree: 13 }, seed: 'd' },
+    { name: `complete n=100 m=${m(100_000)}`, n: 100, dim: 100_000 / scale, bits: 32, dropout: 0.1, threshold: half(100), graph: { kind: 'complete' }, seed: 'a' },
+    { name: `complete n=50 m=${m(1_000_000)}`, n: 50, dim: 1_000_000 / scale, bits: 32, dropout: 0.1, threshold: half(50), graph: { kind: 'complete' }, seed: 'b' },
+    { name: `secagg+ n=100 m=${m(100_000)} k=15`, n: 100, dim: 100_000 / scale, bits: 32, dropout: 0.1, threshold: half(16), graph: { kind: 'harary', degree: 15 }, seed: 'c' },
+    { name: `secagg+ n=50 m=${m(1_000_000)} k=13`, n: 50, dim: 1_000_000 / scale, bits: 32, dropout: 0.1, threshold: half(14), graph: { kind: 'harary', degree: 13 }, seed: 'd' },
     {
-      name: `secagg+ n=1000 m=100k k=${finder.k} (finder)`, n: 1000, dim: 100_000 / scale, bits: 32, dropout: 0.1, threshold: finder.t,
+      name: `secagg+ n=1000 m=${m(100_000)} k=${finder.k} (finder)`, n: 1000, dim: 100_000 / scale, bits: 32, dropout: 0.1, threshold: finder.t,
       graph: finder.graph === 'harary' ? { kind: 'harary', degree: finder.k } : { kind: 'complete' }, seed: 'e',
     },
   ];

@@ -45,6 +45,14 @@ class Reader {
   u32(what: string): number { this.need(4, what); const v = this.view.getUint32(this.off); this.off += 4; return v; }
   bytes(n: number, what: string): Uint8Array { this.need(n, what); const b = this.buf.slice(this.off, this.off + n); this.off += n; return b; }
   varBytes(what: string): Uint8Array { return this.bytes(this.u32(what), what); }
+  /** Like varBytes, but a view into the message buffer (no copy), for large payloads. */
+  varView(what: string): Uint8Array {
+    const n = this.u32(what);
+    this.need(n, what);
+    const b = this.buf.subarray(this.off, this.off + n);
+    this.off += n;
+    return b;
+  }
   text(what: string): string { return new TextDecoder('utf-8', { fatal: true }).decode(this.varBytes(what)); }
   /** A count whose items take at least `itemBytes` each: bounded by what is left. */
   count(itemBytes: number, what: string): number {
@@ -145,7 +153,8 @@ export function decodeClientMessage(buf: Uint8Array): ClientMessage {
       break;
     }
     case TYPE['masked-input']:
-      m = { type: 'masked-input', sessionId: r.bytes(32, 'session id'), id: r.u32('id'), masked: r.varBytes('masked input') };
+      // The masked input is a view into `buf` (it can be megabytes): callers must not mutate `buf` while using it.
+      m = { type: 'masked-input', sessionId: r.bytes(32, 'session id'), id: r.u32('id'), masked: r.varView('masked input') };
       break;
     case TYPE.consistency:
       m = { type: 'consistency', sessionId: r.bytes(32, 'session id'), id: r.u32('id'), signature: r.bytes(64, 'signature') };

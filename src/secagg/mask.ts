@@ -38,7 +38,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { CryptoProvider } from '../crypto/types.js';
-import { checkRange, reduce } from './vector.js';
+import { checkPacked, checkRange, reduce, unpackVector } from './vector.js';
 
 /** The exports of the SIMD kernel instance. */
 interface WasmAddKernel {
@@ -248,6 +248,32 @@ export class MaskAccumulator {
     for (let w = 0; w < this.dim; w += words) {
       const n = Math.min(words, this.dim - w);
       this.scratch32.set(src.subarray(w, w + n));
+      // Round up to 64 bytes: the stale scratch tail only reaches padding words.
+      this.addScratch(w * 4, Math.ceil(n / 16) * 64, sign);
+    }
+  }
+
+  /**
+   * Adds (sign 1) or subtracts (sign −1) a bit-packed vector (vector.ts
+   * layout) without unpacking it whole: the exact length and zero padding are
+   * checked first, so a malformed vector never touches the accumulator, then
+   * it is unpacked chunk by chunk into the scratch buffer.
+   * @throws CodecError `SECAGG_ERR_BAD_VECTOR`
+   */
+  addPacked(bytes: Uint8Array, b: number, sign: 1 | -1): void {
+    checkSign(sign);
+    checkPacked(bytes, this.dim, b);
+    const words = this.chunkBytes >> 2; // a multiple of 16, so every chunk starts on a byte boundary
+    const scratchU32 = new Uint32Array(this.scratch.buffer, this.scratch.byteOffset, words);
+    for (let w = 0; w < this.dim; w += words) {
+      const n = Math.min(words, this.dim - w);
+      const start = (w * b) / 8;
+      const end = w + n === this.dim ? bytes.length : ((w + n) * b) / 8;
+      if (b === 32 && LITTLE_ENDIAN && (bytes.byteOffset + start) % 4 === 0) {
+        scratchU32.set(new Uint32Array(bytes.buffer, bytes.byteOffset + start, n));
+      } else {
+        scratchU32.set(unpackVector(bytes.subarray(start, end), n, b));
+      }
       // Round up to 64 bytes: the stale scratch tail only reaches padding words.
       this.addScratch(w * 4, Math.ceil(n / 16) * 64, sign);
     }

@@ -92,10 +92,11 @@ export function packVector(vec: Uint32Array, b: number): Uint8Array {
 }
 
 /**
- * Decodes m values of b bits from exactly ⌈b·m/8⌉ bytes (see {@link packVector}).
- * @throws CodecError `SECAGG_ERR_BAD_VECTOR` on a wrong length or non-zero padding bits
+ * Checks that `bytes` is a well-formed packing of m values of b bits: exactly
+ * ⌈b·m/8⌉ bytes with zero padding bits. Returns the length.
+ * @throws CodecError `SECAGG_ERR_BAD_VECTOR`
  */
-export function unpackVector(bytes: Uint8Array, m: number, b: number): Uint32Array {
+export function checkPacked(bytes: Uint8Array, m: number, b: number): number {
   if (!Number.isSafeInteger(m) || m < 0) throw new ValidationError(CODE, `"m" expected a non-negative integer, got ${String(m)}`);
   const len = packedLength(m, b);
   if (!(bytes instanceof Uint8Array) || bytes.length !== len) {
@@ -105,6 +106,15 @@ export function unpackVector(bytes: Uint8Array, m: number, b: number): Uint32Arr
   if (padBits > 0 && (bytes[len - 1]! >>> (8 - padBits)) !== 0) {
     throw new CodecError(CODE, `"bytes" has non-zero padding bits in its last byte (m=${m}, b=${b})`);
   }
+  return len;
+}
+
+/**
+ * Decodes m values of b bits from exactly ⌈b·m/8⌉ bytes (see {@link packVector}).
+ * @throws CodecError `SECAGG_ERR_BAD_VECTOR` on a wrong length or non-zero padding bits
+ */
+export function unpackVector(bytes: Uint8Array, m: number, b: number): Uint32Array {
+  const len = checkPacked(bytes, m, b);
   const out = new Uint32Array(m);
   if (b === 32) {
     const dv = new DataView(bytes.buffer, bytes.byteOffset, len);

@@ -7,7 +7,6 @@
 import { CodecError, SecAggError, TallyError } from '../../errors.js';
 import { requireSession, requireThreshold } from '../guards.js';
 import type { MaskedInputMessage } from '../messages.js';
-import { unpackVector } from '../vector.js';
 import { startUnmasking } from './r4-unmasking.js';
 import type { R2State, R3State, ServerStep } from './state.js';
 
@@ -18,10 +17,10 @@ export function receiveMaskedInput(state: R2State, msg: MaskedInputMessage): Ser
   if (!state.u2.has(u)) throw new SecAggError('SECAGG_ERR_NOT_SUBSET', `client ${u} sent a masked input but is not in U2`, ROUND, u);
   if (state.u3.has(u)) throw new SecAggError('SECAGG_ERR_DUPLICATE_ID', `client ${u} sent its masked input twice`, ROUND, u);
   requireSession(msg.sessionId, state.sessionId, ROUND, u);
-  const { dim, bits } = state.ctx.config;
+  const { bits } = state.ctx.config;
   try {
     // Validates the exact length and zero padding before touching the accumulator.
-    state.acc.addVector(unpackVector(msg.masked, dim, bits), 1);
+    state.acc.addPacked(msg.masked, bits, 1);
   } catch (err) {
     if (err instanceof CodecError || (err instanceof TallyError && err.code === 'SECAGG_ERR_BAD_VECTOR')) {
       throw new SecAggError('SECAGG_ERR_BAD_VECTOR', `masked input of client ${u}: ${err.message}`, ROUND, u);
