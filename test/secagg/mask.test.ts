@@ -5,6 +5,7 @@ import { portableProvider } from '../../src/crypto/portable.js';
 import { DeterministicRng } from '../../src/crypto/rng.js';
 import { ValidationError } from '../../src/errors.js';
 import { MaskAccumulator, WASM_ADD_BYTES, expandMask } from '../../src/secagg/mask.js';
+import { packVector } from '../../src/secagg/vector.js';
 
 const WebAssemblyValidate = (b: Uint8Array): boolean =>
   (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(b);
@@ -117,5 +118,37 @@ describe('secagg/mask', () => {
     expect(code(() => expandMask(new Uint8Array(32), 4, nativeProvider))).to.equal('SECAGG_ERR_BAD_MASK');
     expect(code(() => acc.result(0))).to.equal('SECAGG_ERR_BAD_VECTOR');
     expect(() => acc.addMask(new Uint8Array(15), 1)).to.throw('"key" expected Uint8Array of length 16, got length=15');
+  });
+
+  it('addPacked equals addVector of the unpacked vector, for every width and chunk boundary', () => {
+    for (const [dim, b, chunkBytes] of [[1000, 32, 64], [1000, 17, 128], [4097, 8, 256], [333, 1, 64], [70000, 16, 65536], [70001, 32, 65536]] as const) {
+      for (const backend of ['js', 'wasm'] as const) {
+        const v = randomVec(dim, `packed${dim}`).map((x) => (b === 32 ? x : x % 2 ** b));
+        const packed = packVector(v, b);
+        // An unaligned view exercises the copy path of the b = 32 fast path.
+        const shifted = new Uint8Array(packed.length + 1);
+        shifted.set(packed, 1);
+        const a = new MaskAccumulator(dim, nativeProvider, { chunkBytes, backend });
+        const c = new MaskAccumulator(dim, nativeProvider, { chunkBytes, backend });
+        a.addMask(keyOf('p'), 1);
+        c.addMask(keyOf('p'), 1);
+        a.addPacked(shifted.subarray(1), b, 1);
+        a.addPacked(packed, b, -1);
+        a.addPacked(packed, b, 1);
+        c.addVector(v, 1);
+        expect(Array.from(a.result(b)), `dim=${dim} b=${b} ${backend}`).to.deep.equal(Array.from(c.result(b)));
+      }
+    }
+  });
+
+  it('addPacked refuses a wrong length or set padding bits before touching the sum', () => {
+    const acc = new MaskAccumulator(10, nativeProvider);
+    acc.addVector(Uint32Array.from({ length: 10 }, (_, i) => i), 1);
+    const packed = packVector(new Uint32Array(10).fill(5), 15); // 150 bits: 2 padding bits
+    const bad = packed.slice();
+    bad[bad.length - 1]! |= 0x80;
+    expect(() => acc.addPacked(packed.subarray(1), 15, 1)).to.throw(/expected Uint8Array of length 19/);
+    expect(() => acc.addPacked(bad, 15, 1)).to.throw(/padding/);
+    expect(Array.from(acc.result(15))).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 });
