@@ -1,0 +1,19 @@
+/** The interface every secagg-v1 vector kind implements. */
+import type { CryptoProvider } from '../../crypto/types.js';
+import type { TestCase } from './_common.js';
+
+/**
+ * One kind of vector: a generator (run with the native provider by
+ * `tally vectors generate`) and a checker that recomputes one test case with
+ * the library and throws `VectorMismatch` (or any error) when it disagrees.
+ */
+export interface VectorKind {
+  /** File stem: `vectors/<kind>.json`, `schemas/<kind>.schema.json`. */
+  readonly kind: string;
+  /** One paragraph written into the file's `description`. */
+  readonly description: string;
+  /** The test cases, randomness drawn only from seeded DeterministicRngs. */
+  generate(provider: CryptoProvider): TestCase[];
+  /** Recomputes `tc` with `provider`; throws on any difference. */
+  check(tc: TestCase, provider: CryptoProvider): void;
+}
