@@ -12,7 +12,7 @@ import type { SessionConfig } from '../config.js';
 export const VERSION = 'secagg-v1';
 /** Generator name written in every vector file. */
 export const GENERATOR = 'tally vectors generate';
-/** Every DeterministicRng seed of the vectors starts with this prefix (spec §3.6). */
+/** Every DeterministicRng seed of the vectors starts with this prefix (spec §3.10). */
 export const SEED_PREFIX = 'tally/vectors/secagg-v1';
 
 /** One test case: the common fields plus kind-specific inputs and outputs. */

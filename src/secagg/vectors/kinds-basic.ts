@@ -1,9 +1,10 @@
 /**
  * Vector kinds of the secagg-v1 building blocks that need no Shamir sharing:
  * `config` (config encoding and hash, neighbour graph, session id, signed
- * bytes; spec §4), `key-agreement` (X25519 and the HKDF derivations; spec
- * §3.3–3.5), `mask-expansion` (the AES-128-CTR PRG; spec §3.2) and
- * `vector-packing` (the bit-packed vector encoding; spec §6.2).
+ * bytes; spec §4.1–4.3, §5.2, §5.5), `key-agreement` (X25519 and the HKDF
+ * derivations; spec §3.2, §3.4, §3.6–3.7), `mask-expansion` (the AES-128-CTR
+ * PRG; spec §3.5–3.6) and `vector-packing` (the bit-packed vector encoding;
+ * spec §3.9).
  */
 import type { CryptoProvider } from '../../crypto/types.js';
 import { lowOrderLists } from '../../crypto/lowOrder.js';
@@ -33,7 +34,7 @@ const complete = { kind: 'complete' } as const;
 
 export const configKind: VectorKind = {
   kind: 'config',
-  description: 'Session configuration (spec §4): canonical encoding, config hash, neighbour graph (complete or Harary, permuted by the config hash), session id over advertised keys, and the bytes covered by the R0 advertisement and R3 consistency signatures. Invalid cases are configurations that validateSession rejects.',
+  description: 'Session configuration (spec §4.1–4.3, §5.2, §5.5): canonical encoding, config hash, neighbour graph (complete or Harary, permuted by the config hash), session id over advertised keys, and the bytes covered by the R0 advertisement and R3 consistency signatures. Invalid cases are configurations that validateSession rejects.',
   generate(p) {
     const valid: [string, Spec][] = [
       ['semi-honest, complete graph, n=3', { clientIds: [1, 2, 3], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: complete }],
@@ -107,7 +108,7 @@ export const configKind: VectorKind = {
 
 export const keyAgreementKind: VectorKind = {
   kind: 'key-agreement',
-  description: 'Key agreement and seed derivation (spec §3.3–3.5): X25519 between u and v, the pairwise-mask AES-128 key and the share-encryption AES-256 key (HKDF-SHA256, salt = session id, info = label ‖ u32(min) ‖ u32(max)), the same from both sides, and the self-mask key of u from b_u. Invalid cases give v a low-order public key, which must abort with SECAGG_ERR_LOW_ORDER_KEY.',
+  description: 'Key agreement and seed derivation (spec §3.2, §3.4, §3.6–3.7): X25519 between u and v, the pairwise-mask AES-128 key and the share-encryption AES-256 key (HKDF-SHA256, salt = session id, info = label ‖ u32(min) ‖ u32(max)), the same from both sides, and the self-mask key of u from b_u. Invalid cases give v a low-order public key, which must abort with SECAGG_ERR_LOW_ORDER_KEY.',
   generate(p) {
     const tests: TestCase[] = [];
     for (const [u, v] of [[1, 2], [7, 3], [1, 4294967295], [65536, 65537]] as const) {
@@ -157,7 +158,7 @@ export const keyAgreementKind: VectorKind = {
 
 export const maskExpansionKind: VectorKind = {
   kind: 'mask-expansion',
-  description: 'PRG mask expansion (spec §3.2): mask[i] = little-endian uint32 word i of the AES-128-CTR keystream under the 16-byte key with an all-zero initial counter block. Checked with the reference expansion and with the chunked accumulator (both add kernels, added and subtracted). Invalid cases have a key that is not 16 bytes.',
+  description: 'PRG mask expansion (spec §3.5–3.6): mask[i] = little-endian uint32 word i of the AES-128-CTR keystream under the 16-byte key with an all-zero initial counter block. Checked with the reference expansion and with the chunked accumulator (both add kernels, added and subtracted). Invalid cases have a key that is not 16 bytes.',
   generate(p) {
     const tests: TestCase[] = [];
     for (const dim of [1, 4, 16, 17, 64]) {
@@ -191,7 +192,7 @@ export const maskExpansionKind: VectorKind = {
 
 export const vectorPackingKind: VectorKind = {
   kind: 'vector-packing',
-  description: 'Bit-packed vector encoding (spec §6.2): m values of b bits as one little-endian bit stream in exactly ceil(b·m/8) bytes, unused high bits of the last byte zero. Invalid cases: a value ≥ 2^b (packing fails), a wrong length or non-zero padding bits (decoding fails), all with SECAGG_ERR_BAD_VECTOR.',
+  description: 'Bit-packed vector encoding (spec §3.9): m values of b bits as one little-endian bit stream in exactly ceil(b·m/8) bytes, unused high bits of the last byte zero. Invalid cases: a value ≥ 2^b (packing fails), a wrong length or non-zero padding bits (decoding fails), all with SECAGG_ERR_BAD_VECTOR.',
   generate() {
     const tests: TestCase[] = [];
     for (const [bits, dim] of [[1, 7], [5, 10], [8, 8], [13, 9], [16, 5], [24, 3], [31, 4], [32, 6]] as const) {

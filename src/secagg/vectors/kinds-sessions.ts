@@ -1,5 +1,5 @@
 /**
- * Whole-session vector kinds (spec §5): `session-complete`,
+ * Whole-session vector kinds (spec §5, messages encoded as in §6): `session-complete`,
  * `session-dropout-r1`, `session-dropout-r2` and `session-below-threshold`.
  * Each case records the configuration, every client's input and the random
  * bytes it drew (in order: c_u^SK(32) ‖ s_u^SK(32) ‖ b_u(32) ‖ the 48-byte
@@ -154,7 +154,7 @@ export const sessionCompleteKind = sessionKind('session-complete',
   ]);
 
 export const sessionDropoutR1Kind = sessionKind('session-dropout-r1',
-  'Dropout after R1 (spec §5.4): the client sent its encrypted shares, then falls silent before its masked input. Survivors reveal their shares of its s^SK so the server removes its pairwise masks; the sum covers U3 only.', [
+  'Dropout after R1 (spec §5.6): the client sent its encrypted shares, then falls silent before its masked input. Survivors reveal their shares of its s^SK so the server removes its pairwise masks; the sum covers U3 only.', [
     { comment: 'semi-honest, n=5, t=3: client 2 drops after R1', clientIds: ids(5), threshold: 3, bits: 16, dim: 8, threat: SH, graph: complete, lastRound: { 2: 1 } },
     { comment: 'semi-honest, n=6, t=3: clients 1 and 6 (smallest and largest id) drop after R1', clientIds: ids(6), threshold: 3, bits: 32, dim: 12, threat: SH, graph: complete, lastRound: { 1: 1, 6: 1 } },
     { comment: 'malicious, n=5, t=4: client 3 drops after R1', clientIds: ids(5), threshold: 4, bits: 24, dim: 6, threat: MAL, graph: complete, lastRound: { 3: 1 } },
@@ -162,7 +162,7 @@ export const sessionDropoutR1Kind = sessionKind('session-dropout-r1',
   ]);
 
 export const sessionDropoutR2Kind = sessionKind('session-dropout-r2',
-  'Dropout after R2 (spec §5.5): the client sent its masked input, then falls silent. Its input stays in the sum; the other survivors reveal their shares of its self-mask seed b_u.', [
+  'Dropout after R2 (spec §5.6): the client sent its masked input, then falls silent. Its input stays in the sum; the other survivors reveal their shares of its self-mask seed b_u.', [
     { comment: 'semi-honest, n=5, t=3: client 4 drops after R2', clientIds: ids(5), threshold: 3, bits: 16, dim: 8, threat: SH, graph: complete, lastRound: { 4: 2 } },
     { comment: 'malicious, n=5, t=4: client 5 drops after R2 (does not sign U3)', clientIds: ids(5), threshold: 4, bits: 16, dim: 8, threat: MAL, graph: complete, lastRound: { 5: 2 } },
     { comment: 'semi-honest, n=6, t=3: client 2 drops after R1 and client 5 after R2', clientIds: ids(6), threshold: 3, bits: 10, dim: 16, threat: SH, graph: complete, lastRound: { 2: 1, 5: 2 } },
@@ -170,7 +170,7 @@ export const sessionDropoutR2Kind = sessionKind('session-dropout-r2',
   ]);
 
 export const sessionBelowThresholdKind = sessionKind('session-below-threshold',
-  'Sessions in which fewer than t clients remain in some round (spec §5, |U_i| ≥ t): the server aborts with SECAGG_ERR_BELOW_THRESHOLD and tells every remaining client, which aborts with the same code. No sum is output.', [
+  'Sessions in which fewer than t clients remain in some round (spec §5.1, §7: |U_i| ≥ t): the server aborts with SECAGG_ERR_BELOW_THRESHOLD and tells every remaining client, which aborts with the same code. No sum is output.', [
     { comment: 'n=4, t=3: clients 3 and 4 never advertise (|U1| = 2)', clientIds: ids(4), threshold: 3, bits: 16, dim: 4, threat: SH, graph: complete, lastRound: { 3: -1, 4: -1 } },
     { comment: 'n=4, t=3: clients 1 and 2 drop after R0 (|U2| = 2)', clientIds: ids(4), threshold: 3, bits: 16, dim: 4, threat: SH, graph: complete, lastRound: { 1: 0, 2: 0 } },
     { comment: 'n=5, t=3: clients 2, 3 and 5 drop after R1 (|U3| = 2)', clientIds: ids(5), threshold: 3, bits: 16, dim: 4, threat: SH, graph: complete, lastRound: { 2: 1, 3: 1, 5: 1 } },

@@ -1,8 +1,8 @@
 /**
  * Vector kinds of the per-client secrets: `shamir` (t-of-k sharing over
- * GF(2^256 + 297); spec §3.7), `share-encryption` (AES-256-GCM sealing of
- * a share pair; spec §3.5) and `masked-input` (the R2 computation
- * y_u = x_u + PRG(b_u) + Σ ±PRG(s_uv) mod 2^b and its packing; spec §5.3).
+ * GF(2^256 + 297); spec §3.8), `share-encryption` (AES-256-GCM sealing of
+ * a share pair; spec §3.7) and `masked-input` (the R2 computation
+ * y_u = x_u + PRG(b_u) + Σ ±PRG(s_uv) mod 2^b and its packing; spec §5.4).
  */
 import { concatBytes, u32be } from '../../crypto/_validate.js';
 import { lowOrderLists } from '../../crypto/lowOrder.js';
@@ -21,7 +21,7 @@ const big = (v: bigint): Uint8Array => Uint8Array.from({ length: 33 }, (_, i) =>
 
 export const shamirKind: VectorKind = {
   kind: 'shamir',
-  description: 'Shamir t-of-k sharing over GF(p), p = 2^256 + 297 (spec §3.7): the secret is a 32-byte big-endian integer, share x is the holder\'s client id, share values are 33-byte big-endian; coefficients a_1..a_{t-1} are 48 random bytes each, reduced mod p, drawn in that order (`coefficients`). Every listed subset of exactly t shares recovers the secret. Invalid cases are share sets that recovery must refuse.',
+  description: 'Shamir t-of-k sharing over GF(p), p = 2^256 + 297 (spec §3.8): the secret is a 32-byte big-endian integer, share x is the holder\'s client id, share values are 33-byte big-endian; coefficients a_1..a_{t-1} are 48 random bytes each, reduced mod p, drawn in that order (`coefficients`). Every listed subset of exactly t shares recovers the secret. Invalid cases are share sets that recovery must refuse.',
   generate() {
     const tests: TestCase[] = [];
     const cases: [string, number, number[], 'random' | 'zero' | 'max'][] = [
@@ -75,7 +75,7 @@ export const shamirKind: VectorKind = {
 
 export const shareEncryptionKind: VectorKind = {
   kind: 'share-encryption',
-  description: 'Share encryption (spec §3.5): key = HKDF(X25519(c_sender, C_recipient), salt = session id, info = "tally/secagg-v1/share-encryption" ‖ u32(min) ‖ u32(max), 32 bytes); AES-256-GCM with nonce u32(sender) ‖ u32(recipient) ‖ u32(1), associated data "tally/secagg-v1/share" ‖ session id ‖ u32(sender) ‖ u32(recipient), plaintext u32(sender) ‖ u32(recipient) ‖ s^SK share(33) ‖ b share(33). Invalid cases must be refused by the recipient with SECAGG_ERR_BAD_SHARE.',
+  description: 'Share encryption (spec §3.7): key = HKDF(X25519(c_sender, C_recipient), salt = session id, info = "tally/secagg-v1/share-encryption" ‖ u32(min) ‖ u32(max), 32 bytes); AES-256-GCM with nonce u32(sender) ‖ u32(recipient) ‖ u32(1), associated data "tally/secagg-v1/share" ‖ session id ‖ u32(sender) ‖ u32(recipient), plaintext u32(sender) ‖ u32(recipient) ‖ s^SK share(33) ‖ b share(33). Invalid cases must be refused by the recipient with SECAGG_ERR_BAD_SHARE.',
   generate(p) {
     const tests: TestCase[] = [];
     const make = (tcId: number, sender: number, recipient: number) => {
@@ -160,7 +160,7 @@ function maskedInput(p: CryptoProvider, tc: TestCase): { selfKey: Uint8Array; ke
 
 export const maskedInputKind: VectorKind = {
   kind: 'masked-input',
-  description: 'Masked input of client u (spec §5.3, Bonawitz Fig. 4 round 2): y = x + PRG(selfMaskKey(b_u)) + Σ_v sign_v · PRG(pairwiseMaskKey(s_u, S_v)) mod 2^b, sign_v = +1 if u < v else −1, over the peers v in U2 ∩ N(u); `packed` is the bit-packed y sent in the R2 message. Invalid cases: an input entry ≥ 2^b (SECAGG_ERR_BAD_VECTOR) and a peer with a low-order key (SECAGG_ERR_LOW_ORDER_KEY).',
+  description: 'Masked input of client u (spec §3.6, §5.4, Bonawitz Fig. 4 round 2): y = x + PRG(selfMaskKey(b_u)) + Σ_v sign_v · PRG(pairwiseMaskKey(s_u, S_v)) mod 2^b, sign_v = +1 if u < v else −1, over the peers v in U2 ∩ N(u); `packed` is the bit-packed y sent in the R2 message. Invalid cases: an input entry ≥ 2^b (SECAGG_ERR_BAD_VECTOR) and a peer with a low-order key (SECAGG_ERR_LOW_ORDER_KEY).',
   generate(p) {
     const tests: TestCase[] = [];
     const make = (tcId: number, u: number, peerIds: number[], bits: number, dim: number) => {
