@@ -53,7 +53,14 @@ class Reader {
     this.off += n;
     return b;
   }
-  text(what: string): string { return new TextDecoder('utf-8', { fatal: true }).decode(this.varBytes(what)); }
+  text(what: string): string {
+    const bytes = this.varBytes(what);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `${what} is not valid UTF-8`);
+    }
+  }
   /** A count whose items take at least `itemBytes` each: bounded by what is left. */
   count(itemBytes: number, what: string): number {
     const n = this.u32(what);

@@ -84,7 +84,14 @@ export function checkConfigShape(c: SessionConfig): void {
   if (c.threat === 'malicious') {
     const keys = c.identityKeys;
     if (keys === undefined || keys.length !== ids.length) bad(`"identityKeys" expected ${ids.length} Ed25519 public keys in malicious mode, got ${keys?.length ?? 0}`);
-    keys.forEach((k, i) => { if (!(k instanceof Uint8Array) || k.length !== 32) bad(`"identityKeys[${i}]" expected Uint8Array of length 32`); });
+    const seen = new Set<string>();
+    keys.forEach((k, i) => {
+      if (!(k instanceof Uint8Array) || k.length !== 32) bad(`"identityKeys[${i}]" expected Uint8Array of length 32`);
+      const hex = Buffer.from(k).toString('hex');
+      // One key for two ids would let one party sign as both.
+      if (seen.has(hex)) bad(`"identityKeys[${i}]" repeats the roster key of another client`);
+      seen.add(hex);
+    });
   } else if (c.identityKeys !== undefined && c.identityKeys.length !== ids.length) {
     bad(`"identityKeys" expected ${ids.length} keys when given, got ${c.identityKeys.length}`);
   }

@@ -5,7 +5,8 @@
  */
 import { SecAggError } from '../errors.js';
 import type { CryptoProvider } from '../crypto/types.js';
-import { concatBytes, u32be } from '../crypto/_validate.js';
+import { concatBytes, toHex, u32be } from '../crypto/_validate.js';
+import { SHAMIR_PRIME } from '../crypto/shamir.js';
 import { CryptoError } from '../errors.js';
 import { LABELS } from './config.js';
 
@@ -15,6 +16,11 @@ export const SHARE_BYTES = 33;
 export const SHARE_PLAINTEXT_BYTES = 8 + 2 * SHARE_BYTES;
 /** Sealed share: plaintext plus the 16-byte GCM tag. */
 export const SHARE_CIPHERTEXT_BYTES = SHARE_PLAINTEXT_BYTES + 16;
+
+/** Whether a 33-byte share value is a field element (< p = 2^256 + 297), as every honest share is. */
+export function isShareValue(share: Uint8Array): boolean {
+  return share instanceof Uint8Array && share.length === SHARE_BYTES && BigInt(`0x${toHex(share)}`) < SHAMIR_PRIME;
+}
 
 /** Runs X25519 and turns a low-order failure into a protocol abort naming the peer. */
 function agree(p: CryptoProvider, sk: Uint8Array, pk: Uint8Array, round: number, peer: number): Uint8Array {
@@ -70,7 +76,9 @@ export function shareAad(sid: Uint8Array, sender: number, recipient: number): Ui
 /** Encrypts u's shares of s_u^SK and b_u for recipient v (Bonawitz Fig. 4, round 1). */
 export function sealShares(p: CryptoProvider, key: Uint8Array, sid: Uint8Array, sender: number, recipient: number, skShare: Uint8Array, bShare: Uint8Array): Uint8Array {
   const pt = concatBytes(u32be(sender), u32be(recipient), skShare, bShare);
-  return p.aesGcmSeal(key, shareNonce(sender, recipient), pt, shareAad(sid, sender, recipient));
+  const sealed = p.aesGcmSeal(key, shareNonce(sender, recipient), pt, shareAad(sid, sender, recipient));
+  pt.fill(0);
+  return sealed;
 }
 
 /**
@@ -90,8 +98,13 @@ export function openShares(p: CryptoProvider, key: Uint8Array, sid: Uint8Array, 
     throw err;
   }
   const dv = new DataView(pt.buffer, pt.byteOffset, pt.byteLength);
-  if (dv.getUint32(0) !== sender || dv.getUint32(4) !== recipient) {
-    throw new SecAggError('SECAGG_ERR_BAD_SHARE', `share plaintext from client ${sender} names the wrong pair`, round, sender);
+  const pairOk = dv.getUint32(0) === sender && dv.getUint32(4) === recipient;
+  const skShare = pt.slice(8, 8 + SHARE_BYTES);
+  const bShare = pt.slice(8 + SHARE_BYTES, 8 + 2 * SHARE_BYTES);
+  pt.fill(0);
+  if (!pairOk) throw new SecAggError('SECAGG_ERR_BAD_SHARE', `share plaintext from client ${sender} names the wrong pair`, round, sender);
+  if (!isShareValue(skShare) || !isShareValue(bShare)) {
+    throw new SecAggError('SECAGG_ERR_BAD_SHARE', `share plaintext from client ${sender} holds a value outside the Shamir field`, round, sender);
   }
-  return { skShare: pt.slice(8, 8 + SHARE_BYTES), bShare: pt.slice(8 + SHARE_BYTES, 8 + 2 * SHARE_BYTES) };
+  return { skShare, bShare };
 }

@@ -1,6 +1,6 @@
 /**
  * The messages of secagg-v1 (spec §5) as TypeScript values. `codec.ts` gives
- * their canonical binary encoding; `json.ts` the hex JSON form used by vectors.
+ * their canonical binary encoding, which the vectors record in hex.
  */
 import type { AdvertisedKeys } from './config.js';
 

@@ -105,7 +105,7 @@ function checkRate(name: string, v: number): void {
  * Finds the smallest even Harary degree k and a threshold t for which, with
  * at most ⌊γn⌋ corrupt and ⌊δn⌋ dropped clients chosen independently of the
  * graph seed: (a) the honest survivors stay connected except with probability
- * ≤ 2^-(σ+1); (b) no client has ≥ t corrupt neighbours (malicious: ≥ 2t − k),
+ * ≤ 2^-(σ+1); (b) no client has ≥ t corrupt neighbours (malicious: ≥ 2t − k − 1),
  * except with probability ≤ 2^-(σ+1); (c) every client keeps ≥ t surviving
  * neighbours except with probability ≤ 2^-η. Falls back to the complete graph
  * when no k < n/2 (and ≤ {@link MAX_HARARY_DEGREE}) works.
@@ -127,7 +127,7 @@ export function findSecAggPlusParams(input: SecAggPlusParamsInput): SecAggPlusPa
   const dropped = Math.floor(delta * n + EPS);
   const survivorsAmongOthers = n - 1 - dropped; // worst case: the client itself survives, all dropouts are others
   const secTarget = -(sigma + 1), corTarget = -eta, log2n = Math.log2(n);
-  const rules = threat === 'malicious' ? 'malicious (privacy needs 2t − k > corrupt neighbours, t > 2(k+1)/3)' : 'semi-honest';
+  const rules = threat === 'malicious' ? 'malicious (privacy needs 2t − k − 1 > corrupt neighbours, t > 2(k+1)/3)' : 'semi-honest';
 
   const kMax = Math.min(MAX_HARARY_DEGREE, Math.ceil(n / 2) - 1, n - 2);
   for (let k = 2; k <= kMax; k += 2) {
@@ -139,7 +139,11 @@ export function findSecAggPlusParams(input: SecAggPlusParamsInput): SecAggPlusPa
     for (let t = tFloor; t <= k; t++) {
       const correctness = log2n + surv.lt[t]! / LN2;
       if (correctness > corTarget) break; // larger t only makes (c) worse
-      const tAdv = threat === 'malicious' ? 2 * t - k : t;
+      // Malicious: the k − c honest neighbours and the client itself (which reveals
+      // its own b-share) can be split by a lying server into b-revealers and
+      // key-revealers; with c corrupt neighbours revealing both, it gets t of each
+      // once 2t ≤ k + 1 + c. Privacy therefore needs c < 2t − k − 1.
+      const tAdv = threat === 'malicious' ? 2 * t - k - 1 : t;
       const privacy = tAdv <= 0 ? log2n : log2n + adv.ge[Math.min(tAdv, k + 1)]! / LN2;
       if (privacy <= secTarget) {
         return {
@@ -158,7 +162,8 @@ function completeFallback(n: number, corrupt: number, dropped: number, threat: T
   // In the complete graph the counts are deterministic: an honest client has
   // exactly `corrupt` corrupt neighbours at worst and a surviving client at least n − 1 − dropped survivors.
   const tMax = n - 1 - dropped;
-  const tMinPrivacy = threat === 'malicious' ? Math.max(Math.floor((k + corrupt) / 2) + 1, Math.floor((2 * (k + 1)) / 3) + 1) : corrupt + 1;
+  // Malicious: 2t > k + 1 + corrupt (see the Harary search), and t > 2(k+1)/3.
+  const tMinPrivacy = threat === 'malicious' ? Math.max(Math.floor((k + 1 + corrupt) / 2) + 1, Math.floor((2 * (k + 1)) / 3) + 1) : corrupt + 1;
   const tDefault = threat === 'malicious' ? Math.floor((2 * n) / 3) + 1 : Math.floor(n / 2) + 1;
   const tMin = Math.max(2, tMinPrivacy);
   if (tMin > Math.min(tMax, k)) {

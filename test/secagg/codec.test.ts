@@ -62,6 +62,12 @@ describe('secagg/codec', () => {
     expect(() => decodeClientMessage(flagged)).to.throw(CodecError, /flag/);
   });
 
+  it('rejects an abort code that is not UTF-8', () => {
+    const bytes = encodeServerMessage({ type: 'abort', code: 'AB', message: 'x' });
+    bytes[2 + 4] = 0xff;
+    expect(() => decodeServerMessage(bytes)).to.throw(CodecError, /UTF-8/);
+  });
+
   it('encodes the masked input as ⌈b·m/8⌉ bytes plus a 42-byte header', () => {
     const mi = client.find((m) => m.type === 'masked-input')!;
     expect(encodeClientMessage(mi).length).to.equal(Math.ceil((16 * 10) / 8) + 42);

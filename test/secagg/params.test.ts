@@ -35,7 +35,8 @@ function checkOwnBounds(n: number, gamma: number, delta: number, k: number, t: n
   const pairs = (n * (n - k - 1)) / 2;
   const disc = bad < k ? -Infinity : Math.log2(pairs) + log2Ratio(choose(n - k, bad - k), choose(n, bad));
   expect(disc, 'disconnect').to.be.at.most(-(sigma + 1));
-  const tAdv = threat === 'malicious' ? 2 * t - k : t;
+  // Malicious: the client's own b-share counts too, so a lying server needs only 2t − k − 1 corrupt neighbours.
+  const tAdv = threat === 'malicious' ? 2 * t - k - 1 : t;
   expect(Math.log2(n) + log2Tail(n - 1, corrupt, k, tAdv, k), 'privacy').to.be.at.most(-(sigma + 1));
   expect(Math.log2(n) + log2Tail(n - 1, n - 1 - dropped, k, 0, t - 1), 'correctness').to.be.at.most(-eta);
 }

@@ -50,6 +50,8 @@ export function handleKeyList(state: AdvertisedState, msg: KeyListMessage): Clie
     const key = shareEncryptionKey(provider, sid, id, state.cSk, v, keys.get(v)!.cPk, ROUND);
     shares.push({ to: v, ciphertext: sealShares(provider, key, sid, id, v, skShares[i]!, bShares[i]!) });
     key.fill(0);
+    skShares[i]!.fill(0);
+    bShares[i]!.fill(0);
   });
   const next: SharedState = {
     kind: 'shared', ctx, sessionId: sid, keys, cSk: state.cSk, sSk: state.sSk, bU,

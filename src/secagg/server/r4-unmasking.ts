@@ -10,7 +10,7 @@ import { SecAggError } from '../../errors.js';
 import { equalBytes } from '../../crypto/_validate.js';
 import { LagrangeCache, shamirCombine } from '../../crypto/shamir.js';
 import { requireSession, requireThreshold } from '../guards.js';
-import { pairwiseMaskKey, selfMaskKey, SHARE_BYTES } from '../keys.js';
+import { isShareValue, pairwiseMaskKey, selfMaskKey, SHARE_BYTES } from '../keys.js';
 import type { MaskTerm } from '../mask.js';
 import type { UnmaskMessage, UnmaskRequestMessage } from '../messages.js';
 import type { CompletedServerState, R2State, R4State, ServerStep } from './state.js';
@@ -36,6 +36,8 @@ function checkShareList(list: UnmaskMessage['selfShares'], expected: readonly nu
   list.forEach((s, i) => {
     if (s.of !== expected[i]) throw new SecAggError('SECAGG_ERR_BAD_MESSAGE', `client ${u} sent ${what} for ${String(s.of)}, expected ${expected[i]}`, ROUND, u);
     if (!(s.share instanceof Uint8Array) || s.share.length !== SHARE_BYTES) throw new SecAggError('SECAGG_ERR_BAD_SHARE', `client ${u} sent a share of the wrong length for ${s.of}`, ROUND, u);
+    // A value outside the field would only fail at reconstruction, aborting everyone: refuse it here.
+    if (!isShareValue(s.share)) throw new SecAggError('SECAGG_ERR_BAD_SHARE', `client ${u} sent a share for ${s.of} that is not a field element`, ROUND, u);
   });
 }
 
@@ -80,6 +82,7 @@ export function closeUnmasking(state: R4State): ServerStep {
   for (const u of state.u3) {
     const bU = rebuild(state.selfShares.get(u), t, u, 'self-mask seed', cache);
     terms.push({ key: selfMaskKey(provider, sessionId, u, bU), sign: -1 });
+    bU.fill(0);
   }
   const inU3 = new Set(state.u3);
   for (const v of state.droppedAfterShares) {

@@ -156,6 +156,16 @@ describe('secagg/server', () => {
       expect(done.kind === 'completed' && Array.from(done.sum)).to.deep.equal(expectedSum(session, [1, 2, 3, 4, 5, 6]));
     });
 
+    it('drops a client whose share is not a field element, instead of failing the reconstruction', () => {
+      const { session, msgs } = collectPhase({ n: 6 }, 'unmask');
+      const um = msgs as UnmaskMessage[];
+      const huge = new Uint8Array(33).fill(0xff); // ≥ p = 2^256 + 297
+      const rej = feed(session, [{ ...um[0]!, selfShares: um[0]!.selfShares.map((s, i) => (i === 1 ? { ...s, share: huge } : s)) }, ...um.slice(1)]);
+      expect(rej.map((r) => [r.peer, r.code])).to.deep.equal([[1, 'SECAGG_ERR_BAD_SHARE']]);
+      const done = closeRound(session.server).state;
+      expect(done.kind === 'completed' && Array.from(done.sum)).to.deep.equal(expectedSum(session, [1, 2, 3, 4, 5, 6]));
+    });
+
     it('aborts when a rebuilt mask key does not match the advertised key (tampered key share)', () => {
       const { session, pending } = newSession({ n: 6 });
       let out = serverRound(session, pending);
