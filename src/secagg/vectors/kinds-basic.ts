@@ -78,6 +78,11 @@ export const configKind: VectorKind = {
       const tcId = tests.length + 1;
       tests.push({ tcId, comment, result: 'invalid', config: configToJson(buildConfig(p, 'config', tcId, spec).config), error });
     }
+    const tcId = tests.length + 1;
+    const { config } = buildConfig(p, 'config', tcId, { clientIds: [1, 2, 3, 4], threshold: 3, bits: 16, dim: 8, threat: 'malicious', graph: complete });
+    const keys = [...config.identityKeys!];
+    keys[2] = keys[1]!; // one roster key for two ids would let one party sign as both
+    tests.push({ tcId, comment: 'malicious mode: clients 2 and 3 share one identity key', result: 'invalid', config: configToJson({ ...config, identityKeys: keys }), error: 'SECAGG_ERR_BAD_CONFIG' });
     return tests;
   },
   check(tc, p) {

@@ -100,6 +100,7 @@ export const codecKind: VectorKind = {
     const advert = enc0("client message 'advertise'");
     const shares = enc0("client message 'shares'");
     const abort = enc0("server message 'abort'");
+    const clientAbort = enc0("client message 'abort'");
     const withByte = (b: Uint8Array, i: number, v: number) => { const c = b.slice(); c[i] = v; return c; };
     const bad: [string, 'client' | 'server', Uint8Array][] = [
       ['advertise truncated by one byte', 'client', advert.slice(0, -1)],
@@ -111,6 +112,7 @@ export const codecKind: VectorKind = {
       ['share count larger than the message', 'client', withByte(shares, 2 + 32 + 4 + 2, 0xff)],
       ['server abort message truncated inside the text', 'server', abort.slice(0, -5)],
       ['empty message', 'server', new Uint8Array(0)],
+      ['client abort code that is not UTF-8', 'client', withByte(clientAbort, clientAbort.length - 1, 0xff)],
     ];
     for (const [comment, direction, b] of bad) {
       tests.push({ tcId: tests.length + 1, comment, result: 'invalid', direction, encoded: hex(b), error: 'SECAGG_ERR_BAD_MESSAGE' });

@@ -103,6 +103,9 @@ export const shareEncryptionKind: VectorKind = {
       ['truncated by one byte', (s) => ({ ct: sealShares(p, s.key, s.sid, 1, 2, s.skShare, s.bShare).slice(0, -1) })],
       ['sealed under another session id', (s) => ({ ct: sealShares(p, s.key, new Uint8Array(32).fill(7), 1, 2, s.skShare, s.bShare) })],
       ['opened in the wrong direction (sender and recipient swapped)', (s) => ({ ct: sealShares(p, s.key, s.sid, 1, 2, s.skShare, s.bShare), sender: 2, recipient: 1 })],
+      ['authentic, but the b share is not below p = 2^256 + 297', (s) => ({
+        ct: p.aesGcmSeal(s.key, shareNonce(1, 2), concatBytes(u32be(1), u32be(2), s.skShare, new Uint8Array(33).fill(0xff)), shareAad(s.sid, 1, 2)),
+      })],
       ['authentic, but the plaintext names another pair', (s) => ({
         ct: p.aesGcmSeal(s.key, shareNonce(1, 2), concatBytes(u32be(1), u32be(3), s.skShare, s.bShare), shareAad(s.sid, 1, 2)),
       })],
