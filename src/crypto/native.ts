@@ -184,6 +184,8 @@ export const nativeProvider: CryptoProvider = {
     abytes(salt, undefined, 'salt');
     abytes(info, undefined, 'info');
     anumber(length, 'length', 0, HKDF_MAX_LENGTH);
+    // Some OpenSSL builds (Node 22) refuse L = 0, which RFC 5869 allows: the output is empty.
+    if (length === 0) return new Uint8Array(0);
     if (info.length > 1024) return hkdfHmac(ikm, salt, info, length);
     return plain(hkdfSync('sha256', ikm, salt, info, length));
   },
