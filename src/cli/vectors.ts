@@ -1,25 +1,59 @@
 /**
- * `tally vectors`: generate or check the secagg-v1 test vectors.
+ * `tally vectors`: generate or check the protocol test vectors of the
+ * secagg-v1 and dp-v1 suites.
  * Exit status: 0 success, 1 a mismatch (or a file that fails its schema),
  * 2 bad usage.
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
 import { checkVectors, defaultVectorDir, generateVectors, KINDS } from '../secagg/vectors/index.js';
+import { checkDpVectors, defaultDpVectorDir, DP_KINDS, generateDpVectors } from '../dp/vectors/index.js';
 
-const HELP = `usage: tally vectors generate [DIR]
-       tally vectors check [--kind KIND]... [DIR]
+type CheckResult = { kind: string; tcId: number; ok: boolean; message: string };
+
+/** One vector suite: its kinds, default folder, generator and checker. */
+interface Suite {
+  readonly name: 'secagg-v1' | 'dp-v1';
+  readonly kinds: readonly string[];
+  readonly defaultDir: () => string;
+  readonly generate: (dir: string) => string[];
+  readonly check: (dir: string, kinds?: readonly string[]) => CheckResult[];
+  /** How the summary line says the cases were recomputed. */
+  readonly how: string;
+}
+
+const SUITES: readonly Suite[] = [
+  {
+    name: 'secagg-v1', kinds: KINDS.map((k) => k.kind), defaultDir: defaultVectorDir, generate: (dir) => generateVectors(dir),
+    check: (dir, kinds) => checkVectors(dir, kinds === undefined ? {} : { kinds }), how: 'checked with the native and portable providers',
+  },
+  {
+    name: 'dp-v1', kinds: DP_KINDS.map((k) => k.kind), defaultDir: defaultDpVectorDir, generate: (dir) => generateDpVectors(dir),
+    check: (dir, kinds) => checkDpVectors(dir, kinds === undefined ? {} : { kinds }), how: 'recomputed with the dp samplers and encoder',
+  },
+];
+
+const HELP = `usage: tally vectors generate [--suite SUITE] [DIR]
+       tally vectors check [--suite SUITE] [--kind KIND]... [DIR]
 
 generate  writes one <kind>.json per vector kind into DIR, from seeded
           deterministic randomness (the output is reproducible byte for byte)
 check     validates every file in DIR against its JSON Schema, then recomputes
-          every test case with the native and the portable crypto providers;
-          prints one line per failure and a summary; exit 1 on any mismatch
+          every test case with the library (secagg-v1: with the native and the
+          portable crypto providers); prints one line per failure and a
+          summary per suite; exit 1 on any mismatch
 
-DIR defaults to protocols/secagg-v1/vectors of the tally package.
+Without DIR each selected suite uses its folder in the tally package:
+protocols/secagg-v1/vectors and protocols/dp-v1/vectors. With DIR and no
+--suite, the suite is the "version" of the vector files already in DIR
+(secagg-v1 when DIR holds none).
 
-  --kind KIND   check only this kind (repeatable); kinds: ${KINDS.map((k) => k.kind).join(', ')}
-  -h, --help    show this help
+  --suite SUITE  secagg-v1, dp-v1 or all (default all)
+  --kind KIND    check only this kind (repeatable); kinds:
+                   secagg-v1: ${KINDS.map((k) => k.kind).join(', ')}
+                   dp-v1: ${DP_KINDS.map((k) => k.kind).join(', ')}
+  -h, --help     show this help
 `;
 
 function usageError(message: string): number {
@@ -27,11 +61,29 @@ function usageError(message: string): number {
   return 2;
 }
 
+/** The suites named by the "version" fields of the *.json files in `dir` (unreadable files are skipped). */
+function suitesIn(dir: string): Set<string> {
+  const found = new Set<string>();
+  if (!existsSync(dir)) return found;
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    try {
+      const v = (JSON.parse(readFileSync(join(dir, name), 'utf8')) as { version?: unknown }).version;
+      if (typeof v === 'string' && SUITES.some((s) => s.name === v)) found.add(v);
+    } catch {
+      // A file that is not JSON is reported by the checker of the suite.
+    }
+  }
+  return found;
+}
+
 /** Runs `tally vectors …`; returns the exit status. */
 export async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' }, kind: { type: 'string', multiple: true } } });
+    parsed = parseArgs({
+      args: argv, allowPositionals: true,
+      options: { help: { type: 'boolean', short: 'h' }, kind: { type: 'string', multiple: true }, suite: { type: 'string' } },
+    });
   } catch (err) {
     return usageError((err as Error).message);
   }
@@ -40,21 +92,40 @@ export async function run(argv: string[]): Promise<number> {
   const [command, dirArg, ...extra] = positionals;
   if (command === undefined) return usageError('missing command (generate or check)');
   if (extra.length > 0) return usageError(`unexpected argument '${extra[0]}'`);
-  const dir = dirArg === undefined ? defaultVectorDir() : resolve(dirArg);
+  const suiteArg = values.suite ?? 'all';
+  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError(`unknown suite '${suiteArg}' (secagg-v1, dp-v1 or all)`);
+
+  let selected = SUITES.filter((s) => suiteArg === 'all' || s.name === suiteArg);
+  const dir = dirArg === undefined ? undefined : resolve(dirArg);
+  if (dir !== undefined && suiteArg === 'all') {
+    const found = suitesIn(dir);
+    if (found.size > 1) return usageError(`${dir} holds vectors of several suites (${[...found].sort().join(', ')}); name one with --suite`);
+    selected = SUITES.filter((s) => s.name === (found.size === 1 ? [...found][0] : 'secagg-v1'));
+  }
   const kinds = values.kind ?? [];
-  for (const k of kinds) if (!KINDS.some((x) => x.kind === k)) return usageError(`unknown kind '${k}'`);
+  for (const k of kinds) if (!selected.some((s) => s.kinds.includes(k))) return usageError(`unknown kind '${k}' in ${selected.map((s) => s.name).join(' and ')}`);
 
   if (command === 'generate') {
     if (kinds.length > 0) return usageError('--kind applies to check only');
-    const paths = generateVectors(dir);
-    console.log(`wrote ${paths.length} vector files to ${dir}`);
+    for (const s of selected) {
+      const to = dir ?? s.defaultDir();
+      const paths = s.generate(to);
+      console.log(`wrote ${paths.length} ${s.name} vector files to ${to}`);
+    }
     return 0;
   }
   if (command !== 'check') return usageError(`unknown command '${command}'`);
-  const results = checkVectors(dir, kinds.length > 0 ? { kinds } : {});
-  const failed = results.filter((r) => !r.ok);
-  for (const r of failed) console.log(`FAIL ${r.kind}${r.tcId > 0 ? ` tcId ${r.tcId}` : ''}: ${r.message}`);
-  const cases = results.filter((r) => r.tcId > 0).length;
-  console.log(`${failed.length === 0 ? 'ok' : 'FAILED'}: ${cases} test cases in ${new Set(results.map((r) => r.kind)).size} kinds checked with the native and portable providers, ${failed.length} failure(s) (${dir})`);
-  return failed.length === 0 ? 0 : 1;
+  let failures = 0;
+  for (const s of selected) {
+    const mine = kinds.filter((k) => s.kinds.includes(k));
+    if (kinds.length > 0 && mine.length === 0) continue;
+    const to = dir ?? s.defaultDir();
+    const results = s.check(to, mine.length > 0 ? mine : undefined);
+    const failed = results.filter((r) => !r.ok);
+    for (const r of failed) console.log(`FAIL ${r.kind}${r.tcId > 0 ? ` tcId ${r.tcId}` : ''}: ${r.message}`);
+    const cases = results.filter((r) => r.tcId > 0).length;
+    console.log(`${failed.length === 0 ? 'ok' : 'FAILED'}: ${cases} test cases in ${new Set(results.map((r) => r.kind)).size} kinds ${s.how}, ${failed.length} failure(s) (${s.name}: ${to})`);
+    failures += failed.length;
+  }
+  return failures === 0 ? 0 : 1;
 }

@@ -86,6 +86,8 @@ export const discreteGaussianKind: DpVectorKind = {
       ['σ = 255.5: largest grid denominator 65536', 255.5, 16],
       ['σ = 300: integer σ², all-integer acceptance (2·σ²·t² · 64 < 2^53)', 300, 16],
       ['σ = 10^4: acceptance decided from a binary64 approximation with an exact fallback', 1e4, 16],
+      ['exact σ² = 90·91·2^20 / 2^20 = 8190, t = 91: at |Y| = 90, γ = 0 exactly, so the binary64 bounds on ⌊γ⌋ disagree and the trial is decided in bigints (tie-break)',
+        { num: 90 * 91 * 2 ** 20, den: 2 ** 20 }, 32],
       ['σ = 2^26: candidates with |Y|·t ≥ 2^53 take the all-bigint acceptance path', 2 ** 26, 16],
     ];
     const valid: TestCase[] = specs.map(([comment, sigma, count], i) => {
