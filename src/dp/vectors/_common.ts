@@ -121,6 +121,7 @@ export function expectError(code: unknown, f: () => unknown): void {
   expectThat(got === code, `expected error ${String(code)}, got ${got ?? 'success'}`);
 }
 
+/** Bytes as lowercase hex. */
 export const hex = toHex;
 /** Reads a hex field (string) as bytes. */
 export function bytes(v: unknown, field = 'hex'): Uint8Array {
