@@ -8,7 +8,7 @@
  * @module
  */
 import type { Rng } from '../crypto/rng.js';
-import { ValidationError } from '../errors.js';
+import { DpError, ValidationError } from '../errors.js';
 
 const TWO32 = 4294967296;
 const TWO53 = 9007199254740992;
@@ -60,6 +60,7 @@ export class RandomSource implements Rng {
    * modulo bias (rejection of the incomplete last block).
    */
   uniformInt(n: number): number {
+    if (!Number.isInteger(n) || n < 1 || n > TWO53) throw new DpError('DP_ERR_BAD_PARAM', `"n" expected an integer in [1, 2^53], got ${String(n)}`);
     if (n <= TWO32) {
       const limit = TWO32 - (TWO32 % n);
       for (;;) {

@@ -38,9 +38,15 @@ export function quantizeSigma2(sigma: number): Sigma2 & { value: number } {
   if (typeof sigma !== 'number' || !Number.isFinite(sigma) || sigma <= 0 || sigma > 2 ** 26) {
     throw new DpError('DP_ERR_BAD_PARAM', `"sigma" expected a finite number in (0, 2^26], got ${String(sigma)}`);
   }
-  const s2 = sigma * sigma;
-  const den = s2 < 65536 ? 65536 : 1;
-  const num = Math.max(1, Math.ceil(s2 * den));
+  const den = sigma * sigma < 65536 ? 65536 : 1;
+  // ⌈σ²·den⌉ computed exactly: σ is a double, so σ = M / 2^s with integers M, s,
+  // and the rounded double product σ·σ could land below the true σ².
+  let s = 0;
+  let scaled = sigma;
+  while (!Number.isInteger(scaled)) { scaled *= 2; s++; } // exact: doubling a double
+  const m = BigInt(scaled);
+  const shift = BigInt(2 * s);
+  const num = Math.max(1, Number((m * m * BigInt(den) + (1n << shift) - 1n) >> shift));
   return { num, den, value: num / den };
 }
 
@@ -61,6 +67,7 @@ function asSigma2(sigma: number | Sigma2): Sigma2 {
  * (CKS20 Algorithm 2 with s = 1).
  */
 export function sampleDiscreteLaplace(t: number, src: RandomSource): number {
+  if (!Number.isSafeInteger(t) || t < 1) throw new DpError('DP_ERR_BAD_PARAM', `"t" expected a safe integer ≥ 1, got ${String(t)}`);
   for (;;) {
     const u = src.uniformInt(t);
     if (!src.bernoulliExpNeg(u, t)) continue;

@@ -144,3 +144,29 @@ describe('dp/discrete-gaussian', () => {
     }
   });
 });
+
+describe('dp/discrete-gaussian: parameter validation', () => {
+  it('quantizeSigma2 never returns less than the exact σ²', () => {
+    const sigma = 0.016105881350068987;
+    const q = quantizeSigma2(sigma);
+    // Exact check with rationals: num/den ≥ σ², σ = M/2^s.
+    let s = 0; let x = sigma; while (!Number.isInteger(x)) { x *= 2; s++; }
+    const m = BigInt(x);
+    expect(BigInt(q.num) * (1n << BigInt(2 * s)) >= m * m * BigInt(q.den)).to.equal(true);
+    for (const v of [0.1, 1 / 3, 1.5, 255.5, 1e4 + 0.3, 2 ** 26]) {
+      const r = quantizeSigma2(v);
+      let t = 0; let y = v; while (!Number.isInteger(y)) { y *= 2; t++; }
+      const my = BigInt(y);
+      expect(BigInt(r.num) * (1n << BigInt(2 * t)) >= my * my * BigInt(r.den), `σ=${v}`).to.equal(true);
+      // and at most one grid step above
+      expect((BigInt(r.num) - 1n) * (1n << BigInt(2 * t)) < my * my * BigInt(r.den), `σ=${v}`).to.equal(true);
+    }
+  });
+
+  it('sampleDiscreteLaplace refuses a scale that is not a positive safe integer', () => {
+    const src = new RandomSource(new DeterministicRng('laplace-bad'));
+    for (const t of [0, -1, 1.5, Number.NaN, 2 ** 60]) {
+      expect(() => sampleDiscreteLaplace(t, src), `t=${t}`).to.throw(DpError, /"t" expected/);
+    }
+  });
+});
