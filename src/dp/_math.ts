@@ -173,3 +173,93 @@ export function normMass(a: number, b: number): number {
   if (b <= 0) return normCdf(b) - normCdf(a);
   return 1 - normCdf(a) - normSf(b);
 }
+
+// ---------------------------------------------------------------------------
+// Convolution (for composing privacy loss distributions)
+// ---------------------------------------------------------------------------
+
+/** In-place iterative radix-2 complex FFT; `inverse` applies the conjugate transform and the 1/n factor. */
+function fft(re: Float64Array, im: Float64Array, inverse: boolean): void {
+  const n = re.length;
+  for (let i = 1, j = 0; i < n; i++) {
+    let bit = n >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j) {
+      let t = re[i]!; re[i] = re[j]!; re[j] = t;
+      t = im[i]!; im[i] = im[j]!; im[j] = t;
+    }
+  }
+  for (let len = 2; len <= n; len <<= 1) {
+    const half = len >> 1;
+    const ang = ((inverse ? 2 : -2) * Math.PI) / len;
+    // Twiddles computed directly (not by repeated multiplication) to keep the error at one rounding.
+    const wr = new Float64Array(half);
+    const wi = new Float64Array(half);
+    for (let k = 0; k < half; k++) {
+      wr[k] = Math.cos(ang * k);
+      wi[k] = Math.sin(ang * k);
+    }
+    for (let s = 0; s < n; s += len) {
+      for (let k = 0; k < half; k++) {
+        const a = s + k;
+        const b = a + half;
+        const xr = re[b]! * wr[k]! - im[b]! * wi[k]!;
+        const xi = re[b]! * wi[k]! + im[b]! * wr[k]!;
+        re[b] = re[a]! - xr;
+        im[b] = im[a]! - xi;
+        re[a]! += xr;
+        im[a]! += xi;
+      }
+    }
+  }
+  if (inverse) {
+    for (let i = 0; i < n; i++) {
+      re[i]! /= n;
+      im[i]! /= n;
+    }
+  }
+}
+
+/**
+ * Linear convolution of two non-negative sequences (probability masses):
+ * direct summation for small inputs, FFT otherwise. Round-off can leave tiny
+ * negative values in the FFT result; they are clamped to 0.
+ */
+export function convolve(a: Float64Array, b: Float64Array): Float64Array {
+  const n = a.length + b.length - 1;
+  if (a.length === 0 || b.length === 0) return new Float64Array(0);
+  if (Math.min(a.length, b.length) <= 32 || a.length * b.length <= 1 << 20) {
+    const out = new Float64Array(n);
+    for (let i = 0; i < a.length; i++) {
+      const ai = a[i]!;
+      if (ai === 0) continue;
+      for (let j = 0; j < b.length; j++) out[i + j]! += ai * b[j]!;
+    }
+    return out;
+  }
+  let size = 1;
+  while (size < n) size <<= 1;
+  // Both real inputs go in one complex transform: z = a + i·b, then
+  // A·B is recovered from Z(k) and conj(Z(n−k)).
+  const re = new Float64Array(size);
+  const im = new Float64Array(size);
+  re.set(a);
+  im.set(b);
+  fft(re, im, false);
+  const pr = new Float64Array(size);
+  const pi = new Float64Array(size);
+  for (let k = 0; k < size; k++) {
+    const m = (size - k) & (size - 1);
+    const zr = re[k]!, zi = im[k]!, cr = re[m]!, ci = -im[m]!;
+    // A(k) = (Z(k) + conj Z(n−k))/2, B(k) = (Z(k) − conj Z(n−k))/(2i)
+    const ar = (zr + cr) / 2, ai = (zi + ci) / 2;
+    const br = (zi - ci) / 2, bi = -(zr - cr) / 2;
+    pr[k] = ar * br - ai * bi;
+    pi[k] = ar * bi + ai * br;
+  }
+  fft(pr, pi, true);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = pr[i]! > 0 ? pr[i]! : 0;
+  return out;
+}
