@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   let up = 0;
   let down = 0;
   let maskedInputBytes = 0;
+  const upById = new Map<number, number>();
   const roundSeconds = [0, 0, 0, 0, 0];
   let server: ServerState = createServer({ config, provider });
   let resolveStats: (s: { clientSeconds: number; sumHash: string }) => void;
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     if (m.type === 'msg') {
       up += m.bytes.length;
+      upById.set(m.from, (upById.get(m.from) ?? 0) + m.bytes.length);
       const msg = decodeClientMessage(m.bytes);
       if (msg.type === 'masked-input') maskedInputBytes = Math.max(maskedInputBytes, m.bytes.length);
       server = receiveMessage(server, msg).state;
@@ -80,6 +82,7 @@ async function main(): Promise<void> {
     selfCheck: sumHash !== '' && sumHash === stats.sumHash,
     serverSeconds, roundSeconds, clientSecondsPerClient: stats.clientSeconds / c.n,
     bytesUpPerClient: up / c.n, bytesDownPerClient: down / c.n, maskedInputBytes,
+    maxBytesUpOneClient: Math.max(...upById.values()),
     serverPeakRssBytes: process.resourceUsage().maxRSS * 1024,
   }));
 }

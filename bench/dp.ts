@@ -5,7 +5,7 @@
  * encodeUpdate (clip, rotation, conditional rounding, noise, wrap) for
  * noise none / ddg / skellam at the parameters chooseDdgParams picks for
  * (C = 1, n = 100, t = 80, b = 20, z = 1); plus decodeSum, and the
- * accountants' time for S steps when bench/_dp-accounting.ts is present.
+ * accountants' time for S steps (bench/_dp-accounting.ts).
  * Writes bench/results/dp.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { decodeSum, encodeUpdate, type EncodeParams } from '../src/dp/encode.js'
 import { rotate } from '../src/dp/hadamard.js';
 import { chooseDdgParams } from '../src/dp/params.js';
 import { fillSkellam } from '../src/dp/skellam.js';
+import { benchAccountants } from './_dp-accounting.js';
 
 interface Row {
   name: string;
@@ -40,19 +41,6 @@ function time(name: string, entries: number, reps: number, fn: () => void): Row 
   }
   const seconds = median(ts);
   return { name, entries, seconds, entriesPerSecond: entries / seconds };
-}
-
-type AccountingBench = { benchAccountants?: (steps: number) => Promise<Record<string, number>> };
-
-async function accountants(steps: number): Promise<Record<string, number> | { error: string }> {
-  const spec = './_dp-accounting.js'; // provided by the accounting suite; optional here
-  try {
-    const mod = (await import(spec)) as AccountingBench;
-    if (typeof mod.benchAccountants !== 'function') return { error: 'bench/_dp-accounting.ts has no benchAccountants' };
-    return await mod.benchAccountants(steps);
-  } catch (err) {
-    return { error: `accountant benchmark unavailable: ${(err as Error).message.split('\n')[0]}` };
-  }
 }
 
 /** Runs the suite (see the module comment). */
@@ -92,14 +80,14 @@ export async function main(argv: string[]): Promise<void> {
   for (const r of rows) {
     console.log(`${r.name.padEnd(30)} ${r.seconds.toFixed(3).padStart(8)} s  ${(r.entriesPerSecond / 1e6).toFixed(2).padStart(7)} M entries/s`);
   }
-  const acc = await accountants(steps);
-  if ('error' in acc) console.log(acc.error);
-  else for (const [k, v] of Object.entries(acc)) console.log(`accountant ${k.padEnd(19)} ${Number(v).toFixed(3).padStart(8)} s for ${steps} steps`);
+  const acc = await benchAccountants(steps);
+  console.log(`${`RDP accountant, ${steps} steps`.padEnd(30)} ${acc.rdp_s!.toFixed(3).padStart(8)} s  (ε = ${acc.rdp_epsilon!.toFixed(4)})`);
+  console.log(`${`PLD accountant, ${steps} steps`.padEnd(30)} ${acc.pld_s!.toFixed(3).padStart(8)} s  (ε = ${acc.pld_epsilon!.toFixed(4)})`);
 
   const result = {
     suite: 'dp', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: 1, quick, dim,
     params: { scale: chosen.scale, perSiteSigma: sigma, bits: 20, minSurvivors: 80, cohortSize: 100, noiseMultiplier: 1 },
-    encoding: rows, accountantSteps: steps, accountantSeconds: acc,
+    encoding: rows, accountants: acc,
   };
   mkdirSync(new URL('../../bench/results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('../../bench/results/dp.json', import.meta.url), JSON.stringify(result, null, 1) + '\n');

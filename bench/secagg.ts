@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<void> {
     rows.push(r);
     console.log(`${c.name.padEnd(36)} server ${r.serverSeconds.toFixed(3).padStart(7)} s  client ${r.clientSecondsPerClient.toFixed(4).padStart(7)} s  ` +
       `up ${(r.bytesUpPerClient / 1024).toFixed(1).padStart(8)} KiB  down ${(r.bytesDownPerClient / 1024).toFixed(1).padStart(7)} KiB  ` +
-      `masked input ${r.maskedInputBytes} B (≤ ${upTarget})  RSS ${(r.serverPeakRssBytes / 2 ** 20).toFixed(0)} MiB (≤ ${(rssTarget / 2 ** 20).toFixed(0)})  ` +
+      `masked input ${r.maskedInputBytes} B (≤ ${upTarget}), all rounds ≤ ${r.maxBytesUpOneClient} B  RSS ${(r.serverPeakRssBytes / 2 ** 20).toFixed(0)} MiB (≤ ${(rssTarget / 2 ** 20).toFixed(0)})  ` +
       `${r.selfCheck ? 'sum OK' : `SUM MISMATCH (${r.outcome})`}`);
   }
   const result = {
