@@ -5,34 +5,18 @@
  * assertion helpers.
  */
 import { DeterministicRng } from '../../crypto/rng.js';
-import { fromHex, toHex } from '../../crypto/_validate.js';
-import { TallyError } from '../../errors.js';
+import { formatJson as formatJsonWith, VectorMismatch, type VectorFileOf } from '../../vectors/common.js';
 import { RandomSource } from '../_random.js';
+
+export { GENERATOR, VectorMismatch, bytes, errorCodeOf, expectEqual, expectError, expectThat, hex, type TestCase } from '../../vectors/common.js';
 
 /** Protocol version written in every dp-v1 vector file. */
 export const VERSION = 'dp-v1';
-/** Generator name written in every vector file (shared with secagg-v1). */
-export const GENERATOR = 'tally vectors generate';
 /** Every DeterministicRng seed of the dp-v1 vectors starts with this prefix. */
 export const SEED_PREFIX = 'tally/vectors/dp-v1';
 
-/** One test case: the common fields plus kind-specific inputs and outputs. */
-export interface TestCase {
-  readonly tcId: number;
-  readonly comment: string;
-  readonly result: 'valid' | 'invalid';
-  readonly error?: string;
-  readonly [field: string]: unknown;
-}
-
-/** The envelope of one `<kind>.json` file. */
-export interface VectorFile {
-  readonly kind: string;
-  readonly version: typeof VERSION;
-  readonly generator: typeof GENERATOR;
-  readonly description: string;
-  readonly tests: TestCase[];
-}
+/** The envelope of one dp-v1 `<kind>.json` file. */
+export type VectorFile = VectorFileOf<typeof VERSION>;
 
 /** The seed string of one named random source of one test case. */
 export function seedOf(kind: string, tcId: number, label = 'rng'): string {
@@ -86,78 +70,18 @@ export function numOf(v: unknown, field = 'integer'): number {
   return Number(b);
 }
 
-/** A recomputed value differs from the vector. */
-export class VectorMismatch extends Error {}
-
-/** Throws {@link VectorMismatch} unless `ok`. */
-export function expectThat(ok: boolean, what: string): void {
-  if (!ok) throw new VectorMismatch(what);
-}
-
-/** Compares two values by their JSON text (bytes as hex, typed arrays as arrays). */
-export function expectEqual(field: string, got: unknown, want: unknown): void {
-  const norm = (v: unknown): unknown => (v instanceof Uint8Array ? toHex(v) : ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v);
-  const gs = JSON.stringify(norm(got));
-  const ws = JSON.stringify(norm(want));
-  if (gs !== ws) throw new VectorMismatch(`${field}: expected ${clip(ws)}, got ${clip(gs)}`);
-}
-
-const clip = (s: string): string => (s.length > 80 ? `${s.slice(0, 77)}...` : s);
-
-/** Runs `f` and returns the stable code of the TallyError it throws, or undefined if it returns. */
-export function errorCodeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    if (err instanceof TallyError) return err.code;
-    throw err;
-  }
-}
-
-/** Asserts that `f` fails with exactly `code`. */
-export function expectError(code: unknown, f: () => unknown): void {
-  const got = errorCodeOf(f);
-  expectThat(got === code, `expected error ${String(code)}, got ${got ?? 'success'}`);
-}
-
-/** Bytes as lowercase hex. */
-export const hex = toHex;
-/** Reads a hex field (string) as bytes. */
-export function bytes(v: unknown, field = 'hex'): Uint8Array {
-  if (typeof v !== 'string') throw new VectorMismatch(`"${field}" expected a hex string`);
-  return fromHex(v);
-}
-
 /** Reads an array of JSON numbers as a Float64Array. */
 export function f64s(v: unknown, field = 'vector'): Float64Array {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) throw new VectorMismatch(`"${field}" expected an array of numbers`);
   return Float64Array.from(v as number[]);
 }
 
-/** One-line JSON with ", " and ": " separators. */
-function inline(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(inline).join(', ')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => `${JSON.stringify(k)}: ${inline(v)}`).join(', ')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /**
- * Deterministic JSON text, the layout of the secagg-v1 files: two-space
- * indentation, but any array or object whose one-line form fits in 100
- * characters on one line, as is any array of scalars. Doubles are written by
- * JSON.stringify (the shortest text that reads back as the same double).
+ * Deterministic JSON text of the dp-v1 files: like secagg-v1's, but any array
+ * of scalars (numbers, decimal strings, null) stays on one line.
  */
-export function formatJson(value: unknown, indent = ''): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  const line = inline(value);
-  if (line.length <= 100 || (Array.isArray(value) && value.every((x) => x === null || typeof x !== 'object'))) return line;
-  const inner = indent + '  ';
-  if (Array.isArray(value)) return `[\n${value.map((x) => inner + formatJson(x, inner)).join(',\n')}\n${indent}]`;
-  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-  return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${formatJson(v, inner)}`).join(',\n')}\n${indent}}`;
+export function formatJson(value: unknown): string {
+  return formatJsonWith(value, (a) => a.every((x) => x === null || typeof x !== 'object'));
 }
 
 /** Draws `count` values in [-1, 1] on the grid 2^-10 (short decimal JSON), as a test input vector. */

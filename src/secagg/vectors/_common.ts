@@ -4,34 +4,19 @@
  * the deterministic JSON layout and the assertion helper.
  */
 import { DeterministicRng, type Rng } from '../../crypto/rng.js';
-import { fromHex, toHex } from '../../crypto/_validate.js';
-import { TallyError } from '../../errors.js';
+import { fromHex } from '../../crypto/_validate.js';
+import { formatJson as formatJsonWith, hex, VectorMismatch, type VectorFileOf } from '../../vectors/common.js';
 import type { SessionConfig } from '../config.js';
+
+export { GENERATOR, VectorMismatch, bytes, errorCodeOf, expectEqual, expectError, expectThat, hex, type TestCase } from '../../vectors/common.js';
 
 /** Protocol version written in every vector file. */
 export const VERSION = 'secagg-v1';
-/** Generator name written in every vector file. */
-export const GENERATOR = 'tally vectors generate';
 /** Every DeterministicRng seed of the vectors starts with this prefix (spec §3.10). */
 export const SEED_PREFIX = 'tally/vectors/secagg-v1';
 
-/** One test case: the common fields plus kind-specific inputs and outputs. */
-export interface TestCase {
-  readonly tcId: number;
-  readonly comment: string;
-  readonly result: 'valid' | 'invalid';
-  readonly error?: string;
-  readonly [field: string]: unknown;
-}
-
-/** The envelope of one `<kind>.json` file. */
-export interface VectorFile {
-  readonly kind: string;
-  readonly version: typeof VERSION;
-  readonly generator: typeof GENERATOR;
-  readonly description: string;
-  readonly tests: TestCase[];
-}
+/** The envelope of one secagg-v1 `<kind>.json` file. */
+export type VectorFile = VectorFileOf<typeof VERSION>;
 
 /** The seed string of one named random source of one test case. */
 export function seedOf(kind: string, tcId: number, label: string): string {
@@ -75,47 +60,6 @@ export class ReplayRng implements Rng {
   get remaining(): number { return this.data.length - this.off; }
 }
 
-/** A recomputed value differs from the vector. */
-export class VectorMismatch extends Error {}
-
-/** Throws {@link VectorMismatch} unless `ok`. */
-export function expectThat(ok: boolean, what: string): void {
-  if (!ok) throw new VectorMismatch(what);
-}
-
-/** Compares two values as hex / JSON and throws a mismatch naming `field`. */
-export function expectEqual(field: string, got: unknown, want: unknown): void {
-  const g = got instanceof Uint8Array ? toHex(got) : got instanceof Uint32Array ? Array.from(got) : got;
-  const w = want instanceof Uint8Array ? toHex(want) : want instanceof Uint32Array ? Array.from(want) : want;
-  const gs = JSON.stringify(g), ws = JSON.stringify(w);
-  if (gs !== ws) throw new VectorMismatch(`${field}: expected ${clip(ws)}, got ${clip(gs)}`);
-}
-
-const clip = (s: string): string => (s.length > 80 ? `${s.slice(0, 77)}...` : s);
-
-/** Runs `f` and returns the stable code of the TallyError it throws, or undefined if it returns. */
-export function errorCodeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-    return undefined;
-  } catch (err) {
-    if (err instanceof TallyError) return err.code;
-    throw err;
-  }
-}
-
-/** Asserts that `f` fails with exactly `code`. */
-export function expectError(code: string, f: () => unknown): void {
-  const got = errorCodeOf(f);
-  expectThat(got === code, `expected error ${code}, got ${got ?? 'success'}`);
-}
-
-export const hex = toHex;
-/** Reads a hex field (string) as bytes. */
-export function bytes(v: unknown, field = 'hex'): Uint8Array {
-  if (typeof v !== 'string') throw new VectorMismatch(`"${field}" expected a hex string`);
-  return fromHex(v);
-}
 /** Reads an array of integers as a Uint32Array. */
 export function u32s(v: unknown): Uint32Array {
   return Uint32Array.from(v as number[]);
@@ -159,26 +103,7 @@ export function inputsFrom(rng: Rng, count: number, dim: number, bits: number): 
   });
 }
 
-/** One-line JSON with ", " and ": " separators. */
-function inline(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(inline).join(', ')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => `${JSON.stringify(k)}: ${inline(v)}`).join(', ')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/**
- * Deterministic JSON text: two-space indentation, but any array or object
- * whose one-line form fits in 100 characters on one line, as is any array of
- * numbers. The generator's output is byte for byte reproducible.
- */
-export function formatJson(value: unknown, indent = ''): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  const line = inline(value);
-  if (line.length <= 100 || (Array.isArray(value) && value.every((x) => typeof x === 'number'))) return line;
-  const inner = indent + '  ';
-  if (Array.isArray(value)) return `[\n${value.map((x) => inner + formatJson(x, inner)).join(',\n')}\n${indent}]`;
-  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-  return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${formatJson(v, inner)}`).join(',\n')}\n${indent}}`;
+/** Deterministic JSON text of the secagg-v1 files (arrays of numbers on one line). */
+export function formatJson(value: unknown): string {
+  return formatJsonWith(value);
 }

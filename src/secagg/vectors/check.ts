@@ -3,23 +3,15 @@
  * then recomputes every test case with the library, once with each crypto
  * provider (native and portable), and reports every difference.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import Ajv2020 from 'ajv/dist/2020.js';
 import { nativeProvider } from '../../crypto/native.js';
 import { portableProvider } from '../../crypto/portable.js';
 import type { CryptoProvider } from '../../crypto/types.js';
-import { GENERATOR, VERSION, type VectorFile } from './_common.js';
+import { checkSuite, failureOf, type CheckResult } from '../../vectors/check.js';
+import { VERSION } from './_common.js';
 import { defaultSchemaDir } from './paths.js';
 import { KINDS } from './registry.js';
 
-/** The verdict on one test case (tcId ≥ 1) or on a whole file (tcId 0). */
-export interface CheckResult {
-  readonly kind: string;
-  readonly tcId: number;
-  readonly ok: boolean;
-  readonly message: string;
-}
+export type { CheckResult } from '../../vectors/check.js';
 
 export interface CheckOptions {
   /** Where `<kind>.schema.json` and `common.schema.json` live (default protocols/secagg-v1/schemas). */
@@ -30,65 +22,17 @@ export interface CheckOptions {
   readonly kinds?: readonly string[];
 }
 
-function loadValidator(schemaDir: string) {
-  const Ajv = Ajv2020 as unknown as typeof Ajv2020.default;
-  const ajv = new Ajv({ strict: true, strictRequired: false, allErrors: false });
-  ajv.addSchema(JSON.parse(readFileSync(join(schemaDir, 'common.schema.json'), 'utf8')) as object);
-  return (kind: string) => ajv.compile(JSON.parse(readFileSync(join(schemaDir, `${kind}.schema.json`), 'utf8')) as object);
-}
-
-const fileFail = (kind: string, message: string): CheckResult => ({ kind, tcId: 0, ok: false, message });
-
 /**
- * Checks every vector file in `dir`. A missing file, an unknown `*.json`
- * file, a schema violation or a wrong envelope is a file-level failure
- * (tcId 0); otherwise there is one result per test case.
+ * Checks every secagg-v1 vector file in `dir`, recomputing each case once
+ * with each crypto provider.
  */
 export function checkVectors(dir: string, options: CheckOptions = {}): CheckResult[] {
   const providers = options.providers ?? [nativeProvider, portableProvider];
-  const validatorFor = loadValidator(options.schemaDir ?? defaultSchemaDir());
-  const results: CheckResult[] = [];
-  const known = new Set(KINDS.map((k) => `${k.kind}.json`));
-  if (!existsSync(dir)) return [fileFail('*', `vector directory ${dir} does not exist`)];
-  if (options.kinds === undefined) {
-    for (const name of readdirSync(dir).filter((f) => f.endsWith('.json') && !known.has(f)).sort()) {
-      results.push(fileFail(name.slice(0, -5), `${name} is not a known vector kind`));
-    }
-  }
-  for (const k of KINDS.filter((x) => options.kinds === undefined || options.kinds.includes(x.kind))) {
-    const path = join(dir, `${k.kind}.json`);
-    if (!existsSync(path)) { results.push(fileFail(k.kind, `${path} is missing`)); continue; }
-    let file: VectorFile;
-    try {
-      file = JSON.parse(readFileSync(path, 'utf8')) as VectorFile;
-    } catch (err) {
-      results.push(fileFail(k.kind, `${path} is not valid JSON: ${(err as Error).message}`));
-      continue;
-    }
-    const validate = validatorFor(k.kind);
-    if (!validate(file)) {
-      const e = validate.errors?.[0];
-      results.push(fileFail(k.kind, `schema violation at ${e?.instancePath || '/'}: ${e?.message ?? 'invalid'}`));
-      continue;
-    }
-    if (file.kind !== k.kind || file.version !== VERSION || file.generator !== GENERATOR) {
-      results.push(fileFail(k.kind, `envelope must name kind '${k.kind}', version '${VERSION}', generator '${GENERATOR}'`));
-      continue;
-    }
-    const ids = new Set<number>();
-    for (const tc of file.tests) {
-      if (ids.has(tc.tcId)) { results.push({ kind: k.kind, tcId: tc.tcId, ok: false, message: `duplicate tcId ${tc.tcId}` }); continue; }
-      ids.add(tc.tcId);
-      const failures: string[] = [];
-      for (const p of providers) {
-        try {
-          k.check(tc, p);
-        } catch (err) {
-          failures.push(`[${p.name}] ${err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err)}`);
-        }
-      }
-      results.push({ kind: k.kind, tcId: tc.tcId, ok: failures.length === 0, message: failures.length === 0 ? 'ok' : failures.join('; ') });
-    }
-  }
-  return results;
+  return checkSuite(dir, {
+    version: VERSION, kinds: KINDS, schemaDir: options.schemaDir ?? defaultSchemaDir(),
+    ...(options.kinds === undefined ? {} : { only: options.kinds }),
+    runCase: (k, tc) => providers.flatMap((p) => {
+      try { k.check(tc, p); return []; } catch (err) { return [`[${p.name}] ${failureOf(err)}`]; }
+    }),
+  });
 }

@@ -1,21 +1,8 @@
 /** Default locations of the secagg-v1 vectors and schemas, from the package root (not the cwd). */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { protocolDir } from '../../vectors/common.js';
 
-/** The directory holding tally's package.json, found upwards from this module. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tally') return dir;
-    const up = resolve(dir, '..');
-    if (up === dir) throw new Error('cannot find the tally package root above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
+export { packageRoot } from '../../vectors/common.js';
 /** protocols/secagg-v1/vectors */
-export function defaultVectorDir(): string { return join(packageRoot(), 'protocols', 'secagg-v1', 'vectors'); }
+export function defaultVectorDir(): string { return protocolDir('secagg-v1', 'vectors'); }
 /** protocols/secagg-v1/schemas */
-export function defaultSchemaDir(): string { return join(packageRoot(), 'protocols', 'secagg-v1', 'schemas'); }
+export function defaultSchemaDir(): string { return protocolDir('secagg-v1', 'schemas'); }
