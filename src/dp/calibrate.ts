@@ -10,24 +10,15 @@
  */
 import { DpError } from '../errors.js';
 import { sampledGaussian } from './events.js';
-import { PldAccountant, type PldOptions } from './pld.js';
-import { type Conversion, DEFAULT_ORDERS, RdpAccountant } from './rdp.js';
+import { epsilonOf, type AccountingOptions } from './accounting.js';
 
 /** What to calibrate for. */
-export interface CalibrateOptions {
+export interface CalibrateOptions extends AccountingOptions {
   readonly epsilon: number;
   readonly delta: number;
   /** Poisson sampling rate in (0, 1]. */
   readonly q: number;
   readonly steps: number;
-  /** Default `rdp`. */
-  readonly accountant?: 'rdp' | 'pld';
-  /** RDP conversion (default `improved`). */
-  readonly conversion?: Conversion;
-  /** RDP orders (default dp-accounting's). */
-  readonly orders?: readonly number[];
-  /** PLD options. */
-  readonly pld?: PldOptions;
   /** Relative width of the final bracket (default 1e-4 for RDP, 1e-3 for PLD). */
   readonly tolerance?: number;
 }
@@ -44,8 +35,7 @@ const MAX_Z = 1e6;
 /** ε of `steps` Poisson-sampled Gaussian runs with noise multiplier `z`. */
 export function sampledGaussianEpsilon(z: number, o: CalibrateOptions): number {
   const ev = sampledGaussian(z, o.q, o.steps);
-  if (o.accountant === 'pld') return new PldAccountant(o.pld).compose(ev).getEpsilon(o.delta);
-  return new RdpAccountant(o.orders ?? DEFAULT_ORDERS).compose(ev).getEpsilon(o.delta, o.conversion ?? 'improved').epsilon;
+  return epsilonOf([ev], o.delta, o);
 }
 
 function validate(o: CalibrateOptions): void {

@@ -38,17 +38,25 @@ export function addCentralGaussianNoise(sum: Float32Array | Float64Array, clip: 
 }
 
 /**
- * Scales `update` in place so that its L2 norm is at most `clip`.
- * @returns the norm before clipping.
+ * The L2 norm of an update.
+ * @throws DpError `DP_ERR_BAD_PARAM` on a non-finite entry (naming its index).
  */
-export function clipL2InPlace(update: Float32Array | Float64Array, clip: number): number {
+export function l2Norm(update: Float32Array | Float64Array): number {
   let sq = 0;
   for (let i = 0; i < update.length; i++) {
     const v = update[i]!;
     if (!Number.isFinite(v)) throw new DpError('DP_ERR_BAD_PARAM', `"update" has a non-finite value at index ${i}`);
     sq += v * v;
   }
-  const norm = Math.sqrt(sq);
+  return Math.sqrt(sq);
+}
+
+/**
+ * Scales `update` in place so that its L2 norm is at most `clip`.
+ * @returns the norm before clipping.
+ */
+export function clipL2InPlace(update: Float32Array | Float64Array, clip: number): number {
+  const norm = l2Norm(update);
   if (norm > clip) {
     const f = clip / norm;
     for (let i = 0; i < update.length; i++) update[i]! *= f;

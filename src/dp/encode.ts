@@ -20,6 +20,7 @@ import { DiscreteGaussianSampler, type Sigma2 } from './discrete-gaussian.js';
 import { SkellamSampler } from './skellam.js';
 import { paddedLength, rotate, unrotate } from './hadamard.js';
 import { toSource } from './_random.js';
+import { l2Norm } from './central.js';
 
 /** Kind of per-site integer noise. */
 export type NoiseKind = 'ddg' | 'skellam' | 'none';
@@ -151,13 +152,7 @@ export function encodeUpdate(update: Float32Array | Float64Array, params: Encode
   const sampler = makeNoise(noise);
   const src = toSource(rng);
 
-  let sq = 0;
-  for (let i = 0; i < update.length; i++) {
-    const v = update[i]!;
-    if (!Number.isFinite(v)) throw new DpError('DP_ERR_BAD_PARAM', `"update" has a non-finite value at index ${i}`);
-    sq += v * v;
-  }
-  const norm = Math.sqrt(sq);
+  const norm = l2Norm(update);
   const clipped = norm > clip;
   // Clip, rotate (norm-preserving), then scale; the factors are merged into one pass.
   const x = rotate(update, params.rotationSeed);

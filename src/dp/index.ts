@@ -22,3 +22,4 @@ export * from './rdp.js';
 export * from './pld.js';
 export * from './ledger.js';
 export * from './calibrate.js';
+export * from './accounting.js';

@@ -16,8 +16,8 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { DpError } from '../errors.js';
 import { type DpEvent, validateEvent } from './events.js';
-import { PldAccountant, type PldOptions } from './pld.js';
-import { type Conversion, DEFAULT_ORDERS, RdpAccountant, epsilonFromRdp, eventRdp } from './rdp.js';
+import { epsilonOf, type AccountingOptions } from './accounting.js';
+import { DEFAULT_ORDERS, RdpAccountant, epsilonFromRdp, eventRdp } from './rdp.js';
 
 /** A consortium's (ε, δ) privacy budget. */
 export interface Budget {
@@ -44,17 +44,9 @@ export function fileSink(path: string): LedgerSink {
 }
 
 /** Options of a {@link PrivacyLedger}. */
-export interface LedgerOptions {
+export interface LedgerOptions extends AccountingOptions {
   /** The budget to enforce; without one, `check` never refuses. */
   readonly budget?: Budget;
-  /** Which accountant computes ε (default `rdp`). */
-  readonly accountant?: 'rdp' | 'pld';
-  /** RDP-to-(ε, δ) conversion (default `improved`). */
-  readonly conversion?: Conversion;
-  /** RDP orders (default dp-accounting's). */
-  readonly orders?: readonly number[];
-  /** PLD accountant options. */
-  readonly pld?: PldOptions;
   /** Where recorded entries are persisted. */
   readonly sink?: LedgerSink;
 }
@@ -154,13 +146,7 @@ export class PrivacyLedger {
   epsilon(delta?: number, extra: readonly DpEvent[] = []): number {
     const d = delta ?? this.opts.budget?.delta;
     if (d === undefined) throw new DpError('DP_ERR_BAD_PARAM', '"delta" is required when the ledger has no budget');
-    if (this.opts.accountant === 'pld') {
-      const acc = new PldAccountant(this.opts.pld);
-      for (const e of this.list) acc.compose(e.event);
-      for (const e of extra) acc.compose(e);
-      if (this.list.length + extra.length === 0) return 0;
-      return acc.getEpsilon(d);
-    }
+    if (this.opts.accountant === 'pld') return epsilonOf([...this.list.map((e) => e.event), ...extra], d, this.opts);
     const total = this.rdpTotal.slice();
     for (const e of extra) {
       const r = eventRdp(e, this.orders);
