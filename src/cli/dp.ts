@@ -11,6 +11,7 @@ import { TallyError } from '../errors.js';
 import { calibrateNoise } from '../dp/calibrate.js';
 import type { DpEvent } from '../dp/events.js';
 import { validateEvent } from '../dp/events.js';
+import { chooseDdgParams } from '../dp/params.js';
 import { PldAccountant } from '../dp/pld.js';
 import { type Conversion, RdpAccountant } from '../dp/rdp.js';
 
@@ -24,7 +25,7 @@ Run 'tally dp <command> --help' for its options.`;
 const EPSILON_HELP = `usage: tally dp epsilon --mechanism gaussian|discrete-gaussian|ddg|skellam
          --noise-multiplier Z --sampling-rate Q --steps T --delta D
          [--accountant rdp|pld] [--conversion improved|classic] [--json]
-         [--clip C --dim D --clients N --scale S [--beta BETA] [--bits B]]   (ddg, skellam)
+         [--clip C --dim D --clients N (--scale S | --bits B [--cohort M]) [--beta BETA]]   (ddg, skellam)
 
   --noise-multiplier Z  noise standard deviation / L2 sensitivity; for ddg and skellam,
                         the total noise sd over the clip C: each of the N sites adds
@@ -36,8 +37,12 @@ const EPSILON_HELP = `usage: tally dp epsilon --mechanism gaussian|discrete-gaus
   --conversion          improved (default, as dp-accounting and Opacus) or classic
   --clients N           minimum number of sites whose noise is in the sum
   --scale S             scale factor 1/gamma applied before integer rounding
-  --beta BETA           conditional rounding parameter in [0, 1) (default 0)
-  --bits B              bit width of the modular sum (recorded, not used by the bound)
+  --bits B              bit width of the modular sum; without --scale, the scale is the
+                        largest whose modular wrap probability stays below 1e-9 for
+                        M contributing sites (the parameter helper of tally/dp)
+  --cohort M            sites that may contribute to the sum, M >= N (default N)
+  --beta BETA           conditional rounding parameter in [0, 1) (default exp(-1/2),
+                        as the encoder)
   --json                print {"epsilon", "accountant", "order", "conversion", "delta"}`;
 
 const CALIBRATE_HELP = `usage: tally dp calibrate --epsilon E --delta D --sampling-rate Q --steps T
@@ -78,7 +83,7 @@ function choice<T extends string>(v: string | undefined, flag: string, allowed: 
 const fmt = (x: number): string => (Number.isFinite(x) ? Number(x.toPrecision(8)).toString() : 'inf');
 const jnum = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
-const DISTRIBUTED_FLAGS = ['clip', 'dim', 'clients', 'scale', 'beta', 'bits'] as const;
+const DISTRIBUTED_FLAGS = ['clip', 'dim', 'clients', 'scale', 'beta', 'bits', 'cohort'] as const;
 
 function epsilonCmd(argv: string[]): number {
   const { values: v } = parseArgs({
@@ -88,7 +93,7 @@ function epsilonCmd(argv: string[]): number {
       mechanism: { type: 'string' }, 'noise-multiplier': { type: 'string' }, 'sampling-rate': { type: 'string' },
       steps: { type: 'string' }, delta: { type: 'string' }, accountant: { type: 'string' }, conversion: { type: 'string' },
       clip: { type: 'string' }, dim: { type: 'string' }, clients: { type: 'string' }, bits: { type: 'string' },
-      scale: { type: 'string' }, beta: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      scale: { type: 'string' }, beta: { type: 'string' }, cohort: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) {
@@ -113,19 +118,31 @@ function epsilonCmd(argv: string[]): number {
   if (accountant === 'pld' && mechanism !== 'gaussian') throw new UsageError(`--accountant pld supports only --mechanism gaussian, got ${mechanism}`);
   if (accountant === 'pld' && v.conversion !== undefined) throw new UsageError('--conversion applies only to --accountant rdp');
   let mech: DpEvent;
+  let chosenScale: number | undefined;
   if (mechanism === 'gaussian') mech = { kind: 'gaussian', noiseMultiplier: z };
   else if (mechanism === 'discrete-gaussian') mech = { kind: 'discrete_gaussian', noiseMultiplier: z };
   else {
-    const beta = num(v.beta, 'beta', false) ?? 0;
+    const beta = num(v.beta, 'beta', false) ?? Math.exp(-0.5);
     if (!(beta >= 0 && beta < 1)) throw new UsageError(`--beta must be in [0, 1), got ${beta}`);
     const clip = num(v.clip, 'clip')!;
     if (!(clip > 0)) throw new UsageError(`--clip must be > 0, got ${clip}`);
-    const scale = num(v.scale, 'scale')!;
-    if (!(scale > 0)) throw new UsageError(`--scale must be > 0, got ${scale}`);
+    const dim = int(v.dim, 'dim')!;
+    const minClients = int(v.clients, 'clients')!;
     const bits = int(v.bits, 'bits', false);
+    let scale = num(v.scale, 'scale', false);
+    if (scale === undefined) {
+      if (bits === undefined) throw new UsageError('missing --scale (or --bits, to choose the scale)');
+      const cohortSize = int(v.cohort, 'cohort', false) ?? minClients;
+      // Throws DP_ERR_WRAP_RISK when no scale keeps the modular sum from wrapping.
+      scale = chooseDdgParams({ kind: mechanism, clip, dim, bits, minSurvivors: minClients, cohortSize, noiseMultiplier: z, beta }).scale;
+      chosenScale = scale;
+    } else if (v.cohort !== undefined) {
+      throw new UsageError('--cohort applies only when the scale is chosen from --bits');
+    }
+    if (!(scale > 0)) throw new UsageError(`--scale must be > 0, got ${scale}`);
     mech = {
       kind: mechanism === 'ddg' ? 'distributed_discrete_gaussian' : 'skellam',
-      noiseMultiplier: z, clip, dim: int(v.dim, 'dim')!, minClients: int(v.clients, 'clients')!, scale, beta,
+      noiseMultiplier: z, clip, dim, minClients, scale, beta,
       ...(bits !== undefined ? { bits } : {}),
     };
   }
@@ -139,8 +156,9 @@ function epsilonCmd(argv: string[]): number {
     return 0;
   }
   const { epsilon, order } = new RdpAccountant().compose(event).getEpsilon(delta, conversion);
-  if (v.json) console.log(JSON.stringify({ epsilon: jnum(epsilon), accountant, order, conversion, delta }));
-  else console.log(`epsilon = ${fmt(epsilon)} at delta = ${delta} (rdp, order ${order}, ${conversion} conversion)`);
+  const scaleNote = chosenScale === undefined ? {} : { scale: chosenScale };
+  if (v.json) console.log(JSON.stringify({ epsilon: jnum(epsilon), accountant, order, conversion, delta, ...scaleNote }));
+  else console.log(`epsilon = ${fmt(epsilon)} at delta = ${delta} (rdp, order ${order}, ${conversion} conversion${chosenScale === undefined ? '' : `, scale ${fmt(chosenScale)} chosen for ${v.bits} bits`})`);
   return 0;
 }
 
@@ -204,8 +222,8 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`tally dp: ${(err as Error).message.split('\n')[0]}`);
       return 2;
     }
-    if (err instanceof TallyError && (err.code === 'DP_ERR_BAD_PARAM' || err.code === 'DP_ERR_UNSUPPORTED' || err.code === 'DP_ERR_UNREACHABLE')) {
-      console.error(`tally dp: ${err.message}`);
+    if (err instanceof TallyError && ['DP_ERR_BAD_PARAM', 'DP_ERR_UNSUPPORTED', 'DP_ERR_UNREACHABLE', 'DP_ERR_WRAP_RISK'].includes(err.code)) {
+      console.error(`tally dp: ${err.code === 'DP_ERR_WRAP_RISK' ? `${err.code}: ` : ''}${err.message}`);
       return 2;
     }
     throw err;

@@ -42,6 +42,27 @@ describe('cli: tally dp', () => {
     expect(tally('epsilon', '--mechanism', 'ddg', ...args.filter((a) => a !== '--scale' && a !== '100')).err).to.match(/missing --scale/);
   });
 
+  it('ddg and skellam choose the scale from --bits when --scale is absent, and refuse a width that would wrap', () => {
+    const dist = ['--noise-multiplier', '10', '--sampling-rate', '1', '--steps', '100', '--delta', '1e-5', '--clip', '1', '--dim', '100000', '--clients', '80'];
+    const chosen = JSON.parse(tally('epsilon', '--mechanism', 'ddg', ...dist, '--bits', '20', '--cohort', '100', '--json').out) as { epsilon: number; scale: number };
+    const gaussian = JSON.parse(tally('epsilon', '--mechanism', 'gaussian', '--noise-multiplier', '10', '--sampling-rate', '1', '--steps', '100', '--delta', '1e-5', '--json').out) as { epsilon: number };
+    // A well-chosen scale makes the distributed discrete Gaussian cost barely more than the continuous one.
+    expect(chosen.epsilon).to.be.above(gaussian.epsilon);
+    expect(chosen.epsilon).to.be.below(gaussian.epsilon * 1.01);
+    // The same scale given explicitly gives the same ε.
+    const explicit = JSON.parse(tally('epsilon', '--mechanism', 'ddg', ...dist, '--scale', String(chosen.scale), '--json').out) as { epsilon: number };
+    expect(explicit.epsilon).to.equal(chosen.epsilon);
+    // More bits allow a finer scale and a smaller rounding penalty.
+    const wide = JSON.parse(tally('epsilon', '--mechanism', 'ddg', ...dist, '--bits', '24', '--json').out) as { epsilon: number; scale: number };
+    expect(wide.scale).to.be.above(chosen.scale);
+    const narrow = tally('epsilon', '--mechanism', 'ddg', ...dist.map((x) => (x === '100000' ? '1000000' : x)), '--bits', '8');
+    expect(narrow.code).to.equal(2);
+    expect(narrow.err).to.match(/DP_ERR_WRAP_RISK/);
+    const missing = tally('epsilon', '--mechanism', 'ddg', ...dist);
+    expect(missing.code).to.equal(2);
+    expect(missing.err).to.match(/missing --scale \(or --bits/);
+  });
+
   it('calibrate prints the smallest noise multiplier (Opacus: 1.3562 for ε=8, 2000 steps)', () => {
     const r = tally('calibrate', '--epsilon', '8', '--delta', '1e-5', '--sampling-rate', '0.04', '--steps', '2000', '--json');
     expect(r.code).to.equal(0);
