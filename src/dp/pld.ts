@@ -25,16 +25,11 @@
  * @module
  */
 import { DpError } from '../errors.js';
-import { convolve, normCdf, normSf } from './_math.js';
+import { normCdf, normSf } from './_math.js';
 import { type DpEvent, validateEvent } from './events.js';
+import { type DiscretePld, trim, composePld, selfComposePld, pldDelta, pldEpsilon } from './pld-discrete.js';
 
-/** A discrete PLD: mass[i] at loss (offset + i)·h, plus mass at +∞. */
-export interface DiscretePld {
-  readonly h: number;
-  readonly offset: number;
-  readonly mass: Float64Array;
-  readonly inf: number;
-}
+export { composePld, pldDelta, pldEpsilon, selfComposePld, type DiscretePld } from './pld-discrete.js';
 
 /** Options of the PLD accountant. */
 export interface PldOptions {
@@ -160,99 +155,6 @@ function lowerOrUpper(
   const x = xs[i]!;
   if (below) return x === -Infinity ? [0, 0] : [t0[i]![1], t1[i]![1]];
   return x === -Infinity ? [1, 1] : [t0[i]![0], t1[i]![0]];
-}
-
-/** Drops tail mass ≤ `cut` on each side: the low tail is rounded up to the first kept loss, the high tail moved to ∞. */
-function trim(p: DiscretePld, cut: number): DiscretePld {
-  const m = p.mass;
-  let lo = 0;
-  let low = 0;
-  while (lo < m.length && low + m[lo]! <= cut) low += m[lo++]!;
-  let hi = m.length - 1;
-  let high = 0;
-  while (hi > lo && high + m[hi]! <= cut) high += m[hi--]!;
-  if (lo > hi) return { h: p.h, offset: p.offset, mass: new Float64Array(0), inf: Math.min(1, p.inf + low + high) };
-  const mass = m.slice(lo, hi + 1);
-  mass[0]! += low;
-  return { h: p.h, offset: p.offset + lo, mass, inf: Math.min(1, p.inf + high) };
-}
-
-/**
- * Relative round-off level of the FFT convolution: measured errors are about
- * 3e-15 of the largest mass for 2^19-point transforms. Edge bins below this
- * level are mostly round-off rather than mass; they are folded away
- * pessimistically, which puts a floor of about 1e-12 under the reported δ (after thousands of compositions).
- */
-const FFT_FLOOR = 1e-14;
-
-/** The PLD of running `a` and then `b` (independent losses add). */
-export function composePld(a: DiscretePld, b: DiscretePld, cut = 1e-15): DiscretePld {
-  const m = convolve(a.mass, b.mass);
-  let max = 0;
-  for (let i = 0; i < m.length; i++) if (m[i]! > max) max = m[i]!;
-  const floor = max * FFT_FLOOR;
-  // Sub-floor edge bins are handled pessimistically like truncated tails:
-  // the low edge is rounded up to the first kept bin, the high edge moved to ∞.
-  let lo = 0;
-  let low = 0;
-  while (lo < m.length - 1 && m[lo]! < floor) low += m[lo++]!;
-  let hi = m.length - 1;
-  let high = 0;
-  while (hi > lo && m[hi]! < floor) high += m[hi--]!;
-  const mass = m.subarray(lo, hi + 1);
-  mass[0]! += low;
-  const inf = Math.min(1, 1 - (1 - a.inf) * (1 - b.inf) + high);
-  return trim({ h: a.h, offset: a.offset + b.offset + lo, mass, inf }, cut);
-}
-
-/**
- * `count`-fold self-composition by repeated squaring. Mass truncated from the
- * squared base at level j (2^j copies) recurs count/2^j times in the result,
- * so that level is trimmed with cut·2^j/count: the total truncated mass stays
- * O(cut·log count).
- */
-export function selfComposePld(p: DiscretePld, count: number, cut = 1e-15): DiscretePld {
-  let result: DiscretePld = { h: p.h, offset: 0, mass: Float64Array.of(1), inf: 0 };
-  let base = p;
-  let copies = 1;
-  for (let c = count; c > 0; c = Math.floor(c / 2)) {
-    if (c % 2 === 1) result = composePld(result, base, cut);
-    if (c > 1) {
-      copies *= 2;
-      base = composePld(base, base, (cut * copies) / count);
-    }
-  }
-  return result;
-}
-
-/** δ(ε) = P(∞) + Σ_i mass_i·(1 − e^(ε−ε_i))₊ of a discrete PLD. */
-export function pldDelta(p: DiscretePld, epsilon: number): number {
-  let d = p.inf;
-  for (let i = p.mass.length - 1; i >= 0; i--) {
-    const l = (p.offset + i) * p.h;
-    if (l <= epsilon) break;
-    d += p.mass[i]! * -Math.expm1(epsilon - l);
-  }
-  return Math.min(1, d);
-}
-
-/** The smallest ε ≥ 0 with δ(ε) ≤ `delta`; ∞ when the mass at ∞ alone exceeds δ. Exact on the piecewise curve. */
-export function pldEpsilon(p: DiscretePld, delta: number): number {
-  if (p.inf > delta) return Infinity;
-  // Scan down: for ε in [ε_{k−1}, ε_k], δ(ε) = A − B·e^(ε−ε_k) with A = inf + Σ_{i≥k} m_i, B = Σ_{i≥k} m_i e^(ε_k−ε_i).
-  let A = p.inf;
-  let B = 0;
-  for (let k = p.mass.length - 1; k >= 0; k--) {
-    A += p.mass[k]!;
-    B = B * Math.exp(-p.h) + p.mass[k]!;
-    const ek = (p.offset + k) * p.h;
-    const dPrev = A - B * Math.exp(-p.h); // δ at ε_{k−1}
-    if (dPrev >= delta || k === 0) {
-      if (!(A - delta > 0 && B > 0)) return 0;
-      return Math.max(0, Math.min(ek + Math.log((A - delta) / B), ek));
-    }
-  }
-  return 0;
 }
 
 /** σ of one Gaussian equivalent to a composition of Gaussians; undefined for anything else. */
