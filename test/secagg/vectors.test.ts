@@ -95,7 +95,7 @@ describe('secagg-v1 vectors: the folder', () => {
   beforeEach(() => { tmp = mkdtempSync(join(tmpdir(), 'tally-vectors-')); });
   afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('has both valid and invalid cases, and every session and attack kind the issue asks for', () => {
+  it('has both valid and invalid cases, and every session and attack kind of the suite', () => {
     const kinds = KINDS.map((k) => k.kind);
     for (const k of ['key-agreement', 'mask-expansion', 'shamir', 'share-encryption', 'masked-input', 'session-complete',
       'session-dropout-r1', 'session-dropout-r2', 'session-below-threshold', 'malicious-server']) expect(kinds).to.include(k);
