@@ -37,7 +37,7 @@ export {
   toHex,
   u32be,
 } from './_validate.js';
-export { isLowOrderEd25519, isLowOrderX25519, isNonCanonicalEd25519, lowOrderLists } from './lowOrder.js';
+export { ed25519VerifyPrecheck, isLowOrderEd25519, isLowOrderX25519, isNonCanonicalEd25519, lowOrderLists } from './lowOrder.js';
 
 /** Names accepted by {@link getProvider}. */
 export type ProviderName = 'native' | 'portable';

@@ -130,3 +130,19 @@ export function isNonCanonicalEd25519(publicKey: Uint8Array): boolean {
   for (let i = 1; i < 31; i++) if (publicKey[i] !== 0xff) return false;
   return true;
 }
+
+/**
+ * The checks both providers run before an Ed25519 verification (RFC 8032
+ * §5.1.7 step 1, made strict): arguments must be byte strings (else a
+ * `ValidationError`); a key or signature of the wrong length, a non-canonical
+ * key (y ≥ p) or a small-order key never verifies, since OpenSSL would accept
+ * one signature under a small-order key for many messages.
+ * @returns whether verification may proceed.
+ */
+export function ed25519VerifyPrecheck(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  abytes(publicKey, undefined, 'publicKey');
+  abytes(message, undefined, 'message');
+  abytes(signature, undefined, 'signature');
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  return !isNonCanonicalEd25519(publicKey) && !isLowOrderEd25519(publicKey);
+}

@@ -27,7 +27,7 @@ import {
   HKDF_MAX_LENGTH,
   LOW_ORDER_KEY,
 } from './_validate.js';
-import { isLowOrderEd25519, isLowOrderX25519, isNonCanonicalEd25519 } from './lowOrder.js';
+import { ed25519VerifyPrecheck, isLowOrderX25519 } from './lowOrder.js';
 import type { CryptoProvider, KeystreamGenerator } from './types.js';
 
 /** base64url of a byte view, without copying it into a Buffer first. */
@@ -158,15 +158,10 @@ export const nativeProvider: CryptoProvider = {
   },
 
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-    abytes(publicKey, undefined, 'publicKey');
-    abytes(message, undefined, 'message');
-    abytes(signature, undefined, 'signature');
-    if (publicKey.length !== 32 || signature.length !== 64) return false;
-    // RFC 8032 §5.1.7 step 1 decoding, made strict to match the portable
-    // provider: OpenSSL accepts small-order keys (then one signature verifies
-    // for many messages) and does not reject y ≥ p in A. OpenSSL then checks the
-    // cofactorless [S]B = R + [k]A, as the portable provider does too.
-    if (isNonCanonicalEd25519(publicKey) || isLowOrderEd25519(publicKey)) return false;
+    // OpenSSL accepts small-order keys and y ≥ p in A; the shared pre-check
+    // refuses both. OpenSSL then checks the cofactorless [S]B = R + [k]A, as
+    // the portable provider does too.
+    if (!ed25519VerifyPrecheck(publicKey, message, signature)) return false;
     try {
       return verify(null, message, okpPublicKey('Ed25519', publicKey), signature);
     } catch {

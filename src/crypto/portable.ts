@@ -13,7 +13,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { CryptoError } from '../errors.js';
 import { abytes, abytesMin, anumber, concatBytes, DECRYPT, HKDF_MAX_LENGTH, LOW_ORDER_KEY } from './_validate.js';
-import { isLowOrderEd25519, isLowOrderX25519, isNonCanonicalEd25519 } from './lowOrder.js';
+import { ed25519VerifyPrecheck, isLowOrderX25519 } from './lowOrder.js';
 import type { CryptoProvider, KeystreamGenerator } from './types.js';
 
 /** Keystream generated per noble `ctr()` call at most (one key expansion each). */
@@ -121,12 +121,8 @@ export const portableProvider: CryptoProvider = {
   },
 
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-    abytes(publicKey, undefined, 'publicKey');
-    abytes(message, undefined, 'message');
-    abytes(signature, undefined, 'signature');
-    if (publicKey.length !== 32 || signature.length !== 64) return false;
-    // Same pre-checks as native (noble's strict mode rejects these too).
-    if (isNonCanonicalEd25519(publicKey) || isLowOrderEd25519(publicKey)) return false;
+    // The same pre-check as native (noble's strict mode rejects these too).
+    if (!ed25519VerifyPrecheck(publicKey, message, signature)) return false;
     try {
       // zip215: false is RFC 8032 §5.1.7 decoding (canonical A and R, S < L);
       // noble's default is the more lenient ZIP-215.

@@ -211,3 +211,27 @@ export function sampledGaussian(noiseMultiplier: number, q: number, steps: numbe
   validateEvent(ev);
   return ev;
 }
+
+/** σ_eff = (Σ σᵢ⁻²)^(−1/2) when `ev` is a composition of Gaussians (one Gaussian with stacked queries), else undefined. */
+export function effectiveGaussianNoise(ev: DpEvent): number | undefined {
+  switch (ev.kind) {
+    case 'gaussian':
+      return ev.noiseMultiplier;
+    case 'self_composed': {
+      const s = effectiveGaussianNoise(ev.event);
+      return s === undefined ? undefined : s / Math.sqrt(ev.count);
+    }
+    case 'composed': {
+      let inv = 0;
+      for (const e of ev.events) {
+        const s = effectiveGaussianNoise(e);
+        if (s === undefined) return undefined;
+        inv += s === 0 ? Infinity : 1 / (s * s);
+      }
+      inv *= ev.count ?? 1;
+      return inv === Infinity ? 0 : 1 / Math.sqrt(inv);
+    }
+    default:
+      return undefined;
+  }
+}

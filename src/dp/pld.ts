@@ -26,7 +26,7 @@
  */
 import { DpError } from '../errors.js';
 import { normCdf, normSf } from './_math.js';
-import { type DpEvent, validateEvent } from './events.js';
+import { type DpEvent, effectiveGaussianNoise, validateEvent } from './events.js';
 import { type DiscretePld, trim, composePld, selfComposePld, pldDelta, pldEpsilon } from './pld-discrete.js';
 
 export { composePld, pldDelta, pldEpsilon, selfComposePld, type DiscretePld } from './pld-discrete.js';
@@ -157,26 +157,6 @@ function lowerOrUpper(
   return x === -Infinity ? [1, 1] : [t0[i]![0], t1[i]![0]];
 }
 
-/** σ of one Gaussian equivalent to a composition of Gaussians; undefined for anything else. */
-function gaussianSigma(ev: DpEvent): number | undefined {
-  if (ev.kind === 'gaussian') return ev.noiseMultiplier;
-  if (ev.kind === 'self_composed') {
-    const s = gaussianSigma(ev.event);
-    return s === undefined ? undefined : s / Math.sqrt(ev.count);
-  }
-  if (ev.kind === 'composed') {
-    let inv = 0;
-    for (const e of ev.events) {
-      const s = gaussianSigma(e);
-      if (s === undefined) return undefined;
-      inv += s === 0 ? Infinity : 1 / (s * s);
-    }
-    inv *= ev.count ?? 1;
-    return inv === Infinity ? 0 : 1 / Math.sqrt(inv);
-  }
-  return undefined;
-}
-
 function unsupported(ev: DpEvent): never {
   throw new DpError('DP_ERR_UNSUPPORTED', `the PLD accountant supports only Gaussian and Poisson-sampled Gaussian events, got '${ev.kind}'`);
 }
@@ -186,7 +166,7 @@ function lossSpread(ev: DpEvent): number {
   if (ev.kind === 'self_composed') return lossSpread(ev.event);
   if (ev.kind === 'composed') return Math.min(Infinity, ...ev.events.map(lossSpread));
   const q = ev.kind === 'poisson_sampled' ? ev.q : 1;
-  const s = ev.kind === 'poisson_sampled' ? gaussianSigma(ev.event) : ev.kind === 'gaussian' ? ev.noiseMultiplier : undefined;
+  const s = ev.kind === 'poisson_sampled' ? effectiveGaussianNoise(ev.event) : ev.kind === 'gaussian' ? ev.noiseMultiplier : undefined;
   if (s === undefined || s === 0 || q === 0) return Infinity;
   return Math.min(1 / s, q * Math.sqrt(Math.expm1(Math.min(700, 1 / (s * s)))));
 }
@@ -201,7 +181,7 @@ export function autoDiscretization(ev: DpEvent): number {
 function checkSupported(ev: DpEvent): void {
   if (ev.kind === 'gaussian') return;
   if (ev.kind === 'poisson_sampled') {
-    if (gaussianSigma(ev.event) === undefined) unsupported(ev.event);
+    if (effectiveGaussianNoise(ev.event) === undefined) unsupported(ev.event);
     return;
   }
   if (ev.kind === 'self_composed') return checkSupported(ev.event);
@@ -215,7 +195,7 @@ function pldOf(ev: DpEvent, dir: 'remove' | 'add', h: number, cut: number): Disc
     case 'gaussian':
       return subsampledGaussianPld(1, ev.noiseMultiplier, dir, h);
     case 'poisson_sampled': {
-      const s = gaussianSigma(ev.event);
+      const s = effectiveGaussianNoise(ev.event);
       if (s === undefined) return unsupported(ev.event);
       return subsampledGaussianPld(ev.q, s, dir, h);
     }

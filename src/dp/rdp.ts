@@ -21,7 +21,7 @@
  */
 import { DpError } from '../errors.js';
 import { logAdd, logBinom, logErfc, logExpm1 } from './_math.js';
-import { type DpEvent, validateEvent } from './events.js';
+import { type DpEvent, effectiveGaussianNoise, validateEvent } from './events.js';
 import { ddgRdp, discreteGaussianRdp, skellamRdp, subsampledRdpUpperBound } from './rdp-mechanisms.js';
 
 export { ddgRdp, discreteGaussianRdp, roundedL2Bound, skellamRdp, subsampledRdpUpperBound } from './rdp-mechanisms.js';
@@ -108,30 +108,6 @@ export function rdpPoissonGaussian(q: number, sigma: number, orders: readonly nu
   });
 }
 
-/** σ_eff = (Σ σᵢ⁻²)^(−1/2) when `ev` is a composition of Gaussians (one Gaussian with stacked queries), else undefined. */
-function effectiveGaussian(ev: DpEvent): number | undefined {
-  switch (ev.kind) {
-    case 'gaussian':
-      return ev.noiseMultiplier;
-    case 'self_composed': {
-      const s = effectiveGaussian(ev.event);
-      return s === undefined ? undefined : s / Math.sqrt(ev.count);
-    }
-    case 'composed': {
-      let inv = 0;
-      for (const e of ev.events) {
-        const s = effectiveGaussian(e);
-        if (s === undefined) return undefined;
-        inv += s === 0 ? Infinity : 1 / (s * s);
-      }
-      inv *= ev.count ?? 1;
-      return inv === Infinity ? 0 : 1 / Math.sqrt(inv);
-    }
-    default:
-      return undefined;
-  }
-}
-
 /** True when `ev` contains a Poisson-sampled event anywhere inside. */
 function hasSampling(ev: DpEvent): boolean {
   if (ev.kind === 'poisson_sampled') return true;
@@ -174,7 +150,7 @@ function rdpOf(ev: DpEvent, orders: readonly number[]): Float64Array {
     }
     case 'poisson_sampled': {
       if (hasSampling(ev.event)) throw new DpError('DP_ERR_UNSUPPORTED', 'nested Poisson sampling is not supported by the RDP accountant');
-      const sigma = effectiveGaussian(ev.event);
+      const sigma = effectiveGaussianNoise(ev.event);
       if (sigma !== undefined) return rdpPoissonGaussian(ev.q, sigma, orders);
       if (ev.q === 0) return new Float64Array(orders.length);
       const inner = (a: number): number => rdpOf(ev.event, [a])[0]!;
