@@ -65,4 +65,11 @@ describe('secagg/simulation: whole sessions', () => {
       expect(a.rounds[1]!.bytesUp / 20).to.equal(b.rounds[1]!.bytesUp / 40);
     });
   });
+
+  it('sums exactly at every bit width, 1 to 32', () => {
+    for (const bits of [1, 2, 7, 8, 13, 16, 31, 32]) {
+      const drops = new Map<number, DropPoint>([[3, 'r2'], [4, 'r4']]);
+      expectExactSum(run({ clients: 8, dim: 45, bits, drops }));
+    }
+  });
 });
