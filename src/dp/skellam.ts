@@ -13,20 +13,26 @@
  *   P[K ≥ k] = λ^k/k!, so P[K = k] = (λ^k/k!)(1 − λ/(k+1)); accepting K = k with
  *   probability (1−λ)(k+1)/(k+1−λ) ≤ 1 leaves P ∝ λ^k/k!, i.e. Poisson(λ)
  *   (acceptance rate (1−λ)e^λ ≥ 0.82).
- * - μ ≥ 10: Hörmann's PTRS transformed rejection ("The transformed rejection
- *   method for generating Poisson random variables", Insurance: Mathematics and
- *   Economics 12, 1993) on 53-bit uniforms. The algorithm is exact in real
- *   arithmetic; here its acceptance test is evaluated in binary64 (the
- *   log-pmf without cancellation, {@link logPoissonPmf}), so the pmf can
- *   deviate by roughly 1e-14 relative. It is therefore not exact in the sense
- *   of CKS20; use the discrete Gaussian (exact for all σ) where bit-exact
- *   noise is required.
+ * - 10 ≤ μ ≤ 2^40: exact. Poisson(μ) is the sum of ⌈μ/2^32⌉ (one, for every
+ *   σ up to about 92,000) draws of the exact rejection sampler of
+ *   poisson-exact.ts (alias table over rational ratios, proven binary64 bounds,
+ *   bigint tie-break).
+ * - μ > 2^40 (σ above about 1.5·10^6): Hörmann's PTRS transformed rejection
+ *   ("The transformed rejection method for generating Poisson random
+ *   variables", Insurance: Mathematics and Economics 12, 1993) on 53-bit
+ *   uniforms, its acceptance test evaluated in binary64 (the log-pmf without
+ *   cancellation, {@link logPoissonPmf}), so the pmf can deviate by roughly
+ *   1e-14 relative: not exact in the sense of CKS20.
  * @module
  */
 import type { Rng } from '../crypto/rng.js';
 import { RandomSource, toSource } from './_random.js';
 import { DiscreteGaussianSampler, quantizeSigma2, type Sigma2 } from './discrete-gaussian.js';
 import { DpError } from '../errors.js';
+import { EXACT_POISSON_MAX_MEAN, ExactPoissonSampler } from './poisson-exact.js';
+
+/** Largest mean drawn exactly (as at most 256 parts of ≤ 2^32); PTRS above. */
+export const EXACT_POISSON_SPLIT_MAX = 2 ** 40;
 
 const LN_2PI_HALF = 0.5 * Math.log(2 * Math.PI);
 const LOG_FACT_TABLE: Float64Array = (() => {
@@ -133,7 +139,8 @@ export class PoissonSampler {
   private readonly parts: number;
   private readonly partNum: number;
   private readonly partDen: number;
-  private readonly ptrs: Ptrs | undefined;
+  private readonly ptrs: Ptrs | undefined = undefined;
+  private readonly exact: ExactPoissonSampler | undefined = undefined;
 
   /**
    * @param num - numerator of μ (safe integer ≥ 0)
@@ -144,14 +151,29 @@ export class PoissonSampler {
       throw new DpError('DP_ERR_BAD_PARAM', `Poisson mean expected safe integers num ≥ 0, den in [1, 2^24], got ${num}/${den}`);
     }
     this.mean = num / den;
-    this.parts = Math.max(1, Math.ceil((2 * num) / den));
+    if (this.mean < 10) {
+      // Small means: the sum of ⌈2μ⌉ exact Poisson(μ/⌈2μ⌉) parts from rational Bernoulli trials.
+      this.parts = Math.max(1, Math.ceil((2 * num) / den));
+    } else if (this.mean <= EXACT_POISSON_SPLIT_MAX) {
+      // Large means: Poisson(μ) is the sum of `parts` independent Poisson(μ/parts), each
+      // drawn by the exact rejection sampler (den·parts ≤ 2^24·2^8 = 2^32 as it requires).
+      this.parts = Math.max(1, Math.ceil(this.mean / EXACT_POISSON_MAX_MEAN));
+      this.exact = new ExactPoissonSampler(num, den * this.parts);
+    } else {
+      this.parts = 1;
+      this.ptrs = ptrsConstants(this.mean); // μ > 2^40: binary64 PTRS, not bit-exact
+    }
     this.partNum = num;
     this.partDen = den * this.parts;
-    this.ptrs = this.mean >= 10 ? ptrsConstants(this.mean) : undefined;
   }
 
   /** Draws one sample. */
   sample(src: RandomSource): number {
+    if (this.exact !== undefined) {
+      let s = 0;
+      for (let i = 0; i < this.parts; i++) s += this.exact.sample(src);
+      return s;
+    }
     if (this.ptrs !== undefined) return poissonPtrs(this.ptrs, src);
     if (this.partNum === 0) return 0;
     let s = 0;

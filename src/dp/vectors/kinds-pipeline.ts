@@ -14,7 +14,6 @@ import {
 import type { DpVectorKind } from './kind.js';
 import { paramsFromJson, paramsToJson, type ParamsJson } from './params-json.js';
 import { inputsOf } from './kinds-rotation.js';
-import { PTRS_NOTE } from './kinds-samplers.js';
 
 const arr = (x: ArrayLike<number>): number[] => Array.from(x);
 const E05 = Math.exp(-0.5);
@@ -51,7 +50,7 @@ function specs(): Spec[] {
     { clip: chosen.clip, scale: chosen.scale, bits: chosen.bits, beta: chosen.beta, noise: { kind: 'ddg', sigma: chosen.perSiteSigma2 } }],
   ['skellam σ = 3 (μ = 4.5, exact Poisson), dim 16, b = 12', 16, 1, { clip: 1, scale: 30, bits: 12, beta: E05, noise: { kind: 'skellam', sigma: 3 } }],
   ['skellam exact σ² = 7/3 (μ = 7/6), dim 3 (padded to 4)', 3, 1, { clip: 0.5, scale: 16, bits: 10, beta: E05, noise: { kind: 'skellam', sigma: { num: 7, den: 3 } } }],
-  [`skellam σ = 50 (μ = 1250): ${PTRS_NOTE}`, 16, 1, { clip: 1, scale: 100, bits: 16, beta: E05, noise: { kind: 'skellam', sigma: 50 } }],
+  ['skellam σ = 50 (μ = 1250), exact', 16, 1, { clip: 1, scale: 100, bits: 16, beta: E05, noise: { kind: 'skellam', sigma: 50 } }],
   ['no noise, dim 5 (padded to 8), b = 8', 5, 1, { clip: 1, scale: 50, bits: 8, beta: E05, noise: { kind: 'none' } }],
   ['no noise, dim 64, b = 32, β = 0', 64, 1, { clip: 3, scale: 256, bits: 32, beta: 0, noise: { kind: 'none' } }],
   ];

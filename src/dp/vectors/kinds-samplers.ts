@@ -5,7 +5,7 @@
  * invalid cases are parameters the constructors must refuse.
  */
 import { DiscreteGaussianSampler, sampleDiscreteLaplace, type Sigma2 } from '../discrete-gaussian.js';
-import { PoissonSampler, SkellamSampler } from '../skellam.js';
+import { EXACT_POISSON_SPLIT_MAX, PoissonSampler, SkellamSampler } from '../skellam.js';
 import { CountingSource, expectEqual, expectError, numOf, seedOf, VectorMismatch, type TestCase } from './_common.js';
 import type { DpVectorKind } from './kind.js';
 
@@ -109,11 +109,11 @@ export const discreteGaussianKind: DpVectorKind = {
 /** PTRS marker written into the comment of every large-mean case. */
 export const PTRS_NOTE = 'binary64 PTRS, not bit-exact across implementations that do not follow the same floating-point steps';
 
-const methodOf = (mean: number): 'exact' | 'ptrs-binary64' => (mean < 10 ? 'exact' : 'ptrs-binary64');
+const methodOf = (mean: number): 'exact' | 'ptrs-binary64' => (mean <= EXACT_POISSON_SPLIT_MAX ? 'exact' : 'ptrs-binary64');
 
 export const poissonKind: DpVectorKind = {
   kind: 'poisson',
-  description: `Poisson(μ) for a rational mean μ = num/den (src/dp/skellam.ts; README §5). method "exact": μ < 10, the sum of ⌈2μ⌉ exact Poisson(μ/⌈2μ⌉) draws from rational Bernoulli trials. method "ptrs-binary64": μ ≥ 10, Hörmann's PTRS on 53-bit uniforms with a binary64 acceptance test (${PTRS_NOTE}). \`count\` samples from one source over DeterministicRng(seed); \`wordsUsed\` uint32 words consumed. Invalid cases are means the sampler must refuse.`,
+  description: `Poisson(μ) for a rational mean μ = num/den (src/dp/skellam.ts; README §5). method "exact": μ < 10, the sum of ⌈2μ⌉ exact Poisson(μ/⌈2μ⌉) draws from rational Bernoulli trials; 10 ≤ μ ≤ 2^40, the sum of ⌈μ/2^32⌉ draws of the exact alias-table rejection sampler (src/dp/poisson-exact.ts). method "ptrs-binary64": μ > 2^40, Hörmann's PTRS on 53-bit uniforms with a binary64 acceptance test (${PTRS_NOTE}). \`count\` samples from one source over DeterministicRng(seed); \`wordsUsed\` uint32 words consumed. Invalid cases are means the sampler must refuse.`,
   generate() {
     const specs: Spec<Ratio>[] = [
       ['μ = 0: always 0, no randomness', { num: 0, den: 1 }, 8],
@@ -121,8 +121,9 @@ export const poissonKind: DpVectorKind = {
       ['μ = 1: two parts λ = 1/2', { num: 1, den: 1 }, 32],
       ['μ = 7/3: five parts λ = 7/15', { num: 7, den: 3 }, 32],
       ['μ = 9.9999: twenty parts, the largest exact mean here', { num: 99999, den: 10000 }, 16],
-      [`μ = 10: ${PTRS_NOTE}`, { num: 10, den: 1 }, 16],
-      [`μ = 123456.789: ${PTRS_NOTE}`, { num: 123456789, den: 1000 }, 16],
+      ['μ = 10: exact alias-table rejection, smallest mean on that path', { num: 10, den: 1 }, 16],
+      ['μ = 123456.789: exact alias-table rejection', { num: 123456789, den: 1000 }, 16],
+      ['μ = 2^35: exact, the sum of 8 draws of mean 2^32', { num: 2 ** 35, den: 1 }, 8],
       [`μ = 2^51: ${PTRS_NOTE}`, { num: 2 ** 51, den: 1 }, 8],
     ];
     const valid: TestCase[] = specs.map(([comment, mean, count], i) => {
@@ -159,8 +160,8 @@ export const skellamKind: DpVectorKind = {
       ['exact σ² = 7/3: μ = 7/6', { num: 7, den: 3 }, 32],
       ['σ = 2.5: μ = 3.125', 2.5, 16],
       ['σ = 4.4: μ = 9.68 (σ² rounded up onto the 2^−16 grid), the largest exact mean here', 4.4, 16],
-      [`σ = 5: μ = 12.5, ${PTRS_NOTE}`, 5, 16],
-      [`σ = 1000: μ = 500000, ${PTRS_NOTE}`, 1000, 16],
+      ['σ = 5: μ = 12.5, exact alias-table rejection', 5, 16],
+      ['σ = 1000: μ = 500000, exact alias-table rejection', 1000, 16],
       [`σ = 2^26: μ = 2^51, ${PTRS_NOTE}`, 2 ** 26, 8],
     ];
     const valid: TestCase[] = specs.map(([comment, sigma, count], i) => {
