@@ -49,7 +49,7 @@ describe('dp/skellam', () => {
 
   for (const [num, den, n] of [[3, 10, 40000], [37, 10, 40000], [20, 1, 40000], [10000, 1, 60000]] as const) {
     const mu = num / den;
-    it(`Poisson(${mu}) (${mu < 10 ? 'exact rational' : 'PTRS'} path): chi-square, mean and variance`, () => {
+    it(`Poisson(${mu}) (${mu < 10 ? 'exact rational' : 'exact rejection'} path): chi-square, mean and variance`, () => {
       const xs = poissonSamples(num, den, n, `pois-${mu}`);
       const max = Math.ceil(mu + 15 * Math.sqrt(mu) + 20);
       const pmf = poissonPmfTable(mu, max);
@@ -63,6 +63,22 @@ describe('dp/skellam', () => {
       expect(variance / mu).to.be.within(0.96, 1.04);
     });
   }
+
+  it('means above 2^40 use PTRS: Poisson(2^41) has the right mean and spread', () => {
+    const xs = poissonSamples(2 ** 41, 1, 4000, 'pois-ptrs');
+    const mu = 2 ** 41;
+    const { mean, variance } = meanVar(xs);
+    expect(Math.abs(mean - mu)).to.be.below(4.5 * Math.sqrt(mu / 4000));
+    expect(variance / mu).to.be.within(0.9, 1.1);
+  });
+
+  it('Poisson(2^35) is exact as the sum of 8 draws of mean 2^32: mean and spread', () => {
+    const xs = poissonSamples(2 ** 35, 1, 4000, 'pois-split');
+    const mu = 2 ** 35;
+    const { mean, variance } = meanVar(xs);
+    expect(Math.abs(mean - mu)).to.be.below(4.5 * Math.sqrt(mu / 4000));
+    expect(variance / mu).to.be.within(0.9, 1.1);
+  });
 
   it('Poisson(0) is always 0 and bad means are rejected', () => {
     expect(Array.from(poissonSamples(0, 1, 10, 'z'))).to.deep.equal(new Array(10).fill(0));
