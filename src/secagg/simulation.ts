@@ -63,13 +63,17 @@ function rngFor(seed: string | undefined, label: string): Rng {
   return seed === undefined ? systemRng : new DeterministicRng(`tally/simulate/${seed}/${label}`);
 }
 
-/** Random inputs below 2^bits from an Rng. */
+/**
+ * `n` random inputs below 2^bits drawn from `rng`: 4 bytes per entry, read
+ * little-endian and masked to `bits` (the layout the session vectors record).
+ */
 export function randomInputs(rng: Rng, n: number, dim: number, bits: number): Uint32Array[] {
-  const mask = bits === 32 ? 0xffffffff : (1 << bits) - 1;
+  const mask = bits === 32 ? 0xffffffff : 2 ** bits - 1;
   return Array.from({ length: n }, () => {
-    const b = rng.bytes(dim * 4);
-    const v = new Uint32Array(b.buffer, b.byteOffset, dim).slice();
-    for (let i = 0; i < dim; i++) v[i] = (v[i]! & mask) >>> 0;
+    const b = rng.bytes(4 * dim);
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const v = new Uint32Array(dim);
+    for (let i = 0; i < dim; i++) v[i] = dv.getUint32(4 * i, true) & mask;
     return v;
   });
 }

@@ -94,14 +94,7 @@ export function configFromJson(j: ConfigJson): SessionConfig {
 }
 
 /** Random inputs below 2^bits drawn from `rng` (4 bytes per entry, little-endian, masked). */
-export function inputsFrom(rng: Rng, count: number, dim: number, bits: number): Uint32Array[] {
-  const mask = bits === 32 ? 0xffffffff : 2 ** bits - 1;
-  return Array.from({ length: count }, () => {
-    const b = rng.bytes(4 * dim);
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    return Uint32Array.from({ length: dim }, (_, i) => (dv.getUint32(4 * i, true) & mask) >>> 0);
-  });
-}
+export { randomInputs as inputsFrom } from '../simulation.js';
 
 /** Deterministic JSON text of the secagg-v1 files (arrays of numbers on one line). */
 export function formatJson(value: unknown): string {
