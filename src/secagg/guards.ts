@@ -40,3 +40,18 @@ export function requireSubset(sub: readonly number[], sup: ReadonlySet<number>, 
     if (!sup.has(id)) throw new SecAggError('SECAGG_ERR_NOT_SUBSET', `${what} contains client ${id}, which was not in the previous round's set`, round, id);
   }
 }
+
+/**
+ * What the server checks on every client message before reading its content:
+ * the sender is in the set this round draws from (`expected`, so that
+ * U_{i+1} ⊆ U_i), it has not been heard this round already, and the message
+ * is bound to this session (`got` against `sid`).
+ * @param what the message, as in "client 7 sent <what> twice"
+ * @param set the name of `expected`, as in "… but is not in <set>"
+ */
+export function requireFreshSender(u: number, expected: { has(id: number): boolean }, heard: { has(id: number): boolean },
+  got: Uint8Array, sid: Uint8Array, what: string, set: string, round: number): void {
+  if (!expected.has(u)) throw new SecAggError('SECAGG_ERR_NOT_SUBSET', `client ${u} sent ${what} but is not in ${set}`, round, u);
+  if (heard.has(u)) throw new SecAggError('SECAGG_ERR_DUPLICATE_ID', `client ${u} sent ${what} twice`, round, u);
+  requireSession(got, sid, round, u);
+}

@@ -3,10 +3,9 @@
  * advertisements, refuse malformed, low-order, duplicate or (malicious mode)
  * unsigned keys, then broadcast the key list of U1 once |U1| ≥ t.
  */
-import { SecAggError } from '../../errors.js';
 import { checkAdvertisement } from '../advertisement.js';
 import { sessionId } from '../config.js';
-import { requireSession, requireThreshold } from '../guards.js';
+import { requireFreshSender, requireThreshold } from '../guards.js';
 import type { AdvertiseKeysMessage, KeyListMessage } from '../messages.js';
 import type { R0State, R1State, ServerStep } from './state.js';
 
@@ -14,8 +13,7 @@ const ROUND = 0;
 
 export function receiveAdvertisement(state: R0State, msg: AdvertiseKeysMessage): ServerStep {
   const { ctx } = state;
-  if (state.adverts.has(msg.id)) throw new SecAggError('SECAGG_ERR_DUPLICATE_ID', `client ${msg.id} advertised keys twice`, ROUND, msg.id);
-  requireSession(msg.configHash, ctx.configHash, ROUND, msg.id);
+  requireFreshSender(msg.id, ctx.roster, state.adverts, msg.configHash, ctx.configHash, 'its keys', 'the roster', ROUND);
   checkAdvertisement(ctx.config, ctx.provider, ctx.configHash, msg, state.seenKeys, ROUND);
   const keys = { id: msg.id, cPk: msg.cPk, sPk: msg.sPk, ...(msg.signature === undefined ? {} : { signature: msg.signature }) };
   state.adverts.set(msg.id, keys);

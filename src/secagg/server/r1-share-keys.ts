@@ -6,7 +6,7 @@
  * two clients can derive).
  */
 import { SecAggError } from '../../errors.js';
-import { requireSession, requireThreshold } from '../guards.js';
+import { requireFreshSender, requireThreshold } from '../guards.js';
 import { SHARE_CIPHERTEXT_BYTES } from '../keys.js';
 import type { ShareKeysMessage, ShareRoutingMessage } from '../messages.js';
 import { MaskAccumulator } from '../mask.js';
@@ -17,9 +17,7 @@ const ROUND = 1;
 export function receiveShares(state: R1State, msg: ShareKeysMessage): ServerStep {
   const { ctx } = state;
   const u = msg.id;
-  if (!state.u1.has(u)) throw new SecAggError('SECAGG_ERR_NOT_SUBSET', `client ${u} sent shares but is not in U1`, ROUND, u);
-  if (state.shares.has(u)) throw new SecAggError('SECAGG_ERR_DUPLICATE_ID', `client ${u} sent shares twice`, ROUND, u);
-  requireSession(msg.sessionId, state.sessionId, ROUND, u);
+  requireFreshSender(u, state.u1, state.shares, msg.sessionId, state.sessionId, 'shares', 'U1', ROUND);
   const expected = ctx.graph.neighbors(u).filter((v) => state.u1.has(v));
   if (!Array.isArray(msg.shares) || msg.shares.length !== expected.length) {
     throw new SecAggError('SECAGG_ERR_BAD_MESSAGE', `client ${u} sent ${msg.shares?.length} shares, expected one for each of its ${expected.length} neighbours in U1`, ROUND, u);

@@ -5,7 +5,7 @@
  * check (malicious mode) or directly the unmasking request (semi-honest).
  */
 import { CodecError, SecAggError, TallyError } from '../../errors.js';
-import { requireSession, requireThreshold } from '../guards.js';
+import { requireFreshSender, requireThreshold } from '../guards.js';
 import type { MaskedInputMessage } from '../messages.js';
 import { startUnmasking } from './r4-unmasking.js';
 import type { R2State, R3State, ServerStep } from './state.js';
@@ -14,9 +14,7 @@ const ROUND = 2;
 
 export function receiveMaskedInput(state: R2State, msg: MaskedInputMessage): ServerStep {
   const u = msg.id;
-  if (!state.u2.has(u)) throw new SecAggError('SECAGG_ERR_NOT_SUBSET', `client ${u} sent a masked input but is not in U2`, ROUND, u);
-  if (state.u3.has(u)) throw new SecAggError('SECAGG_ERR_DUPLICATE_ID', `client ${u} sent its masked input twice`, ROUND, u);
-  requireSession(msg.sessionId, state.sessionId, ROUND, u);
+  requireFreshSender(u, state.u2, state.u3, msg.sessionId, state.sessionId, 'a masked input', 'U2', ROUND);
   const { bits } = state.ctx.config;
   try {
     // Validates the exact length and zero padding before touching the accumulator.

@@ -6,7 +6,7 @@
  */
 import { SecAggError } from '../../errors.js';
 import { consistencySignedBytes } from '../config.js';
-import { requireSession, requireThreshold } from '../guards.js';
+import { requireFreshSender, requireThreshold } from '../guards.js';
 import type { ConsistencyMessage } from '../messages.js';
 import { startUnmasking } from './r4-unmasking.js';
 import type { R3State, ServerStep } from './state.js';
@@ -16,9 +16,7 @@ const ROUND = 3;
 export function receiveConsistency(state: R3State, msg: ConsistencyMessage): ServerStep {
   const { ctx } = state;
   const u = msg.id;
-  if (!state.u3.includes(u)) throw new SecAggError('SECAGG_ERR_NOT_SUBSET', `client ${u} signed U3 but is not in U3`, ROUND, u);
-  if (state.signatures.has(u)) throw new SecAggError('SECAGG_ERR_DUPLICATE_ID', `client ${u} signed U3 twice`, ROUND, u);
-  requireSession(msg.sessionId, state.sessionId, ROUND, u);
+  requireFreshSender(u, new Set(state.u3), state.signatures, msg.sessionId, state.sessionId, 'a signature on U3', 'U3', ROUND);
   const key = ctx.config.identityKeys![ctx.config.clientIds.indexOf(u)]!;
   if (!(msg.signature instanceof Uint8Array) || msg.signature.length !== 64
     || !ctx.provider.ed25519Verify(key, consistencySignedBytes(state.sessionId, state.u3), msg.signature)) {

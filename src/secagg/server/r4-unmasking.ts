@@ -9,7 +9,7 @@
 import { SecAggError } from '../../errors.js';
 import { equalBytes } from '../../crypto/_validate.js';
 import { LagrangeCache, shamirCombine } from '../../crypto/shamir.js';
-import { requireSession, requireThreshold } from '../guards.js';
+import { requireFreshSender, requireThreshold } from '../guards.js';
 import { isShareValue, pairwiseMaskKey, selfMaskKey, SHARE_BYTES } from '../keys.js';
 import type { MaskTerm } from '../mask.js';
 import type { UnmaskMessage, UnmaskRequestMessage } from '../messages.js';
@@ -44,9 +44,7 @@ function checkShareList(list: UnmaskMessage['selfShares'], expected: readonly nu
 export function receiveUnmask(state: R4State, msg: UnmaskMessage): ServerStep {
   const { ctx } = state;
   const u = msg.id;
-  if (!state.asked.has(u)) throw new SecAggError('SECAGG_ERR_NOT_SUBSET', `client ${u} sent unmasking shares but was not asked`, ROUND, u);
-  if (state.responded.has(u)) throw new SecAggError('SECAGG_ERR_DUPLICATE_ID', `client ${u} sent unmasking shares twice`, ROUND, u);
-  requireSession(msg.sessionId, state.sessionId, ROUND, u);
+  requireFreshSender(u, state.asked, state.responded, msg.sessionId, state.sessionId, 'unmasking shares', 'the set asked to unmask', ROUND);
   const hood = new Set(ctx.graph.neighbors(u));
   hood.add(u);
   checkShareList(msg.selfShares, state.u3.filter((v) => hood.has(v)), u, 'self-mask shares');
