@@ -166,3 +166,10 @@ export function isqrt(n: bigint): bigint {
   while ((x + 1n) * (x + 1n) <= n) x++;
   return x;
 }
+
+/** Fills `out` with independent draws of `sampler`, all from one source over `rng`. */
+export function fillSamples<T extends Float64Array | Int32Array>(out: T, sampler: { sample(src: RandomSource): number }, rng: Rng): T {
+  const src = toSource(rng);
+  for (let i = 0; i < out.length; i++) out[i] = sampler.sample(src);
+  return out;
+}

@@ -17,7 +17,7 @@
  */
 import type { Rng } from '../crypto/rng.js';
 import { DpError } from '../errors.js';
-import { RandomSource, isqrt, toSource } from './_random.js';
+import { RandomSource, fillSamples, isqrt, toSource } from './_random.js';
 
 const TWO53 = 9007199254740992;
 
@@ -191,10 +191,7 @@ export function sampleDiscreteGaussian(sigma: number | Sigma2, rng: Rng): number
  * fillDiscreteGaussian(new Float64Array(1024), 40, new DeterministicRng('seed'));
  */
 export function fillDiscreteGaussian<T extends Float64Array | Int32Array>(out: T, sigma: number | Sigma2, rng: Rng): T {
-  const sampler = new DiscreteGaussianSampler(sigma);
-  const src = toSource(rng);
-  for (let i = 0; i < out.length; i++) out[i] = sampler.sample(src);
-  return out;
+  return fillSamples(out, new DiscreteGaussianSampler(sigma), rng);
 }
 
 /**

@@ -26,7 +26,7 @@
  * @module
  */
 import type { Rng } from '../crypto/rng.js';
-import { RandomSource, toSource } from './_random.js';
+import { RandomSource, fillSamples, toSource } from './_random.js';
 import { DiscreteGaussianSampler, quantizeSigma2, type Sigma2 } from './discrete-gaussian.js';
 import { DpError } from '../errors.js';
 import { EXACT_POISSON_MAX_MEAN, ExactPoissonSampler } from './poisson-exact.js';
@@ -208,8 +208,5 @@ export function sampleSkellam(sigma: number | Sigma2, rng: Rng): number {
 
 /** Fills `out` with independent Sk(σ²/2, σ²/2) samples (variance σ²). */
 export function fillSkellam<T extends Float64Array | Int32Array>(out: T, sigma: number | Sigma2, rng: Rng): T {
-  const sampler = new SkellamSampler(sigma);
-  const src = toSource(rng);
-  for (let i = 0; i < out.length; i++) out[i] = sampler.sample(src);
-  return out;
+  return fillSamples(out, new SkellamSampler(sigma), rng);
 }
