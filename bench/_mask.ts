@@ -5,7 +5,7 @@
  */
 import { createCipheriv } from 'node:crypto';
 import { nativeProvider } from '../src/crypto/native.js';
-import { MaskAccumulator, type MaskAccumulatorOptions, type MaskTerm } from '../src/secagg/mask.js';
+import { MaskAccumulator, type MaskAccumulatorOptions, type MaskTerm } from '../src/crypto/mask.js';
 
 /** Result of {@link benchMaskExpansion}; rates in bytes of mask (4 per entry) per second. */
 export interface MaskBenchResult {

@@ -14,7 +14,7 @@ export { createServer, receiveMessage, closeRound, abortServer, expectedClients,
 export { validateSession, sessionGraph, checkInput } from './session.js';
 export { completeGraph, hararyGraph, type Graph } from './graph.js';
 export { findSecAggPlusParams, validateThreshold, type SecAggPlusParams, type SecAggPlusParamsInput } from './params.js';
-export { packVector, unpackVector, packedLength, reduce, checkRange } from './vector.js';
-export { MaskAccumulator, expandMask, type MaskTerm } from './mask.js';
+export { packVector, unpackVector, packedLength, reduce, checkRange } from '../crypto/vector.js';
+export { MaskAccumulator, expandMask, type MaskTerm } from '../crypto/mask.js';
 export { pairwiseMaskKey, selfMaskKey, shareEncryptionKey, sealShares, openShares, SHARE_BYTES, SHARE_CIPHERTEXT_BYTES } from './keys.js';
 export { simulate, plaintextSum, randomInputs, type SimulationOptions, type SimulationResult, type DropPoint } from './simulation.js';

@@ -7,7 +7,7 @@ import type { CryptoProvider } from '../crypto/types.js';
 import { checkConfigShape, configHash, type SessionConfig } from './config.js';
 import { completeGraph, hararyGraph, type Graph } from './graph.js';
 import { validateThreshold } from './params.js';
-import { checkRange } from './vector.js';
+import { checkRange } from '../crypto/vector.js';
 
 /**
  * Validates a configuration: shape, ranges and the threshold conditions of

@@ -9,8 +9,8 @@ import { SecAggError } from '../../errors.js';
 import { checkIdList, requireSession, requireThreshold } from '../guards.js';
 import type { ShareRoutingMessage } from '../messages.js';
 import { pairwiseMaskKey, selfMaskKey, SHARE_CIPHERTEXT_BYTES } from '../keys.js';
-import { MaskAccumulator, type MaskTerm } from '../mask.js';
-import { packVector } from '../vector.js';
+import { MaskAccumulator, type MaskTerm } from '../../crypto/mask.js';
+import { packVector } from '../../crypto/vector.js';
 import type { ClientStep, MaskedState, SharedState } from './state.js';
 
 const ROUND = 2;

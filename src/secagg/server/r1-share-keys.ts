@@ -9,7 +9,7 @@ import { SecAggError } from '../../errors.js';
 import { requireFreshSender, requireThreshold } from '../guards.js';
 import { SHARE_CIPHERTEXT_BYTES } from '../keys.js';
 import type { ShareKeysMessage, ShareRoutingMessage } from '../messages.js';
-import { MaskAccumulator } from '../mask.js';
+import { MaskAccumulator } from '../../crypto/mask.js';
 import type { R1State, R2State, ServerStep } from './state.js';
 
 const ROUND = 1;

@@ -11,7 +11,7 @@ import { equalBytes } from '../../crypto/_validate.js';
 import { LagrangeCache, shamirCombine } from '../../crypto/shamir.js';
 import { requireFreshSender, requireThreshold } from '../guards.js';
 import { isShareValue, pairwiseMaskKey, selfMaskKey, SHARE_BYTES } from '../keys.js';
-import type { MaskTerm } from '../mask.js';
+import type { MaskTerm } from '../../crypto/mask.js';
 import type { UnmaskMessage, UnmaskRequestMessage } from '../messages.js';
 import type { CompletedServerState, R2State, R4State, ServerStep } from './state.js';
 

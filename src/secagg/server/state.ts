@@ -10,7 +10,7 @@ import type { AdvertisedKeys, SessionConfig } from '../config.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import type { Graph } from '../graph.js';
 import type { Outgoing } from '../messages.js';
-import type { MaskAccumulator } from '../mask.js';
+import type { MaskAccumulator } from '../../crypto/mask.js';
 
 /** Why and when a client left the session. */
 export interface DropRecord {

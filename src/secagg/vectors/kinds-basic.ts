@@ -12,9 +12,9 @@ import {
   advertiseSignedBytes, configHash, consistencySignedBytes, encodeConfig, sessionId, type SessionConfig,
 } from '../config.js';
 import { pairwiseMaskKey, selfMaskKey, shareEncryptionKey } from '../keys.js';
-import { expandMask, MaskAccumulator } from '../mask.js';
+import { expandMask, MaskAccumulator } from '../../crypto/mask.js';
 import { sessionGraph, validateSession } from '../session.js';
-import { packVector, unpackVector } from '../vector.js';
+import { packVector, unpackVector } from '../../crypto/vector.js';
 import {
   bytes, configFromJson, configToJson, expectEqual, expectError, expectThat, hex, inputsFrom, rngOf, u32s,
   type ConfigJson, type TestCase,
@@ -221,10 +221,10 @@ export const vectorPackingKind: VectorKind = {
   check(tc) {
     const bits = tc.bits as number, dim = tc.dim as number;
     if (tc.result === 'invalid') {
-      if (tc.packed !== undefined) return expectError(tc.error!, () => unpackVector(bytes(tc.packed), dim, bits));
+      if (tc.packed !== undefined) return expectError(tc.error!, () => unpackVector(bytes(tc.packed), bits, dim));
       return expectError(tc.error!, () => packVector(u32s(tc.values), bits));
     }
     expectEqual('packed', packVector(u32s(tc.values), bits), tc.packed);
-    expectEqual('values', unpackVector(bytes(tc.packed), dim, bits), tc.values);
+    expectEqual('values', unpackVector(bytes(tc.packed), bits, dim), tc.values);
   },
 };

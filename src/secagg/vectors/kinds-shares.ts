@@ -10,8 +10,8 @@ import { SHAMIR_PRIME, shamirCombine, shamirSplit } from '../../crypto/shamir.js
 import type { CryptoProvider } from '../../crypto/types.js';
 import { checkInput } from '../session.js';
 import { openShares, pairwiseMaskKey, sealShares, selfMaskKey, shareAad, shareEncryptionKey, shareNonce } from '../keys.js';
-import { expandMask, MaskAccumulator } from '../mask.js';
-import { packVector, reduce } from '../vector.js';
+import { expandMask, MaskAccumulator } from '../../crypto/mask.js';
+import { packVector, reduce } from '../../crypto/vector.js';
 import {
   bytes, expectEqual, expectError, expectThat, hex, inputsFrom, RecordingRng, ReplayRng, rngOf, u32s, type TestCase,
 } from './_common.js';

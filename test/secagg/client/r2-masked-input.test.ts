@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { handleServerMessage, setInput } from '../../../src/secagg/client/index.js';
 import type { ShareRoutingMessage } from '../../../src/secagg/messages.js';
-import { unpackVector } from '../../../src/secagg/vector.js';
+import { unpackVector } from '../../../src/crypto/vector.js';
 import { deliver, expectAbort, newSession, runUntil } from '../_harness.js';
 
 function routingFor() {
@@ -19,7 +19,7 @@ describe('secagg/client R2 MaskedInputCollection', () => {
     const out = step.out[0]!;
     if (out.type !== 'masked-input') throw new Error('expected a masked input');
     expect(out.masked.length).to.equal(Math.ceil((session.config.bits * session.config.dim) / 8));
-    const y = unpackVector(out.masked, session.config.dim, session.config.bits);
+    const y = unpackVector(out.masked, session.config.bits, session.config.dim);
     expect(Array.from(y)).to.not.deep.equal(Array.from(session.inputs[0]!));
     // s^SK and b_u leave the client's state once the masked input is out.
     expect(step.consumed.length).to.be.greaterThanOrEqual(2 + 1 + 4);

@@ -4,8 +4,8 @@ import { nativeProvider } from '../../src/crypto/native.js';
 import { portableProvider } from '../../src/crypto/portable.js';
 import { DeterministicRng } from '../../src/crypto/rng.js';
 import { ValidationError } from '../../src/errors.js';
-import { MaskAccumulator, WASM_ADD_BYTES, expandMask } from '../../src/secagg/mask.js';
-import { packVector } from '../../src/secagg/vector.js';
+import { MaskAccumulator, WASM_ADD_BYTES, expandMask } from '../../src/crypto/mask.js';
+import { packVector } from '../../src/crypto/vector.js';
 
 const WebAssemblyValidate = (b: Uint8Array): boolean =>
   (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(b);

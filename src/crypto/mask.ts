@@ -37,7 +37,7 @@
  * ```
  */
 import { ValidationError } from '../errors.js';
-import type { CryptoProvider } from '../crypto/types.js';
+import type { CryptoProvider } from './types.js';
 import { checkPacked, checkRange, reduce, unpackVector } from './vector.js';
 
 /** The exports of the SIMD kernel instance. */
@@ -272,7 +272,7 @@ export class MaskAccumulator {
       if (b === 32 && LITTLE_ENDIAN && (bytes.byteOffset + start) % 4 === 0) {
         scratchU32.set(new Uint32Array(bytes.buffer, bytes.byteOffset + start, n));
       } else {
-        scratchU32.set(unpackVector(bytes.subarray(start, end), n, b));
+        scratchU32.set(unpackVector(bytes.subarray(start, end), b, n));
       }
       // Round up to 64 bytes: the stale scratch tail only reaches padding words.
       this.addScratch(w * 4, Math.ceil(n / 16) * 64, sign);

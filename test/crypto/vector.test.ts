@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { DeterministicRng } from '../../src/crypto/rng.js';
 import { CodecError, ValidationError } from '../../src/errors.js';
-import { checkBits, checkRange, packVector, packedLength, reduce, unpackVector } from '../../src/secagg/vector.js';
+import { checkBits, checkRange, packVector, packedLength, reduce, unpackVector } from '../../src/crypto/vector.js';
 
 /** Reference bit-stream packer: one bit at a time, straight from the definition. */
 function refPack(vec: Uint32Array, b: number): Uint8Array {
@@ -46,7 +46,7 @@ describe('secagg/vector', () => {
         expect(packed.length, `b=${b} m=${m}`).to.equal(Math.ceil((b * m) / 8));
         expect(packed.length).to.equal(packedLength(m, b));
         expect(hex(packed), `b=${b} m=${m}`).to.equal(hex(refPack(v, b)));
-        expect(Array.from(unpackVector(packed, m, b))).to.deep.equal(Array.from(v));
+        expect(Array.from(unpackVector(packed, b, m))).to.deep.equal(Array.from(v));
       }
     }
   });

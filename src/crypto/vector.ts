@@ -110,10 +110,11 @@ export function checkPacked(bytes: Uint8Array, m: number, b: number): number {
 }
 
 /**
- * Decodes m values of b bits from exactly ⌈b·m/8⌉ bytes (see {@link packVector}).
+ * Decodes m values of b bits (`unpackVector(bytes, b, m)`, the argument order of
+ * `packVector(vec, b)` with the count last) from exactly ⌈b·m/8⌉ bytes (see {@link packVector}).
  * @throws CodecError `SECAGG_ERR_BAD_VECTOR` on a wrong length or non-zero padding bits
  */
-export function unpackVector(bytes: Uint8Array, m: number, b: number): Uint32Array {
+export function unpackVector(bytes: Uint8Array, b: number, m: number): Uint32Array {
   const len = checkPacked(bytes, m, b);
   const out = new Uint32Array(m);
   if (b === 32) {
