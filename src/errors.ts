@@ -1,4 +1,38 @@
 /**
+ * The stable error codes, one list per family. A code is part of the public
+ * API: its meaning never changes, and each is documented in the family's
+ * table (`protocols/secagg-v1/errors.md`, `protocols/dp-v1/errors.md`,
+ * `docs/crypto.md`). Throwing sites name a code of the union, so a typo is a
+ * compile error rather than a new, undocumented code.
+ */
+export const SECAGG_CODES = [
+  'SECAGG_ERR_ABORTED', 'SECAGG_ERR_BAD_CONFIG', 'SECAGG_ERR_BAD_GRAPH', 'SECAGG_ERR_BAD_MASK', 'SECAGG_ERR_BAD_MESSAGE',
+  'SECAGG_ERR_BAD_PARAMS', 'SECAGG_ERR_BAD_SHARE', 'SECAGG_ERR_BAD_SIGNATURE', 'SECAGG_ERR_BAD_THRESHOLD', 'SECAGG_ERR_BAD_VECTOR',
+  'SECAGG_ERR_BELOW_THRESHOLD', 'SECAGG_ERR_BOTH_SHARES_REQUESTED', 'SECAGG_ERR_DUPLICATE_ID', 'SECAGG_ERR_DUPLICATE_KEY',
+  'SECAGG_ERR_INCONSISTENT_VIEW', 'SECAGG_ERR_KEY_MISMATCH', 'SECAGG_ERR_LOW_ORDER_KEY', 'SECAGG_ERR_NOT_SUBSET', 'SECAGG_ERR_NO_INPUT',
+  'SECAGG_ERR_RECONSTRUCTION_FAILED', 'SECAGG_ERR_SELF_DROPPED', 'SECAGG_ERR_SESSION_MISMATCH', 'SECAGG_ERR_UNEXPECTED_MESSAGE',
+  'SECAGG_ERR_UNKNOWN_ID',
+] as const;
+/** A secure-aggregation code (`protocols/secagg-v1/errors.md`). */
+export type SecAggCode = (typeof SECAGG_CODES)[number];
+
+export const DP_CODES = [
+  'DP_ERR_BAD_LEDGER', 'DP_ERR_BAD_PARAM', 'DP_ERR_BUDGET_EXCEEDED', 'DP_ERR_ROUNDING_FAILED', 'DP_ERR_UNREACHABLE',
+  'DP_ERR_UNSUPPORTED', 'DP_ERR_WRAP_RISK',
+] as const;
+/** A differential-privacy code (`protocols/dp-v1/errors.md`). */
+export type DpCode = (typeof DP_CODES)[number];
+
+export const CRYPTO_CODES = [
+  'CRYPTO_ERR_BAD_INPUT', 'CRYPTO_ERR_DECRYPT', 'CRYPTO_ERR_LOW_ORDER_KEY', 'SHAMIR_ERR_BAD_INPUT', 'SHAMIR_ERR_INCONSISTENT',
+] as const;
+/** A code of the crypto suite (`docs/crypto.md`). */
+export type CryptoCode = (typeof CRYPTO_CODES)[number];
+
+/** Every code a {@link TallyError} can carry. */
+export type TallyCode = SecAggCode | DpCode | CryptoCode | 'INTERNAL_ERROR';
+
+/**
  * The error hierarchy of tally. Every failure that a caller may need to act on
  * is a {@link TallyError} carrying a stable, machine-readable `code`. Codes are
  * part of the public API: the secure-aggregation codes are listed, with their
@@ -13,8 +47,8 @@
  */
 export class TallyError extends Error {
   /** Stable error code, e.g. `SECAGG_ERR_BELOW_THRESHOLD`. */
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: TallyCode;
+  constructor(code: TallyCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -23,21 +57,24 @@ export class TallyError extends Error {
 
 /** A caller-supplied argument or configuration is invalid (wrong type, range or length). */
 export class ValidationError extends TallyError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  declare readonly code: TallyCode;
+  constructor(code: TallyCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
 
 /** Bytes (wire messages, files, vectors) could not be decoded. */
 export class CodecError extends TallyError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  declare readonly code: TallyCode;
+  constructor(code: TallyCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
 
 /** A cryptographic operation or check failed. */
 export class CryptoError extends TallyError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  declare readonly code: CryptoCode;
+  constructor(code: CryptoCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
@@ -50,7 +87,8 @@ export class CryptoError extends TallyError {
 export class SecAggError extends TallyError {
   readonly round: number;
   readonly peer: number | undefined;
-  constructor(code: string, message: string, round: number, peer?: number) {
+  declare readonly code: SecAggCode;
+  constructor(code: SecAggCode, message: string, round: number, peer?: number) {
     super(code, message);
     this.round = round;
     this.peer = peer;
@@ -59,7 +97,8 @@ export class SecAggError extends TallyError {
 
 /** A differential-privacy parameter, accounting or budget check failed. */
 export class DpError extends TallyError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  declare readonly code: DpCode;
+  constructor(code: DpCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
