@@ -50,7 +50,7 @@ async function main(): Promise<void> {
       upById.set(m.from, (upById.get(m.from) ?? 0) + m.bytes.length);
       const msg = decodeClientMessage(m.bytes);
       if (msg.type === 'masked-input') maskedInputBytes = Math.max(maskedInputBytes, m.bytes.length);
-      server = receiveMessage(server, msg).state;
+      server = receiveMessage(server, m.from, msg).state;
       const dt = (performance.now() - t0) / 1000;
       serverSeconds += dt; roundSeconds[round]! += dt;
       return;

@@ -128,8 +128,8 @@ export function simulate(o: SimulationOptions): SimulationResult {
     const round = roundOf(server);
     const batch = inbox; inbox = [];
     let serverRound = 0;
-    for (const { bytes } of batch) {
-      const [s, t] = timed(() => receiveMessage(server, decodeClientMessage(bytes)).state);
+    for (const { from, bytes } of batch) {
+      const [s, t] = timed(() => receiveMessage(server, ids[from]!, decodeClientMessage(bytes)).state);
       server = s; serverRound += t;
     }
     const [step, t] = timed(() => closeRound(server));

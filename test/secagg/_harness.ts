@@ -59,7 +59,7 @@ export function newSession(o: { n?: number; t?: number; threat?: ThreatModel; di
 export function serverRound(s: Session, pending: ClientMessage[]): { to: number; message: ServerMessage }[] {
   for (const m of pending) {
     s.lastFromClient.set(m.id, m);
-    const step = receiveMessage(s.server, m);
+    const step = receiveMessage(s.server, m.id, m);
     s.server = step.state;
     expect(step.rejected, step.rejected?.message).to.equal(undefined);
   }

@@ -76,7 +76,7 @@ describe('secagg: hostile messages never crash a party', () => {
         if (msgs[0]?.type !== type) continue; // consistency in semi-honest mode
         const honest = msgs[0]!;
         for (const bad of mutations(honest)) {
-          const step = receiveMessage(session.server, bad as ClientMessage);
+          const step = receiveMessage(session.server, honest.id, bad as ClientMessage);
           session.server = step.state;
           if (step.rejected) {
             refused++;

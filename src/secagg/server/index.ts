@@ -8,6 +8,7 @@
  */
 import { SecAggError, TallyError, ValidationError } from '../../errors.js';
 import type { CryptoProvider } from '../../crypto/types.js';
+import { maskedSum, type AggregatorFactory } from '../../crypto/aggregator.js';
 import { configHash, type SessionConfig } from '../config.js';
 import type { ClientMessage, Outgoing } from '../messages.js';
 import { sessionGraph, validateSession } from '../session.js';
@@ -27,6 +28,8 @@ const EXPECTS: Record<string, ClientMessage['type']> = { r0: 'advertise', r1: 's
 export interface CreateServerOptions {
   readonly config: SessionConfig;
   readonly provider: CryptoProvider;
+  /** The running sum of masked inputs; default {@link maskedSum} (pairwise masking). */
+  readonly aggregator?: AggregatorFactory;
 }
 
 /**
@@ -40,7 +43,7 @@ export function createServer(o: CreateServerOptions): R0State {
     kind: 'r0',
     ctx: {
       config: o.config, configHash: configHash(o.provider, o.config), provider: o.provider,
-      graph: sessionGraph(o.config, o.provider), roster: new Set(o.config.clientIds), dropped: new Map(),
+      graph: sessionGraph(o.config, o.provider), aggregator: o.aggregator ?? maskedSum, roster: new Set(o.config.clientIds), dropped: new Map(),
     },
     adverts: new Map(), seenKeys: new Set(),
   };
@@ -67,15 +70,27 @@ function dispatch(s: ServerState, m: ClientMessage): ServerStep {
 }
 
 /**
- * Handles one client message. A refused message is reported in `rejected`;
- * its sender is dropped from the session, except for a duplicate of an
- * already accepted message or a message that arrives after its round closed
- * (the sender keeps what was accepted).
+ * Handles one client message from `sender`, the client id the transport
+ * authenticated (a TLS client certificate, a signed channel, the in-memory
+ * channel of a simulation). The id inside the message must equal it
+ * (secagg-v1 spec §5.1): the `shares`, `masked-input` and `unmask` messages
+ * are not signed even in malicious mode, so without this check any client
+ * could speak for another, e.g. send a second masked input under a dropped
+ * client's id and corrupt the sum.
+ *
+ * A refused message is reported in `rejected`; its sender is dropped from the
+ * session, except for a duplicate of an already accepted message or a message
+ * that arrives after its round closed (the sender keeps what was accepted).
  */
-export function receiveMessage(s: ServerState, m: ClientMessage): ServerStep {
-  const id = typeof m?.id === 'number' ? m.id : undefined;
-  if (id === undefined || !s.ctx.roster.has(id)) {
-    return { state: s, out: [], rejected: { peer: undefined, code: 'SECAGG_ERR_UNKNOWN_ID', message: `message from unknown client ${String(id)}` } };
+export function receiveMessage(s: ServerState, sender: number, m: ClientMessage): ServerStep {
+  if (!Number.isInteger(sender) || !s.ctx.roster.has(sender)) {
+    return { state: s, out: [], rejected: { peer: undefined, code: 'SECAGG_ERR_UNKNOWN_ID', message: `message from unknown client ${String(sender)}` } };
+  }
+  const id = sender;
+  if (m?.id !== sender) {
+    // Not this sender's fault only if the message is unreadable; either way the claim is refused and the sender dropped.
+    if (!s.ctx.dropped.has(id)) s.ctx.dropped.set(id, { round: ROUND[s.kind], code: 'SECAGG_ERR_SENDER_MISMATCH' });
+    return { state: s, out: [], rejected: { peer: id, code: 'SECAGG_ERR_SENDER_MISMATCH', message: `client ${sender} sent a message that claims to come from client ${String(m?.id)}` } };
   }
   if (s.ctx.dropped.has(id)) {
     return { state: s, out: [], rejected: { peer: id, code: 'SECAGG_ERR_UNEXPECTED_MESSAGE', message: `client ${id} was already dropped` } };

@@ -9,7 +9,6 @@ import { SecAggError } from '../../errors.js';
 import { requireFreshSender, requireThreshold } from '../guards.js';
 import { SHARE_CIPHERTEXT_BYTES } from '../keys.js';
 import type { ShareKeysMessage, ShareRoutingMessage } from '../messages.js';
-import { MaskAccumulator } from '../../crypto/mask.js';
 import type { R1State, R2State, ServerStep } from './state.js';
 
 const ROUND = 1;
@@ -47,7 +46,7 @@ export function closeShareKeys(state: R1State): ServerStep {
   });
   const next: R2State = {
     kind: 'r2', ctx, sessionId: state.sessionId, keyById: state.keyById, u2: new Set(u2),
-    acc: new MaskAccumulator(ctx.config.dim, ctx.provider), u3: new Set(),
+    acc: ctx.aggregator(ctx.config.dim, ctx.config.bits, ctx.provider), u3: new Set(),
   };
   return { state: next, out };
 }

@@ -15,10 +15,9 @@ const ROUND = 2;
 export function receiveMaskedInput(state: R2State, msg: MaskedInputMessage): ServerStep {
   const u = msg.id;
   requireFreshSender(u, state.u2, state.u3, msg.sessionId, state.sessionId, 'a masked input', 'U2', ROUND);
-  const { bits } = state.ctx.config;
   try {
     // Validates the exact length and zero padding before touching the accumulator.
-    state.acc.addPacked(msg.masked, bits, 1);
+    state.acc.addInput(msg.masked);
   } catch (err) {
     if (err instanceof CodecError || (err instanceof TallyError && err.code === 'SECAGG_ERR_BAD_VECTOR')) {
       throw new SecAggError('SECAGG_ERR_BAD_VECTOR', `masked input of client ${u}: ${err.message}`, ROUND, u);

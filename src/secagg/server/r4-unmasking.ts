@@ -97,8 +97,8 @@ export function closeUnmasking(state: R4State): ServerStep {
     skV.fill(0);
   }
   // All masks are removed in one pass, window by window over the accumulator (mask.ts).
-  state.acc.addMasks(terms);
+  state.acc.removeMasks(terms);
   for (const term of terms) term.key.fill(0);
-  const next: CompletedServerState = { kind: 'completed', ctx, sum: state.acc.result(config.bits), survivors: state.u3 };
+  const next: CompletedServerState = { kind: 'completed', ctx, sum: state.acc.result(), survivors: state.u3 };
   return { state: next, out: [] };
 }

@@ -10,7 +10,7 @@ import type { AdvertisedKeys, SessionConfig } from '../config.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import type { Graph } from '../graph.js';
 import type { Outgoing } from '../messages.js';
-import type { MaskAccumulator } from '../../crypto/mask.js';
+import type { Aggregator, AggregatorFactory } from '../../crypto/aggregator.js';
 
 /** Why and when a client left the session. */
 export interface DropRecord {
@@ -26,6 +26,8 @@ export interface ServerContext {
   readonly provider: CryptoProvider;
   readonly graph: Graph;
   readonly roster: ReadonlySet<number>;
+  /** Makes the running sum of R2 (pairwise masking by default). */
+  readonly aggregator: AggregatorFactory;
   /** Clients dropped so far (mutable log, shared along the session). */
   readonly dropped: Map<number, DropRecord>;
 }
@@ -57,7 +59,7 @@ export interface R2State {
   readonly keyById: ReadonlyMap<number, AdvertisedKeys>;
   readonly u2: ReadonlySet<number>;
   /** Σ y_u mod 2^32 over accepted masked inputs (reduced mod 2^b at the end). */
-  readonly acc: MaskAccumulator;
+  readonly acc: Aggregator;
   readonly u3: Set<number>;
 }
 
@@ -67,7 +69,7 @@ export interface R3State {
   readonly sessionId: Uint8Array;
   readonly keyById: ReadonlyMap<number, AdvertisedKeys>;
   readonly u2: ReadonlySet<number>;
-  readonly acc: MaskAccumulator;
+  readonly acc: Aggregator;
   /** U3, increasing. */
   readonly u3: readonly number[];
   readonly signatures: Map<number, Uint8Array>;
@@ -78,7 +80,7 @@ export interface R4State {
   readonly ctx: ServerContext;
   readonly sessionId: Uint8Array;
   readonly keyById: ReadonlyMap<number, AdvertisedKeys>;
-  readonly acc: MaskAccumulator;
+  readonly acc: Aggregator;
   readonly u3: readonly number[];
   /** U2 \ U3: clients whose pairwise masks must be removed, increasing. */
   readonly droppedAfterShares: readonly number[];

@@ -72,7 +72,7 @@ export function runSession(o: SessionInput, provider: CryptoProvider): SessionOu
     for (const { round, msg } of batch) {
       const bytes = encodeClientMessage(msg);
       transcript.push({ round, from: 'client', id: msg.id, message: bytes });
-      const step = receiveMessage(server, decodeClientMessage(bytes));
+      const step = receiveMessage(server, msg.id, decodeClientMessage(bytes));
       if (step.rejected !== undefined) throw new VectorMismatch(`server rejected a message of client ${msg.id}: ${step.rejected.code}: ${step.rejected.message}`);
       server = step.state;
     }

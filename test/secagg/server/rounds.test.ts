@@ -7,7 +7,7 @@ import { deliver, expectedSum, newSession, serverRound, type Session } from '../
 function feed(s: Session, msgs: ClientMessage[]) {
   const rejected = [];
   for (const m of msgs) {
-    const step = receiveMessage(s.server, m);
+    const step = receiveMessage(s.server, m.id, m);
     s.server = step.state;
     if (step.rejected) rejected.push(step.rejected);
   }
