@@ -2,6 +2,7 @@
  * The messages of secagg-v1 (spec §5) as TypeScript values. `codec.ts` gives
  * their canonical binary encoding, which the vectors record in hex.
  */
+import { CodecError } from '../errors.js';
 import type { AdvertisedKeys } from './config.js';
 
 /** R0 client → server: fresh X25519 keys (Bonawitz Fig. 4, round 0). */
@@ -100,3 +101,55 @@ export interface Outgoing {
   readonly to: number;
   readonly message: ServerMessage;
 }
+
+/**
+ * Shape checks for messages that did not come through the codec (a caller of
+ * the library API, a test, a transport that decodes on its own): every field
+ * has the type and length the codec would produce. The codec's decoder
+ * yields only well-shaped messages, so a message off the wire passes; a
+ * hand-built one that does not is refused as `SECAGG_ERR_BAD_MESSAGE` before
+ * any round logic reads it. Contents (known ids, session binding, share
+ * values) are checked by the rounds themselves.
+ */
+type Check = (v: unknown) => boolean;
+const u32: Check = (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
+const bytes = (n?: number): Check => (v) => v instanceof Uint8Array && (n === undefined || v.length === n);
+const str: Check = (v) => typeof v === 'string';
+const list = (item: Check): Check => (v) => Array.isArray(v) && v.every(item);
+const record = (fields: Record<string, Check>, optional: Record<string, Check> = {}): Check => (v) => {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  for (const [k, c] of Object.entries(fields)) if (!c(o[k])) return false;
+  for (const [k, c] of Object.entries(optional)) if (o[k] !== undefined && !c(o[k])) return false;
+  return true;
+};
+const KEY = bytes(32), SIG = bytes(64), SID = bytes(32);
+const share = (who: 'of' | 'from' | 'to', len?: number) => record({ [who]: u32, [who === 'of' ? 'share' : 'ciphertext']: bytes(len) });
+
+const CLIENT_SHAPES: Record<ClientMessage['type'], Check> = {
+  advertise: record({ configHash: SID, id: u32, cPk: KEY, sPk: KEY }, { signature: SIG }),
+  shares: record({ sessionId: SID, id: u32, shares: list(share('to')) }),
+  'masked-input': record({ sessionId: SID, id: u32, masked: bytes() }),
+  consistency: record({ sessionId: SID, id: u32, signature: SIG }),
+  unmask: record({ sessionId: SID, id: u32, selfShares: list(share('of')), keyShares: list(share('of')) }),
+  abort: record({ id: u32, code: str }),
+};
+const SERVER_SHAPES: Record<ServerMessage['type'], Check> = {
+  'key-list': record({ configHash: SID, keys: list(record({ id: u32, cPk: KEY, sPk: KEY }, { signature: SIG })) }),
+  'share-routing': record({ sessionId: SID, shares: list(share('from')) }),
+  'consistency-request': record({ sessionId: SID, survivors: list(u32) }),
+  'unmask-request': record({ sessionId: SID, survivors: list(u32), dropped: list(u32), signatures: list(record({ id: u32, signature: SIG })) }),
+  abort: record({ code: str, message: str }),
+};
+
+function shapeOf(m: unknown, shapes: Record<string, Check>, side: string): void {
+  const type = (m as { type?: unknown } | null)?.type;
+  const check = typeof type === 'string' && Object.hasOwn(shapes, type) ? shapes[type]! : undefined;
+  if (check === undefined) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `not a ${side} message: type ${JSON.stringify(String(type))}`);
+  if (!check(m)) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `malformed '${type}' message: a field has the wrong type or length`);
+}
+
+/** @throws CodecError `SECAGG_ERR_BAD_MESSAGE` unless `m` has the shape of a client message. */
+export function checkClientMessage(m: unknown): asserts m is ClientMessage { shapeOf(m, CLIENT_SHAPES, 'client'); }
+/** @throws CodecError `SECAGG_ERR_BAD_MESSAGE` unless `m` has the shape of a server message. */
+export function checkServerMessage(m: unknown): asserts m is ServerMessage { shapeOf(m, SERVER_SHAPES, 'server'); }

@@ -5,8 +5,8 @@
  * (`consumed`) so the caller can wipe them; an aborted session is never
  * resumed, a new one starts with fresh keys.
  */
-import { SecAggError, TallyError } from '../../errors.js';
-import type { ServerMessage } from '../messages.js';
+import { InternalError, SecAggError, TallyError } from '../../errors.js';
+import { checkServerMessage, type ServerMessage } from '../messages.js';
 import { checkInput } from '../session.js';
 import { handleKeyList } from './r1-share-keys.js';
 import { handleShareRouting } from './r2-masked-input.js';
@@ -21,8 +21,8 @@ const ROUND_OF: Record<ServerMessage['type'], number> = {
   'key-list': 1, 'share-routing': 2, 'consistency-request': 3, 'unmask-request': 4, abort: 0,
 };
 
-/** The round a client state is waiting in (for error reports). */
-function roundOf(s: ClientState): number {
+/** The round a client state is waiting in: 1 … 4, 5 once completed; an aborted state reports the round it aborted in. */
+export function clientRoundOf(s: ClientState): number {
   switch (s.kind) {
     case 'advertised': return 1;
     case 'shared': return 2;
@@ -46,7 +46,7 @@ function dispatch(state: ClientState, msg: ServerMessage): ClientStep {
   if (state.kind === 'shared' && msg.type === 'share-routing') return handleShareRouting(state, msg);
   if (state.kind === 'masked' && msg.type === 'consistency-request') return handleConsistencyRequest(state, msg);
   if (state.kind === 'masked' && msg.type === 'unmask-request') return handleUnmaskRequest(state, msg);
-  throw new SecAggError('SECAGG_ERR_UNEXPECTED_MESSAGE', `'${String((msg as { type?: unknown }).type)}' is not expected in state '${state.kind}'`, ROUND_OF[msg.type] ?? roundOf(state));
+  throw new SecAggError('SECAGG_ERR_UNEXPECTED_MESSAGE', `'${String((msg as { type?: unknown }).type)}' is not expected in state '${state.kind}'`, ROUND_OF[msg.type] ?? clientRoundOf(state));
 }
 
 /**
@@ -58,14 +58,15 @@ function dispatch(state: ClientState, msg: ServerMessage): ClientStep {
 export function handleServerMessage(state: ClientState, msg: ServerMessage): ClientStep {
   if (state.kind === 'completed' || state.kind === 'aborted') return { state, out: [], consumed: [] };
   if (msg?.type === 'abort') {
-    return abortClient(state, typeof msg.code === 'string' ? msg.code : 'SECAGG_ERR_ABORTED', `server aborted the session: ${String(msg.message)}`, roundOf(state), false);
+    return abortClient(state, typeof msg.code === 'string' ? msg.code : 'SECAGG_ERR_ABORTED', `server aborted the session: ${String(msg.message)}`, clientRoundOf(state), false);
   }
   try {
+    checkServerMessage(msg);
     return dispatch(state, msg);
   } catch (err) {
+    // A decode or protocol error aborts the session; anything else is a bug in tally and propagates.
     if (err instanceof SecAggError) return abortClient(state, err.code, err.message, err.round);
-    if (err instanceof TallyError) return abortClient(state, err.code, err.message, roundOf(state));
-    if (err instanceof TypeError) return abortClient(state, 'SECAGG_ERR_BAD_MESSAGE', `malformed message: ${err.message}`, roundOf(state));
+    if (err instanceof TallyError && !(err instanceof InternalError)) return abortClient(state, err.code, err.message, clientRoundOf(state));
     throw err;
   }
 }
@@ -77,7 +78,7 @@ export function handleServerMessage(state: ClientState, msg: ServerMessage): Cli
 export function setInput(state: ClientState, input: Uint32Array): ClientState {
   checkInput(input, state.ctx.config);
   if (state.kind !== 'advertised' && state.kind !== 'shared') {
-    throw new SecAggError('SECAGG_ERR_UNEXPECTED_MESSAGE', `input can only be set before the masked-input round (state '${state.kind}')`, roundOf(state));
+    throw new SecAggError('SECAGG_ERR_UNEXPECTED_MESSAGE', `input can only be set before the masked-input round (state '${state.kind}')`, clientRoundOf(state));
   }
   return { ...state, input };
 }

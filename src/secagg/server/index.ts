@@ -6,11 +6,12 @@
  * round invariant (|U_i| < t, a failed reconstruction) aborts the session and
  * tells every remaining client.
  */
-import { SecAggError, TallyError, ValidationError } from '../../errors.js';
+import { InternalError, SecAggError, TallyError, ValidationError, type SecAggCode } from '../../errors.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import { maskedSum, type AggregatorFactory } from '../../crypto/aggregator.js';
+import { abortText } from '../codec.js';
 import { configHash, type SessionConfig } from '../config.js';
-import type { ClientMessage, Outgoing } from '../messages.js';
+import { checkClientMessage, type ClientMessage, type Outgoing } from '../messages.js';
 import { sessionGraph, validateSession } from '../session.js';
 import { closeAdvertise, receiveAdvertisement } from './r0-advertise-keys.js';
 import { closeShareKeys, receiveShares } from './r1-share-keys.js';
@@ -23,6 +24,15 @@ export { expectedClients } from './state.js';
 export type { ServerState, ServerStep, Rejection, DropRecord, CompletedServerState, AbortedServerState } from './state.js';
 
 const ROUND: Record<ServerState['kind'], number> = { r0: 0, r1: 1, r2: 2, r3: 3, r4: 4, completed: 5, aborted: -1 };
+
+/**
+ * The round a server state is in: 0 AdvertiseKeys … 4 Unmasking while the
+ * session runs, 5 once it completed; an aborted state reports the round in
+ * which it aborted.
+ */
+export function roundOf(s: ServerState): number {
+  return s.kind === 'aborted' ? s.round : ROUND[s.kind];
+}
 const EXPECTS: Record<string, ClientMessage['type']> = { r0: 'advertise', r1: 'shares', r2: 'masked-input', r3: 'consistency', r4: 'unmask' };
 
 export interface CreateServerOptions {
@@ -55,8 +65,9 @@ function participants(s: ServerState): number[] {
 }
 
 /** Aborts the session everywhere with `code`. */
-export function abortServer(s: ServerState, code: string, message: string, round: number): ServerStep {
-  const out: Outgoing[] = participants(s).map((to) => ({ to, message: { type: 'abort', code, message } }));
+export function abortServer(s: ServerState, code: string, message: string, round: number, peer?: number): ServerStep {
+  // On the wire the text is fixed (spec §5.7): the round and the party named, if any; `message` stays in the state.
+  const out: Outgoing[] = participants(s).map((to) => ({ to, message: { type: 'abort', code, message: abortText(round, peer) } }));
   return { state: { kind: 'aborted', ctx: s.ctx, code, message, round }, out };
 }
 
@@ -66,7 +77,7 @@ function dispatch(s: ServerState, m: ClientMessage): ServerStep {
   if (s.kind === 'r2' && m.type === 'masked-input') return receiveMaskedInput(s, m);
   if (s.kind === 'r3' && m.type === 'consistency') return receiveConsistency(s, m);
   if (s.kind === 'r4' && m.type === 'unmask') return receiveUnmask(s, m);
-  throw new SecAggError('SECAGG_ERR_UNEXPECTED_MESSAGE', `'${String(m.type)}' from client ${m.id} is not expected in round ${ROUND[s.kind]} (expecting '${EXPECTS[s.kind] ?? 'nothing'}')`, ROUND[s.kind], m.id);
+  throw new SecAggError('SECAGG_ERR_UNEXPECTED_MESSAGE', `'${String(m.type)}' from client ${m.id} is not expected in round ${roundOf(s)} (expecting '${EXPECTS[s.kind] ?? 'nothing'}')`, roundOf(s), m.id);
 }
 
 /**
@@ -89,26 +100,46 @@ export function receiveMessage(s: ServerState, sender: number, m: ClientMessage)
   const id = sender;
   if (m?.id !== sender) {
     // Not this sender's fault only if the message is unreadable; either way the claim is refused and the sender dropped.
-    if (!s.ctx.dropped.has(id)) s.ctx.dropped.set(id, { round: ROUND[s.kind], code: 'SECAGG_ERR_SENDER_MISMATCH' });
+    if (!s.ctx.dropped.has(id)) s.ctx.dropped.set(id, { round: roundOf(s), code: 'SECAGG_ERR_SENDER_MISMATCH' });
     return { state: s, out: [], rejected: { peer: id, code: 'SECAGG_ERR_SENDER_MISMATCH', message: `client ${sender} sent a message that claims to come from client ${String(m?.id)}` } };
   }
   if (s.ctx.dropped.has(id)) {
     return { state: s, out: [], rejected: { peer: id, code: 'SECAGG_ERR_UNEXPECTED_MESSAGE', message: `client ${id} was already dropped` } };
   }
   if (m.type === 'abort') {
-    s.ctx.dropped.set(id, { round: ROUND[s.kind], code: typeof m.code === 'string' ? m.code : 'SECAGG_ERR_ABORTED' });
+    s.ctx.dropped.set(id, { round: roundOf(s), code: typeof m.code === 'string' ? m.code : 'SECAGG_ERR_ABORTED' });
     return { state: s, out: [], rejected: { peer: id, code: 'SECAGG_ERR_ABORTED', message: `client ${id} aborted: ${String(m.code)}` } };
   }
   try {
+    checkClientMessage(m);
     return dispatch(s, m);
   } catch (err) {
-    if (!(err instanceof TallyError) && !(err instanceof TypeError)) throw err;
-    const code = err instanceof TallyError ? err.code : 'SECAGG_ERR_BAD_MESSAGE';
+    // Only what the peer caused becomes a protocol outcome: a refused decode or
+    // a fired guard. Anything else (a TypeError, an InternalError) is a bug in
+    // tally and must fail loudly instead of silently dropping an honest peer.
+    if (!isPeerFault(err)) throw err;
+    const code = err.code;
     // Duplicates and late messages are refused without undoing what the sender already contributed.
     const keep = code === 'SECAGG_ERR_DUPLICATE_ID' || code === 'SECAGG_ERR_UNEXPECTED_MESSAGE' || code === 'SECAGG_ERR_NOT_SUBSET';
-    if (!keep) s.ctx.dropped.set(id, { round: ROUND[s.kind], code });
+    if (!keep) s.ctx.dropped.set(id, { round: roundOf(s), code });
     return { state: s, out: [], rejected: { peer: id, code, message: err.message } };
   }
+}
+
+/** An error a peer's message can legitimately cause (decode or protocol guard), as opposed to a bug. */
+export function isPeerFault(err: unknown): err is TallyError {
+  return err instanceof TallyError && !(err instanceof InternalError) && (err.code.startsWith('SECAGG_ERR_') || err.code.startsWith('CRYPTO_ERR_') || err.code.startsWith('SHAMIR_ERR_'));
+}
+
+/**
+ * Drops `id` for a message that could not even be decoded (the driver calls
+ * this with the codec's error): the sender is authenticated, so the fault is
+ * its own. A client already dropped stays dropped with its first reason.
+ */
+export function refuseUndecodable(s: ServerState, id: number, code: SecAggCode, message: string): ServerStep {
+  if (!s.ctx.roster.has(id)) return { state: s, out: [], rejected: { peer: undefined, code: 'SECAGG_ERR_UNKNOWN_ID', message: `message from unknown client ${String(id)}` } };
+  if (s.kind !== 'completed' && s.kind !== 'aborted' && !s.ctx.dropped.has(id)) s.ctx.dropped.set(id, { round: roundOf(s), code });
+  return { state: s, out: [], rejected: { peer: id, code, message } };
 }
 
 /**
@@ -120,7 +151,7 @@ export function closeRound(s: ServerState): ServerStep {
   if (s.kind === 'completed' || s.kind === 'aborted') {
     throw new ValidationError('SECAGG_ERR_UNEXPECTED_MESSAGE', `the session is already ${s.kind}`);
   }
-  for (const id of expectedClients(s)) s.ctx.dropped.set(id, { round: ROUND[s.kind], code: 'SILENT' });
+  for (const id of expectedClients(s)) s.ctx.dropped.set(id, { round: roundOf(s), code: 'SILENT' });
   try {
     switch (s.kind) {
       case 'r0': return closeAdvertise(s);
@@ -130,7 +161,7 @@ export function closeRound(s: ServerState): ServerStep {
       case 'r4': return closeUnmasking(s);
     }
   } catch (err) {
-    if (err instanceof TallyError) return abortServer(s, err.code, err.message, ROUND[s.kind]);
+    if (err instanceof TallyError && !(err instanceof InternalError)) return abortServer(s, err.code, err.message, roundOf(s), err instanceof SecAggError ? err.peer : undefined);
     throw err;
   }
 }

@@ -10,10 +10,8 @@
 import type { Rng } from '../../crypto/rng.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import type { SessionConfig } from '../config.js';
-import { decodeClientMessage, decodeServerMessage, encodeClientMessage, encodeServerMessage } from '../codec.js';
-import { handleServerMessage, startClient, type ClientState } from '../client/index.js';
-import type { ClientMessage } from '../messages.js';
-import { closeRound, createServer, receiveMessage, type ServerState } from '../server/index.js';
+import { decodeServerMessage, encodeServerMessage } from '../codec.js';
+import { LockstepNetwork } from '../lockstep.js';
 import { expectEqual, VectorMismatch } from './_common.js';
 
 /** One encoded message of the transcript. */
@@ -49,55 +47,34 @@ export interface SessionOutcome {
   readonly clientStates: { id: number; state: string }[];
 }
 
-const ROUND: Record<string, number> = { r0: 0, r1: 1, r2: 2, r3: 3, r4: 4 };
-
-/** Runs the session to completion or abort. Any rejected message is an error of the vector itself. */
+/**
+ * Runs the session to completion or abort on the lockstep network (the one
+ * session driver). Any rejected message is an error of the vector itself.
+ */
 export function runSession(o: SessionInput, provider: CryptoProvider): SessionOutcome {
   const { config } = o;
   const transcript: TranscriptEntry[] = [];
-  const last = (id: number) => o.lastRound.get(id) ?? Infinity;
-  const states = new Map<number, ClientState>();
-  let pending: { round: number; msg: ClientMessage }[] = [];
-  const send = (round: number, msgs: readonly ClientMessage[]) => { for (const msg of msgs) pending.push({ round, msg }); };
-
-  config.clientIds.forEach((id, i) => {
-    const step = startClient({ config, id, provider, rng: o.rngOf(id), input: o.inputs[i]!, ...(o.identitySeeds ? { identitySeed: o.identitySeeds[i]! } : {}) });
-    states.set(id, step.state);
-    if (last(id) >= 0) send(0, step.out);
+  const silentFrom = new Map([...o.lastRound].map(([id, last]) => [id, last + 1]));
+  let rejected: string | undefined;
+  const net = new LockstepNetwork({
+    config, provider, silentFrom,
+    clients: config.clientIds.map((id, i) => ({
+      id, rng: o.rngOf(id), input: o.inputs[i]!, ...(o.identitySeeds ? { identitySeed: o.identitySeeds[i]! } : {}),
+    })),
+    intercept: (m) => {
+      transcript.push({ round: m.round, from: m.from, id: m.id, message: m.bytes });
+      // The codec must round-trip every server message exactly.
+      if (m.from === 'server') expectEqual(`re-encoded server message to ${m.id}`, encodeServerMessage(decodeServerMessage(m.bytes)), m.bytes);
+      return undefined;
+    },
+    listener: { rejected: (e) => { rejected ??= `server rejected a message of client ${String(e.peer)}: ${e.code}: ${e.message}`; } },
   });
-  let server: ServerState = createServer({ config, provider });
-  for (;;) {
-    const batch = pending.sort((a, b) => a.msg.id - b.msg.id);
-    pending = [];
-    for (const { round, msg } of batch) {
-      const bytes = encodeClientMessage(msg);
-      transcript.push({ round, from: 'client', id: msg.id, message: bytes });
-      const step = receiveMessage(server, msg.id, decodeClientMessage(bytes));
-      if (step.rejected !== undefined) throw new VectorMismatch(`server rejected a message of client ${msg.id}: ${step.rejected.code}: ${step.rejected.message}`);
-      server = step.state;
-    }
-    const closed = ROUND[server.kind]!;
-    const step = closeRound(server);
-    server = step.state;
-    const round = server.kind === 'aborted' ? closed + 1 : server.kind === 'completed' ? 5 : ROUND[server.kind]!;
-    for (const { to, message } of step.out) {
-      const bytes = encodeServerMessage(message);
-      transcript.push({ round, from: 'server', id: to, message: bytes });
-      // The codec must round-trip every message exactly.
-      const decoded = decodeServerMessage(bytes);
-      expectEqual(`re-encoded server message to ${to}`, encodeServerMessage(decoded), bytes);
-      if (last(to) < round) continue;
-      const reply = handleServerMessage(states.get(to)!, decoded);
-      states.set(to, reply.state);
-      send(round, reply.out);
-    }
-    if (server.kind === 'completed' || server.kind === 'aborted') break;
-  }
+  const outcome = net.run();
+  if (rejected !== undefined) throw new VectorMismatch(rejected);
   const clientStates = config.clientIds.map((id) => {
-    const s = states.get(id)!;
-    return { id, state: s.kind === 'aborted' ? `aborted:${s.code}` : s.kind === 'completed' ? 'completed' : 'silent' };
+    const s = net.clients.get(id)!.state;
+    return { id, state: s?.kind === 'aborted' ? `aborted:${s.code}` : s?.kind === 'completed' ? 'completed' : 'silent' };
   });
-  if (server.kind === 'completed') return { transcript, sum: server.sum, survivors: [...server.survivors], clientStates };
-  if (server.kind === 'aborted') return { transcript, error: server.code, clientStates };
-  throw new VectorMismatch(`session ended in server state ${(server as ServerState).kind}`);
+  if (outcome.kind === 'completed') return { transcript, sum: outcome.sum, survivors: [...outcome.survivors], clientStates };
+  return { transcript, error: outcome.code, clientStates };
 }
