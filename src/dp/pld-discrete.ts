@@ -7,7 +7,29 @@
  *
  * @module
  */
+import { DpError } from '../errors.js';
 import { convolve } from './_math.js';
+
+/**
+ * Hard bound on the points of every PLD array, single step or composed:
+ * 2^22 = 4,194,304 points (32 MiB per array; a convolution at the bound
+ * peaks near 200 MiB). A grid that would exceed it is refused with
+ * `DP_ERR_ACCOUNTING_LIMIT` before anything of that size is allocated.
+ */
+export const MAX_PLD_POINTS = 1 << 22;
+
+/**
+ * Refuses a grid of `points` points at spacing `h` with `DP_ERR_ACCOUNTING_LIMIT`,
+ * naming what to change (`need`: the spacing that would fit, ∞ when none ≤ 0.1 does).
+ */
+export function limit(what: string, points: number, h: number, need: number): never {
+  const p = Number.isFinite(points) ? `about ${Number(points.toPrecision(3))}` : 'unboundedly many';
+  const fix = need <= 0.1 ? `a coarser discretization (at least ${Number(need.toPrecision(2))}) or the RDP accountant` : 'the RDP accountant';
+  throw new DpError(
+    'DP_ERR_ACCOUNTING_LIMIT',
+    `the PLD ${what} would need ${p} grid points at discretization ${Number(h.toPrecision(3))}, above the bound of 2^22; use ${fix}`,
+  );
+}
 
 /** A discrete PLD: mass[i] at loss (offset + i)·h, plus mass at +∞. */
 export interface DiscretePld {
@@ -43,6 +65,8 @@ const FFT_FLOOR = 1e-14;
 
 /** The PLD of running `a` and then `b` (independent losses add). */
 export function composePld(a: DiscretePld, b: DiscretePld, cut = 1e-15): DiscretePld {
+  const n = a.mass.length + b.mass.length - 1;
+  if (n > MAX_PLD_POINTS) limit('composed loss', n, a.h, (a.h * n * 1.01) / MAX_PLD_POINTS);
   const m = convolve(a.mass, b.mass);
   let max = 0;
   for (let i = 0; i < m.length; i++) if (m[i]! > max) max = m[i]!;
