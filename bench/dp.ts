@@ -3,7 +3,7 @@
  * DP encoding of one update on one core (Node's main thread): the Hadamard
  * rotation alone, the exact noise samplers alone, and the whole
  * encodeUpdate (clip, rotation, conditional rounding, noise, wrap) for
- * noise none / ddg / skellam at the parameters chooseDdgParams picks for
+ * noise none / ddg / skellam at the parameters planRound picks for
  * (C = 1, n = 100, t = 80, b = 20, z = 1); plus decodeSum, and the
  * accountants' time for S steps (bench/_dp-accounting.ts).
  * Writes bench/results/dp.json.
@@ -15,7 +15,7 @@ import { DeterministicRng } from '../src/crypto/rng.js';
 import { fillDiscreteGaussian } from '../src/dp/discrete-gaussian.js';
 import { decodeSum, encodeUpdate, type EncodeParams } from '../src/dp/encode.js';
 import { rotate } from '../src/dp/hadamard.js';
-import { chooseDdgParams } from '../src/dp/params.js';
+import { planRound } from '../src/dp/plan.js';
 import { fillSkellam } from '../src/dp/skellam.js';
 import { benchAccountants } from './_dp-accounting.js';
 
@@ -53,8 +53,8 @@ export async function main(argv: string[]): Promise<void> {
   const dim = Number(values.dim ?? (quick ? 100_000 : 1_000_000));
   const reps = Number(values.reps ?? (quick ? 1 : 3));
   const steps = Number(values.steps ?? (quick ? 1000 : 10_000));
-  const chosen = chooseDdgParams({ clip: 1, dim, minSurvivors: 80, cohortSize: 100, bits: 20, noiseMultiplier: 1, kind: 'ddg' });
-  const sigma = chosen.perSiteSigma;
+  const chosen = planRound({ clip: 1, dim, threshold: 80, clients: 100, bits: 20, noiseMultiplier: 1, kind: 'ddg' });
+  const sigma = chosen.siteSigma;
   console.log(`dim ${dim} (padded ${chosen.paddedDim}), bits 20, scale ${chosen.scale.toPrecision(5)}, per-site σ ${sigma.toPrecision(5)}, ` +
     `wrap bound ${chosen.wrapProbabilityBound.toExponential(2)}; one core, median of ${reps}`);
 
@@ -86,7 +86,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const result = {
     suite: 'dp', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: 1, quick, dim,
-    params: { scale: chosen.scale, perSiteSigma: sigma, bits: 20, minSurvivors: 80, cohortSize: 100, noiseMultiplier: 1 },
+    params: { scale: chosen.scale, siteSigma: sigma, bits: 20, threshold: 80, clients: 100, noiseMultiplier: 1 },
     encoding: rows, accountants: acc,
   };
   mkdirSync(new URL('../../bench/results/', import.meta.url), { recursive: true });

@@ -12,6 +12,8 @@
  * inverse rotation.
  *
  * The noise σ is per site and in the scaled integer domain (units of γ).
+ * A round's parameters (scale, per-site σ², padded dimension, bits) come from
+ * `planRound` (plan.ts), which the accountant reads too.
  * @module
  */
 import type { Rng } from '../crypto/rng.js';
@@ -21,9 +23,10 @@ import { SkellamSampler } from './skellam.js';
 import { paddedLength, rotate, unrotate } from './hadamard.js';
 import { toSource } from './_random.js';
 import { l2Norm } from './central.js';
+import type { DistributedKind } from './events.js';
 
-/** Kind of per-site integer noise. */
-export type NoiseKind = 'ddg' | 'skellam' | 'none';
+/** Kind of per-site integer noise: a distributed mechanism, or none. */
+export type NoiseKind = DistributedKind | 'none';
 
 /** Parameters shared by {@link encodeUpdate} and {@link decodeSum}. */
 export interface CodecParams {
@@ -54,9 +57,9 @@ export interface EncodeParams extends CodecParams {
 export interface EncodeResult {
   /** x̃ + noise mod 2^b, length {@link EncodeResult.paddedDim}. */
   readonly encoded: Uint32Array;
-  /** Original dimension. */
+  /** The caller's dimension (length of the update). */
   readonly dim: number;
-  /** Dimension after padding to a power of two. */
+  /** The encoded length: `dim` padded to a power of two. */
   readonly paddedDim: number;
   /** ‖update‖₂ before clipping. */
   readonly norm: number;
@@ -70,7 +73,7 @@ export interface EncodeResult {
   readonly normBound: number;
   /** Number of rounding attempts used. */
   readonly roundingTries: number;
-  /** Exact variance σ² of the added noise (0 for 'none'). */
+  /** The variance σ² = num/den of the sampler that drew the noise (0 for 'none'). */
   readonly noiseSigma2: number;
 }
 
@@ -78,8 +81,14 @@ export interface EncodeResult {
  * The conditional randomised rounding bound of KLS21 (Theorem 1, Eq. (2); the
  * minimum of the two bounds is their Proposition 22):
  * Δ₂² = min{ c² + d/4 + √(2 ln(1/β))·(c + √d/2), (c + √d)² }, with c = C/γ the
- * scaled clip and d the (padded) dimension. An unconditioned randomised
- * rounding meets it with probability ≥ 1 − β; the second term always holds.
+ * scaled clip and d the padded dimension (the length actually rounded). An
+ * unconditioned randomised rounding meets it with probability ≥ 1 − β; the
+ * second term always holds. This is the one copy of the bound: the encoder
+ * rounds to it, and the plan and the accountant take Δ₂ (the L2 sensitivity)
+ * from it.
+ * @param scaledClip - c = C·scale.
+ * @param d - the padded dimension.
+ * @param beta - β ∈ [0, 1); 0 gives the worst-case bound c + √d.
  * @returns Δ₂ (not squared).
  */
 export function roundingNormBound(scaledClip: number, d: number, beta: number): number {
@@ -207,8 +216,8 @@ function makeNoise(noise: EncodeParams['noise']): DiscreteGaussianSampler | Skel
 /**
  * Decodes the modular sum of encoded updates (KLS21 Algorithm 2): centred
  * lift into [−2^(b−1), 2^(b−1)), multiply by γ = 1/scale, inverse rotation.
- * @param sum - Σ encoded mod 2^b, length = padded dimension.
- * @param dim - original dimension.
+ * @param sum - Σ encoded mod 2^b, of length `paddedLength(dim)`.
+ * @param dim - the caller's (unpadded) dimension.
  * @returns the estimate of Σ clipped updates (plus noise), length `dim`.
  */
 export function decodeSum(sum: Uint32Array, dim: number, params: CodecParams): Float64Array {

@@ -5,12 +5,15 @@
  * persists events so ε can always be recomputed, by a newer or an independent
  * accountant, from the record of what happened.
  *
- * Parameterisation of the discrete mechanisms follows the papers' accounting
- * (Kairouz, Liu, Steinke ICML 2021 §4; Agarwal, Kairouz, Liu NeurIPS 2021 §4):
- * `noiseMultiplier` z is the ratio of the standard deviation of the *total*
- * noise (the sum over the `minClients` sites whose noise is guaranteed to be in
- * the aggregate) to the L2 clip `clip`; each site adds noise of standard
- * deviation z·clip/√minClients, measured before scaling by `scale` (1/γ).
+ * A distributed event (`ddg`, `skellam`) records the round exactly as the
+ * encoder ran it, in the vocabulary of the round plan (`plan.ts`) and of
+ * secure aggregation: the clip C and scale 1/γ, the rounding parameter β, the
+ * *padded* dimension d that the rotation encodes into (`paddedDim`), the
+ * secagg threshold t (the fewest sites whose noise any released sum holds)
+ * and each site's noise variance σ² as the exact rational the sampler draws
+ * from (`siteSigma2`). The sensitivity Δ₂ is derived from (C, 1/γ, d, β) by
+ * the one rounding bound, `roundingNormBound` (encode.ts); nothing nominal is
+ * recorded, so the accountant charges the noise that was actually added.
  *
  * @module
  */
@@ -31,31 +34,52 @@ export interface DiscreteGaussianEvent {
   readonly noiseMultiplier: number;
 }
 
-/** Shared parameters of the distributed discrete mechanisms (DDG and Skellam). */
-export interface DistributedParams {
-  /** Total noise standard deviation divided by `clip`. */
-  readonly noiseMultiplier: number;
-  /** L2 clip C of one site's update, before scaling. */
+/**
+ * The mechanism kinds, one vocabulary for events, the round plan, the encoder
+ * and the `tally dp` command: the continuous Gaussian, the discrete Gaussian
+ * (one party adds the noise), and the two distributed mechanisms whose noise
+ * is split across the sites of a secure-aggregation round.
+ */
+export const MECHANISM_KINDS = ['gaussian', 'discrete_gaussian', 'ddg', 'skellam'] as const;
+/** A mechanism kind (see {@link MECHANISM_KINDS}). */
+export type MechanismKind = (typeof MECHANISM_KINDS)[number];
+/** The distributed mechanisms: the distributed discrete Gaussian (KLS21) and Skellam (AKL21). */
+export const DISTRIBUTED_KINDS = ['ddg', 'skellam'] as const;
+/** A distributed mechanism kind. */
+export type DistributedKind = (typeof DISTRIBUTED_KINDS)[number];
+
+/** An exact variance σ² = num/den (the sampler's parameter: 1 ≤ num ≤ 2^52, 1 ≤ den ≤ 2^20, integers). */
+export interface Variance {
+  readonly num: number;
+  readonly den: number;
+}
+
+/** One round of a distributed mechanism, as encoded (see the module comment). */
+export interface DistributedEvent {
+  readonly kind: DistributedKind;
+  /** L2 clip C of one site's update, in update units. */
   readonly clip: number;
-  /** Dimension d of the (padded) vector. */
-  readonly dim: number;
-  /** Minimum number of sites whose noise is in the sum (the secure-aggregation threshold). */
-  readonly minClients: number;
-  /** Scale factor S = 1/γ applied before integer rounding. */
+  /** Scale 1/γ applied before integer rounding. */
   readonly scale: number;
   /** Conditional randomised rounding parameter β in [0, 1); 0 means unconditional rounding. */
   readonly beta: number;
-  /** Bit width of the modular sum, recorded for the audit trail; not used by the bound. */
+  /** Padded dimension d: the power of two the rotation encodes into (not the caller's `dim`). */
+  readonly paddedDim: number;
+  /** Secagg threshold t: the fewest sites whose noise is in any released sum. */
+  readonly threshold: number;
+  /** Each site's noise variance σ² in integer units, exactly as sampled. */
+  readonly siteSigma2: Variance;
+  /** Bit width b of the modular sum, recorded for the audit trail; not used by the bound. */
   readonly bits?: number;
 }
 
 /** The distributed discrete Gaussian of Kairouz, Liu, Steinke (ICML 2021). */
-export interface DistributedDiscreteGaussianEvent extends DistributedParams {
-  readonly kind: 'distributed_discrete_gaussian';
+export interface DistributedDiscreteGaussianEvent extends DistributedEvent {
+  readonly kind: 'ddg';
 }
 
 /** The distributed Skellam mechanism of Agarwal, Kairouz, Liu (NeurIPS 2021). */
-export interface SkellamEvent extends DistributedParams {
+export interface SkellamEvent extends DistributedEvent {
   readonly kind: 'skellam';
 }
 
@@ -91,15 +115,7 @@ export type DpEvent =
   | SelfComposedEvent;
 
 /** All values of `DpEvent['kind']`. */
-export const EVENT_KINDS = [
-  'gaussian',
-  'discrete_gaussian',
-  'distributed_discrete_gaussian',
-  'skellam',
-  'poisson_sampled',
-  'composed',
-  'self_composed',
-] as const;
+export const EVENT_KINDS = [...MECHANISM_KINDS, 'poisson_sampled', 'composed', 'self_composed'] as const;
 
 const MAX_DEPTH = 32;
 
@@ -132,17 +148,31 @@ function posInt(o: Record<string, unknown>, key: string, path: string): void {
   if (!Number.isSafeInteger(v) || v < 1) bad(`${path}.${key}`, `expected a positive integer, got ${v}`);
 }
 
+/** The sampler's variance grid (discrete-gaussian.ts): integers 1 ≤ num ≤ 2^52, 1 ≤ den ≤ 2^20. */
+function checkVariance(o: Record<string, unknown>, key: string, path: string): void {
+  const v = o[key];
+  if (!isObj(v)) bad(`${path}.${key}`, `expected an exact variance { num, den }, got ${JSON.stringify(v)}`);
+  const n = v['num'];
+  const d = v['den'];
+  if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > 2 ** 52) bad(`${path}.${key}.num`, `expected an integer in [1, 2^52], got ${JSON.stringify(n)}`);
+  if (!Number.isInteger(d) || (d as number) < 1 || (d as number) > 2 ** 20) bad(`${path}.${key}.den`, `expected an integer in [1, 2^20], got ${JSON.stringify(d)}`);
+}
+
 function checkDistributed(o: Record<string, unknown>, path: string): void {
-  nonNeg(o, 'noiseMultiplier', path);
   positive(o, 'clip', path);
-  posInt(o, 'dim', path);
-  posInt(o, 'minClients', path);
   positive(o, 'scale', path);
   const beta = num(o, 'beta', path);
   if (!(beta >= 0 && beta < 1)) bad(`${path}.beta`, `expected a number in [0, 1), got ${beta}`);
+  const d = num(o, 'paddedDim', path);
+  // The rotation pads to a power of two (hadamard.ts); any other length was not encoded.
+  if (!Number.isInteger(d) || d < 1 || d > 2 ** 30 || (d & (d - 1)) !== 0) {
+    bad(`${path}.paddedDim`, `expected a power of two in [1, 2^30], got ${d}`);
+  }
+  posInt(o, 'threshold', path);
+  checkVariance(o, 'siteSigma2', path);
   if (o['bits'] !== undefined) {
     const b = num(o, 'bits', path);
-    if (!Number.isInteger(b) || b < 1 || b > 64) bad(`${path}.bits`, `expected an integer in [1, 64], got ${b}`);
+    if (!Number.isInteger(b) || b < 1 || b > 32) bad(`${path}.bits`, `expected an integer in [1, 32], got ${b}`);
   }
 }
 
@@ -154,10 +184,13 @@ function check(x: unknown, path: string, depth: number): void {
     case 'discrete_gaussian':
       nonNeg(x, 'noiseMultiplier', path);
       return;
-    case 'distributed_discrete_gaussian':
+    case 'ddg':
     case 'skellam':
       checkDistributed(x, path);
       return;
+    case 'distributed_discrete_gaussian':
+      // The earlier form recorded the caller's unpadded dim and a nominal z, which under-stated ε.
+      bad(`${path}.kind`, "'distributed_discrete_gaussian' is no longer accepted: record kind 'ddg' with paddedDim, threshold and siteSigma2 (planRound's event)");
     case 'poisson_sampled': {
       const q = num(x, 'q', path);
       if (!(q >= 0 && q <= 1)) bad(`${path}.q`, `expected a sampling rate in [0, 1], got ${q}`);

@@ -15,6 +15,7 @@ export * from './discrete-gaussian.js';
 export * from './skellam.js';
 export * from './encode.js';
 export * from './params.js';
+export * from './plan.js';
 export * from './central.js';
 export * from './dpsgd.js';
 export * from './events.js';

@@ -9,7 +9,8 @@
  */
 import { DpError } from '../errors.js';
 import { logAdd, logBinom } from './_math.js';
-import type { DistributedParams } from './events.js';
+import { roundingNormBound } from './encode.js';
+import type { DistributedEvent } from './events.js';
 
 /**
  * RDP of the discrete Gaussian N_Z(0, σ²) with sensitivity Δ and z = σ/Δ: it
@@ -21,46 +22,37 @@ export function discreteGaussianRdp(z: number, alpha: number): number {
 }
 
 /**
- * L2 norm bound after (conditional) randomised rounding of a vector of norm
- * `c` in `dim` coordinates to the integer grid (Kairouz, Liu, Steinke 2021,
- * Thm. 1 / Prop. 22): min(c + √d, √(c² + d/4 + √(2 log(1/β))·(c + √d/2))),
- * the second term only for β > 0.
+ * Sensitivities and noise of one distributed round, in integer units.
+ * Δ₂ is the conditional-rounding bound at the padded dimension d (the vector
+ * the rotation actually encodes); on the integer grid ‖x‖₁ ≤ ‖x‖₂², and
+ * always ‖x‖₁ ≤ √d‖x‖₂. The t sites of a released sum add variance t·σ².
  */
-export function roundedL2Bound(c: number, beta: number, dim: number): number {
-  const b1 = c + Math.sqrt(dim);
-  if (beta === 0) return b1;
-  const sq = c * c + 0.25 * dim + Math.sqrt(2 * Math.log(1 / beta)) * (c + 0.5 * Math.sqrt(dim));
-  return Math.min(b1, Math.sqrt(sq));
-}
-
-/** Scaled sensitivities and noise of a distributed mechanism, in integer units. */
-function scaled(p: DistributedParams): { l2: number; l1: number; centralSd: number; localSd: number } {
-  const l2 = roundedL2Bound(p.clip * p.scale, p.beta, p.dim);
-  // On the integer grid ‖x‖₁ ≤ ‖x‖₂², and always ‖x‖₁ ≤ √d‖x‖₂.
-  const l1 = l2 * Math.min(Math.sqrt(p.dim), l2);
-  const centralSd = p.noiseMultiplier * p.clip * p.scale;
-  return { l2, l1, centralSd, localSd: centralSd / Math.sqrt(p.minClients) };
+function scaled(p: DistributedEvent): { l2: number; l1: number; siteVar: number; totalVar: number } {
+  const d = p.paddedDim;
+  const l2 = roundingNormBound(p.clip * p.scale, d, p.beta);
+  const siteVar = p.siteSigma2.num / p.siteSigma2.den;
+  return { l2, l1: l2 * Math.min(Math.sqrt(d), l2), siteVar, totalVar: p.threshold * siteVar };
 }
 
 /**
- * RDP of the distributed discrete Gaussian: n = `minClients` sites each add
- * N_Z(0, σ²)^d, σ = z·C·S/√n. Kairouz, Liu, Steinke, ICML 2021, Prop. 14 /
- * Eq. 17, with τ = 10·Σ_{k=1}^{n−1} e^(−2π²σ²·k/(k+1)) (Thm. 2):
- * ε(α) = min(α/2·Δ₂²/(nσ²) + τd, α/2·(Δ₂²/(nσ²) + 2τΔ₁/(√n σ) + τ²d), α/2·(Δ₂/(√n σ) + τ√d)²).
+ * RDP of the distributed discrete Gaussian: t = `threshold` sites each add
+ * N_Z(0, σ²)^d with σ² = `siteSigma2`. Kairouz, Liu, Steinke, ICML 2021,
+ * Prop. 14 / Eq. 17, with τ = 10·Σ_{k=1}^{t−1} e^(−2π²σ²·k/(k+1)) (Thm. 2):
+ * ε(α) = min(α/2·Δ₂²/(tσ²) + τd, α/2·(Δ₂²/(tσ²) + 2τΔ₁/(√t σ) + τ²d), α/2·(Δ₂/(√t σ) + τ√d)²).
  * @throws DpError `DP_ERR_BAD_PARAM` if σ < 1/2 (outside the theorem).
  */
-export function ddgRdp(p: DistributedParams, alpha: number): number {
-  if (p.noiseMultiplier === 0) return Infinity;
-  const { l2, l1, centralSd, localSd } = scaled(p);
-  if (localSd < 0.5) {
-    throw new DpError('DP_ERR_BAD_PARAM', `distributed discrete Gaussian needs each site's noise sd >= 1/2 in integer units, got ${localSd}`);
+export function ddgRdp(p: DistributedEvent, alpha: number): number {
+  const { l2, l1, siteVar, totalVar } = scaled(p);
+  if (siteVar < 0.25) {
+    throw new DpError('DP_ERR_BAD_PARAM', `distributed discrete Gaussian needs each site's noise sd >= 1/2 in integer units, got ${Math.sqrt(siteVar)}`);
   }
   let tau = 0;
-  for (let k = 1; k < p.minClients; k++) tau += Math.exp(-2 * Math.PI * Math.PI * localSd * localSd * (k / (k + 1)));
+  for (let k = 1; k < p.threshold; k++) tau += Math.exp(-2 * Math.PI * Math.PI * siteVar * (k / (k + 1)));
   tau *= 10;
-  const a2 = l2 / centralSd;
-  const a1 = l1 / centralSd;
-  const d = p.dim;
+  const sd = Math.sqrt(totalVar);
+  const a2 = l2 / sd;
+  const a1 = l1 / sd;
+  const d = p.paddedDim;
   return Math.min(
     (alpha / 2) * a2 * a2 + tau * d,
     (alpha / 2) * (a2 * a2 + 2 * a1 * tau + tau * tau * d),
@@ -69,16 +61,14 @@ export function ddgRdp(p: DistributedParams, alpha: number): number {
 }
 
 /**
- * RDP of the distributed Skellam mechanism with total variance μ = (z·C·S)²
- * in integer units: Agarwal, Kairouz, Liu, NeurIPS 2021, Thm. 3.5 / Cor. 3.6:
+ * RDP of the distributed Skellam mechanism with total variance μ = t·σ² in
+ * integer units: Agarwal, Kairouz, Liu, NeurIPS 2021, Thm. 3.5 / Cor. 3.6:
  * ε(α) = αΔ₂²/(2μ) + min(((2α−1)Δ₂² + 6Δ₁)/(4μ²), 3Δ₁/(2μ)). The bound is
  * stated for integer α; fractional orders use ⌈α⌉ (RDP is non-decreasing in α).
  */
-export function skellamRdp(p: DistributedParams, alpha: number): number {
-  if (p.noiseMultiplier === 0) return Infinity;
+export function skellamRdp(p: DistributedEvent, alpha: number): number {
   const a = Math.ceil(alpha);
-  const { l2, l1, centralSd } = scaled(p);
-  const mu = centralSd * centralSd;
+  const { l2, l1, totalVar: mu } = scaled(p);
   return (a * l2 * l2) / (2 * mu) + Math.min(((2 * a - 1) * l2 * l2 + 6 * l1) / (4 * mu * mu), (3 * l1) / (2 * mu));
 }
 

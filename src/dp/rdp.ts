@@ -24,7 +24,7 @@ import { logAdd, logBinom, logErfc, logExpm1 } from './_math.js';
 import { type DpEvent, effectiveGaussianNoise, validateEvent } from './events.js';
 import { ddgRdp, discreteGaussianRdp, skellamRdp, subsampledRdpUpperBound } from './rdp-mechanisms.js';
 
-export { ddgRdp, discreteGaussianRdp, roundedL2Bound, skellamRdp, subsampledRdpUpperBound } from './rdp-mechanisms.js';
+export { ddgRdp, discreteGaussianRdp, skellamRdp, subsampledRdpUpperBound } from './rdp-mechanisms.js';
 
 /** dp-accounting's default orders: 1.1, 1.2, …, 10.9, then 11, …, 63, 128, 256, 512, 1024. */
 export const DEFAULT_ORDERS: readonly number[] = Object.freeze([
@@ -134,7 +134,7 @@ function rdpOf(ev: DpEvent, orders: readonly number[]): Float64Array {
       return rdpPoissonGaussian(1, ev.noiseMultiplier, orders);
     case 'discrete_gaussian':
       return Float64Array.from(orders, (a) => discreteGaussianRdp(ev.noiseMultiplier, a));
-    case 'distributed_discrete_gaussian':
+    case 'ddg':
       return Float64Array.from(orders, (a) => ddgRdp(ev, a));
     case 'skellam':
       return Float64Array.from(orders, (a) => skellamRdp(ev, a));

@@ -8,10 +8,7 @@
 import { expect } from 'chai';
 import { DpError } from '../../src/errors.js';
 import { logBinom, lgamma, erfc } from '../../src/dp/_math.js';
-import {
-  DEFAULT_ORDERS, RdpAccountant, ddgRdp, epsilonFromRdp, eventRdp, rdpPoissonGaussian, roundedL2Bound, skellamRdp,
-} from '../../src/dp/rdp.js';
-import type { DistributedParams } from '../../src/dp/events.js';
+import { DEFAULT_ORDERS, RdpAccountant, epsilonFromRdp, eventRdp, rdpPoissonGaussian } from '../../src/dp/rdp.js';
 
 const rel = (a: number, b: number): number => Math.abs(a - b) / Math.abs(b);
 const OPACUS_ALPHAS = [...Array.from({ length: 99 }, (_, i) => 1 + (i + 1) / 10), ...Array.from({ length: 52 }, (_, i) => 12 + i)];
@@ -129,36 +126,8 @@ describe('dp/rdp: conversions', () => {
   });
 });
 
+// The distributed mechanisms' bounds (ddgRdp, skellamRdp) are tested in rdp-mechanisms.test.ts.
 describe('dp/rdp: discrete mechanisms', () => {
-  const base: DistributedParams = { noiseMultiplier: 2, clip: 1, dim: 4, minClients: 1, scale: 10, beta: 0 };
-
-  it('rounding inflation (KLS21 Thm. 1): β=0 gives c + √d; β>0 takes the smaller bound', () => {
-    expect(roundedL2Bound(10, 0, 4)).to.equal(12);
-    const b = Math.exp(-0.5); // √(2·log(1/β)) = 1
-    expect(roundedL2Bound(10, b, 4)).to.be.closeTo(Math.sqrt(100 + 1 + 1 * (10 + 1)), 1e-12);
-  });
-
-  it('DDG with one site is the discrete Gaussian: α/2·(Δ₂/σ)² with Δ₂ = 12, σ = 20 (by hand)', () => {
-    expect(ddgRdp({ ...base }, 2)).to.be.closeTo((2 / 2) * (12 / 20) ** 2, 1e-15);
-  });
-
-  it('DDG τ term (KLS21 Prop. 14): n=4 sites with local σ = 0.5 in integer units, d = 1', () => {
-    const p: DistributedParams = { noiseMultiplier: 1, clip: 1, dim: 1, minClients: 4, scale: 1, beta: 0 };
-    // Δ₂ = 1 + 1 = 2, Δ₁ = 2·min(1, 2) = 2, central σ = 1, local σ = 0.5
-    const tau = 10 * [1, 2, 3].reduce((s, k) => s + Math.exp(-2 * Math.PI ** 2 * 0.25 * (k / (k + 1))), 0);
-    const a = 3;
-    const want = Math.min((a / 2) * 4 + tau, (a / 2) * (4 + 2 * 2 * tau + tau * tau), (a / 2) * (2 + tau) ** 2);
-    expect(ddgRdp(p, a)).to.be.closeTo(want, 1e-12);
-    expect(() => ddgRdp({ ...p, noiseMultiplier: 0.9 }, 2)).to.throw(DpError, /1\/2/);
-  });
-
-  it('Skellam (AKL21 Thm. 3.5): αΔ₂²/(2μ) + min(((2α−1)Δ₂² + 6Δ₁)/(4μ²), 3Δ₁/(2μ)), by hand', () => {
-    // Δ₂ = 12, Δ₁ = 12·min(2, 12) = 24, μ = 400
-    const want = (3 * 144) / 800 + Math.min((5 * 144 + 6 * 24) / (4 * 160000), (3 * 24) / 800);
-    expect(skellamRdp(base, 3)).to.be.closeTo(want, 1e-15);
-    expect(skellamRdp(base, 2.2)).to.equal(skellamRdp(base, 3)); // fractional orders use ⌈α⌉
-  });
-
   it('subsampled discrete mechanisms use the Zhu–Wang bound: between exact MTZ and no sampling', () => {
     const orders = [2, 8, 32];
     const sampled = eventRdp({ kind: 'poisson_sampled', q: 0.05, event: { kind: 'discrete_gaussian', noiseMultiplier: 1.2 } }, orders);

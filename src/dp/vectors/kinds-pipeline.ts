@@ -6,7 +6,7 @@
 import { DeterministicRng } from '../../crypto/rng.js';
 import { DiscreteGaussianSampler } from '../discrete-gaussian.js';
 import { centredLift, decodeSum, encodeUpdate, wrapMod, type EncodeParams } from '../encode.js';
-import { chooseDdgParams } from '../params.js';
+import { planRound } from '../plan.js';
 import { SkellamSampler } from '../skellam.js';
 import {
   CountingSource, errorCodeOf, expectEqual, expectError, f64s, gridVector, hex, seedOf, VectorMismatch, type TestCase,
@@ -40,14 +40,13 @@ function encodeTraced(update: Float64Array, p: EncodeParams, seed: string) {
 type Spec = [comment: string, dim: number, amplitude: number, params: Omit<EncodeParams, 'rotationSeed'>];
 
 function specs(): Spec[] {
-  const chosen = chooseDdgParams({ clip: 1, dim: 64, minSurvivors: 3, cohortSize: 4, bits: 16, noiseMultiplier: 1, kind: 'ddg' });
+  const plan = planRound({ kind: 'ddg', clip: 1, dim: 64, threshold: 3, clients: 4, bits: 16, noiseMultiplier: 1 });
   return [
   ['ddg σ = 3.5, dim 8, norm below the clip', 8, 0.2, { clip: 1, scale: 64, bits: 16, beta: E05, noise: { kind: 'ddg', sigma: 3.5 } }],
   ['ddg exact σ² = 1000003/1000, dim 37 (padded to 64), clipped', 37, 1, { clip: 2, scale: 40, bits: 20, beta: E05, noise: { kind: 'ddg', sigma: { num: 1000003, den: 1000 } } }],
   ['ddg σ = 2.25, b = 8: negative and large values wrap mod 2^8', 16, 1, { clip: 1, scale: 20, bits: 8, beta: E05, noise: { kind: 'ddg', sigma: 2.25 } }],
   ['ddg σ = 1000, b = 32', 32, 1, { clip: 1, scale: 1000, bits: 32, beta: 0, noise: { kind: 'ddg', sigma: 1000 } }],
-  ['scale and σ² from chooseDdgParams({ clip: 1, dim: 64, minSurvivors: 3, cohortSize: 4, bits: 16, noiseMultiplier: 1, kind: "ddg" })', 64, 0.5,
-    { clip: chosen.clip, scale: chosen.scale, bits: chosen.bits, beta: chosen.beta, noise: { kind: 'ddg', sigma: chosen.perSiteSigma2 } }],
+  ['scale and σ² from planRound({ kind: "ddg", clip: 1, dim: 64, threshold: 3, clients: 4, bits: 16, noiseMultiplier: 1 }).encode', 64, 0.5, plan.encode],
   ['skellam σ = 3 (μ = 4.5, exact Poisson), dim 16, b = 12', 16, 1, { clip: 1, scale: 30, bits: 12, beta: E05, noise: { kind: 'skellam', sigma: 3 } }],
   ['skellam exact σ² = 7/3 (μ = 7/6), dim 3 (padded to 4)', 3, 1, { clip: 0.5, scale: 16, bits: 10, beta: E05, noise: { kind: 'skellam', sigma: { num: 7, den: 3 } } }],
   ['skellam σ = 50 (μ = 1250), exact', 16, 1, { clip: 1, scale: 100, bits: 16, beta: E05, noise: { kind: 'skellam', sigma: 50 } }],
