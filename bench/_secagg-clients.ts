@@ -13,7 +13,7 @@ import type { SessionConfig } from '../src/secagg/config.js';
 import { decodeServerMessage, encodeClientMessage } from '../src/secagg/codec.js';
 import { handleServerMessage, startClient, type ClientState } from '../src/secagg/client/index.js';
 import type { ClientMessage } from '../src/secagg/messages.js';
-import { randomInputs } from '../src/secagg/simulation.js';
+import { randomInput } from '../src/secagg/session.js';
 
 interface Init { type: 'init'; config: SessionConfig; seed: string; silentFrom: Record<number, number>; provider: string }
 type FromServer = Init | { type: 'deliver'; round: number; messages: { to: number; bytes: Uint8Array }[] } | { type: 'done' };
@@ -26,7 +26,7 @@ const states = new Map<number, ClientState>();
 let clientSeconds = 0;
 let plain: Uint32Array;
 
-const inputOf = (id: number) => randomInputs(new DeterministicRng(`bench/${seed}/input/${id}`), 1, config.dim, config.bits)[0]!;
+const inputOf = (id: number) => randomInput(new DeterministicRng(`bench/${seed}/input/${id}`), config.dim, config.bits);
 
 /** Sends each message as soon as it exists, so the server never receives a whole round at once. */
 function emit(from: number, msgs: readonly ClientMessage[]): void {

@@ -10,7 +10,7 @@ import { DeterministicRng, systemRng, type Rng } from '../crypto/rng.js';
 import { TallyError } from '../errors.js';
 import type { GraphSpec, ThreatModel } from '../secagg/config.js';
 import { findSecAggPlusParams } from '../secagg/params.js';
-import { plaintextSum, simulate, type DropPoint, type SimulationResult } from '../secagg/simulation.js';
+import { simulate, type DropPoint, type SimulationResult } from '../transport/simulation.js';
 
 const HELP = `usage: tally simulate [options]
 
@@ -92,7 +92,7 @@ function summary(r: SimulationResult, ok: boolean | undefined): string {
   const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
   const lines = [
     `secagg-v1: ${c.clientIds.length} clients, m=${c.dim}, b=${c.bits}, t=${c.threshold}, ${c.threat}, ${c.graph.kind === 'harary' ? `harary k=${c.graph.degree}` : 'complete graph'}`,
-    r.aborted ? `ABORTED in round ${r.aborted.round}: ${r.aborted.code}: ${r.aborted.message}` : `survivors: ${r.survivors.length} in the sum, ${r.dropped.length} dropped`,
+    r.aborted ? `ABORTED in round ${r.aborted.round}: ${r.aborted.code}: ${r.aborted.message}` : `survivors: ${r.survivors.length} in the sum, ${c.clientIds.length - r.survivors.length} not`,
     `round               server s   client s (mean)   up/client   down/client`,
     ...r.rounds.filter((x) => x.round !== 3 || c.threat === 'malicious').map((x) => `${names[x.round]!.padEnd(18)} ${x.serverSeconds.toFixed(3).padStart(9)} ${x.clientSecondsMean.toFixed(4).padStart(17)} ${kib(x.bytesUp / c.clientIds.length).padStart(11)} ${kib(x.bytesDown / c.clientIds.length).padStart(13)}`),
     `total: server ${r.serverSeconds.toFixed(3)} s, client ${r.clientSecondsMean.toFixed(4)} s, up ${kib(r.bytesUpPerClient)} and down ${kib(r.bytesDownPerClient)} per client`,
@@ -168,17 +168,13 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const c = result.config;
-  let ok: boolean | undefined;
-  if (result.sum) {
-    const want = plaintextSum(result.inputs, result.survivors, c.dim, c.bits);
-    ok = want.every((x, i) => x === result.sum![i]);
-  }
+  const ok = result.selfCheck;
   log(summary(result, ok));
   if (values.out !== undefined) {
     const report = result.aborted ? { aborted: result.aborted.code, round: result.aborted.round, message: result.aborted.message } : {
       bits: c.bits, clients: c.clientIds.length, dim: c.dim, threshold: c.threshold, threat: c.threat,
       graph: c.graph.kind, neighbors: c.graph.kind === 'harary' ? c.graph.degree : c.clientIds.length - 1,
-      survivors: result.survivors, dropped: result.dropped, sum: Array.from(result.sum!),
+      survivors: result.survivors, dropped: c.clientIds.map((_, i) => i).filter((i) => !result.survivors.includes(i)), sum: Array.from(result.sum!),
       self_check: ok, server_seconds: result.serverSeconds, client_seconds_mean: result.clientSecondsMean,
       bytes_up_per_client: result.bytesUpPerClient, bytes_down_per_client: result.bytesDownPerClient,
       max_message_up_bytes: result.maxMessageUp,

@@ -4,7 +4,7 @@
  * description is protocols/secagg-v1/spec.md.
  *
  * @example
- * import { createServer, startClient, handleServerMessage, receiveMessage, closeRound } from 'tally/secagg';
+ * import { ServerDriver, ClientDriver, LockstepNetwork } from 'tally/secagg';
  */
 export * from './config.js';
 export * from './messages.js';
@@ -17,4 +17,9 @@ export { findSecAggPlusParams, validateThreshold, type SecAggPlusParams, type Se
 export { packVector, unpackVector, packedLength, reduce, checkRange } from '../crypto/vector.js';
 export { MaskAccumulator, expandMask, type MaskTerm } from '../crypto/mask.js';
 export { pairwiseMaskKey, selfMaskKey, shareEncryptionKey, sealShares, openShares, SHARE_BYTES, SHARE_CIPHERTEXT_BYTES } from './keys.js';
-export { simulate, plaintextSum, randomInputs, type SimulationOptions, type SimulationResult, type DropPoint } from './simulation.js';
+export { ServerDriver, ClientDriver, type ServerChannel, type ClientChannel, type DeadlinePolicy, type SessionListener, type ServerOutcome, type ClientOutcome, type RoundRecord, type ServerDriverOptions, type ClientDriverOptions } from './driver.js';
+export { LockstepNetwork, type LockstepOptions, type LockstepClient, type InFlight } from './lockstep.js';
+export { roundOf } from './server/index.js';
+export { clientRoundOf } from './client/index.js';
+export type { Aggregator, AggregatorFactory } from '../crypto/aggregator.js';
+export { maskedSum } from '../crypto/aggregator.js';

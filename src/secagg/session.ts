@@ -4,6 +4,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { CryptoProvider } from '../crypto/types.js';
+import type { Rng } from '../crypto/rng.js';
 import { checkConfigShape, configHash, type SessionConfig } from './config.js';
 import { completeGraph, hararyGraph, type Graph } from './graph.js';
 import { validateThreshold } from './params.js';
@@ -46,4 +47,26 @@ export function sessionGraph(c: SessionConfig, provider: CryptoProvider): Graph 
 export function checkInput(input: Uint32Array, c: SessionConfig): void {
   if (!(input instanceof Uint32Array)) throw new ValidationError('SECAGG_ERR_BAD_VECTOR', `"input" expected Uint32Array, got ${typeof input}`);
   checkRange(input, c.dim, c.bits);
+}
+
+/**
+ * `dim` random entries below 2^bits drawn from `rng`: 4 bytes per entry, read
+ * little-endian and masked to `bits` (the layout the session vectors record;
+ * also the inputs of simulations and benchmarks).
+ */
+export function randomInput(rng: Rng, dim: number, bits: number): Uint32Array {
+  const mask = bits === 32 ? 0xffffffff : 2 ** bits - 1;
+  const b = rng.bytes(4 * dim);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const v = new Uint32Array(dim);
+  for (let i = 0; i < dim; i++) v[i] = dv.getUint32(4 * i, true) & mask;
+  return v;
+}
+
+/** The plaintext sum mod 2^bits of the inputs at the given 0-based indices (the self-check of every session runner). */
+export function plaintextSum(inputs: readonly Uint32Array[], indices: readonly number[], dim: number, bits: number): Uint32Array {
+  const acc = new Uint32Array(dim);
+  for (const i of indices) { const x = inputs[i]!; for (let j = 0; j < dim; j++) acc[j] = acc[j]! + x[j]!; }
+  if (bits < 32) { const m = 2 ** bits - 1; for (let j = 0; j < dim; j++) acc[j] = acc[j]! & m; }
+  return acc;
 }

@@ -7,6 +7,7 @@ import { DeterministicRng, type Rng } from '../../crypto/rng.js';
 import { fromHex } from '../../crypto/_validate.js';
 import { formatJson as formatJsonWith, hex, VectorMismatch, type VectorFileOf } from '../../vectors/common.js';
 import type { SessionConfig } from '../config.js';
+import { randomInput } from '../session.js';
 
 export { GENERATOR, VectorMismatch, bytes, errorCodeOf, expectEqual, expectError, expectThat, hex, type TestCase } from '../../vectors/common.js';
 
@@ -94,7 +95,10 @@ export function configFromJson(j: ConfigJson): SessionConfig {
 }
 
 /** Random inputs below 2^bits drawn from `rng` (4 bytes per entry, little-endian, masked). */
-export { randomInputs as inputsFrom } from '../simulation.js';
+/** `n` inputs drawn one after another from one stream (see `randomInput`). */
+export function inputsFrom(rng: Rng, n: number, dim: number, bits: number): Uint32Array[] {
+  return Array.from({ length: n }, () => randomInput(rng, dim, bits));
+}
 
 /** Deterministic JSON text of the secagg-v1 files (arrays of numbers on one line). */
 export function formatJson(value: unknown): string {

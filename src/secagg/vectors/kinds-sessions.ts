@@ -11,7 +11,7 @@ import type { CryptoProvider } from '../../crypto/types.js';
 import { DeterministicRng } from '../../crypto/rng.js';
 import type { SessionConfig, ThreatModel } from '../config.js';
 import { validateSession } from '../session.js';
-import { plaintextSum } from '../simulation.js';
+import { plaintextSum } from '../session.js';
 import {
   bytes, configFromJson, configToJson, expectEqual, expectThat, hex, inputsFrom, RecordingRng, ReplayRng, rngOf, seedOf, u32s,
   VectorMismatch, type ConfigJson, type TestCase,
@@ -149,7 +149,7 @@ export const sessionCompleteKind = sessionKind('session-complete',
     { comment: 'semi-honest, complete graph, n=5, t=3, b=32, m=16', clientIds: ids(5), threshold: 3, bits: 32, dim: 16, threat: SH, graph: complete },
     { comment: 'malicious (signed keys, consistency round), complete graph, n=4, t=3, b=20, m=10', clientIds: ids(4), threshold: 3, bits: 20, dim: 10, threat: MAL, graph: complete },
     { comment: 'semi-honest, Harary graph k=4 (SecAgg+), n=8, t=3, b=8, m=32', clientIds: ids(8), threshold: 3, bits: 8, dim: 32, threat: SH, graph: harary(4) },
-    { comment: 'semi-honest, sparse ids up to 2^32-1, n=3, t=2, b=1, m=64', clientIds: [5, 17, 4294967295], threshold: 2, bits: 1, dim: 64, threat: SH, graph: complete },
+    { comment: 'semi-honest, sparse ids up to 2^24-1, n=3, t=2, b=1, m=64', clientIds: [5, 17, 16777215], threshold: 2, bits: 1, dim: 64, threat: SH, graph: complete },
     { comment: 'malicious, Harary graph k=4, n=7, t=4, b=16, m=4', clientIds: ids(7), threshold: 4, bits: 16, dim: 4, threat: MAL, graph: harary(4) },
   ]);
 
