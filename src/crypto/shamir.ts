@@ -1,66 +1,99 @@
 /**
  * t-of-k Shamir secret sharing (Shamir, "How to share a secret", CACM 1979)
- * over the prime field GF(p), p = 2^256 + 297, the smallest prime above 2^256,
- * so every 32-byte secret is a field element without chunking. Used by
- * secagg-v1 for the shares of s_u^SK and b_u (Bonawitz et al. CCS 2017 §4).
+ * of 32-byte secrets, limb by limb over the prime field GF(p),
+ * p = 2^25 − 39 = 33554393 (the largest prime below 2^25). Used by secagg-v1
+ * for the shares of s_u^SK and b_u (Bonawitz et al. CCS 2017 §4); spec §3.8.
  *
  * Encodings:
- * - secret: 32 bytes, read as a big-endian integer (< 2^256 < p);
- * - share index x: the holder's client id, an integer in [1, 2^32 − 1];
- * - share value y = f(x): 33 bytes, big-endian, < p.
+ * - secret: 32 bytes cut into L = 11 limbs, limb l = bytes [3l, 3l + 3) read
+ *   big-endian for l < 10 (24 bits) and limb 10 = bytes [30, 32) (16 bits);
+ *   every limb is below 2^24 < p;
+ * - share index x: the holder's client id, an integer in [1, 2^24 − 1] (below
+ *   p, so distinct ids are distinct non-zero field elements);
+ * - share value: the 11 values f_l(x) as 4-byte big-endian words, 44 bytes,
+ *   each word < p.
  *
- * Polynomial coefficients a_1 … a_{t−1} are 48 bytes (384 bits) from the
- * injected Rng reduced mod p. The statistical distance of that reduction from
- * uniform is below p / 2^384 < 2^-127 per coefficient, i.e. ≤ 2^-128 up to a
- * factor 2 (the standard "wide reduction" argument, cf. FIPS 186-5 A.2.1).
+ * Each limb l has its own polynomial f_l(X) = s_l + a_{l,1} X + … + a_{l,t−1} X^{t−1}
+ * with independent uniform coefficients. Per limb this is Shamir's scheme, so
+ * any t − 1 shares of limb l are uniformly distributed whatever s_l is (every
+ * candidate s_l is matched by exactly one polynomial through those points).
+ * The limbs' coefficients are independent, so the joint distribution of the
+ * t − 1 shares of all limbs is the product of those uniform distributions:
+ * it does not depend on the secret either (perfect hiding).
+ *
+ * Coefficients are drawn by exact rejection sampling: 4 bytes from the Rng as
+ * a big-endian word, its low 25 bits kept, accepted when below p (a word is
+ * rejected with probability 39 / 2^25 < 2^-19), the next 4 bytes tried
+ * otherwise. Accepted values are uniform on [0, p) with no bias.
+ *
+ * Arithmetic is IEEE-754 double arithmetic on integers, exact because every
+ * intermediate stays below 2^53 (the bounds are stated where they are used).
+ * It is not constant time; shares are only ever handled by the client that
+ * owns them and, after unmasking, by the server.
  *
  * Threshold t = 1 is accepted by the primitive but gives NO secrecy (every
  * share equals the secret); the protocol layer requires t ≥ 2.
- *
- * BigInt arithmetic is not constant time; shares are only ever handled by the
- * client that owns them and, after unmasking, by the server.
  */
 import { CryptoError, ValidationError } from '../errors.js';
 import type { Rng } from './rng.js';
 
-/** The field modulus p = 2^256 + 297. */
-export const SHAMIR_PRIME: bigint = (1n << 256n) + 297n;
+/** The field modulus p = 2^25 − 39, the largest prime below 2^25. */
+export const SHAMIR_PRIME = 33554393;
 /** Length of a secret in bytes. */
 export const SHAMIR_SECRET_BYTES = 32;
-/** Length of a share value in bytes. */
-export const SHAMIR_SHARE_BYTES = 33;
-/** Largest share index (client id). */
-export const SHAMIR_MAX_X = 0xffffffff;
-/** Random bytes drawn per coefficient (reduced mod p; bias < 2^-127). */
-export const SHAMIR_COEFF_BYTES = 48;
+/** Number of limbs (field elements) a secret is cut into. */
+export const SHAMIR_LIMBS = 11;
+/** Length of a share value in bytes: one 4-byte big-endian word per limb. */
+export const SHAMIR_SHARE_BYTES = 4 * SHAMIR_LIMBS;
+/** Largest share index (client id): 2^24 − 1, below p. */
+export const SHAMIR_MAX_X = 0xffffff;
+/** Random bytes drawn per coefficient attempt (a word whose low 25 bits are kept; rejected if ≥ p). */
+export const SHAMIR_COEFF_BYTES = 4;
 
 const P = SHAMIR_PRIME;
+const INV_P = 1 / P;
+const HALF = (P - 1) / 2;
+const L = SHAMIR_LIMBS;
+/** Limbs padded to a multiple of the kernel's block of 6. */
+const LP = 12;
 const CODE = 'SHAMIR_ERR_BAD_INPUT';
+/** Exclusive upper bound of limb l of a valid secret. */
+const limbBound = (l: number): number => (l < L - 1 ? 1 << 24 : 1 << 16);
 
-const mod = (a: bigint): bigint => { const r = a % P; return r < 0n ? r + P : r; };
-
-function bytesToBig(b: Uint8Array): bigint {
-  let hex = '';
-  for (let i = 0; i < b.length; i++) hex += b[i]!.toString(16).padStart(2, '0');
-  return hex.length === 0 ? 0n : BigInt('0x' + hex);
+/**
+ * a·b mod p for a, b in [0, p): the product is below 2^50, so it is exact; the
+ * quotient estimate ⌊a·b·(1/p)⌋ is off by at most one, which the two
+ * corrections absorb.
+ */
+function mulmod(a: number, b: number): number {
+  const z = a * b;
+  let r = z - Math.floor(z * INV_P) * P;
+  if (r < 0) r += P;
+  else if (r >= P) r -= P;
+  return r;
 }
 
-function bigToBytes(v: bigint, len: number): Uint8Array {
-  const out = new Uint8Array(len);
-  for (let i = len - 1; i >= 0; i--) { out[i] = Number(v & 0xffn); v >>= 8n; }
-  return out;
+/** Reduces an integer |v| < 2^53 into [0, p) (same off-by-one argument as {@link mulmod}). */
+function reduce(v: number): number {
+  let r = v - Math.floor(v * INV_P) * P;
+  if (r < 0) r += P;
+  else if (r >= P) r -= P;
+  return r;
 }
 
-/** Modular inverse mod p by the extended Euclidean algorithm; `a` must be non-zero mod p. */
-export function modInverse(a: bigint): bigint {
-  let r0 = P, r1 = mod(a), s0 = 0n, s1 = 1n;
-  if (r1 === 0n) throw new CryptoError('SHAMIR_ERR_INCONSISTENT', 'modular inverse of zero');
-  while (r1 !== 0n) {
-    const q = r0 / r1;
+/** The balanced representative of r ∈ [0, p): in [−(p−1)/2, (p−1)/2], so |r| < 2^24. */
+const balanced = (r: number): number => (r > HALF ? r - P : r);
+
+/** Modular inverse of a ∈ [1, p) by the extended Euclidean algorithm (all values < 2^25, exact). */
+export function modInverse(a: number): number {
+  let r0 = P, r1 = reduce(a), s0 = 0, s1 = 1;
+  if (r1 === 0) throw new CryptoError('SHAMIR_ERR_INCONSISTENT', 'modular inverse of zero');
+  while (r1 !== 0) {
+    const q = Math.floor(r0 / r1);
     [r0, r1] = [r1, r0 - q * r1];
     [s0, s1] = [s1, s0 - q * s1];
   }
-  return mod(s0); // r0 = gcd = 1 since p is prime
+  return reduce(s0); // r0 = gcd = 1 since p is prime; |s0| < p
 }
 
 function checkThreshold(threshold: number, k: number): void {
@@ -82,13 +115,108 @@ function checkXs(xs: readonly number[]): void {
 }
 
 /**
+ * Fills `out[i·LP + l]` (i ≥ 1, l < L) with uniform coefficients a_{l,i} in
+ * balanced form, drawn in the order l = 0 … L−1, i = 1 … t−1 by the rejection
+ * rule of the module comment. Words are requested in batches; the Rng is a
+ * stream, so this reads the same bytes as drawing 4 at a time.
+ */
+function drawCoefficients(out: Float64Array, t: number, rng: Rng): void {
+  const need = L * (t - 1);
+  let got = 0;
+  while (got < need) {
+    const want = need - got;
+    const r = rng.bytes(SHAMIR_COEFF_BYTES * want);
+    if (!(r instanceof Uint8Array) || r.length !== SHAMIR_COEFF_BYTES * want) {
+      throw new ValidationError(CODE, 'rng returned the wrong number of bytes');
+    }
+    for (let w = 0; w < want; w++) {
+      const o = 4 * w;
+      // Low 25 bits of the big-endian word (the top 7 bits are dropped).
+      const v = ((r[o]! & 1) * 2 ** 24) + (r[o + 1]! << 16) + (r[o + 2]! << 8) + r[o + 3]!;
+      if (v >= P) continue;
+      const l = Math.floor(got / (t - 1));
+      const i = 1 + (got % (t - 1));
+      out[i * LP + l] = balanced(v);
+      got++;
+    }
+    r.fill(0);
+  }
+}
+
+/** Holders processed per block: their powers table is HB·t doubles. */
+const HB = 64;
+/** Products added between partial reductions (see {@link evaluate}). */
+const BATCH = 31;
+
+/**
+ * Powers table of a block of holders: `pw[h·t + i]` = x_h^i mod p in balanced
+ * form, for i < t. The holders run in the inner loop so the t·h multiply-reduce
+ * steps are independent chains rather than one long dependent one.
+ */
+function powersBlock(pw: Float64Array, cur: Float64Array, xs: readonly number[], from: number, count: number, t: number): void {
+  for (let h = 0; h < count; h++) cur[h] = 1;
+  for (let i = 0; i < t; i++) {
+    for (let h = 0; h < count; h++) {
+      const v = cur[h]!;
+      pw[h * t + i] = balanced(v);
+      cur[h] = mulmod(v, xs[from + h]!);
+    }
+  }
+}
+
+/**
+ * y_l(x_h) = Σ_i pw[h·t + i] · coeffs[i·LP + l] mod p for the holders of one
+ * block and every limb, written as 4-byte words into `out[from + h]`.
+ *
+ * Exactness: every table and coefficient entry is balanced, |·| < 2^24, so a
+ * product is below 2^48 in magnitude. An accumulator is partially reduced
+ * (acc − ⌊acc/p⌋·p, |result| < 2p < 2^26) after at most BATCH = 31 products,
+ * so it never exceeds 2^26 + 31·2^48 < 2^53. Two holders × six limbs per pass
+ * keep twelve accumulators in registers.
+ */
+function evaluate(pw: Float64Array, coeffs: Float64Array, t: number, count: number, out: Uint8Array[], from: number): void {
+  const acc = new Float64Array(2 * LP);
+  for (let h = 0; h < count; h += 2) {
+    const o0 = h * t;
+    const o1 = (h + 1 < count ? h + 1 : h) * t; // an odd last holder is computed twice
+    for (let lb = 0; lb < LP; lb += 6) {
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0;
+      let b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0;
+      for (let i0 = 0; i0 < t; i0 += BATCH) {
+        const end = Math.min(t, i0 + BATCH);
+        for (let i = i0; i < end; i++) {
+          const v = pw[o0 + i]!, w = pw[o1 + i]!;
+          const c = i * LP + lb;
+          const c0 = coeffs[c]!, c1 = coeffs[c + 1]!, c2 = coeffs[c + 2]!, c3 = coeffs[c + 3]!, c4 = coeffs[c + 4]!, c5 = coeffs[c + 5]!;
+          a0 += v * c0; a1 += v * c1; a2 += v * c2; a3 += v * c3; a4 += v * c4; a5 += v * c5;
+          b0 += w * c0; b1 += w * c1; b2 += w * c2; b3 += w * c3; b4 += w * c4; b5 += w * c5;
+        }
+        a0 -= Math.floor(a0 * INV_P) * P; a1 -= Math.floor(a1 * INV_P) * P; a2 -= Math.floor(a2 * INV_P) * P;
+        a3 -= Math.floor(a3 * INV_P) * P; a4 -= Math.floor(a4 * INV_P) * P; a5 -= Math.floor(a5 * INV_P) * P;
+        b0 -= Math.floor(b0 * INV_P) * P; b1 -= Math.floor(b1 * INV_P) * P; b2 -= Math.floor(b2 * INV_P) * P;
+        b3 -= Math.floor(b3 * INV_P) * P; b4 -= Math.floor(b4 * INV_P) * P; b5 -= Math.floor(b5 * INV_P) * P;
+      }
+      acc[lb] = a0; acc[lb + 1] = a1; acc[lb + 2] = a2; acc[lb + 3] = a3; acc[lb + 4] = a4; acc[lb + 5] = a5;
+      acc[LP + lb] = b0; acc[LP + lb + 1] = b1; acc[LP + lb + 2] = b2; acc[LP + lb + 3] = b3; acc[LP + lb + 4] = b4; acc[LP + lb + 5] = b5;
+    }
+    for (let q = 0; q < 2 && h + q < count; q++) {
+      const y = new Uint8Array(SHAMIR_SHARE_BYTES);
+      const dv = new DataView(y.buffer);
+      for (let l = 0; l < L; l++) dv.setUint32(4 * l, reduce(acc[q * LP + l]!), false);
+      out[from + h + q] = y;
+    }
+  }
+  acc.fill(0);
+}
+
+/**
  * Splits a 32-byte secret into one share per index in `xs` (same order), any
  * `threshold` of which recover it.
- * @param secret 32 bytes, big-endian integer
+ * @param secret 32 bytes (11 limbs, see the module comment)
  * @param threshold t, 1 ≤ t ≤ xs.length (t = 1 gives no secrecy)
- * @param xs distinct share indices in [1, 2^32 − 1]
- * @param rng source of the 48·(t−1) coefficient bytes
- * @returns 33-byte share values f(x)
+ * @param xs distinct share indices in [1, 2^24 − 1]
+ * @param rng source of the coefficient words (4·11·(t−1) bytes, plus 4 per rejected word)
+ * @returns 44-byte share values (f_0(x) ‖ … ‖ f_10(x), 4-byte big-endian words)
  * @throws ValidationError `SHAMIR_ERR_BAD_INPUT` on bad lengths, indices or threshold
  */
 export function shamirSplit(secret: Uint8Array, threshold: number, xs: readonly number[], rng: Rng): Uint8Array[] {
@@ -97,19 +225,24 @@ export function shamirSplit(secret: Uint8Array, threshold: number, xs: readonly 
   }
   checkXs(xs);
   checkThreshold(threshold, xs.length);
-  // f(X) = s + a_1 X + … + a_{t−1} X^{t−1}; coeffs[0] = s.
-  const coeffs: bigint[] = [bytesToBig(secret)];
-  for (let i = 1; i < threshold; i++) {
-    const r = rng.bytes(SHAMIR_COEFF_BYTES);
-    if (r.length !== SHAMIR_COEFF_BYTES) throw new ValidationError(CODE, 'rng returned the wrong number of bytes');
-    coeffs.push(bytesToBig(r) % P);
+  const t = threshold;
+  // coeffs[i·LP + l] = a_{l,i}; a_{l,0} = s_l. Column 11 is padding and stays 0.
+  const coeffs = new Float64Array(t * LP);
+  for (let l = 0; l < L; l++) {
+    const o = 3 * l;
+    coeffs[l] = l < L - 1 ? (secret[o]! << 16) | (secret[o + 1]! << 8) | secret[o + 2]! : (secret[o]! << 8) | secret[o + 1]!;
   }
-  return xs.map((x) => {
-    const bx = BigInt(x);
-    let y = 0n;
-    for (let i = coeffs.length - 1; i >= 0; i--) y = (y * bx + coeffs[i]!) % P; // Horner
-    return bigToBytes(y, SHAMIR_SHARE_BYTES);
-  });
+  if (t > 1) drawCoefficients(coeffs, t, rng);
+  const out: Uint8Array[] = new Array<Uint8Array>(xs.length);
+  const pw = new Float64Array(Math.min(HB, xs.length) * t);
+  const cur = new Float64Array(HB);
+  for (let from = 0; from < xs.length; from += HB) {
+    const count = Math.min(HB, xs.length - from);
+    powersBlock(pw, cur, xs, from, count, t);
+    evaluate(pw, coeffs, t, count, out, from);
+  }
+  coeffs.fill(0);
+  return out;
 }
 
 /**
@@ -117,29 +250,30 @@ export function shamirSplit(secret: Uint8Array, threshold: number, xs: readonly 
  * order): λ_i = Π_{j≠i} x_j / (x_j − x_i) mod p, so that f(0) = Σ λ_i f(x_i)
  * for every polynomial f of degree < xs.length. One field inversion in total
  * (Montgomery's batch-inversion trick).
+ * @returns the λ_i as integers in [0, p)
  */
-export function lagrangeAtZero(xs: readonly number[]): bigint[] {
+export function lagrangeAtZero(xs: readonly number[]): number[] {
   checkXs(xs);
   const n = xs.length;
-  const bx = xs.map((x) => BigInt(x));
-  let num = 1n;
-  for (const x of bx) num = (num * x) % P;
-  // den_i = x_i · Π_{j≠i} (x_j − x_i), so λ_i = num / den_i.
-  const den: bigint[] = new Array<bigint>(n);
-  for (let i = 0; i < n; i++) {
-    let d = bx[i]!;
-    for (let j = 0; j < n; j++) if (j !== i) d = (d * (bx[j]! - bx[i]!)) % P;
-    den[i] = mod(d);
+  let num = 1;
+  for (const x of xs) num = mulmod(num, x);
+  // den_i = x_i · Π_{j≠i} (x_j − x_i), so λ_i = num / den_i. The i loop is
+  // innermost so the n products are independent chains.
+  const den = new Float64Array(n);
+  for (let i = 0; i < n; i++) den[i] = xs[i]!;
+  for (let j = 0; j < n; j++) {
+    const xj = xs[j]!;
+    for (let i = 0; i < n; i++) if (i !== j) den[i] = mulmod(den[i]!, reduce(xj - xs[i]!));
   }
   // Batch inversion: prefix products, one inverse, walk back.
-  const prefix: bigint[] = new Array<bigint>(n);
-  let acc = 1n;
-  for (let i = 0; i < n; i++) { prefix[i] = acc; acc = (acc * den[i]!) % P; }
+  const prefix = new Float64Array(n);
+  let acc = 1;
+  for (let i = 0; i < n; i++) { prefix[i] = acc; acc = mulmod(acc, den[i]!); }
   let inv = modInverse(acc);
-  const out: bigint[] = new Array<bigint>(n);
+  const out: number[] = new Array<number>(n);
   for (let i = n - 1; i >= 0; i--) {
-    out[i] = (((inv * prefix[i]!) % P) * num) % P;
-    inv = (inv * den[i]!) % P;
+    out[i] = mulmod(mulmod(inv, prefix[i]!), num);
+    inv = mulmod(inv, den[i]!);
   }
   return out;
 }
@@ -150,14 +284,14 @@ export function lagrangeAtZero(xs: readonly number[]): bigint[] {
  * set of surviving share holders computes them once.
  */
 export class LagrangeCache {
-  private readonly map = new Map<string, Map<number, bigint>>();
+  private readonly map = new Map<string, Map<number, number>>();
   /** Number of lookups answered from the cache. */
   hits = 0;
   /** Number of lookups that computed fresh coefficients. */
   misses = 0;
 
-  /** Coefficients for `xs`, in the order of `xs`. */
-  coefficients(xs: readonly number[]): bigint[] {
+  /** Coefficients for `xs`, in the order of `xs`, as integers in [0, p). */
+  coefficients(xs: readonly number[]): number[] {
     checkXs(xs);
     const sorted = [...xs].sort((a, b) => a - b);
     const key = sorted.join(',');
@@ -178,15 +312,27 @@ export class LagrangeCache {
 }
 
 /**
+ * Whether `share` is a well-formed share value: 44 bytes whose eleven 4-byte
+ * big-endian words are all below p. Every honest share is.
+ */
+export function isShamirShare(share: unknown): share is Uint8Array {
+  if (!(share instanceof Uint8Array) || share.length !== SHAMIR_SHARE_BYTES) return false;
+  const dv = new DataView(share.buffer, share.byteOffset, share.byteLength);
+  for (let l = 0; l < L; l++) if (dv.getUint32(4 * l, false) >= P) return false;
+  return true;
+}
+
+/**
  * Recovers the secret from EXACTLY `threshold` shares (the caller chooses which).
- * @param xs share indices, distinct, in [1, 2^32 − 1]
- * @param ys 33-byte share values, same order as `xs`
+ * @param xs share indices, distinct, in [1, 2^24 − 1]
+ * @param ys 44-byte share values, same order as `xs`
  * @param threshold t; `xs.length` must equal t
  * @param cache optional Lagrange-coefficient cache
  * @returns the 32-byte secret
- * @throws ValidationError `SHAMIR_ERR_BAD_INPUT` on a count, index or length error or a value ≥ p;
- *   CryptoError `SHAMIR_ERR_INCONSISTENT` if the interpolated value does not fit 32 bytes
- *   (the shares are not from one sharing of a 32-byte secret)
+ * @throws ValidationError `SHAMIR_ERR_BAD_INPUT` on a count, index or length error or a word ≥ p;
+ *   CryptoError `SHAMIR_ERR_INCONSISTENT` if an interpolated limb is not a valid
+ *   secret limb (≥ 2^24, or ≥ 2^16 for the last): the shares are not from one
+ *   sharing of a 32-byte secret
  */
 export function shamirCombine(xs: readonly number[], ys: readonly Uint8Array[], threshold: number,
   cache?: LagrangeCache): Uint8Array {
@@ -199,19 +345,36 @@ export function shamirCombine(xs: readonly number[], ys: readonly Uint8Array[], 
   if (!Array.isArray(ys) || ys.length !== xs.length) {
     throw new ValidationError(CODE, `"ys" expected ${xs.length} share values, got ${(ys as unknown[])?.length}`);
   }
-  const vals = ys.map((y, i) => {
+  for (let i = 0; i < ys.length; i++) {
+    const y = ys[i];
     if (!(y instanceof Uint8Array) || y.length !== SHAMIR_SHARE_BYTES) {
-      throw new ValidationError(CODE, `"share" expected Uint8Array of length 33, got length=${(y as Uint8Array)?.length} (index ${i})`);
+      throw new ValidationError(CODE, `"share" expected Uint8Array of length ${SHAMIR_SHARE_BYTES}, got length=${(y as Uint8Array)?.length} (index ${i})`);
     }
-    const v = bytesToBig(y);
-    if (v >= P) throw new ValidationError(CODE, `"share" value at index ${i} is not below the field modulus`);
-    return v;
-  });
-  const lambdas = cache ? cache.coefficients(xs) : lagrangeAtZero(xs);
-  let s = 0n;
-  for (let i = 0; i < vals.length; i++) s = (s + lambdas[i]! * vals[i]!) % P;
-  if (s >> 256n !== 0n) {
-    throw new CryptoError('SHAMIR_ERR_INCONSISTENT', 'recovered value does not fit 32 bytes: the shares are inconsistent');
+    if (!isShamirShare(y)) throw new ValidationError(CODE, `"share" at index ${i} has a word not below the field modulus`);
   }
-  return bigToBytes(s, SHAMIR_SECRET_BYTES);
+  const lambdas = cache ? cache.coefficients(xs) : lagrangeAtZero(xs);
+  // s_l = Σ_i λ_i · y_{i,l}. Balanced λ (|λ| < 2^24) times y < 2^25 is below
+  // 2^49; a partial reduction every 15 products keeps |acc| < 2^26 + 15·2^49 < 2^53.
+  const acc = new Float64Array(L);
+  for (let i = 0; i < ys.length; i++) {
+    const lam = balanced(lambdas[i]!);
+    const y = ys[i]!;
+    const dv = new DataView(y.buffer, y.byteOffset, y.byteLength);
+    for (let l = 0; l < L; l++) acc[l] = acc[l]! + lam * dv.getUint32(4 * l, false);
+    if (i % 15 === 14) for (let l = 0; l < L; l++) acc[l] = acc[l]! - Math.floor(acc[l]! * INV_P) * P;
+  }
+  const secret = new Uint8Array(SHAMIR_SECRET_BYTES);
+  let bad = false;
+  for (let l = 0; l < L; l++) {
+    const s = reduce(acc[l]!);
+    if (s >= limbBound(l)) bad = true;
+    if (l < L - 1) { secret[3 * l] = s >>> 16; secret[3 * l + 1] = (s >>> 8) & 0xff; secret[3 * l + 2] = s & 0xff; }
+    else { secret[3 * l] = s >>> 8; secret[3 * l + 1] = s & 0xff; }
+  }
+  acc.fill(0);
+  if (bad) {
+    secret.fill(0);
+    throw new CryptoError('SHAMIR_ERR_INCONSISTENT', 'a recovered limb is out of range for a 32-byte secret: the shares are inconsistent');
+  }
+  return secret;
 }

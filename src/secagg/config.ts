@@ -13,6 +13,7 @@
 import { ValidationError } from '../errors.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { concatBytes, u32be } from '../crypto/_validate.js';
+import { SHAMIR_MAX_X } from '../crypto/shamir.js';
 
 /** The adversary the session is built to withstand (secagg-v1 §2.2). */
 export type ThreatModel = 'semi-honest' | 'malicious';
@@ -23,7 +24,7 @@ export type GraphSpec = { readonly kind: 'complete' } | { readonly kind: 'harary
 export interface SessionConfig {
   /** 32 fresh random bytes chosen by the server for this session; never reused. */
   readonly nonce: Uint8Array;
-  /** The roster of client ids, each in [1, 2^32-1], strictly increasing. */
+  /** The roster of client ids, each in [1, 2^24-1] (Shamir share indices, spec §3.8), strictly increasing. */
   readonly clientIds: readonly number[];
   /** Shamir threshold t: shares needed to rebuild a secret; also the minimum |U_i| in every round. */
   readonly threshold: number;
@@ -37,7 +38,8 @@ export interface SessionConfig {
   readonly identityKeys?: readonly Uint8Array[];
 }
 
-export const MAX_CLIENT_ID = 0xffffffff;
+/** Largest client id: ids are Shamir share indices, which must be distinct non-zero field elements (spec §3.8). */
+export const MAX_CLIENT_ID = SHAMIR_MAX_X;
 export const MAX_DIM = 1 << 28;
 
 const enc = new TextEncoder();

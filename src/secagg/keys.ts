@@ -5,21 +5,21 @@
  */
 import { SecAggError } from '../errors.js';
 import type { CryptoProvider } from '../crypto/types.js';
-import { concatBytes, toHex, u32be } from '../crypto/_validate.js';
-import { SHAMIR_PRIME } from '../crypto/shamir.js';
+import { concatBytes, u32be } from '../crypto/_validate.js';
+import { isShamirShare, SHAMIR_SHARE_BYTES } from '../crypto/shamir.js';
 import { CryptoError } from '../errors.js';
 import { LABELS } from './config.js';
 
-/** Length of one Shamir share value (GF(2^256 + 297) element, big-endian). */
-export const SHARE_BYTES = 33;
-/** Share plaintext: u32(sender) ‖ u32(recipient) ‖ s^SK share(33) ‖ b share(33). */
+/** Length of one Shamir share value: eleven GF(2^25 − 39) elements as 4-byte big-endian words (spec §3.8). */
+export const SHARE_BYTES = SHAMIR_SHARE_BYTES;
+/** Share plaintext: u32(sender) ‖ u32(recipient) ‖ s^SK share(44) ‖ b share(44). */
 export const SHARE_PLAINTEXT_BYTES = 8 + 2 * SHARE_BYTES;
 /** Sealed share: plaintext plus the 16-byte GCM tag. */
 export const SHARE_CIPHERTEXT_BYTES = SHARE_PLAINTEXT_BYTES + 16;
 
-/** Whether a 33-byte share value is a field element (< p = 2^256 + 297), as every honest share is. */
+/** Whether a share value is well formed (44 bytes, every word < p = 2^25 − 39), as every honest share is. */
 export function isShareValue(share: Uint8Array): boolean {
-  return share instanceof Uint8Array && share.length === SHARE_BYTES && BigInt(`0x${toHex(share)}`) < SHAMIR_PRIME;
+  return isShamirShare(share);
 }
 
 /** Runs X25519 and turns a low-order failure into a protocol abort naming the peer. */

@@ -1,63 +1,140 @@
 import { expect } from 'chai';
-import { CountingRng, DeterministicRng } from '../../src/crypto/rng.js';
+import { CountingRng, DeterministicRng, type Rng } from '../../src/crypto/rng.js';
 import {
-  LagrangeCache, SHAMIR_MAX_X, SHAMIR_PRIME, lagrangeAtZero, modInverse, shamirCombine, shamirSplit,
+  isShamirShare, LagrangeCache, SHAMIR_LIMBS, SHAMIR_MAX_X, SHAMIR_PRIME, SHAMIR_SHARE_BYTES, lagrangeAtZero, modInverse,
+  shamirCombine, shamirSplit,
 } from '../../src/crypto/shamir.js';
 import { CryptoError, ValidationError } from '../../src/errors.js';
 
 const P = SHAMIR_PRIME;
-
-function modPow(b: bigint, e: bigint, m: bigint): bigint {
-  let r = 1n; b %= m;
-  while (e > 0n) { if (e & 1n) r = (r * b) % m; b = (b * b) % m; e >>= 1n; }
-  return r;
-}
-
-/** Miller-Rabin with the given bases: false means certainly composite. */
-function millerRabin(n: bigint, bases: readonly bigint[]): boolean {
-  let d = n - 1n, s = 0n;
-  while ((d & 1n) === 0n) { d >>= 1n; s++; }
-  outer: for (const a of bases) {
-    let x = modPow(a, d, n);
-    if (x === 1n || x === n - 1n) continue;
-    for (let r = 1n; r < s; r++) {
-      x = (x * x) % n;
-      if (x === n - 1n) continue outer;
-    }
-    return false;
-  }
-  return true;
-}
+const PB = BigInt(P);
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-const big = (b: Uint8Array): bigint => BigInt('0x' + hex(b));
-const bytes33 = (v: bigint): Uint8Array => Uint8Array.from(Buffer.from(v.toString(16).padStart(66, '0'), 'hex'));
 const secretOf = (seed: string): Uint8Array => new DeterministicRng(seed).bytes(32);
+const words = (share: Uint8Array): number[] => {
+  const dv = new DataView(share.buffer, share.byteOffset, share.byteLength);
+  return Array.from({ length: SHAMIR_LIMBS }, (_, l) => dv.getUint32(4 * l, false));
+};
+const shareOf = (ws: readonly number[]): Uint8Array => {
+  const out = new Uint8Array(SHAMIR_SHARE_BYTES);
+  ws.forEach((w, l) => new DataView(out.buffer).setUint32(4 * l, w, false));
+  return out;
+};
+/** The 11 limbs of a secret (spec §3.8): 3-byte big-endian limbs, the last one 2 bytes. */
+const limbsOf = (s: Uint8Array): number[] =>
+  Array.from({ length: SHAMIR_LIMBS }, (_, l) => (l < 10 ? (s[3 * l]! << 16) | (s[3 * l + 1]! << 8) | s[3 * l + 2]! : (s[30]! << 8) | s[31]!));
+const modp = (v: bigint): bigint => ((v % PB) + PB) % PB;
+
+/**
+ * Reference sharing with BigInt: decodes the coefficient words of the spec
+ * (low 25 bits of each 4-byte big-endian word, skipped when ≥ p; limb 0's
+ * a_1..a_{t−1}, then limb 1's, …) and evaluates every f_l at x directly.
+ */
+function referenceSplit(secret: Uint8Array, t: number, xs: readonly number[], rng: Rng): Uint8Array[] {
+  const coeffs: bigint[] = [];
+  while (coeffs.length < SHAMIR_LIMBS * (t - 1)) {
+    const w = rng.bytes(4);
+    const v = new DataView(w.buffer, w.byteOffset, 4).getUint32(0, false) & 0x1ffffff;
+    if (v < P) coeffs.push(BigInt(v));
+  }
+  const s = limbsOf(secret);
+  return xs.map((x) => shareOf(s.map((sl, l) => {
+    let y = BigInt(sl), xp = 1n;
+    for (let i = 1; i < t; i++) { xp = (xp * BigInt(x)) % PB; y += coeffs[l * (t - 1) + i - 1]! * xp; }
+    return Number(y % PB);
+  })));
+}
+
+/** An Rng that repeats fixed 4-byte words. */
+class WordRng implements Rng {
+  private i = 0;
+  constructor(private readonly ws: readonly number[]) {}
+  bytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    const dv = new DataView(out.buffer);
+    for (let o = 0; o < n; o += 4) dv.setUint32(o, this.ws[this.i++ % this.ws.length]!, false);
+    return out;
+  }
+}
+
+function expectCode(f: () => unknown, cls: typeof ValidationError | typeof CryptoError, code: string, message?: string): void {
+  try { f(); } catch (e) {
+    expect(e).to.be.instanceOf(cls);
+    expect((e as ValidationError).code).to.equal(code);
+    if (message !== undefined) expect((e as Error).message).to.equal(message);
+    return;
+  }
+  expect.fail('did not throw');
+}
 
 describe('crypto/shamir', () => {
-  it('p = 2^256 + 297 is the smallest prime above 2^256 (Miller-Rabin)', () => {
-    const bases: bigint[] = [];
-    for (let a = 2n; bases.length < 64; a++) bases.push(a);
-    expect(P).to.equal(2n ** 256n + 297n);
-    expect(millerRabin(P, bases)).to.equal(true);
-    // Every candidate in (2^256, p) is composite: an MR witness proves it.
-    for (let c = 2n ** 256n + 1n; c < P; c += 2n) expect(millerRabin(c, bases), `candidate ${c}`).to.equal(false);
+  it('p = 2^25 − 39 is prime and the largest prime below 2^25', () => {
+    const isPrime = (n: number): boolean => { for (let d = 2; d * d <= n; d++) if (n % d === 0) return false; return n > 1; };
+    expect(P).to.equal(2 ** 25 - 39);
+    expect(isPrime(P)).to.equal(true);
+    for (let c = P + 1; c < 2 ** 25; c++) expect(isPrime(c), `candidate ${c}`).to.equal(false);
+    expect(SHAMIR_MAX_X).to.be.below(P);
+    expect(SHAMIR_SHARE_BYTES).to.equal(44);
   });
 
   it('modInverse inverts and rejects zero', () => {
-    for (const a of [1n, 2n, 297n, P - 1n, 2n ** 255n + 12345n]) expect((a * modInverse(a)) % P).to.equal(1n);
-    expect(() => modInverse(P)).to.throw(CryptoError);
+    for (const a of [1, 2, 39, P - 1, 2 ** 24 + 12345, SHAMIR_MAX_X]) expect(Number((BigInt(a) * BigInt(modInverse(a))) % PB)).to.equal(1);
+    expectCode(() => modInverse(P), CryptoError, 'SHAMIR_ERR_INCONSISTENT');
+    expectCode(() => modInverse(0), CryptoError, 'SHAMIR_ERR_INCONSISTENT');
+  });
+
+  it('shares equal the BigInt reference evaluation of the specified polynomials', () => {
+    for (const [t, xs, seed] of [
+      [1, [5], 'a'], [2, [1, 2, 3], 'b'], [3, [5, 9, 13, SHAMIR_MAX_X], 'c'], [40, Array.from({ length: 45 }, (_, i) => SHAMIR_MAX_X - 3 * i), 'd'],
+      [300, Array.from({ length: 300 }, (_, i) => 1 + 55_001 * i), 'e'],
+    ] as const) {
+      const secret = secretOf(`ref-${seed}`);
+      const got = shamirSplit(secret, t, xs, new DeterministicRng(`coeffs-${seed}`));
+      // The polynomials do not depend on the holders: check the first and last few against the reference.
+      const some = [0, 1, 2, xs.length - 2, xs.length - 1].filter((i, j, a) => i >= 0 && i < xs.length && a.indexOf(i) === j);
+      const want = referenceSplit(secret, t, some.map((i) => xs[i]!), new DeterministicRng(`coeffs-${seed}`));
+      expect(some.map((i) => hex(got[i]!)), `t=${t}`).to.deep.equal(want.map(hex));
+    }
+  });
+
+  it('the float kernel stays exact at the extreme coefficients (±(p−1)/2, p−1) and ids near 2^24', () => {
+    // Balanced magnitudes (p−1)/2 and −(p−1)/2 and the value p−1 = −1 maximise |product| and |sum|.
+    const extreme = [(P - 1) / 2, (P + 1) / 2, P - 1];
+    const secret = new Uint8Array(32).fill(0xff);
+    for (const t of [31, 32, 62, 97]) {
+      const xs = Array.from({ length: t }, (_, i) => SHAMIR_MAX_X - 5 * i);
+      const got = shamirSplit(secret, t, xs, new WordRng(extreme));
+      const some = [0, 1, 2, t - 1];
+      expect(some.map((i) => hex(got[i]!)), `t=${t}`).to.deep.equal(referenceSplit(secret, t, some.map((i) => xs[i]!), new WordRng(extreme)).map(hex));
+    }
+  });
+
+  it('draws coefficients by rejection: words whose low 25 bits are ≥ p are skipped', () => {
+    // 0x01ffffd9 has low bits p, 0xffffffff has 2^25 − 1: both skipped; 0xfe000003 gives 3.
+    const rng = new WordRng([0x01ffffd9, 0xffffffff, 0xfe000003]);
+    const secret = new Uint8Array(32);
+    const ys = shamirSplit(secret, 2, [1, 10], rng);
+    // Every limb's a_1 is 3 and s_l = 0, so f_l(x) = 3x.
+    expect(words(ys[0]!)).to.deep.equal(new Array(SHAMIR_LIMBS).fill(3));
+    expect(words(ys[1]!)).to.deep.equal(new Array(SHAMIR_LIMBS).fill(30));
+    // 11 coefficients needed, 3 words drawn per accepted one.
+    const counting = new (class implements Rng { n = 0; bytes(k: number) { this.n += k; return rng.bytes(k); } })();
+    shamirSplit(secret, 2, [1, 10], counting);
+    expect(counting.n).to.equal(4 * 3 * SHAMIR_LIMBS);
+    // Without rejections the sharing reads exactly 4·11·(t−1) bytes.
+    const plain = new (class implements Rng { n = 0; bytes(k: number) { this.n += k; return new Uint8Array(k); } })();
+    shamirSplit(secret, 5, [1, 2, 3, 4, 5], plain);
+    expect(plain.n).to.equal(4 * SHAMIR_LIMBS * 4);
   });
 
   it('split/combine round-trips for many (t, k) and every tested t-subset recovers', () => {
     const rng = new DeterministicRng('shamir-roundtrip');
-    for (const [t, k] of [[1, 1], [1, 3], [2, 2], [2, 5], [3, 5], [5, 5], [4, 9], [7, 12], [16, 20]] as const) {
+    for (const [t, k] of [[1, 1], [1, 3], [2, 2], [2, 5], [3, 5], [5, 5], [4, 9], [7, 12], [16, 20], [33, 40]] as const) {
       const secret = secretOf(`s${t}-${k}`);
       const xs = Array.from({ length: k }, (_, i) => 1000 + 17 * i);
       const ys = shamirSplit(secret, t, xs, rng);
       expect(ys).to.have.length(k);
-      for (const y of ys) expect(y).to.have.length(33);
-      // sliding windows and a strided subset
+      for (const y of ys) { expect(y).to.have.length(SHAMIR_SHARE_BYTES); expect(isShamirShare(y)).to.equal(true); }
       for (let start = 0; start + t <= k; start++) {
         const idx = Array.from({ length: t }, (_, i) => start + i);
         expect(hex(shamirCombine(idx.map((i) => xs[i]!), idx.map((i) => ys[i]!), t))).to.equal(hex(secret));
@@ -67,9 +144,9 @@ describe('crypto/shamir', () => {
     }
   });
 
-  it('all t-subsets of a 3-of-6 sharing recover the secret', () => {
+  it('all t-subsets of a 3-of-6 sharing recover the secret, ids up to 2^24 − 1', () => {
     const secret = secretOf('all-subsets');
-    const xs = [1, 2, 3, 0xfffffffd, 0xfffffffe, SHAMIR_MAX_X];
+    const xs = [1, 2, 3, SHAMIR_MAX_X - 2, SHAMIR_MAX_X - 1, SHAMIR_MAX_X];
     const ys = shamirSplit(secret, 3, xs, new CountingRng());
     let n = 0;
     for (let a = 0; a < 6; a++) for (let b = a + 1; b < 6; b++) for (let c = b + 1; c < 6; c++) {
@@ -79,42 +156,60 @@ describe('crypto/shamir', () => {
     expect(n).to.equal(20);
   });
 
-  it('shares are the polynomial with coefficients = 48 rng bytes mod p', () => {
-    const secret = secretOf('poly');
-    const r = new CountingRng();
-    const ys = shamirSplit(secret, 3, [5, 9, 13], r);
-    const ref = new CountingRng();
-    const a1 = big(ref.bytes(48)) % P, a2 = big(ref.bytes(48)) % P;
-    const f = (x: bigint): bigint => (big(secret) + a1 * x + a2 * x * x) % P;
-    expect(big(ys[0]!)).to.equal(f(5n));
-    expect(big(ys[1]!)).to.equal(f(9n));
-    expect(big(ys[2]!)).to.equal(f(13n));
+  it('n = 1,000 holders at t = 500: random 500-subsets recover, 499 shares read as t = 499 do not', () => {
+    const xs = Array.from({ length: 1000 }, (_, i) => 1 + 16_000 * i + (i % 7));
+    const rng = new DeterministicRng('n1000');
+    const cache = new LagrangeCache();
+    const pick = new DeterministicRng('n1000-subsets');
+    for (let rep = 0; rep < 2; rep++) {
+      const secret = secretOf(`n1000-${rep}`);
+      const ys = shamirSplit(secret, 500, xs, rng);
+      // A random 500-subset (Fisher–Yates on a random permutation prefix).
+      const idx = Array.from({ length: 1000 }, (_, i) => i);
+      const r = pick.bytes(4 * 1000);
+      for (let i = 999; i > 0; i--) {
+        const j = new DataView(r.buffer).getUint32(4 * i) % (i + 1);
+        [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+      }
+      const sub = idx.slice(0, 500);
+      expect(hex(shamirCombine(sub.map((i) => xs[i]!), sub.map((i) => ys[i]!), 500, cache))).to.equal(hex(secret));
+      const last = Array.from({ length: 500 }, (_, i) => 500 + i);
+      expect(hex(shamirCombine(last.map((i) => xs[i]!), last.map((i) => ys[i]!), 500, cache))).to.equal(hex(secret));
+      // Interpolating only 499 shares yields a degree-498 polynomial's value, not the secret
+      // (here the limbs are not even all in range, or some differ).
+      const few = sub.slice(0, 499);
+      let got: string | undefined;
+      try { got = hex(shamirCombine(few.map((i) => xs[i]!), few.map((i) => ys[i]!), 499)); } catch (e) { expect((e as CryptoError).code).to.equal('SHAMIR_ERR_INCONSISTENT'); }
+      expect(got).to.not.equal(hex(secret));
+    }
   });
 
   it('t−1 shares reveal nothing: every candidate secret is consistent with them', () => {
-    // For a fixed set of t−1 shares and ANY candidate secret s', there is exactly one
-    // polynomial of degree < t through (0, s') and the t−1 points: adding the share at 0
-    // and interpolating must reproduce s' and the given shares.
-    const t = 3;
-    const xs = [11, 22, 33];
+    // For any t−1 shares and ANY candidate secret s', each limb has exactly one
+    // polynomial of degree < t through (0, s'_l) and the t−1 points. Build the
+    // t-th share of that polynomial by Lagrange interpolation (BigInt) and check
+    // that recovery then gives s' with the t−1 real shares unchanged.
+    const t = 4;
+    const xs = [11, 22, 33, 44];
     const ys = shamirSplit(secretOf('real'), t, xs, new DeterministicRng('coeffs'));
-    const known = [0, 1]; // t−1 = 2 shares
-    for (const cand of ['00', 'ff', '7f', '01']) {
-      const candidate = new Uint8Array(32).fill(parseInt(cand, 16));
-      // Build the unique polynomial through (0, s') and the two known shares, evaluate at x=33
-      // via Lagrange over the points {0, 11, 22} (computed directly with BigInt).
-      const pts: [bigint, bigint][] = [[0n, big(candidate)], [11n, big(ys[known[0]!]!)], [22n, big(ys[known[1]!]!)]];
-      const at = (x: bigint): bigint => {
+    const known = [0, 1, 2];
+    for (const candidate of [new Uint8Array(32), new Uint8Array(32).fill(0xff), secretOf('other'), secretOf('real')]) {
+      const cl = limbsOf(candidate);
+      const pts: [bigint, (l: number) => bigint][] = [
+        [0n, (l) => BigInt(cl[l]!)],
+        ...known.map((i) => [BigInt(xs[i]!), (l: number) => BigInt(words(ys[i]!)[l]!)] as [bigint, (l: number) => bigint]),
+      ];
+      const at = (x: bigint, l: number): number => {
         let s = 0n;
-        for (let i = 0; i < 3; i++) {
+        for (let i = 0; i < pts.length; i++) {
           let num = 1n, den = 1n;
-          for (let j = 0; j < 3; j++) if (j !== i) { num = num * (x - pts[j]![0]); den = den * (pts[i]![0] - pts[j]![0]); }
-          s = (s + pts[i]![1] * ((num % P + P) % P) * modInverse((den % P + P) % P)) % P;
+          for (let j = 0; j < pts.length; j++) if (j !== i) { num *= x - pts[j]![0]; den *= pts[i]![0] - pts[j]![0]; }
+          s += pts[i]![1](l) * modp(num) * BigInt(modInverse(Number(modp(den))));
         }
-        return s;
+        return Number(modp(s));
       };
-      const y3 = at(33n);
-      const rec = shamirCombine([11, 22, 33], [ys[0]!, ys[1]!, bytes33(y3)], 3);
+      const forged = shareOf(Array.from({ length: SHAMIR_LIMBS }, (_, l) => at(44n, l)));
+      const rec = shamirCombine(xs, [ys[0]!, ys[1]!, ys[2]!, forged], t);
       expect(hex(rec)).to.equal(hex(candidate));
     }
   });
@@ -137,12 +232,18 @@ describe('crypto/shamir', () => {
     expect(cache.misses).to.equal(2);
   });
 
-  it('lagrangeAtZero coefficients sum to 1 (interpolating the constant 1)', () => {
-    const l = lagrangeAtZero([1, 2, 3, SHAMIR_MAX_X, 99999]);
-    expect(l.reduce((a, b) => (a + b) % P, 0n)).to.equal(1n);
+  it('lagrangeAtZero matches the BigInt formula and its coefficients sum to 1', () => {
+    const xs = [1, 2, 3, SHAMIR_MAX_X, 99999];
+    const l = lagrangeAtZero(xs);
+    expect(l.reduce((a, b) => (a + b) % P, 0)).to.equal(1);
+    xs.forEach((xi, i) => {
+      let num = 1n, den = 1n;
+      for (const xj of xs) if (xj !== xi) { num *= BigInt(xj); den *= BigInt(xj - xi); }
+      expect(BigInt(l[i]!), `λ_${i}`).to.equal(modp(num * BigInt(modInverse(Number(modp(den))))));
+    });
   });
 
-  it('handles 10,000 distinct indices and indices near 2^32 − 1', () => {
+  it('handles 10,000 distinct indices ending at 2^24 − 1', () => {
     const xs = Array.from({ length: 10000 }, (_, i) => SHAMIR_MAX_X - i);
     const secret = secretOf('big');
     const ys = shamirSplit(secret, 2, xs, new DeterministicRng('big'));
@@ -154,37 +255,43 @@ describe('crypto/shamir', () => {
   it('rejects invalid inputs with typed errors', () => {
     const rng = new CountingRng();
     const s = new Uint8Array(32);
-    const bad = (f: () => unknown, cls: typeof ValidationError | typeof CryptoError, code: string): void => {
-      try { f(); } catch (e) {
-        expect(e).to.be.instanceOf(cls);
-        expect((e as ValidationError).code).to.equal(code);
-        return;
-      }
-      expect.fail('did not throw');
-    };
     const V = 'SHAMIR_ERR_BAD_INPUT';
-    bad(() => shamirSplit(new Uint8Array(31), 2, [1, 2], rng), ValidationError, V);
-    bad(() => shamirSplit(s, 0, [1, 2], rng), ValidationError, V);
-    bad(() => shamirSplit(s, 3, [1, 2], rng), ValidationError, V);
-    bad(() => shamirSplit(s, 1.5, [1, 2], rng), ValidationError, V);
-    bad(() => shamirSplit(s, 2, [1, 1], rng), ValidationError, V);
-    bad(() => shamirSplit(s, 2, [0, 1], rng), ValidationError, V);
-    bad(() => shamirSplit(s, 2, [1, 2 ** 32], rng), ValidationError, V);
-    bad(() => shamirSplit(s, 2, [1, -3], rng), ValidationError, V);
-    bad(() => shamirSplit(s, 1, [], rng), ValidationError, V);
+    expectCode(() => shamirSplit(new Uint8Array(31), 2, [1, 2], rng), ValidationError, V);
+    expectCode(() => shamirSplit(s, 0, [1, 2], rng), ValidationError, V);
+    expectCode(() => shamirSplit(s, 3, [1, 2], rng), ValidationError, V);
+    expectCode(() => shamirSplit(s, 1.5, [1, 2], rng), ValidationError, V);
+    expectCode(() => shamirSplit(s, 2, [1, 1], rng), ValidationError, V);
+    expectCode(() => shamirSplit(s, 2, [0, 1], rng), ValidationError, V);
+    expectCode(() => shamirSplit(s, 2, [1, SHAMIR_MAX_X + 1], rng), ValidationError, V, '"xs" expected integers in [1, 16777215], got 16777216');
+    expectCode(() => shamirSplit(s, 2, [1, -3], rng), ValidationError, V);
+    expectCode(() => shamirSplit(s, 1, [], rng), ValidationError, V);
+    expectCode(() => shamirSplit(s, 2, [1, 2], { bytes: (n: number) => new Uint8Array(n - 1) }), ValidationError, V, 'rng returned the wrong number of bytes');
     const ys = shamirSplit(s, 2, [1, 2, 3], rng);
-    bad(() => shamirCombine([1, 2, 3], ys, 2), ValidationError, V); // more than t
-    bad(() => shamirCombine([1], [ys[0]!], 2), ValidationError, V); // fewer than t
-    bad(() => shamirCombine([1, 2], [ys[0]!], 2), ValidationError, V);
-    bad(() => shamirCombine([1, 2], [ys[0]!, ys[1]!.subarray(1)], 2), ValidationError, V);
-    bad(() => shamirCombine([1, 1], [ys[0]!, ys[1]!], 2), ValidationError, V);
-    bad(() => shamirCombine([1, 2], [ys[0]!, bytes33(P)], 2), ValidationError, V);
-    try { shamirCombine([1, 2], [ys[0]!, new Uint8Array(30)], 2); } catch (e) {
-      expect((e as Error).message).to.equal('"share" expected Uint8Array of length 33, got length=30 (index 1)');
+    expectCode(() => shamirCombine([1, 2, 3], ys, 2), ValidationError, V); // more than t
+    expectCode(() => shamirCombine([1], [ys[0]!], 2), ValidationError, V); // fewer than t
+    expectCode(() => shamirCombine([1, 2], [ys[0]!], 2), ValidationError, V);
+    expectCode(() => shamirCombine([1, 2], [ys[0]!, ys[1]!.subarray(1)], 2), ValidationError, V);
+    expectCode(() => shamirCombine([1, 1], [ys[0]!, ys[1]!], 2), ValidationError, V);
+    expectCode(() => shamirCombine([1, SHAMIR_MAX_X + 1], [ys[0]!, ys[1]!], 2), ValidationError, V);
+    expectCode(() => shamirCombine([1, 2], [ys[0]!, new Uint8Array(30)], 2), ValidationError, V,
+      '"share" expected Uint8Array of length 44, got length=30 (index 1)');
+    // A word ≥ p in any limb is refused, p itself included; p − 1 is accepted.
+    for (let l = 0; l < SHAMIR_LIMBS; l++) {
+      for (const w of [P, P + 1, 2 ** 25, 0xffffffff]) {
+        const bad = shareOf(Array.from({ length: SHAMIR_LIMBS }, (_, j) => (j === l ? w : 0)));
+        expect(isShamirShare(bad)).to.equal(false);
+        expectCode(() => shamirCombine([1, 2], [ys[0]!, bad], 2), ValidationError, V, '"share" at index 1 has a word not below the field modulus');
+      }
     }
-    // The constant polynomial 2^256 + 5 is a valid field polynomial but its value at 0
-    // does not fit 32 bytes: no sharing of a 32-byte secret produces these shares.
-    const c = bytes33(2n ** 256n + 5n);
-    bad(() => shamirCombine([1, 2], [c, c], 2), CryptoError, 'SHAMIR_ERR_INCONSISTENT');
+    expect(isShamirShare(shareOf(new Array(SHAMIR_LIMBS).fill(P - 1)))).to.equal(true);
+    // Constant polynomials whose value at 0 is not a valid limb: 2^24 in limbs 0..9,
+    // 2^16 in limb 10. No sharing of a 32-byte secret produces these shares.
+    for (let l = 0; l < SHAMIR_LIMBS; l++) {
+      const bound = l < 10 ? 2 ** 24 : 2 ** 16;
+      const c = shareOf(Array.from({ length: SHAMIR_LIMBS }, (_, j) => (j === l ? bound : 0)));
+      expectCode(() => shamirCombine([1, 2], [c, c], 2), CryptoError, 'SHAMIR_ERR_INCONSISTENT');
+      const ok = shareOf(Array.from({ length: SHAMIR_LIMBS }, (_, j) => (j === l ? bound - 1 : 0)));
+      expect(limbsOf(shamirCombine([1, 2], [ok, ok], 2))[l]).to.equal(bound - 1);
+    }
   });
 });

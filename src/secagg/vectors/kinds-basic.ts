@@ -40,11 +40,12 @@ export const configKind: VectorKind = {
       ['semi-honest, complete graph, n=3', { clientIds: [1, 2, 3], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: complete }],
       ['malicious, complete graph, n=4, identity keys in the encoding', { clientIds: [1, 2, 3, 4], threshold: 3, bits: 32, dim: 4, threat: 'malicious', graph: complete }],
       ['semi-honest, Harary graph k=4, n=6', { clientIds: [1, 2, 3, 4, 5, 6], threshold: 3, bits: 20, dim: 64, threat: 'semi-honest', graph: { kind: 'harary', degree: 4 } }],
-      ['semi-honest, Harary graph k=2, sparse ids up to 2^32-1', { clientIds: [3, 7, 10, 42, 100, 1000, 65536, 4294967295], threshold: 2, bits: 1, dim: 1, threat: 'semi-honest', graph: { kind: 'harary', degree: 2 } }],
+      ['semi-honest, Harary graph k=2, sparse ids up to 2^24-1', { clientIds: [3, 7, 10, 42, 100, 1000, 65536, 16777215], threshold: 2, bits: 1, dim: 1, threat: 'semi-honest', graph: { kind: 'harary', degree: 2 } }],
     ];
     const invalid: [string, string, Spec][] = [
       ['client ids not strictly increasing', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 3, 2], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: complete }],
       ['duplicate client id', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 2, 2, 4], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: complete }],
+      ['client id 2^24, above the largest Shamir share index', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 2, 16777216], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: complete }],
       ['bits = 33', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 2, 3], threshold: 2, bits: 33, dim: 8, threat: 'semi-honest', graph: complete }],
       ['odd Harary degree', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 2, 3, 4, 5], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: { kind: 'harary', degree: 3 } }],
       ['threshold t = 1 gives no secrecy', 'SECAGG_ERR_BAD_THRESHOLD', { clientIds: [1, 2, 3], threshold: 1, bits: 16, dim: 8, threat: 'semi-honest', graph: complete }],

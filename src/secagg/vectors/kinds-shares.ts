@@ -1,15 +1,16 @@
 /**
- * Vector kinds of the per-client secrets: `shamir` (t-of-k sharing over
- * GF(2^256 + 297); spec §3.8), `share-encryption` (AES-256-GCM sealing of
+ * Vector kinds of the per-client secrets: `shamir` (t-of-k sharing, limb
+ * by limb over GF(2^25 − 39); spec §3.8), `share-encryption` (AES-256-GCM sealing of
  * a share pair; spec §3.7) and `masked-input` (the R2 computation
  * y_u = x_u + PRG(b_u) + Σ ±PRG(s_uv) mod 2^b and its packing; spec §5.4).
  */
 import { concatBytes, u32be } from '../../crypto/_validate.js';
 import { lowOrderLists } from '../../crypto/lowOrder.js';
-import { SHAMIR_PRIME, shamirCombine, shamirSplit } from '../../crypto/shamir.js';
+import { SHAMIR_LIMBS, SHAMIR_MAX_X, SHAMIR_PRIME, SHAMIR_SHARE_BYTES, shamirCombine, shamirSplit } from '../../crypto/shamir.js';
+import type { Rng } from '../../crypto/rng.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import { checkInput } from '../session.js';
-import { openShares, pairwiseMaskKey, sealShares, selfMaskKey, shareAad, shareEncryptionKey, shareNonce } from '../keys.js';
+import { openShares, pairwiseMaskKey, sealShares, selfMaskKey, SHARE_BYTES, shareAad, shareEncryptionKey, shareNonce } from '../keys.js';
 import { expandMask, MaskAccumulator } from '../../crypto/mask.js';
 import { packVector, reduce } from '../../crypto/vector.js';
 import {
@@ -17,42 +18,95 @@ import {
 } from './_common.js';
 import type { VectorKind } from './kind.js';
 
-const big = (v: bigint): Uint8Array => Uint8Array.from({ length: 33 }, (_, i) => Number((v >> BigInt(8 * (32 - i))) & 0xffn));
+/** A share value from its eleven words (each written as a 4-byte big-endian word, unchecked). */
+const shareOf = (words: readonly number[]): Uint8Array => {
+  const out = new Uint8Array(SHAMIR_SHARE_BYTES);
+  const dv = new DataView(out.buffer);
+  words.forEach((w, l) => dv.setUint32(4 * l, w, false));
+  return out;
+};
+/** The share whose word `limb` is `w` and every other word 0. */
+const oneWord = (limb: number, w: number): Uint8Array => shareOf(Array.from({ length: SHAMIR_LIMBS }, (_, l) => (l === limb ? w : 0)));
+
+/** An Rng that hands out `prefix` first, then the bytes of `inner`. */
+class PrefixedRng implements Rng {
+  private off = 0;
+  constructor(private readonly prefix: Uint8Array, private readonly inner: Rng) {}
+  bytes(n: number): Uint8Array {
+    const head = this.prefix.subarray(this.off, Math.min(this.prefix.length, this.off + n));
+    this.off += head.length;
+    return head.length === n ? head.slice() : concatBytes(head, this.inner.bytes(n - head.length));
+  }
+}
+
+/**
+ * Reference decoding of the coefficient words (spec §3.8): each 4-byte
+ * big-endian word keeps its low 25 bits and is skipped when they are ≥ p; the
+ * accepted values fill limb 0's a_1 … a_{t−1}, then limb 1's, and so on.
+ */
+function coefficientsOf(randomness: Uint8Array, t: number): number[][] {
+  const values: number[] = [];
+  const dv = new DataView(randomness.buffer, randomness.byteOffset, randomness.byteLength);
+  for (let o = 0; o + 4 <= randomness.length; o += 4) {
+    const v = dv.getUint32(o, false) & 0x1ffffff;
+    if (v < SHAMIR_PRIME) values.push(v);
+  }
+  return Array.from({ length: SHAMIR_LIMBS }, (_, l) => values.slice(l * (t - 1), (l + 1) * (t - 1)));
+}
+
+/** Reference evaluation with BigInt: word l of the share at x is f_l(x) = s_l + Σ a_{l,i} x^i mod p. */
+function referenceShare(secret: Uint8Array, coeffs: number[][], x: number): string {
+  const p = BigInt(SHAMIR_PRIME);
+  const words = coeffs.map((a, l) => {
+    const s = l < SHAMIR_LIMBS - 1 ? (secret[3 * l]! << 16) | (secret[3 * l + 1]! << 8) | secret[3 * l + 2]! : (secret[3 * l]! << 8) | secret[3 * l + 1]!;
+    let y = 0n;
+    for (let i = a.length; i >= 1; i--) y = (y * BigInt(x) + BigInt(a[i - 1]!)) % p; // Horner over a_{t−1} … a_1
+    return Number((y * BigInt(x) + BigInt(s)) % p);
+  });
+  return hex(shareOf(words));
+}
 
 export const shamirKind: VectorKind = {
   kind: 'shamir',
-  description: 'Shamir t-of-k sharing over GF(p), p = 2^256 + 297 (spec §3.8): the secret is a 32-byte big-endian integer, share x is the holder\'s client id, share values are 33-byte big-endian; coefficients a_1..a_{t-1} are 48 random bytes each, reduced mod p, drawn in that order (`coefficients`). Every listed subset of exactly t shares recovers the secret. Invalid cases are share sets that recovery must refuse.',
+  description: `Shamir t-of-k sharing of a 32-byte secret limb by limb over GF(p), p = 2^25 − 39 = ${SHAMIR_PRIME} (spec §3.8): limb l < 10 is secret bytes [3l, 3l+3) and limb 10 bytes [30, 32), big-endian; share x is the holder's client id (1 ≤ x ≤ 2^24 − 1); a share value is the eleven f_l(x) as 4-byte big-endian words (44 bytes). \`randomness\` is every byte the sharing drew, as 4-byte big-endian words: each keeps its low 25 bits and is skipped when they are ≥ p; the accepted values are \`coefficients\`, a_{l,1}..a_{l,t−1} of limb 0, then limb 1, and so on. Every listed subset of exactly t shares recovers the secret. Invalid cases are share sets that recovery must refuse.`,
   generate() {
     const tests: TestCase[] = [];
-    const cases: [string, number, number[], 'random' | 'zero' | 'max'][] = [
-      ['t=2 of 3', 2, [1, 2, 3], 'random'],
-      ['t=3 of 5', 3, [1, 2, 3, 4, 5], 'random'],
-      ['t=3 of 5, sparse ids up to 2^32-1', 3, [2, 5, 9, 1000, 4294967295], 'random'],
-      ['t=5 of 8', 5, [1, 2, 3, 4, 5, 6, 7, 8], 'random'],
-      ['secret 0', 2, [1, 2, 3], 'zero'],
-      ['secret 2^256-1', 3, [4, 5, 6, 7], 'max'],
+    const cases: [string, number, number[], 'random' | 'zero' | 'max', Uint8Array][] = [
+      ['t=2 of 3', 2, [1, 2, 3], 'random', new Uint8Array(0)],
+      ['t=3 of 5', 3, [1, 2, 3, 4, 5], 'random', new Uint8Array(0)],
+      ['t=3 of 5, sparse ids up to 2^24-1', 3, [2, 5, 9, 1000, SHAMIR_MAX_X], 'random', new Uint8Array(0)],
+      ['t=5 of 8', 5, [1, 2, 3, 4, 5, 6, 7, 8], 'random', new Uint8Array(0)],
+      ['secret 0', 2, [1, 2, 3], 'zero', new Uint8Array(0)],
+      ['secret ff..ff (every limb at its maximum)', 3, [4, 5, 6, 7], 'max', new Uint8Array(0)],
+      // Words 01ffffd9 (= p) and ffffffff (low 25 bits 2^25 − 1) are skipped; 81ffffd8 gives a_{0,1} = p − 1.
+      ['the first two coefficient words are rejected, the third is p − 1', 2, [3, 9, 27], 'random', bytes('01ffffd9ffffffff81ffffd8')],
     ];
-    for (const [comment, t, xs, which] of cases) {
+    for (const [comment, t, xs, which, prefix] of cases) {
       const tcId = tests.length + 1;
       const rng = rngOf('shamir', tcId, 'secret');
       const secret = which === 'zero' ? new Uint8Array(32) : which === 'max' ? new Uint8Array(32).fill(0xff) : rng.bytes(32);
-      const rec = new RecordingRng(rngOf('shamir', tcId, 'coefficients'));
+      const rec = new RecordingRng(new PrefixedRng(prefix, rngOf('shamir', tcId, 'coefficients')));
       const shares = shamirSplit(secret, t, xs, rec);
-      const coeffs = rec.recorded;
       // Subsets of exactly t holders: the first t, the last t, and every other one (wrapping).
       const subsets = [xs.slice(0, t), xs.slice(-t), xs.filter((_, i) => i % 2 === 0).concat(xs.filter((_, i) => i % 2 === 1)).slice(0, t)];
       tests.push({
         tcId, comment, result: 'valid', secret: hex(secret), threshold: t, xs,
-        coefficients: Array.from({ length: t - 1 }, (_, i) => hex(coeffs.slice(48 * i, 48 * i + 48))),
+        randomness: hex(rec.recorded), coefficients: coefficientsOf(rec.recorded, t),
         shares: shares.map(hex), recover: subsets,
       });
     }
+    const p = SHAMIR_PRIME;
     const invalid: [string, string, number, number[], Uint8Array[]][] = [
-      ['interpolated value in [2^256, p) is not a 32-byte secret', 'SHAMIR_ERR_INCONSISTENT', 2, [1, 2], [big(0n), big(1n)]],
-      ['share value ≥ p', 'SHAMIR_ERR_BAD_INPUT', 2, [1, 2], [big(SHAMIR_PRIME), big(5n)]],
-      ['the same holder twice', 'SHAMIR_ERR_BAD_INPUT', 2, [3, 3], [big(7n), big(7n)]],
-      ['fewer shares than t', 'SHAMIR_ERR_BAD_INPUT', 3, [1, 2], [big(7n), big(9n)]],
-      ['share of 32 bytes', 'SHAMIR_ERR_BAD_INPUT', 2, [1, 2], [big(7n).slice(1), big(9n)]],
+      // f(0) = 2·f(1) − f(2) = 2^24 in limb 0 (limbs 0..9 must be < 2^24).
+      ['interpolated limb 0 is 2^24, not a 3-byte limb', 'SHAMIR_ERR_INCONSISTENT', 2, [1, 2], [oneWord(0, 0), oneWord(0, p - 2 ** 24)]],
+      // f(0) = 2^16 in limb 10 (the last limb must be < 2^16).
+      ['interpolated limb 10 is 2^16, not a 2-byte limb', 'SHAMIR_ERR_INCONSISTENT', 2, [1, 2], [oneWord(10, 0), oneWord(10, p - 2 ** 16)]],
+      ['a share word equal to p', 'SHAMIR_ERR_BAD_INPUT', 2, [1, 2], [oneWord(4, p), oneWord(4, 5)]],
+      ['a share word 2^32 − 1', 'SHAMIR_ERR_BAD_INPUT', 2, [1, 2], [oneWord(0, 7), oneWord(10, 0xffffffff)]],
+      ['the same holder twice', 'SHAMIR_ERR_BAD_INPUT', 2, [3, 3], [oneWord(0, 7), oneWord(0, 7)]],
+      ['holder id 2^24, above the largest share index', 'SHAMIR_ERR_BAD_INPUT', 2, [1, SHAMIR_MAX_X + 1], [oneWord(0, 7), oneWord(0, 9)]],
+      ['fewer shares than t', 'SHAMIR_ERR_BAD_INPUT', 3, [1, 2], [oneWord(0, 7), oneWord(0, 9)]],
+      ['share of 43 bytes', 'SHAMIR_ERR_BAD_INPUT', 2, [1, 2], [oneWord(0, 7).slice(1), oneWord(0, 9)]],
     ];
     for (const [comment, error, t, xs, ys] of invalid) {
       tests.push({ tcId: tests.length + 1, comment, result: 'invalid', threshold: t, xs, shares: ys.map(hex), error });
@@ -63,9 +117,13 @@ export const shamirKind: VectorKind = {
     const t = tc.threshold as number, xs = tc.xs as number[], shares = (tc.shares as string[]).map((s) => bytes(s));
     if (tc.result === 'invalid') return expectError(tc.error!, () => shamirCombine(xs, shares, t));
     const secret = bytes(tc.secret);
-    const replay = new ReplayRng(concatBytes(...(tc.coefficients as string[]).map((c) => bytes(c))));
+    const randomness = bytes(tc.randomness);
+    const coeffs = coefficientsOf(randomness, t);
+    expectEqual('coefficients', coeffs, tc.coefficients);
+    expectEqual('shares (BigInt reference)', xs.map((x) => referenceShare(secret, coeffs, x)), tc.shares);
+    const replay = new ReplayRng(randomness);
     expectEqual('shares', shamirSplit(secret, t, xs, replay).map(hex), tc.shares);
-    expectThat(replay.remaining === 0, `${replay.remaining} coefficient bytes not consumed`);
+    expectThat(replay.remaining === 0, `${replay.remaining} randomness bytes not consumed`);
     for (const subset of tc.recover as number[][]) {
       const ys = subset.map((x) => shares[xs.indexOf(x)]!);
       expectEqual(`secret from holders ${subset.join(',')}`, shamirCombine(subset, ys, t), secret);
@@ -75,13 +133,14 @@ export const shamirKind: VectorKind = {
 
 export const shareEncryptionKind: VectorKind = {
   kind: 'share-encryption',
-  description: 'Share encryption (spec §3.7): key = HKDF(X25519(c_sender, C_recipient), salt = session id, info = "tally/secagg-v1/share-encryption" ‖ u32(min) ‖ u32(max), 32 bytes); AES-256-GCM with nonce u32(sender) ‖ u32(recipient) ‖ u32(1), associated data "tally/secagg-v1/share" ‖ session id ‖ u32(sender) ‖ u32(recipient), plaintext u32(sender) ‖ u32(recipient) ‖ s^SK share(33) ‖ b share(33). Invalid cases must be refused by the recipient with SECAGG_ERR_BAD_SHARE.',
+  description: 'Share encryption (spec §3.7): key = HKDF(X25519(c_sender, C_recipient), salt = session id, info = "tally/secagg-v1/share-encryption" ‖ u32(min) ‖ u32(max), 32 bytes); AES-256-GCM with nonce u32(sender) ‖ u32(recipient) ‖ u32(1), associated data "tally/secagg-v1/share" ‖ session id ‖ u32(sender) ‖ u32(recipient), plaintext u32(sender) ‖ u32(recipient) ‖ s^SK share(44) ‖ b share(44). Invalid cases must be refused by the recipient with SECAGG_ERR_BAD_SHARE.',
   generate(p) {
     const tests: TestCase[] = [];
     const make = (tcId: number, sender: number, recipient: number) => {
       const rng = rngOf('share-encryption', tcId, 'secrets');
-      const sid = rng.bytes(32), cSkSender = rng.bytes(32), cSkRecipient = rng.bytes(32), skShare = rng.bytes(33), bShare = rng.bytes(33);
-      skShare[0] = 0; bShare[0] = 0; // share values are < p, so the top byte is 0 or 1
+      const sid = rng.bytes(32), cSkSender = rng.bytes(32), cSkRecipient = rng.bytes(32), skShare = rng.bytes(SHARE_BYTES), bShare = rng.bytes(SHARE_BYTES);
+      // Share values are 4-byte words < p < 2^25: clearing each word's top byte makes them so.
+      for (let o = 0; o < SHARE_BYTES; o += 4) { skShare[o] = 0; bShare[o] = 0; }
       const cPkRecipient = p.x25519PublicKey(cSkRecipient);
       const key = shareEncryptionKey(p, sid, sender, cSkSender, recipient, cPkRecipient, 1);
       return { sid, cSkSender, cSkRecipient, cPkSender: p.x25519PublicKey(cSkSender), cPkRecipient, key, skShare, bShare };
@@ -103,8 +162,8 @@ export const shareEncryptionKind: VectorKind = {
       ['truncated by one byte', (s) => ({ ct: sealShares(p, s.key, s.sid, 1, 2, s.skShare, s.bShare).slice(0, -1) })],
       ['sealed under another session id', (s) => ({ ct: sealShares(p, s.key, new Uint8Array(32).fill(7), 1, 2, s.skShare, s.bShare) })],
       ['opened in the wrong direction (sender and recipient swapped)', (s) => ({ ct: sealShares(p, s.key, s.sid, 1, 2, s.skShare, s.bShare), sender: 2, recipient: 1 })],
-      ['authentic, but the b share is not below p = 2^256 + 297', (s) => ({
-        ct: p.aesGcmSeal(s.key, shareNonce(1, 2), concatBytes(u32be(1), u32be(2), s.skShare, new Uint8Array(33).fill(0xff)), shareAad(s.sid, 1, 2)),
+      ['authentic, but the b share has words not below p = 2^25 − 39', (s) => ({
+        ct: p.aesGcmSeal(s.key, shareNonce(1, 2), concatBytes(u32be(1), u32be(2), s.skShare, new Uint8Array(SHARE_BYTES).fill(0xff)), shareAad(s.sid, 1, 2)),
       })],
       ['authentic, but the plaintext names another pair', (s) => ({
         ct: p.aesGcmSeal(s.key, shareNonce(1, 2), concatBytes(u32be(1), u32be(3), s.skShare, s.bShare), shareAad(s.sid, 1, 2)),
