@@ -30,7 +30,7 @@ export function checkBits(b: number): void {
 /** The bit mask 2^b − 1 as a uint32. */
 export function bitMask(b: number): number {
   checkBits(b);
-  return b === 32 ? 0xffffffff : (2 ** b) - 1;
+  return b === 32 ? 0xffffffff : (1 << b >>> 0) - 1;
 }
 
 /** Reduces every entry mod 2^b, in place; returns `vec`. */
@@ -62,32 +62,181 @@ export function packedLength(m: number, b: number): number {
   return Math.ceil((b * m) / 8);
 }
 
+/*
+ * Word-at-a-time bit packing. The bit stream of packVector, read 32 bits at a
+ * time, is a sequence of little-endian uint32 words: bit j of the stream is
+ * bit (j mod 32) of word ⌊j/32⌋. So on a little-endian host a packed buffer
+ * viewed as a Uint32Array is exactly that word sequence, and value i sits at
+ * bit offset i·b of it, possibly straddling two words. The loops below keep a
+ * 32-bit bit buffer `acc` holding `nbits` pending bits and move whole words in
+ * and out of it with shifts; every shift count stays in [0, 31] (JS takes
+ * shift counts mod 32, so a shift by 32 would be a no-op, not a clear).
+ */
+
+/** Swaps the bytes of the first `n` words in place (big-endian hosts only). */
+function byteSwapWords(words: Uint32Array, n: number): void {
+  for (let k = 0; k < n; k++) {
+    const w = words[k]!;
+    words[k] = (w >>> 24) | ((w >>> 8) & 0xff00) | ((w & 0xff00) << 8) | (w << 24);
+  }
+}
+
+/**
+ * Packs `n` values of `b` < 32 bits (each taken mod 2^b) from `src` into the
+ * stream: writes the ⌊n·b/32⌋ complete words to `out` and returns the last,
+ * partial word (its (n·b mod 32) low bits; the rest zero). Returns also, in
+ * `orAll[0]`, the OR of the unreduced inputs, from which the caller can tell
+ * whether any was out of range without a separate pass.
+ */
+function packBitsLE(src: Uint32Array | Int32Array, n: number, b: number, out: Uint32Array, orAll: Uint32Array): number {
+  const mask = (1 << b) - 1; // b < 32: ≤ 2^31 − 1, an int32
+  let i = 0, k = 0, or = 0;
+  // Whole groups of the common widths, unrolled: a group of 4, 2, 8 or 4
+  // values fills 1, 1, 5 or 3 words at b = 8, 16, 20 or 24 and ends on a word boundary.
+  if (b === 8) {
+    for (; i + 4 <= n; i += 4, k++) {
+      const x0 = src[i]!, x1 = src[i + 1]!, x2 = src[i + 2]!, x3 = src[i + 3]!;
+      or |= x0 | x1 | x2 | x3;
+      out[k] = (x0 & mask) | ((x1 & mask) << 8) | ((x2 & mask) << 16) | (x3 << 24);
+    }
+  } else if (b === 16) {
+    for (; i + 2 <= n; i += 2, k++) {
+      const x0 = src[i]!, x1 = src[i + 1]!;
+      or |= x0 | x1;
+      out[k] = (x0 & mask) | (x1 << 16);
+    }
+  } else if (b === 20) {
+    for (; i + 8 <= n; i += 8, k += 5) {
+      const x0 = src[i]!, x1 = src[i + 1]!, x2 = src[i + 2]!, x3 = src[i + 3]!;
+      const x4 = src[i + 4]!, x5 = src[i + 5]!, x6 = src[i + 6]!, x7 = src[i + 7]!;
+      or |= x0 | x1 | x2 | x3 | x4 | x5 | x6 | x7;
+      const v1 = x1 & mask, v3 = x3 & mask, v4 = x4 & mask, v6 = x6 & mask;
+      out[k] = (x0 & mask) | (v1 << 20);
+      out[k + 1] = (v1 >>> 12) | ((x2 & mask) << 8) | (v3 << 28);
+      out[k + 2] = (v3 >>> 4) | (v4 << 16);
+      out[k + 3] = (v4 >>> 16) | ((x5 & mask) << 4) | (v6 << 24);
+      out[k + 4] = (v6 >>> 8) | ((x7 & mask) << 12);
+    }
+  } else if (b === 24) {
+    for (; i + 4 <= n; i += 4, k += 3) {
+      const x0 = src[i]!, x1 = src[i + 1]!, x2 = src[i + 2]!, x3 = src[i + 3]!;
+      or |= x0 | x1 | x2 | x3;
+      const v1 = x1 & mask, v2 = x2 & mask;
+      out[k] = (x0 & mask) | (v1 << 24);
+      out[k + 1] = (v1 >>> 8) | (v2 << 16);
+      out[k + 2] = (v2 >>> 16) | ((x3 & mask) << 8);
+    }
+  }
+  // General loop (any b < 32; the remainder of the groups above).
+  let acc = 0, nbits = 0;
+  for (; i < n; i++) {
+    const x = src[i]!;
+    or |= x;
+    const v = x & mask;
+    acc |= v << nbits; // nbits ∈ [0, 31]
+    nbits += b;
+    if (nbits >= 32) {
+      out[k++] = acc;
+      nbits -= 32;
+      // The nbits high bits of v that did not fit. When nbits = 0 this is v >>> b = 0 (b < 32, v < 2^b).
+      acc = v >>> (b - nbits);
+    }
+  }
+  orAll[0] = or;
+  return acc >>> 0;
+}
+
+/**
+ * Unpacks `n` values of `b` < 32 bits from the stream words `words` (at least
+ * ⌈n·b/32⌉ of them; bits past n·b are ignored, whatever they hold) into `out`.
+ */
+function unpackBitsLE(words: Uint32Array, n: number, b: number, out: Uint32Array): void {
+  const mask = (1 << b) - 1;
+  let i = 0, k = 0;
+  // The groups of packBitsLE, read back.
+  if (b === 20) {
+    for (; i + 8 <= n; i += 8, k += 5) {
+      const w0 = words[k]!, w1 = words[k + 1]!, w2 = words[k + 2]!, w3 = words[k + 3]!, w4 = words[k + 4]!;
+      out[i] = w0 & mask;
+      out[i + 1] = ((w0 >>> 20) | (w1 << 12)) & mask;
+      out[i + 2] = (w1 >>> 8) & mask;
+      out[i + 3] = ((w1 >>> 28) | (w2 << 4)) & mask;
+      out[i + 4] = ((w2 >>> 16) | (w3 << 16)) & mask;
+      out[i + 5] = (w3 >>> 4) & mask;
+      out[i + 6] = ((w3 >>> 24) | (w4 << 8)) & mask;
+      out[i + 7] = w4 >>> 12;
+    }
+  } else if (b === 24) {
+    for (; i + 4 <= n; i += 4, k += 3) {
+      const w0 = words[k]!, w1 = words[k + 1]!, w2 = words[k + 2]!;
+      out[i] = w0 & mask;
+      out[i + 1] = ((w0 >>> 24) | (w1 << 8)) & mask;
+      out[i + 2] = ((w1 >>> 16) | (w2 << 16)) & mask;
+      out[i + 3] = w2 >>> 8;
+    }
+  }
+  let acc = 0, nbits = 0;
+  for (; i < n; i++) {
+    if (nbits >= b) {
+      out[i] = acc & mask;
+      acc >>>= b;
+      nbits -= b;
+    } else {
+      // The value straddles the pending bits and the next word (nbits < b < 32).
+      const w = words[k++]!;
+      out[i] = (acc | (w << nbits)) & mask;
+      acc = w >>> (b - nbits); // shift ∈ [1, 31]
+      nbits += 32 - b;
+    }
+  }
+}
+
+const ORALL = new Uint32Array(1);
+
+/**
+ * Writes the packing of `n` values of `b` bits from `src` (each taken mod
+ * 2^b) into `out`, exactly ⌈b·n/8⌉ bytes, a fresh buffer (byteOffset 0). Returns
+ * the OR of the unreduced entries for b < 32 (0 for b = 32).
+ */
+function packInto(src: Uint32Array | Int32Array, n: number, b: number, out: Uint8Array): number {
+  const len = out.length;
+  const full = Math.floor((n * b) / 32); // complete words of the stream
+  const words = new Uint32Array(out.buffer, out.byteOffset, full);
+  if (b === 32) {
+    out.set(new Uint8Array(src.buffer, src.byteOffset, n * 4));
+    if (!LITTLE_ENDIAN) byteSwapWords(words, full);
+    return 0;
+  }
+  const last = packBitsLE(src, n, b, words, ORALL);
+  if (!LITTLE_ENDIAN) byteSwapWords(words, full);
+  for (let j = full * 4, w = last; j < len; j++, w >>>= 8) out[j] = w & 0xff;
+  return ORALL[0]!;
+}
+
 /**
  * Packs `vec` (entries < 2^b) into exactly ⌈b·m/8⌉ bytes, little-endian bit order.
  * @throws ValidationError `SECAGG_ERR_BAD_VECTOR` if an entry is ≥ 2^b
  */
 export function packVector(vec: Uint32Array, b: number): Uint8Array {
   const m = vec?.length;
-  checkRange(vec, m, b, 'vec');
+  checkRange(vec, m, 32, 'vec'); // type and length; the range is checked below
   const out = new Uint8Array(packedLength(m, b));
-  if (b === 32) {
-    if (LITTLE_ENDIAN) out.set(new Uint8Array(vec.buffer, vec.byteOffset, m * 4));
-    else { const dv = new DataView(out.buffer); for (let i = 0; i < m; i++) dv.setUint32(4 * i, vec[i]!, true); }
-  } else if (b === 16) {
-    for (let i = 0, j = 0; i < m; i++, j += 2) { const v = vec[i]!; out[j] = v; out[j + 1] = v >>> 8; }
-  } else if (b === 8) {
-    out.set(vec); // entries < 256, Uint8Array store truncates nothing
-  } else {
-    // Generic path: a bit accumulator holding < 8 + 32 bits; kept in a double
-    // (exact below 2^53) because JS bitwise operators are 32-bit.
-    let acc = 0, nbits = 0, j = 0;
-    for (let i = 0; i < m; i++) {
-      acc += vec[i]! * 2 ** nbits;
-      nbits += b;
-      while (nbits >= 8) { out[j++] = acc % 256; acc = Math.floor(acc / 256); nbits -= 8; }
-    }
-    if (nbits > 0) out[j] = acc;
-  }
+  const or = packInto(vec, m, b, out);
+  // The pack loop ORs every entry: any bit ≥ b set means an entry out of range,
+  // which the full check then names (index and value).
+  if (b < 32 && or >>> b !== 0) checkRange(vec, m, b, 'vec');
+  return out;
+}
+
+/**
+ * Packs the low `b` bits of the first `n` entries of `src` (entries are taken
+ * mod 2^b, no range check): the packing of a sum accumulated mod 2^32, with
+ * the final reduction done by the pack itself (see the module comment).
+ */
+export function packReduced(src: Uint32Array | Int32Array, n: number, b: number): Uint8Array {
+  checkBits(b);
+  const out = new Uint8Array(Math.ceil((b * n) / 8));
+  packInto(src, n, b, out);
   return out;
 }
 
@@ -110,6 +259,32 @@ export function checkPacked(bytes: Uint8Array, m: number, b: number): number {
 }
 
 /**
+ * Unpacks `n` values of `b` bits from `bytes` (exactly ⌈b·n/8⌉ bytes of the
+ * stream, starting on a value boundary, any byteOffset) into `out`. `staging`
+ * is an aligned buffer of at least ⌈b·n/32⌉ words that the packed bytes are
+ * copied into once (for b ∉ {8, 32}); its stale tail bits are never read
+ * into a value. No validation: callers run {@link checkPacked} first.
+ */
+export function unpackInto(bytes: Uint8Array, b: number, n: number, out: Uint32Array, staging: Uint32Array): void {
+  if (b === 32) {
+    new Uint8Array(out.buffer, out.byteOffset, n * 4).set(bytes);
+    if (!LITTLE_ENDIAN) byteSwapWords(out, n);
+    return;
+  }
+  if (b === 8) {
+    out.set(bytes); // uint8 → uint32, C++ conversion loop
+    return;
+  }
+  new Uint8Array(staging.buffer, staging.byteOffset, bytes.length).set(bytes);
+  if (b === 16 && LITTLE_ENDIAN) {
+    out.set(new Uint16Array(staging.buffer, staging.byteOffset, n));
+    return;
+  }
+  if (!LITTLE_ENDIAN) byteSwapWords(staging, Math.ceil(bytes.length / 4));
+  unpackBitsLE(staging, n, b, out);
+}
+
+/**
  * Decodes m values of b bits (`unpackVector(bytes, b, m)`, the argument order of
  * `packVector(vec, b)` with the count last) from exactly ⌈b·m/8⌉ bytes (see {@link packVector}).
  * @throws CodecError `SECAGG_ERR_BAD_VECTOR` on a wrong length or non-zero padding bits
@@ -117,22 +292,7 @@ export function checkPacked(bytes: Uint8Array, m: number, b: number): number {
 export function unpackVector(bytes: Uint8Array, b: number, m: number): Uint32Array {
   const len = checkPacked(bytes, m, b);
   const out = new Uint32Array(m);
-  if (b === 32) {
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, len);
-    for (let i = 0; i < m; i++) out[i] = dv.getUint32(4 * i, true);
-  } else if (b === 16) {
-    for (let i = 0, j = 0; i < m; i++, j += 2) out[i] = bytes[j]! | (bytes[j + 1]! << 8);
-  } else if (b === 8) {
-    out.set(bytes);
-  } else {
-    const mask = 2 ** b;
-    let acc = 0, nbits = 0, j = 0;
-    for (let i = 0; i < m; i++) {
-      while (nbits < b) { acc += bytes[j++]! * 2 ** nbits; nbits += 8; }
-      out[i] = acc % mask;
-      acc = Math.floor(acc / mask);
-      nbits -= b;
-    }
-  }
+  const staging = b === 8 || b === 32 ? out : new Uint32Array(Math.ceil(len / 4));
+  unpackInto(bytes, b, m, out, staging);
   return out;
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { DeterministicRng } from '../../src/crypto/rng.js';
 import { CodecError, ValidationError } from '../../src/errors.js';
-import { checkBits, checkRange, packVector, packedLength, reduce, unpackVector } from '../../src/crypto/vector.js';
+import { checkBits, checkRange, packReduced, packVector, packedLength, reduce, unpackInto, unpackVector } from '../../src/crypto/vector.js';
 
 /** Reference bit-stream packer: one bit at a time, straight from the definition. */
 function refPack(vec: Uint32Array, b: number): Uint8Array {
@@ -15,6 +15,28 @@ function refPack(vec: Uint32Array, b: number): Uint8Array {
   }
   return out;
 }
+
+/** Reference bit-stream unpacker: value i is Σ_k bit(i·b + k)·2^k. */
+function refUnpack(bytes: Uint8Array, b: number, m: number): number[] {
+  return Array.from({ length: m }, (_, i) => {
+    let v = 0;
+    for (let k = 0; k < b; k++) {
+      const pos = i * b + k;
+      v += ((bytes[pos >> 3]! >> (pos & 7)) & 1) * 2 ** k;
+    }
+    return v;
+  });
+}
+
+/** A copy of `bytes` at byte offset `off` of a fresh buffer (the wire decoder's payloads sit at odd offsets). */
+function at(bytes: Uint8Array, off: number): Uint8Array {
+  const buf = new Uint8Array(bytes.length + off + 3).fill(0xa5);
+  buf.set(bytes, off);
+  return buf.subarray(off, off + bytes.length);
+}
+
+/** Lengths that end on every position of a 32-value group (every tail and padding case), plus longer ones. */
+const LENGTHS = [...Array.from({ length: 34 }, (_, i) => i), 63, 64, 65, 255, 1027];
 
 function randomVec(m: number, b: number, seed: string): Uint32Array {
   const raw = new DeterministicRng(seed).bytes(4 * m);
@@ -47,6 +69,84 @@ describe('secagg/vector', () => {
         expect(packed.length).to.equal(packedLength(m, b));
         expect(hex(packed), `b=${b} m=${m}`).to.equal(hex(refPack(v, b)));
         expect(Array.from(unpackVector(packed, b, m))).to.deep.equal(Array.from(v));
+      }
+    }
+  });
+
+  it('every b = 1..32 and every tail: pack = bit-by-bit reference, unpack = reference, from any byte offset', () => {
+    for (let b = 1; b <= 32; b++) {
+      for (const m of LENGTHS) {
+        const v = randomVec(m, b, `x${b}-${m}`);
+        if (m > 2) { v[0] = b === 32 ? 0xffffffff : 2 ** b - 1; v[m - 1] = b === 32 ? 0xffffffff : 2 ** b - 1; } // all-ones at both ends
+        const packed = packVector(v, b);
+        const ref = refPack(v, b);
+        expect(hex(packed), `b=${b} m=${m}`).to.equal(hex(ref));
+        expect(packed.byteOffset).to.equal(0);
+        expect(packed.buffer.byteLength, 'an exact buffer').to.equal(packed.length);
+        for (const off of [0, 1, 2, 3]) {
+          expect(Array.from(unpackVector(at(packed, off), b, m)), `b=${b} m=${m} off=${off}`).to.deep.equal(refUnpack(ref, b, m));
+        }
+      }
+    }
+  });
+
+  it('packReduced packs each entry mod 2^b, from Uint32Array or Int32Array, with no range check', () => {
+    for (let b = 1; b <= 32; b++) {
+      for (const m of [0, 1, 5, 31, 33, 100]) {
+        const raw = randomVec(m, 32, `r${b}-${m}`);
+        const expected = packVector(reduce(raw.slice(), b), b);
+        expect(hex(packReduced(raw, m, b)), `b=${b} m=${m}`).to.equal(hex(expected));
+        expect(hex(packReduced(new Int32Array(raw.buffer), m, b))).to.equal(hex(expected));
+      }
+    }
+    // Only the first n entries are packed.
+    expect(hex(packReduced(new Uint32Array([0x1ff, 0x2ff, 0xabc]), 2, 8))).to.equal('ffff');
+    expect(() => packReduced(new Uint32Array(1), 1, 33)).to.throw(ValidationError, '"b" expected an integer in [1, 32]');
+  });
+
+  it('unpackInto ignores stale bits in the staging buffer and past the last value', () => {
+    for (let b = 1; b <= 31; b++) {
+      const m = 45;
+      const v = randomVec(m, b, `s${b}`);
+      const packed = packVector(v, b);
+      const out = new Uint32Array(m).fill(0xdeadbeef);
+      const staging = new Uint32Array(Math.ceil(packed.length / 4) + 1).fill(0xffffffff);
+      unpackInto(at(packed, 3), b, m, out, staging);
+      expect(Array.from(out), `b=${b}`).to.deep.equal(Array.from(v));
+    }
+  });
+
+  it('pack refuses an entry ≥ 2^b at every b < 32, wherever it sits (unrolled groups and tail)', () => {
+    for (let b = 1; b <= 31; b++) {
+      for (const idx of [0, 5, 7, 8, 20, 36]) {
+        const v = randomVec(37, b, `o${b}`);
+        v[idx] = v[idx]! + 2 ** b; // one bit too many
+        expect(() => packVector(v, b), `b=${b} idx=${idx}`).to.throw(ValidationError, `entries < 2^${b}, got ${v[idx]} at index ${idx}`);
+      }
+      const top = randomVec(9, b, `t${b}`);
+      top[8] = 0x80000000; // the sign bit of an int32 must not hide it
+      expect(() => packVector(top, b), `b=${b} top bit`).to.throw(ValidationError, 'at index 8');
+    }
+  });
+
+  it('unpack refuses every wrong length and every set padding bit, at every b', () => {
+    for (let b = 1; b <= 32; b++) {
+      for (const m of [1, 3, 7, 9, 33]) {
+        const packed = packVector(randomVec(m, b, `p${b}-${m}`), b);
+        for (const len of [packed.length - 1, packed.length + 1]) {
+          const wrong = new Uint8Array(len);
+          wrong.set(packed.subarray(0, Math.min(len, packed.length)));
+          try { unpackVector(wrong, b, m); expect.fail(`b=${b} m=${m} len=${len}`); } catch (e) {
+            expect(e, `b=${b} m=${m} len=${len}`).to.be.instanceOf(CodecError);
+            expect((e as CodecError).code).to.equal('SECAGG_ERR_BAD_VECTOR');
+          }
+        }
+        const padBits = packed.length * 8 - b * m;
+        for (let bit = 8 - padBits; bit < 8; bit++) {
+          const bad = at(packed, 1);
+          bad[bad.length - 1]! |= 1 << bit;
+          expect(() => unpackVector(bad, b, m), `b=${b} m=${m} bit=${bit}`).to.throw(CodecError, 'padding');
+        }
       }
     }
   });
