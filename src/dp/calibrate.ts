@@ -1,14 +1,19 @@
 /**
  * Noise calibration: the smallest noise multiplier z for which `steps` runs of
- * the Poisson-subsampled Gaussian (rate q) stay within (ε, δ), found by
- * bisection on z (ε is decreasing in z) with either accountant.
+ * the Poisson-subsampled Gaussian (rate q) stay within (ε, δ), found by a
+ * bounded bisection on log z (ε is decreasing in z) with either accountant:
+ * the search never leaves the bracket [1e-3, 1e6] and evaluates ε a fixed
+ * number of times at most.
  *
  * The returned z always meets the target (it is the upper end of the final
- * bracket), and is within a relative `tolerance` of the smallest such z.
+ * bracket, and its ε was computed, not refused), and is within a relative
+ * `tolerance` of the smallest z in the bracket whose ε the accountant
+ * certifies (the PLD accountant refuses very small z, whose grids exceed its
+ * bound).
  *
  * @module
  */
-import { DpError } from '../errors.js';
+import { DpError, InternalError } from '../errors.js';
 import { sampledGaussian } from './events.js';
 import { epsilonOf, type AccountingOptions } from './accounting.js';
 
@@ -30,7 +35,16 @@ export interface Calibration {
   readonly accountant: 'rdp' | 'pld';
 }
 
-const MAX_Z = 1e6;
+/**
+ * The bracket the noise multiplier is searched in. Every search stays inside
+ * it and evaluates ε at most {@link MAX_EVALUATIONS} times, so a calibration
+ * ends in bounded time whatever the target.
+ */
+export const NOISE_BRACKET: readonly [number, number] = [1e-3, 1e6];
+/** Bisection steps at most (2^-64 of the bracket's log-width is far below any tolerance). */
+const MAX_ITERATIONS = 64;
+/** ε evaluations at most: the bracket ends, two hints, and the bisection. */
+export const MAX_EVALUATIONS = MAX_ITERATIONS + 4;
 
 /** ε of `steps` Poisson-sampled Gaussian runs with noise multiplier `z`. */
 export function sampledGaussianEpsilon(z: number, o: CalibrateOptions): number {
@@ -51,37 +65,69 @@ function validate(o: CalibrateOptions): void {
   }
 }
 
+/** True for the accountants' refusals (the figure at that z cannot be certified). */
+function isRefusal(err: unknown): boolean {
+  return err instanceof DpError && (err.code === 'DP_ERR_ACCOUNTING_LIMIT' || err.code === 'DP_ERR_ACCOUNTING_UNRELIABLE');
+}
+
 /**
  * The smallest noise multiplier (to within `tolerance`) meeting (ε, δ) for
- * `steps` runs of the Poisson-subsampled Gaussian at rate `q`.
- * @throws DpError `DP_ERR_BAD_PARAM` for bad targets; `DP_ERR_UNREACHABLE` if no z ≤ 1e6 meets them.
+ * `steps` runs of the Poisson-subsampled Gaussian at rate `q`, searched by
+ * bisection on log z inside {@link NOISE_BRACKET} (ε decreases with z). A z
+ * at which the accountant refuses counts as not meeting the target, so the
+ * answer is always a z whose ε was computed and is ≤ the target. When even
+ * the bracket's lower end meets the target, that end is returned.
+ * @throws DpError `DP_ERR_BAD_PARAM` for bad targets; `DP_ERR_UNREACHABLE` if the bracket's upper end does not meet them.
  */
 export function calibrateNoise(o: CalibrateOptions): Calibration {
   validate(o);
   const accountant = o.accountant ?? 'rdp';
   const tol = o.tolerance ?? (accountant === 'pld' ? 1e-3 : 1e-4);
-  const eps = (z: number): number => sampledGaussianEpsilon(z, o);
-  // PLD is never looser than RDP, so the RDP answer is a good upper starting point.
-  let hi = accountant === 'pld' ? calibrateNoise({ ...o, accountant: 'rdp', tolerance: 1e-3 }).noiseMultiplier : 1;
-  let epsHi = eps(hi);
-  while (!(epsHi <= o.epsilon)) {
-    hi *= 2;
-    if (hi > MAX_Z) throw new DpError('DP_ERR_UNREACHABLE', `no noise multiplier up to ${MAX_Z} reaches ε=${o.epsilon} at δ=${o.delta}`);
-    epsHi = eps(hi);
+  let evaluations = 0;
+  /** ε at z when it is computed and meets the target, else undefined. */
+  const meets = (z: number): number | undefined => {
+    if (++evaluations > MAX_EVALUATIONS) throw new InternalError(`calibrateNoise evaluated ε more than ${MAX_EVALUATIONS} times`);
+    try {
+      const e = sampledGaussianEpsilon(z, o);
+      return e <= o.epsilon ? e : undefined;
+    } catch (err) {
+      if (isRefusal(err)) return undefined;
+      throw err;
+    }
+  };
+  let [lo, hi] = NOISE_BRACKET;
+  let epsHi: number | undefined;
+  if (accountant === 'pld') {
+    // PLD answers sit within a few per cent below the RDP one: probe there first to narrow the bracket.
+    let hint: number | undefined;
+    try {
+      hint = calibrateNoise({ ...o, accountant: 'rdp', tolerance: 1e-3 }).noiseMultiplier;
+    } catch (err) {
+      if (!(err instanceof DpError && err.code === 'DP_ERR_UNREACHABLE')) throw err;
+    }
+    for (const z of hint === undefined ? [] : [hint, hint * 0.8]) {
+      if (!(z > lo && z < hi)) continue;
+      const e = meets(z);
+      if (e === undefined) {
+        lo = z;
+        break;
+      }
+      hi = z;
+      epsHi = e;
+    }
   }
-  // PLD answers sit within a few per cent of the RDP one: start with a narrow bracket.
-  const shrink = accountant === 'pld' ? 0.8 : 0.5;
-  let lo = hi * shrink;
-  for (let e = eps(lo); e <= o.epsilon; e = eps(lo)) {
-    hi = lo;
-    epsHi = e;
-    lo *= shrink;
-    if (lo < 1e-6) return { noiseMultiplier: hi, epsilon: epsHi, accountant };
+  epsHi ??= meets(hi);
+  if (epsHi === undefined) {
+    throw new DpError('DP_ERR_UNREACHABLE', `no noise multiplier up to ${hi} reaches ε=${o.epsilon} at δ=${o.delta} (${accountant})`);
   }
-  while ((hi - lo) / hi > tol) {
-    const mid = (lo + hi) / 2;
-    const e = eps(mid);
-    if (e <= o.epsilon) {
+  if (lo === NOISE_BRACKET[0]) {
+    const e = meets(lo);
+    if (e !== undefined) return { noiseMultiplier: lo, epsilon: e, accountant };
+  }
+  for (let i = 0; i < MAX_ITERATIONS && (hi - lo) / hi > tol; i++) {
+    const mid = Math.sqrt(lo * hi);
+    const e = meets(mid);
+    if (e !== undefined) {
       hi = mid;
       epsHi = e;
     } else {

@@ -157,7 +157,8 @@ export class PrivacyLedger {
 
   /**
    * Checks whether `event` fits in the budget, without recording it.
-   * @throws DpError `DP_ERR_BUDGET_EXCEEDED` (message: spent, requested and budget) if it does not;
+   * @throws DpError `DP_ERR_BUDGET_EXCEEDED` (message: spent, requested and budget) if it does not,
+   *   or if the accountant refuses to certify ε (`DP_ERR_ACCOUNTING_*`, kept as the `cause`);
    *   `DP_ERR_BAD_PARAM` for an invalid event.
    */
   check(event: DpEvent): BudgetCheck {
@@ -165,8 +166,21 @@ export class PrivacyLedger {
     const b = this.opts.budget;
     const delta = b?.delta;
     if (b === undefined || delta === undefined) return { spent: NaN, requested: NaN, budget: undefined };
-    const spent = this.epsilon(delta);
-    const requested = this.epsilon(delta, [event]);
+    // Fail closed: when the accountant refuses to certify a figure, the event is
+    // treated as over budget (refused, nothing recorded), never as free.
+    let spent: number;
+    let requested: number;
+    try {
+      spent = this.epsilon(delta);
+      requested = this.epsilon(delta, [event]);
+    } catch (err) {
+      if (!(err instanceof DpError && (err.code === 'DP_ERR_ACCOUNTING_LIMIT' || err.code === 'DP_ERR_ACCOUNTING_UNRELIABLE'))) throw err;
+      throw new DpError(
+        'DP_ERR_BUDGET_EXCEEDED',
+        `privacy budget check failed closed: the ${this.opts.accountant ?? 'rdp'} accountant cannot certify ε (${err.code}: ${err.message}); event refused and not recorded`,
+        { cause: err },
+      );
+    }
     if (!(requested <= b.epsilon)) {
       throw new DpError(
         'DP_ERR_BUDGET_EXCEEDED',

@@ -70,7 +70,9 @@ export function composePld(a: DiscretePld, b: DiscretePld, cut = 1e-15): Discret
   const m = convolve(a.mass, b.mass);
   let max = 0;
   for (let i = 0; i < m.length; i++) if (m[i]! > max) max = m[i]!;
-  const floor = max * FFT_FLOOR;
+  // Direct summation (see `convolve`) is exact to rounding: no floor there.
+  const fft = Math.min(a.mass.length, b.mass.length) > 32 && a.mass.length * b.mass.length > 1 << 20;
+  const floor = fft ? max * FFT_FLOOR : 0;
   // Sub-floor edge bins are handled pessimistically like truncated tails:
   // the low edge is rounded up to the first kept bin, the high edge moved to ∞.
   let lo = 0;

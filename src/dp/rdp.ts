@@ -163,7 +163,8 @@ function rdpOf(ev: DpEvent, orders: readonly number[]): Float64Array {
  * Converts RDP values to (ε, δ)-DP at the best order.
  * `improved` follows dp-accounting's `compute_epsilon`: orders ≤ 1.01 are
  * skipped, and ε = 0 whenever the KL bound δ ≥ √(1 − e^(−r)) already holds.
- * @throws DpError `DP_ERR_BAD_PARAM` for δ outside (0, 1) or mismatched lengths.
+ * @throws DpError `DP_ERR_BAD_PARAM` for δ outside (0, 1) or mismatched lengths;
+ *   `DP_ERR_ACCOUNTING_UNRELIABLE` when an RDP value is NaN or negative.
  */
 export function epsilonFromRdp(
   orders: readonly number[],
@@ -180,8 +181,13 @@ export function epsilonFromRdp(
   for (let i = 0; i < orders.length; i++) {
     const a = orders[i]!;
     const r = rdp[i]!;
+    // Fail closed: an RDP value is ≥ 0 or +∞; NaN or a clearly negative value means the
+    // computation broke down, and skipping that order could hide it, so nothing is reported.
+    if (Number.isNaN(r) || r < -1e-12) {
+      throw new DpError('DP_ERR_ACCOUNTING_UNRELIABLE', `the RDP accountant cannot certify ε: RDP at order ${a} came out ${r}`);
+    }
     let eps: number;
-    if (Number.isNaN(r) || r === Infinity || a === Infinity) eps = Infinity;
+    if (r === Infinity || a === Infinity) eps = Infinity;
     else if (conversion === 'classic') eps = a > 1 ? r + Math.log(1 / delta) / (a - 1) : Infinity;
     else if (r <= 0 || delta * delta + Math.expm1(-r) > 0) eps = 0;
     else if (a > 1.01) eps = r + Math.log1p(-1 / a) - Math.log(delta * a) / (a - 1);
