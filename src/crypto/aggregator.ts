@@ -8,22 +8,32 @@
  */
 import type { CryptoProvider } from './types.js';
 import { MaskAccumulator, type MaskAccumulatorOptions, type MaskTerm } from './mask.js';
+import { PARALLEL_MIN_WORDS, warmMaskPool } from './_maskPool.js';
 
+/**
+ * Ownership: the aggregator owns its buffers until {@link Aggregator.result},
+ * which hands the sum over without a copy (it may be the aggregator's own
+ * memory). After result() the aggregator is finished: addInput, removeMasks
+ * and result throw, and clear() wipes only what the aggregator still holds
+ * (scratch buffers), never the array handed over. The server calls clear()
+ * once it has taken the result (or when the session ends without one).
+ */
 export interface Aggregator {
   /** Entries per vector (the session's m). */
   readonly dim: number;
   /**
-   * Adds one client's contribution, exactly as it came off the wire. The
-   * payload is validated whole before any state changes, so a refused input
-   * leaves the running sum untouched.
+   * Adds one client's contribution, exactly as it came off the wire (at any
+   * byte offset: it is read in place, never copied whole). The payload is
+   * validated whole before any state changes, so a refused input leaves the
+   * running sum untouched.
    * @throws CodecError / ValidationError `SECAGG_ERR_BAD_VECTOR`
    */
   addInput(payload: Uint8Array): void;
-  /** Adds (sign 1) or subtracts (sign −1) the mask of each term. */
+  /** Adds (sign 1) or subtracts (sign −1) the mask of each term (keys are not kept). */
   removeMasks(terms: readonly MaskTerm[]): void;
-  /** The sum mod 2^b, a fresh array of length `dim`. */
+  /** The sum mod 2^b, an array of length `dim` now owned by the caller; finishes the aggregator. */
   result(): Uint32Array;
-  /** Wipes every buffer the aggregator holds. */
+  /** Wipes every buffer the aggregator still holds. */
   clear(): void;
 }
 
@@ -33,15 +43,26 @@ export type AggregatorFactory = (dim: number, bits: number, provider: CryptoProv
 /**
  * Σ of bit-packed masked inputs mod 2^b (secagg-v1 spec §3.7): inputs are
  * unpacked chunk by chunk straight into a running sum mod 2^32, masks are
- * expanded chunk by chunk and added or subtracted, one final reduction.
+ * expanded chunk by chunk and added or subtracted, one final reduction, done
+ * in place on the sum that result() hands over.
+ *
+ * Mask removal uses every core by default (`threads: 'auto'`, see mask.ts and
+ * _maskPool.ts): the unmasking round of a session with clients dropped after
+ * sharing keys rebuilds one pairwise mask per surviving neighbour of each,
+ * which dominates the server's time. Pass `{ threads: 1 }` to stay on the
+ * calling thread; the sum is bit-identical either way. When the vector is
+ * large enough for the pool to pay, the workers are started here, so they
+ * have loaded before the unmasking round.
  */
 export function maskedSum(dim: number, bits: number, provider: CryptoProvider, options?: MaskAccumulatorOptions): Aggregator {
-  const acc = new MaskAccumulator(dim, provider, options);
+  const acc = new MaskAccumulator(dim, provider, { threads: 'auto', ...options });
+  // A vector of ≥ PARALLEL_MIN_WORDS / 32 words pays with 32 masks to rebuild (e.g. one dropped client of 33 neighbours).
+  if (acc.threads > 1 && provider.name === 'native' && dim * 32 >= PARALLEL_MIN_WORDS) warmMaskPool(acc.threads);
   return {
     dim,
     addInput: (payload) => acc.addPacked(payload, bits, 1),
     removeMasks: (terms) => acc.addMasks(terms),
-    result: () => acc.result(bits),
+    result: () => acc.takeResult(bits),
     clear: () => acc.clear(),
   };
 }

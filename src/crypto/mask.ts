@@ -16,6 +16,14 @@
  * Int32Array views (`(a + b) | 0` wraps mod 2^32 like the SIMD lanes); both are
  * tested against the same reference.
  *
+ * Both cores (or more): {@link MaskAccumulator.addMasks} can split the vector
+ * into windows expanded by a pool of worker threads (_maskPool.ts) while the
+ * calling thread expands its own windows. Word w of a mask is keystream word w,
+ * i.e. AES block ⌊w/4⌋, so a window starting at word w (a multiple of 4) is
+ * the keystream under the initial counter block w/4 (NIST SP 800-38A §6.5:
+ * counter blocks T_j = T_1 + j − 1). Sums mod 2^32 do not depend on the order
+ * of additions, so the result is bit-identical however the work is split.
+ *
  * Text form of the kernel whose bytes are assembled below:
  *
  * ```wat
@@ -38,7 +46,8 @@
  */
 import { ValidationError } from '../errors.js';
 import type { CryptoProvider } from './types.js';
-import { checkPacked, checkRange, reduce, unpackVector } from './vector.js';
+import { maskPool, PARALLEL_MIN_WORDS, resolveThreads, type MaskThreads } from './_maskPool.js';
+import { checkPacked, checkRange, packReduced, reduce, unpackInto } from './vector.js';
 
 /** The exports of the SIMD kernel instance. */
 interface WasmAddKernel {
@@ -119,7 +128,6 @@ function createWasmAddKernel(bytes: number): WasmAddKernel | null {
 }
 
 const CODE = 'SECAGG_ERR_BAD_MASK';
-const ZERO_IV = new Uint8Array(16);
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Default chunk size in bytes (fastest of 16/64/128/256 KiB in bench/_mask.ts). */
 export const DEFAULT_MASK_CHUNK_BYTES = 65536;
@@ -139,6 +147,17 @@ function checkDim(dim: number): void {
 }
 
 /**
+ * The initial counter block of the keystream from mask word `word` on (a
+ * multiple of 4): the 128-bit big-endian integer word/4 (the secagg-v1 stream
+ * starts at the all-zero block; word/4 < 2^26 by the bound on dim).
+ */
+export function counterBlockAt(word: number): Uint8Array {
+  const iv = new Uint8Array(16);
+  new DataView(iv.buffer).setUint32(12, word / 4, false);
+  return iv;
+}
+
+/**
  * Reference mask expansion (tests, vectors): the first `dim` little-endian
  * uint32 words of AES-128-CTR(key, iv = 0). Allocates the whole mask.
  */
@@ -146,7 +165,7 @@ export function expandMask(key: Uint8Array, dim: number, provider: CryptoProvide
   checkKey(key);
   checkDim(dim);
   const bytes = new Uint8Array(dim * 4);
-  provider.aes128Ctr(key, ZERO_IV).fill(bytes);
+  provider.aes128Ctr(key, counterBlockAt(0)).fill(bytes);
   const out = new Uint32Array(dim);
   const dv = new DataView(bytes.buffer);
   for (let i = 0; i < dim; i++) out[i] = dv.getUint32(4 * i, true);
@@ -165,22 +184,41 @@ export interface MaskAccumulatorOptions {
   readonly chunkBytes?: number;
   /** `'auto'` (WebAssembly SIMD when available, default), `'wasm'` (required) or `'js'`. */
   readonly backend?: 'auto' | 'wasm' | 'js';
+  /**
+   * Threads for {@link MaskAccumulator.addMasks}: 1 (default) expands on the
+   * calling thread only; n > 1 uses up to n − 1 pooled workers besides it;
+   * `'auto'` uses every core (see _maskPool.ts). Whatever the value, work below
+   * {@link PARALLEL_MIN_WORDS} keystream words, a provider other than the
+   * native one, or a runtime without worker_threads runs on the calling thread.
+   */
+  readonly threads?: MaskThreads;
 }
 
 /**
  * Accumulates Σ ±vectors and Σ ±masks of dimension `dim` mod 2^32, in O(dim)
  * memory plus one scratch chunk, and returns the sum mod 2^b.
+ *
+ * Ownership: {@link result} returns a copy and leaves the accumulator usable;
+ * {@link takeResult} hands over the accumulator's own memory, after which the
+ * accumulator refuses further use except {@link clear} (which then wipes only
+ * what it still holds: the scratch and staging buffers).
  */
 export class MaskAccumulator {
   /** The add kernel in use. */
   readonly backend: 'wasm' | 'js';
   readonly dim: number;
   readonly chunkBytes: number;
+  /** Threads addMasks may use (1: the calling thread only). */
+  readonly threads: number;
   private readonly padded: number; // words, a multiple of 16 (64 bytes)
   private readonly acc: Int32Array;
   private readonly scratch: Uint8Array;
   private readonly scratch32: Int32Array;
+  private readonly scratchU32: Uint32Array;
+  /** Aligned copy of one chunk of packed input (addPacked), allocated on first use. */
+  private staging: Uint32Array | null = null;
   private readonly kernel: WasmAddKernel | null;
+  private taken = false;
 
   constructor(dim: number, private readonly provider: CryptoProvider, options: MaskAccumulatorOptions = {}) {
     checkDim(dim);
@@ -188,6 +226,7 @@ export class MaskAccumulator {
     if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 64 || chunkBytes % 64 !== 0 || chunkBytes > 2 ** 24) {
       throw new ValidationError(CODE, `"chunkBytes" expected a multiple of 64 in [64, 2^24], got ${String(chunkBytes)}`);
     }
+    this.threads = resolveThreads(options.threads ?? 1);
     this.dim = dim;
     this.chunkBytes = chunkBytes;
     this.padded = Math.ceil(dim / 16) * 16;
@@ -209,6 +248,7 @@ export class MaskAccumulator {
       this.backend = 'js';
     }
     this.scratch32 = new Int32Array(this.scratch.buffer, this.scratch.byteOffset, chunkBytes >> 2);
+    this.scratchU32 = new Uint32Array(this.scratch.buffer, this.scratch.byteOffset, chunkBytes >> 2);
   }
 
   /** Adds (sign 1) or subtracts (sign −1) the mask of `key`. */
@@ -219,14 +259,37 @@ export class MaskAccumulator {
   /**
    * Adds or subtracts several masks. Works window by window over the
    * accumulator, expanding every key's next chunk into the window while it
-   * is in cache; each key's keystream stays positioned between windows.
+   * is in cache; each key's keystream stays positioned between windows. With
+   * `threads` > 1 and enough work, windows are shared with pooled workers.
    */
   addMasks(terms: readonly MaskTerm[]): void {
+    this.checkUsable();
     for (const t of terms) { checkKey(t.key); checkSign(t.sign); }
-    const streams = terms.map((t) => this.provider.aes128Ctr(t.key, ZERO_IV));
-    const total = this.padded * 4;
-    for (let off = 0; off < total; off += this.chunkBytes) {
-      const n = Math.min(this.chunkBytes, total - off); // a multiple of 64
+    if (terms.length === 0 || this.padded === 0) return;
+    if (this.threads > 1 && this.provider.name === 'native' && terms.length * this.padded >= PARALLEL_MIN_WORDS) {
+      const pool = maskPool();
+      if (pool !== null && pool.run({
+        terms, padded: this.padded, chunkBytes: this.chunkBytes,
+        expand: (lo, hi) => this.addMaskRange(terms, lo, lo, hi),
+        addWindow: (src, lo, hi) => this.addShared(src, lo, hi),
+      }, this.threads) >= 0) return;
+    }
+    this.addMaskRange(terms, 0, 0, this.padded);
+  }
+
+  /**
+   * acc[lo, hi) ±= words [first, first + hi − lo) of each term's mask; `first`
+   * a multiple of 4, `lo` and `hi` multiples of 16 with hi ≤ the padded length.
+   * The building block of addMasks on every thread (the workers call it on a
+   * window-sized accumulator with lo = 0). Keys are validated by the caller.
+   * @internal
+   */
+  addMaskRange(terms: readonly MaskTerm[], first: number, lo: number, hi: number): void {
+    const iv = counterBlockAt(first);
+    const streams = terms.map((t) => this.provider.aes128Ctr(t.key, iv));
+    const end = hi * 4;
+    for (let off = lo * 4; off < end; off += this.chunkBytes) {
+      const n = Math.min(this.chunkBytes, end - off); // a multiple of 64
       const chunk = n === this.chunkBytes ? this.scratch : this.scratch.subarray(0, n);
       for (let i = 0; i < terms.length; i++) {
         // Keystream beyond dim only lands in the padding words, which are never read.
@@ -236,11 +299,27 @@ export class MaskAccumulator {
     }
   }
 
+  /** acc[lo, hi) += src[lo, hi) (a worker's window; lo, hi multiples of 16). @internal */
+  addShared(src: Int32Array, lo: number, hi: number): void {
+    const words = this.chunkBytes >> 2;
+    for (let w = lo; w < hi; w += words) {
+      const n = Math.min(words, hi - w);
+      this.scratch32.set(src.subarray(w, w + n));
+      this.addScratch(w * 4, n * 4, 1);
+    }
+  }
+
+  /** The accumulator words [0, n) (the workers copy their window out of it). @internal */
+  words(n: number): Int32Array {
+    return this.acc.subarray(0, n);
+  }
+
   /**
    * Adds (sign 1) or subtracts (sign −1) a vector of length `dim` (any uint32
    * entries; the sum is reduced at the end).
    */
   addVector(v: Uint32Array, sign: 1 | -1): void {
+    this.checkUsable();
     checkRange(v, this.dim, 32, 'vector');
     checkSign(sign);
     const words = this.chunkBytes >> 2;
@@ -255,25 +334,25 @@ export class MaskAccumulator {
 
   /**
    * Adds (sign 1) or subtracts (sign −1) a bit-packed vector (vector.ts
-   * layout) without unpacking it whole: the exact length and zero padding are
-   * checked first, so a malformed vector never touches the accumulator, then
-   * it is unpacked chunk by chunk into the scratch buffer.
+   * layout) at any byte offset, without unpacking it whole: the exact length
+   * and zero padding are checked first, so a malformed vector never touches
+   * the accumulator, then each chunk is unpacked straight into the scratch
+   * buffer (b = 32: one copy; otherwise one copy into an aligned staging
+   * buffer and a word-at-a-time unpack).
    * @throws CodecError `SECAGG_ERR_BAD_VECTOR`
    */
   addPacked(bytes: Uint8Array, b: number, sign: 1 | -1): void {
+    this.checkUsable();
     checkSign(sign);
     checkPacked(bytes, this.dim, b);
     const words = this.chunkBytes >> 2; // a multiple of 16, so every chunk starts on a byte boundary
-    const scratchU32 = new Uint32Array(this.scratch.buffer, this.scratch.byteOffset, words);
+    if (b !== 8 && b !== 32 && this.staging === null) this.staging = new Uint32Array(words);
+    const staging = this.staging ?? this.scratchU32;
     for (let w = 0; w < this.dim; w += words) {
       const n = Math.min(words, this.dim - w);
       const start = (w * b) / 8;
       const end = w + n === this.dim ? bytes.length : ((w + n) * b) / 8;
-      if (b === 32 && LITTLE_ENDIAN && (bytes.byteOffset + start) % 4 === 0) {
-        scratchU32.set(new Uint32Array(bytes.buffer, bytes.byteOffset + start, n));
-      } else {
-        scratchU32.set(unpackVector(bytes.subarray(start, end), b, n));
-      }
+      unpackInto(bytes.subarray(start, end), b, n, this.scratchU32, staging);
       // Round up to 64 bytes: the stale scratch tail only reaches padding words.
       this.addScratch(w * 4, Math.ceil(n / 16) * 64, sign);
     }
@@ -281,15 +360,48 @@ export class MaskAccumulator {
 
   /** The accumulated sum reduced mod 2^b, as a new array of length `dim`. */
   result(b: number): Uint32Array {
+    this.checkUsable();
     const out = new Uint32Array(this.dim);
     out.set(new Uint32Array(this.acc.buffer, this.acc.byteOffset, this.dim));
     return reduce(out, b);
   }
 
-  /** Zeroes the accumulator and the scratch (e.g. after a client sent its masked input). */
+  /**
+   * The accumulated sum reduced mod 2^b in place, handed over without a copy:
+   * the returned array is the accumulator's own memory (a view of length
+   * `dim`), owned by the caller from now on. The accumulator is finished: any
+   * later call but {@link clear} throws `SECAGG_ERR_BAD_MASK`.
+   */
+  takeResult(b: number): Uint32Array {
+    this.checkUsable();
+    const out = reduce(new Uint32Array(this.acc.buffer, this.acc.byteOffset, this.dim), b);
+    this.taken = true;
+    return out;
+  }
+
+  /**
+   * The accumulated sum mod 2^b, bit-packed (vector.ts layout): the pack takes
+   * each word mod 2^b itself, so there is no separate reduction pass, no copy
+   * of the sum and no range check (every packed entry is < 2^b by construction).
+   */
+  resultPacked(b: number): Uint8Array {
+    this.checkUsable();
+    return packReduced(this.acc, this.dim, b);
+  }
+
+  /**
+   * Zeroes the accumulator, the scratch and the staging buffer (e.g. after a
+   * client sent its masked input). After {@link takeResult} the accumulator
+   * memory belongs to the caller and only the scratch and staging are wiped.
+   */
   clear(): void {
-    this.acc.fill(0);
+    if (!this.taken) this.acc.fill(0);
     this.scratch.fill(0);
+    this.staging?.fill(0);
+  }
+
+  private checkUsable(): void {
+    if (this.taken) throw new ValidationError(CODE, 'the accumulator was finished by takeResult(); its memory belongs to the caller');
   }
 
   /** acc[off/4 …] ±= scratch[0 … n/4); `off` and `n` in bytes, multiples of 64 (n) and 4 (off). */

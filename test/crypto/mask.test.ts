@@ -4,8 +4,10 @@ import { nativeProvider } from '../../src/crypto/native.js';
 import { portableProvider } from '../../src/crypto/portable.js';
 import { DeterministicRng } from '../../src/crypto/rng.js';
 import { ValidationError } from '../../src/errors.js';
-import { MaskAccumulator, WASM_ADD_BYTES, expandMask } from '../../src/crypto/mask.js';
-import { packVector } from '../../src/crypto/vector.js';
+import { MaskAccumulator, WASM_ADD_BYTES, counterBlockAt, expandMask, type MaskTerm } from '../../src/crypto/mask.js';
+import { maskedSum } from '../../src/crypto/aggregator.js';
+import { PARALLEL_MIN_WORDS, maskPool, resolveThreads } from '../../src/crypto/_maskPool.js';
+import { packVector, reduce } from '../../src/crypto/vector.js';
 
 const WebAssemblyValidate = (b: Uint8Array): boolean =>
   (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(b);
@@ -151,4 +153,155 @@ describe('secagg/mask', () => {
     expect(() => acc.addPacked(bad, 15, 1)).to.throw(/padding/);
     expect(Array.from(acc.result(15))).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
+
+  it('addPacked at every b = 1..32, from every byte offset, equals addVector (and b = 32 straddling chunks)', () => {
+    for (let b = 1; b <= 32; b++) {
+      for (const [dim, chunkBytes] of [[37, 64], [1001, 256]] as const) {
+        const v = reduce(randomVec(dim, `ap${b}-${dim}`), b);
+        const packed = packVector(v, b);
+        const ref = new MaskAccumulator(dim, nativeProvider, { chunkBytes });
+        ref.addVector(v, 1);
+        ref.addVector(v, 1);
+        const want = Array.from(ref.result(b));
+        for (const off of [1, 2, 3]) {
+          const buf = new Uint8Array(packed.length + off);
+          buf.set(packed, off);
+          const a = new MaskAccumulator(dim, nativeProvider, { chunkBytes });
+          a.addPacked(buf.subarray(off), b, 1);
+          a.addPacked(packed, b, 1);
+          expect(Array.from(a.result(b)), `b=${b} dim=${dim} off=${off}`).to.deep.equal(want);
+        }
+      }
+    }
+  });
+
+  it('resultPacked equals packVector(result(b)); takeResult hands over the memory and finishes the accumulator', () => {
+    const dim = 1003;
+    for (const b of [1, 13, 20, 24, 32]) {
+      const acc = new MaskAccumulator(dim, nativeProvider);
+      acc.addMasks([{ key: keyOf('r1'), sign: 1 }, { key: keyOf('r2'), sign: -1 }]);
+      const copy = acc.result(b);
+      expect(Buffer.from(acc.resultPacked(b)).equals(Buffer.from(packVector(copy, b))), `b=${b}`).to.equal(true);
+      const taken = acc.takeResult(b);
+      expect(Array.from(taken)).to.deep.equal(Array.from(copy));
+      expect(taken.length).to.equal(dim);
+      for (const f of [() => acc.result(b), () => acc.takeResult(b), () => acc.addMask(keyOf('r3'), 1), () => acc.resultPacked(b),
+        () => acc.addVector(new Uint32Array(dim), 1), () => acc.addPacked(new Uint8Array(Math.ceil((dim * b) / 8)), b, 1)]) {
+        expect(f).to.throw(ValidationError, 'finished by takeResult()');
+      }
+      acc.clear(); // wipes the scratch only: the handed-over sum is the caller's
+      expect(Array.from(taken)).to.deep.equal(Array.from(copy));
+    }
+  });
+
+  it('maskedSum: result() is the sum, handed over; clear() after it keeps it; a finished aggregator refuses input', () => {
+    const dim = 300, bits = 20;
+    const agg = maskedSum(dim, bits, nativeProvider);
+    const x = reduce(randomVec(dim, 'ms-x'), bits), y = reduce(randomVec(dim, 'ms-y'), bits);
+    const wire = new Uint8Array(1 + packVector(x, bits).length);
+    wire.set(packVector(x, bits), 1); // odd offset, as in a decoded message
+    agg.addInput(wire.subarray(1));
+    agg.addInput(packVector(y, bits));
+    agg.removeMasks([{ key: keyOf('m'), sign: 1 }]);
+    const sum = agg.result();
+    agg.clear();
+    expect(Array.from(sum)).to.deep.equal(refSum([[x, 1], [y, 1], [nodeMask(keyOf('m'), dim), 1]], dim, bits));
+    expect(() => agg.addInput(packVector(y, bits))).to.throw(ValidationError, 'finished');
+    try { agg.removeMasks([]); expect.fail('no throw'); } catch (e) { expect((e as ValidationError).code).to.equal('SECAGG_ERR_BAD_MASK'); }
+  });
+
+  it('counterBlockAt(w) continues the keystream at word w', () => {
+    const key = keyOf('ctr');
+    const whole = nodeMask(key, 64);
+    for (const w of [0, 4, 8, 60]) {
+      const part = new Uint8Array(16);
+      nativeProvider.aes128Ctr(key, counterBlockAt(w)).fill(part);
+      expect(Array.from(new Uint32Array(part.buffer))).to.deep.equal(Array.from(whole.subarray(w, w + 4)));
+    }
+    expect(Buffer.from(counterBlockAt(4 * 0x01020304)).toString('hex')).to.equal('00000000000000000000000001020304');
+  });
+
+  describe('both cores (worker pool)', () => {
+    // Enough keystream for the pool to take it: 40 terms × 65 552 padded words > PARALLEL_MIN_WORDS.
+    const dim = 65541;
+    const terms: MaskTerm[] = Array.from({ length: 40 }, (_, i) => ({ key: keyOf(`w${i}`), sign: i % 3 === 0 ? -1 : 1 }));
+
+    before(async function () {
+      this.timeout(30_000);
+      expect(terms.length * Math.ceil(dim / 16) * 16).to.be.greaterThan(PARALLEL_MIN_WORDS);
+      const pool = maskPool()!;
+      pool.grow(1);
+      // Wait for a worker to load, so the tests below see it take windows.
+      for (let i = 0; i < 600 && pool.ready < 1; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(pool.ready).to.be.greaterThan(0);
+    });
+
+    it('threads: 1 and 2 give bit-identical sums, equal to the one-key-at-a-time reference', () => {
+      const ref = new MaskAccumulator(dim, nativeProvider, { threads: 1 });
+      for (const t of terms) ref.addMask(t.key, t.sign);
+      const want = Buffer.from(ref.result(32).buffer);
+      for (const [threads, chunkBytes, backend] of [[1, 65536, 'wasm'], [2, 65536, 'wasm'], [2, 4096, 'js'], ['auto', 65536, 'auto']] as const) {
+        const acc = new MaskAccumulator(dim, nativeProvider, { threads, chunkBytes, backend });
+        acc.addVector(randomVec(dim, 'pool-x'), 1);
+        acc.addMasks(terms);
+        acc.addVector(randomVec(dim, 'pool-x'), -1);
+        expect(Buffer.from(acc.result(32).buffer).equals(want), `threads=${threads} chunk=${chunkBytes} ${backend}`).to.equal(true);
+      }
+      expect(Array.from(ref.result(32).subarray(0, 3))).to.deep.equal(refSum(terms.map((t) => [nodeMask(t.key, 3), t.sign]), 3, 32));
+    });
+
+    it('a worker takes windows while the caller works; the caller\'s keys are left as they were', () => {
+      const pool = maskPool()!;
+      const acc = new MaskAccumulator(dim, nativeProvider, { threads: 1 });
+      const gate = new Int32Array(new SharedArrayBuffer(4));
+      let first = true;
+      const keys = terms.map((t) => t.key.slice());
+      const done = pool.run({
+        terms: keys.map((key, i) => ({ key, sign: terms[i]!.sign })), padded: Math.ceil(dim / 16) * 16, chunkBytes: 16384,
+        expand: (lo, hi) => {
+          if (first) { first = false; Atomics.wait(gate, 0, 0, 300); } // give the worker time to claim
+          acc.addMaskRange(terms, lo, lo, hi);
+        },
+        addWindow: (src, lo, hi) => acc.addShared(src, lo, hi),
+      }, 2);
+      expect(done).to.be.greaterThan(0);
+      const ref = new MaskAccumulator(dim, nativeProvider, { threads: 1 });
+      ref.addMasks(terms);
+      expect(Buffer.from(acc.result(32).buffer).equals(Buffer.from(ref.result(32).buffer))).to.equal(true);
+      expect(keys.every((k) => k.some((x) => x !== 0)), 'the caller\'s keys are its own').to.equal(true);
+    });
+
+    it('small work stays on the calling thread; thread counts are validated', () => {
+      const pool = maskPool()!;
+      const job = { terms, padded: 16, chunkBytes: 64, expand: () => { throw new Error('unused'); }, addWindow: () => { throw new Error('unused'); } };
+      expect(pool.run(job, 2)).to.equal(-1); // one window: nothing to split
+      expect(resolveThreads(3)).to.equal(3);
+      expect(resolveThreads('auto')).to.be.within(1, 16);
+      for (const bad of [0, 17, 1.5, NaN, '2' as unknown as number]) {
+        expect(() => new MaskAccumulator(4, nativeProvider, { threads: bad }), String(bad)).to.throw(ValidationError, '"threads" expected an integer in [1, 16]');
+      }
+    });
+
+    it('a window a worker fails on is taken over by the caller; the pool is then retired', () => {
+      const pool = maskPool()!;
+      pool.grow(1);
+      const seen: [number, number][] = [];
+      let first = true;
+      const gate = new Int32Array(new SharedArrayBuffer(4));
+      // chunkBytes 100 is refused by the worker's accumulator, so every window it claims fails.
+      const done = pool.run({
+        terms, padded: 1000, chunkBytes: 100,
+        expand: (lo, hi) => { if (first) { first = false; Atomics.wait(gate, 0, 0, 300); } seen.push([lo, hi]); },
+        addWindow: () => { throw new Error('no worker window can succeed'); },
+      }, 2);
+      expect(done).to.equal(0);
+      seen.sort((a, b) => a[0] - b[0]);
+      // Every window exactly once, in order, covering [0, 1000).
+      expect(seen[0]![0]).to.equal(0);
+      for (let i = 1; i < seen.length; i++) expect(seen[i]![0]).to.equal(seen[i - 1]![1]);
+      expect(seen[seen.length - 1]![1]).to.equal(1000);
+      expect(pool.size).to.equal(0);
+    });
+  });
 });
+

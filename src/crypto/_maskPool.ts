@@ -1,0 +1,243 @@
+/**
+ * A pool of worker threads that expand masks beside the calling thread, so
+ * that {@link MaskAccumulator.addMasks} (mask.ts) keeps a synchronous API and
+ * still uses every core.
+ *
+ * One call is one job. The padded vector is cut into windows (a multiple of
+ * the accumulator's chunk, about four per thread); each window is claimed by
+ * exactly one thread through an atomic counter (work stealing, so a slow or
+ * not yet started worker only means the others take more windows). A worker
+ * expands every term over its window into a private window-sized accumulator
+ * and copies it into a SharedArrayBuffer; the calling thread expands its own
+ * windows straight into its accumulator, then blocks in Atomics.wait until
+ * each worker window is done and adds it in. Mod 2^32 sums do not depend on
+ * the order of additions, so the result is bit-identical to one thread.
+ *
+ * Window states (one int32 each in the job's control buffer; 0 is the claim counter):
+ *   FREE → CLAIMED → DONE | FAILED    (a worker: compare-exchange at each step)
+ *   FREE → MAIN                        (the calling thread's own windows)
+ *   FREE | CLAIMED | FAILED → TAKEN    (the calling thread takes the window over)
+ * A worker publishes its window only by the CLAIMED → DONE exchange, so after a
+ * take-over its late result is never read; the pool is then retired and its
+ * output buffer dropped, so a late write lands in memory nobody reads.
+ *
+ * Keys travel in a per-job SharedArrayBuffer (never in a structured-clone
+ * message, whose copies could not be wiped); workers copy each key for the
+ * time of one window and wipe the copy, and the caller wipes the buffer once
+ * every window is in. Workers are created lazily, reused across calls and
+ * sessions, and unref'd so they never keep the process alive.
+ *
+ * Node-only: worker_threads and os are reached through process.getBuiltinModule,
+ * so on other runtimes {@link maskPool} returns null and masks are expanded on
+ * the calling thread.
+ */
+import { ValidationError } from '../errors.js';
+import type { MaskTerm } from './mask.js';
+
+type WorkerThreads = typeof import('node:worker_threads');
+type Worker = InstanceType<WorkerThreads['Worker']>;
+type Os = typeof import('node:os');
+
+/** Threads for mask expansion: a count in [1, {@link MAX_MASK_THREADS}], or `'auto'` (one per core). */
+export type MaskThreads = number | 'auto';
+
+/** Most threads one accumulator uses (AES-CTR expansion stops scaling well before memory bandwidth runs out). */
+export const MAX_MASK_THREADS = 16;
+
+/**
+ * Least keystream (terms × padded words) worth handing to workers: 2^21 words
+ * = 8 MiB, a few milliseconds of AES-128-CTR on one core, against a hand-off
+ * of tens of microseconds (a message per worker, its wake-up, and one extra
+ * pass over the workers' windows). Below it one thread is as fast.
+ */
+export const PARALLEL_MIN_WORDS = 2 ** 21;
+
+/** How long the caller waits on a claimed window with no news before doing it itself. */
+const STALL_MS = 10_000;
+/** After this many retirements (failed or stalled workers) the pool stays off for the process. */
+const MAX_RETIREMENTS = 3;
+
+export const FREE = 0, CLAIMED = 1, DONE = 2, FAILED = 3, MAIN = 4, TAKEN = 5;
+
+/** The message a worker gets for one job (buffers are shared, not copied). */
+export interface MaskJobMessage {
+  readonly ctrl: SharedArrayBuffer; // Int32Array: [claim counter, state of window 0, 1, …]
+  readonly keys: SharedArrayBuffer; // 16 bytes per term
+  readonly signs: SharedArrayBuffer; // Int8Array, ±1 per term
+  readonly out: SharedArrayBuffer; // Int32Array over the padded vector: worker windows land here
+  readonly windows: number;
+  readonly windowWords: number;
+  readonly padded: number;
+  readonly chunkBytes: number;
+}
+
+/** One addMasks call as the pool sees it. */
+export interface ParallelMaskJob {
+  readonly terms: readonly MaskTerm[];
+  /** Padded dimension in words (a multiple of 16). */
+  readonly padded: number;
+  readonly chunkBytes: number;
+  /** Expands every term over words [lo, hi) straight into the caller's accumulator. */
+  expand(lo: number, hi: number): void;
+  /** Adds a worker's window src[lo, hi) into the caller's accumulator. */
+  addWindow(src: Int32Array, lo: number, hi: number): void;
+}
+
+interface NodeApi { wt: WorkerThreads; os: Os }
+let nodeApi: NodeApi | null | undefined;
+function node(): NodeApi | null {
+  if (nodeApi === undefined) {
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    try {
+      const wt = proc?.getBuiltinModule?.('node:worker_threads') as WorkerThreads | undefined;
+      const os = proc?.getBuiltinModule?.('node:os') as Os | undefined;
+      nodeApi = wt?.Worker !== undefined && os !== undefined && typeof SharedArrayBuffer === 'function' ? { wt, os } : null;
+    } catch {
+      nodeApi = null;
+    }
+  }
+  return nodeApi;
+}
+
+/**
+ * Validates a thread count and resolves `'auto'` to the cores available
+ * (capped at {@link MAX_MASK_THREADS}; 1 where worker_threads is missing).
+ * @throws ValidationError `SECAGG_ERR_BAD_MASK`
+ */
+export function resolveThreads(threads: MaskThreads): number {
+  if (threads === 'auto') {
+    const api = node();
+    return api === null ? 1 : Math.max(1, Math.min(MAX_MASK_THREADS, api.os.availableParallelism()));
+  }
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_MASK_THREADS) {
+    throw new ValidationError('SECAGG_ERR_BAD_MASK', `"threads" expected an integer in [1, ${MAX_MASK_THREADS}] or 'auto', got ${String(threads)}`);
+  }
+  return threads;
+}
+
+/** The worker pool of this thread (module state: one pool per JS realm). */
+export class MaskPool {
+  private readonly workers = new Set<Worker>();
+  private out: Int32Array | null = null;
+  private loaded = 0;
+
+  constructor(private readonly api: NodeApi) {}
+
+  /** Workers started and not retired or dead. */
+  get size(): number {
+    return this.workers.size;
+  }
+
+  /** Workers that have loaded their script (each posts one message when it has). */
+  get ready(): number {
+    return this.loaded;
+  }
+
+  /** Starts workers until there are `n` (they load in the background). */
+  grow(n: number): void {
+    while (this.workers.size < n) {
+      const w = new this.api.wt.Worker(new URL('./_maskWorker.js', import.meta.url));
+      w.unref();
+      // A worker that fails to load or dies is dropped; the windows it never
+      // claimed are done by the others (its claimed one by take-over).
+      const drop = (): void => { this.workers.delete(w); };
+      w.on('error', () => { drop(); void w.terminate(); });
+      w.on('exit', drop);
+      w.once('message', () => { if (this.workers.has(w)) this.loaded++; });
+      this.workers.add(w);
+    }
+  }
+
+  /**
+   * Runs one job on the calling thread and up to `threads` − 1 workers.
+   * Returns how many windows the workers did, or −1 (having done nothing)
+   * when the job does not split into two windows or there is no worker.
+   */
+  run(job: ParallelMaskJob, threads: number): number {
+    this.grow(threads - 1);
+    const helpers = [...this.workers].slice(0, threads - 1);
+    const chunkWords = job.chunkBytes >> 2;
+    const per = Math.ceil(job.padded / (4 * (helpers.length + 1)));
+    const windowWords = Math.max(chunkWords, Math.ceil(per / chunkWords) * chunkWords);
+    const windows = Math.ceil(job.padded / windowWords);
+    if (helpers.length === 0 || windows < 2) return -1;
+
+    const T = job.terms.length;
+    const ctrl = new Int32Array(new SharedArrayBuffer(4 * (1 + windows)));
+    const keys = new Uint8Array(new SharedArrayBuffer(16 * T));
+    const signs = new Int8Array(new SharedArrayBuffer(T));
+    job.terms.forEach((t, i) => { keys.set(t.key, 16 * i); signs[i] = t.sign; });
+    if (this.out === null || this.out.length < job.padded) this.out = new Int32Array(new SharedArrayBuffer(4 * job.padded));
+    const out = this.out;
+    const msg: MaskJobMessage = {
+      ctrl: ctrl.buffer as SharedArrayBuffer, keys: keys.buffer as SharedArrayBuffer, signs: signs.buffer as SharedArrayBuffer,
+      out: out.buffer as SharedArrayBuffer, windows, windowWords, padded: job.padded, chunkBytes: job.chunkBytes,
+    };
+    for (const w of helpers) w.postMessage(msg);
+
+    const range = (k: number): [number, number] => [k * windowWords, Math.min(job.padded, (k + 1) * windowWords)];
+    let retire = false, byWorkers = 0;
+    try {
+      // Our share: claim windows until none is left.
+      for (let k = Atomics.add(ctrl, 0, 1); k < windows; k = Atomics.add(ctrl, 0, 1)) {
+        Atomics.store(ctrl, 1 + k, MAIN);
+        job.expand(...range(k));
+      }
+      // Collect the workers' windows, in order.
+      for (let k = 0; k < windows; k++) {
+        for (;;) {
+          const st = Atomics.load(ctrl, 1 + k);
+          if (st === MAIN) break;
+          if (st === DONE) { job.addWindow(out, ...range(k)); byWorkers++; break; }
+          // FREE (claimed, not yet marked) or CLAIMED: wait for news; FAILED: take over now.
+          if (st !== FAILED && Atomics.wait(ctrl, 1 + k, st, STALL_MS) !== 'timed-out') continue;
+          if (Atomics.compareExchange(ctrl, 1 + k, st, TAKEN) !== st) continue; // it moved on meanwhile
+          job.expand(...range(k));
+          retire = true;
+          break;
+        }
+      }
+    } catch (err) {
+      retire = true; // workers may still write `out`: never reuse it
+      throw err;
+    } finally {
+      keys.fill(0);
+      if (retire) this.retire();
+    }
+    return byWorkers;
+  }
+
+  /** Terminates the workers and drops the output buffer (a late write from a stalled worker lands there). */
+  retire(): void {
+    for (const w of this.workers) void w.terminate();
+    this.workers.clear();
+    this.out = null;
+    this.loaded = 0;
+    retirements++;
+    if (retirements >= MAX_RETIREMENTS) pool = null;
+  }
+}
+
+let pool: MaskPool | null | undefined;
+let retirements = 0;
+
+/**
+ * The pool of this thread, created on first use; null where worker_threads is
+ * unavailable or after repeated worker failures.
+ */
+export function maskPool(): MaskPool | null {
+  if (pool === undefined) {
+    const api = node();
+    pool = api === null ? null : new MaskPool(api);
+  }
+  return retirements >= MAX_RETIREMENTS ? null : pool;
+}
+
+/**
+ * Starts `threads` − 1 workers now, so that they have loaded by the time the
+ * first large job arrives (the server calls it when a session's aggregator is
+ * created). No-op for 1 thread or without worker_threads.
+ */
+export function warmMaskPool(threads: number): void {
+  if (threads > 1) maskPool()?.grow(threads - 1);
+}
