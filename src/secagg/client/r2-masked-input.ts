@@ -10,7 +10,6 @@ import { checkIdList, requireSession, requireThreshold } from '../guards.js';
 import type { ShareRoutingMessage } from '../messages.js';
 import { pairwiseMaskKey, selfMaskKey, SHARE_CIPHERTEXT_BYTES } from '../keys.js';
 import { MaskAccumulator, type MaskTerm } from '../../crypto/mask.js';
-import { packVector } from '../../crypto/vector.js';
 import type { ClientStep, MaskedState, SharedState } from './state.js';
 
 const ROUND = 2;
@@ -41,7 +40,8 @@ export function handleShareRouting(state: SharedState, msg: ShareRoutingMessage)
   }
   acc.addMasks(terms);
   for (const term of terms) consumed.push(term.key);
-  const masked = packVector(acc.result(config.bits), config.bits);
+  const masked = acc.resultPacked(config.bits); // packs mod 2^b straight from the sum
+  acc.clear();
   const next: MaskedState = {
     kind: 'masked', ctx, sessionId: state.sessionId, keys: state.keys, cSk: state.cSk,
     ownSkShare: state.ownSkShare, ownBShare: state.ownBShare, u2,

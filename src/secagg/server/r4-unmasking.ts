@@ -99,6 +99,8 @@ export function closeUnmasking(state: R4State): ServerStep {
   // All masks are removed in one pass, window by window over the accumulator (mask.ts).
   state.acc.removeMasks(terms);
   for (const term of terms) term.key.fill(0);
-  const next: CompletedServerState = { kind: 'completed', ctx, sum: state.acc.result(), survivors: state.u3 };
+  const sum = state.acc.result();
+  state.acc.clear(); // the sum is ours now; wipe what the aggregator still holds
+  const next: CompletedServerState = { kind: 'completed', ctx, sum, survivors: state.u3 };
   return { state: next, out: [] };
 }
