@@ -8,9 +8,9 @@
  * `planRound` (src/dp/plan.ts), the same derivation the encoder and the
  * secure-aggregation session use, and its event is what is accounted.
  *
- * Exit status: 0 success, 2 bad usage or bad parameters (one line on stderr,
- * naming the flag), 1 any other failure. JSON output uses camelCase keys; an
- * infinite ε is the string "Infinity".
+ * Exit status: 0 success, 2 bad usage or bad parameters, including every
+ * `DpError` (one line on stderr, naming the flag or the code). JSON output uses
+ * camelCase keys; an infinite ε is the string "Infinity".
  */
 import { parseArgs } from 'node:util';
 import { DpError } from '../errors.js';
@@ -98,7 +98,13 @@ function commonChecks(delta: number, q: number): void {
   if (!(q > 0 && q <= 1)) throw new UsageError(`--sampling-rate must be in (0, 1], got ${q}`);
 }
 
-const warn = (msg: string): void => console.error(`tally dp: warning: ${msg}`);
+/** Deprecation warnings, printed only once the command has succeeded (an error stays one line). */
+let warnings: string[] = [];
+const warn = (msg: string): void => void warnings.push(msg);
+function flushWarnings(): void {
+  for (const w of warnings) console.error(`tally dp: warning: ${w}`);
+  warnings = [];
+}
 const fmt = (x: number): string => (Number.isFinite(x) ? Number(x.toPrecision(8)).toString() : 'inf');
 /** JSON has no infinity: an infinite ε is written as the string "Infinity". */
 const jnum = (x: number): number | string => (Number.isFinite(x) ? x : String(x));
@@ -148,8 +154,8 @@ function planFromFlags(kind: DistributedKind, z: number, v: Record<string, strin
   if (!(clip > 0)) throw new UsageError(`--clip must be > 0, got ${clip}`);
   const dim = int(s('dim'), 'dim', 1, 2 ** 30)!;
   if (s('threshold') !== undefined && s('clients') !== undefined) throw new UsageError('--clients is a deprecated alias of --threshold: give only --threshold');
-  if (s('clients') !== undefined) warn('--clients is deprecated, use --threshold (t, the fewest surviving sites whose noise is in the sum)');
   const threshold = s('clients') !== undefined ? int(s('clients'), 'clients', 1, 2 ** 20)! : int(s('threshold'), 'threshold', 1, 2 ** 20)!;
+  if (s('clients') !== undefined) warn('--clients is deprecated, use --threshold (t, the fewest surviving sites whose noise is in the sum)');
   const cohort = int(s('cohort'), 'cohort', 1, 2 ** 20, false);
   if (cohort !== undefined && cohort < threshold) throw new UsageError(`--cohort must be >= --threshold (${threshold}), got ${cohort}`);
   const beta = num(s('beta'), 'beta', false);
@@ -200,11 +206,13 @@ function epsilonCmd(argv: string[]): number {
   validateEvent(event);
   if (accountant === 'pld') {
     const eps = new PldAccountant().compose(event).getEpsilon(delta);
+    flushWarnings();
     if (v.json) console.log(JSON.stringify({ epsilon: jnum(eps), accountant, delta }));
     else console.log(`epsilon = ${fmt(eps)} at delta = ${delta} (pld)`);
     return 0;
   }
   const { epsilon, order } = new RdpAccountant().compose(event).getEpsilon(delta, conversion);
+  flushWarnings();
   if (v.json) {
     const round = plan === undefined ? {} : {
       scale: plan.scale, paddedDim: plan.paddedDim, siteSigma2: plan.siteSigma2, wrapProbabilityBound: plan.wrapProbabilityBound,
@@ -238,12 +246,10 @@ function calibrateCmd(argv: string[]): number {
   return 0;
 }
 
-/** The DP codes that a bad parameter raises (exit 2); any other code is a failure (exit 1). */
-const PARAMETER_CODES: readonly string[] = ['DP_ERR_BAD_PARAM', 'DP_ERR_UNSUPPORTED', 'DP_ERR_UNREACHABLE', 'DP_ERR_WRAP_RISK'];
-
 /** Entry point of `tally dp`; returns the exit status. */
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  warnings = [];
   try {
     if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
       console.log(MAIN_HELP);
@@ -259,7 +265,8 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`tally dp: ${(err as Error).message.split('\n')[0]}`);
       return 2;
     }
-    if (err instanceof DpError && PARAMETER_CODES.includes(err.code)) {
+    // Every DP error is a caller error (protocols/dp-v1/errors.md): the parameters cannot be accounted or run.
+    if (err instanceof DpError) {
       console.error(`tally dp: ${err.code}: ${err.message.split('\n')[0]}`);
       return 2;
     }
