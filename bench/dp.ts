@@ -6,9 +6,8 @@
  * noise none / ddg / skellam at the parameters planRound picks for
  * (C = 1, n = 100, t = 80, b = 20, z = 1); plus decodeSum, and the
  * accountants' time for S steps (bench/_dp-accounting.ts).
- * Writes bench/results/dp.json.
+ * Returns the results (bench/run.ts writes them).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DeterministicRng } from '../src/crypto/rng.js';
@@ -44,7 +43,7 @@ function time(name: string, entries: number, reps: number, fn: () => void): Row 
 }
 
 /** Runs the suite (see the module comment). */
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[]): Promise<object> {
   const { values } = parseArgs({
     args: argv,
     options: { quick: { type: 'boolean' }, dim: { type: 'string' }, reps: { type: 'string' }, steps: { type: 'string' } },
@@ -89,7 +88,5 @@ export async function main(argv: string[]): Promise<void> {
     params: { scale: chosen.scale, siteSigma: sigma, bits: 20, threshold: 80, clients: 100, noiseMultiplier: 1 },
     encoding: rows, accountants: acc,
   };
-  mkdirSync(new URL('../../bench/results/', import.meta.url), { recursive: true });
-  writeFileSync(new URL('../../bench/results/dp.json', import.meta.url), JSON.stringify(result, null, 1) + '\n');
-  console.log('wrote bench/results/dp.json');
+  return result;
 }
