@@ -1,32 +1,47 @@
 /**
- * Test harness: drives an honest session round by round so a test can stop
- * at any point and hand a client (or the server) a forged message.
+ * Test harness. An honest session runs on the one session driver (the
+ * lockstep network of src/secagg/lockstep.ts) up to the point a test cares
+ * about; there the harness stops and hands the test the pure state machines
+ * (`session.server`, `session.clients`) and the decoded messages in flight,
+ * so the test can forge a message and call one transition itself.
+ * `serverRound` and `deliver` are single raw transitions for the few tests
+ * that keep stepping the state machines by hand after a forgery.
  */
 import { expect } from 'chai';
 import { nativeProvider } from '../../src/crypto/native.js';
 import { DeterministicRng } from '../../src/crypto/rng.js';
 import type { SessionConfig, ThreatModel } from '../../src/secagg/config.js';
-import { handleServerMessage, startClient, type ClientState, type ClientStep } from '../../src/secagg/client/index.js';
-import { closeRound, createServer, receiveMessage, type ServerState } from '../../src/secagg/server/index.js';
+import { decodeClientMessage, decodeServerMessage } from '../../src/secagg/codec.js';
+import { handleServerMessage, type ClientState, type ClientStep } from '../../src/secagg/client/index.js';
+import { LockstepNetwork, type LockstepOptions } from '../../src/secagg/lockstep.js';
+import { closeRound, receiveMessage, type ServerState } from '../../src/secagg/server/index.js';
 import type { ClientMessage, ServerMessage } from '../../src/secagg/messages.js';
 
 export const provider = nativeProvider;
 
 export interface Session {
-  config: SessionConfig;
-  seeds: Uint8Array[] | undefined;
-  inputs: Uint32Array[];
+  readonly config: SessionConfig;
+  readonly seeds: Uint8Array[] | undefined;
+  readonly inputs: Uint32Array[];
+  /** The driven session, until the harness stops it. */
+  readonly net: LockstepNetwork;
+  /** The clients' states where the session stopped (raw state machines from there on). */
   clients: Map<number, ClientState>;
+  /** The server's state where the session stopped. */
   server: ServerState;
-  /** The last messages each client received from the server. */
-  lastToClient: Map<number, ServerMessage>;
-  /** The last messages the server received, by client. */
-  lastFromClient: Map<number, ClientMessage>;
-  /** Clients that stay silent from now on. */
+  /** Clients the raw `deliver` skips. */
   silent: Set<number>;
 }
 
-export function newSession(o: { n?: number; t?: number; threat?: ThreatModel; dim?: number; bits?: number; graph?: SessionConfig['graph']; seed?: string } = {}): { session: Session; pending: ClientMessage[] } {
+export interface SessionOptions {
+  n?: number; t?: number; threat?: ThreatModel; dim?: number; bits?: number; graph?: SessionConfig['graph']; seed?: string;
+  /** Client id → the first round it is silent in. */
+  silentFrom?: ReadonlyMap<number, number>;
+  /** Sees (and may replace or lose) every message in flight; see LockstepOptions.intercept. */
+  intercept?: LockstepOptions['intercept'];
+}
+
+export function newSession(o: SessionOptions = {}): Session {
   const n = o.n ?? 5;
   const threat = o.threat ?? 'semi-honest';
   const rng = new DeterministicRng(`harness/${o.seed ?? 'x'}`);
@@ -39,26 +54,58 @@ export function newSession(o: { n?: number; t?: number; threat?: ThreatModel; di
     graph: o.graph ?? { kind: 'complete' }, ...(seeds ? { identityKeys: seeds.map((s) => provider.ed25519PublicKey(s)) } : {}),
   };
   const inputs = ids.map((id) => Uint32Array.from({ length: dim }, (_, j) => (id * 1000 + j * 7) % 2 ** bits));
-  const clients = new Map<number, ClientState>();
-  const pending: ClientMessage[] = [];
-  for (const id of ids) {
-    const step = startClient({ config, id, provider, rng: new DeterministicRng(`harness/${o.seed ?? 'x'}/${id}`), input: inputs[id - 1]!, ...(seeds ? { identitySeed: seeds[id - 1]! } : {}) });
-    clients.set(id, step.state);
-    pending.push(...step.out);
-  }
-  const session: Session = {
-    config, seeds, inputs, clients, server: createServer({ config, provider }), lastToClient: new Map(), lastFromClient: new Map(), silent: new Set(),
-  };
-  return { session, pending };
+  const net = new LockstepNetwork({
+    config, provider, ...(o.silentFrom ? { silentFrom: o.silentFrom } : {}), ...(o.intercept ? { intercept: o.intercept } : {}),
+    clients: ids.map((id) => ({
+      id, rng: new DeterministicRng(`harness/${o.seed ?? 'x'}/${id}`), input: inputs[id - 1]!, ...(seeds ? { identitySeed: seeds[id - 1]! } : {}),
+    })),
+  });
+  return { config, seeds, inputs, net, clients: new Map(), server: net.server.state, silent: new Set() };
+}
+
+function stopHere(s: Session): void {
+  s.server = s.net.server.state;
+  s.clients = new Map([...s.net.clients].map(([id, c]) => [id, c.state!]));
 }
 
 /**
- * Feeds `pending` to the server, closes the round and returns the server's
- * messages (not yet delivered).
+ * Runs the honest session until the server has sent its messages of `kind`;
+ * returns them, decoded and undelivered (a test may replace `message`).
  */
+export function runUntil(s: Session, kind: ServerMessage['type']): { to: number; message: ServerMessage }[] {
+  const isKind = (m: { from: string; bytes: Uint8Array }) => m.from === 'server' && decodeServerMessage(m.bytes).type === kind;
+  const inFlight = s.net.runUntil(isKind);
+  stopHere(s);
+  return inFlight.filter(isKind).map((m) => ({ to: m.id, message: decodeServerMessage(m.bytes) }));
+}
+
+/** Runs the honest session until the clients have sent their messages of `kind`; returns them, decoded and not yet received. */
+export function collect(s: Session, kind: ClientMessage['type']): ClientMessage[] {
+  const isKind = (m: { from: string; bytes: Uint8Array }) => m.from === 'client' && decodeClientMessage(m.bytes).type === kind;
+  const inFlight = s.net.runUntil(isKind);
+  stopHere(s);
+  return inFlight.filter(isKind).map((m) => decodeClientMessage(m.bytes));
+}
+
+/** Every message of a whole honest session, decoded, in the order sent. */
+export function transcriptOf(o: SessionOptions): { client: ClientMessage[]; server: ServerMessage[]; session: Session } {
+  const client: ClientMessage[] = [];
+  const server: ServerMessage[] = [];
+  const session = newSession({
+    ...o,
+    intercept: (m) => {
+      if (m.from === 'client') client.push(decodeClientMessage(m.bytes)); else server.push(decodeServerMessage(m.bytes));
+      return undefined;
+    },
+  });
+  session.net.run();
+  stopHere(session);
+  return { client, server, session };
+}
+
+/** One raw server round: feeds `pending` to the server state machine and closes the round; returns its messages. */
 export function serverRound(s: Session, pending: ClientMessage[]): { to: number; message: ServerMessage }[] {
   for (const m of pending) {
-    s.lastFromClient.set(m.id, m);
     const step = receiveMessage(s.server, m.id, m);
     s.server = step.state;
     expect(step.rejected, step.rejected?.message).to.equal(undefined);
@@ -68,26 +115,16 @@ export function serverRound(s: Session, pending: ClientMessage[]): { to: number;
   return [...step.out];
 }
 
-/** Delivers server messages to the (non-silent) clients; returns their replies. */
+/** One raw delivery: hands server messages to the (non-silent) client state machines; returns their replies. */
 export function deliver(s: Session, out: { to: number; message: ServerMessage }[]): ClientMessage[] {
   const replies: ClientMessage[] = [];
   for (const { to, message } of out) {
-    s.lastToClient.set(to, message);
     if (s.silent.has(to)) continue;
     const step = handleServerMessage(s.clients.get(to)!, message);
     s.clients.set(to, step.state);
     replies.push(...step.out);
   }
   return replies;
-}
-
-/** Runs the honest protocol until the server has sent the request of `kind`; returns those requests undelivered. */
-export function runUntil(s: Session, pending: ClientMessage[], kind: ServerMessage['type']): { to: number; message: ServerMessage }[] {
-  for (;;) {
-    const out = serverRound(s, pending);
-    if (out.length === 0 || out[0]!.message.type === kind) return out;
-    pending = deliver(s, out);
-  }
 }
 
 /** Asserts that a client step aborted with `code` and revealed nothing but the abort notice. */

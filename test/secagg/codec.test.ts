@@ -2,21 +2,12 @@ import { expect } from 'chai';
 import { CodecError } from '../../src/errors.js';
 import { decodeClientMessage, decodeServerMessage, encodeClientMessage, encodeServerMessage } from '../../src/secagg/codec.js';
 import type { ClientMessage, ServerMessage } from '../../src/secagg/messages.js';
-import { deliver, newSession, serverRound } from './_harness.js';
+import { transcriptOf } from './_harness.js';
 
 /** Every message of a malicious-mode session with one dropout, in order. */
 function transcript(): { client: ClientMessage[]; server: ServerMessage[] } {
-  const { session, pending } = newSession({ n: 5, threat: 'malicious' });
-  const client: ClientMessage[] = [...pending];
-  const server: ServerMessage[] = [];
-  let msgs = pending;
-  for (let r = 0; r < 6 && session.server.kind !== 'completed'; r++) {
-    const out = serverRound(session, msgs);
-    server.push(...out.map((o) => o.message));
-    if (r === 1) session.silent.add(5);
-    msgs = deliver(session, out);
-    client.push(...msgs);
-  }
+  // Client 5 falls silent after sharing its keys.
+  const { client, server } = transcriptOf({ n: 5, threat: 'malicious', silentFrom: new Map([[5, 2]]) });
   client.push({ type: 'abort', id: 3, code: 'SECAGG_ERR_BAD_SHARE' });
   server.push({ type: 'abort', code: 'SECAGG_ERR_BELOW_THRESHOLD', message: 'only 2 clients remain — fewer than t' });
   return { client, server };

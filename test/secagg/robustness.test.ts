@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { handleServerMessage } from '../../src/secagg/client/index.js';
 import { receiveMessage } from '../../src/secagg/server/index.js';
 import type { ClientMessage, ServerMessage } from '../../src/secagg/messages.js';
-import { deliver, newSession, serverRound, type Session } from './_harness.js';
+import { collect, newSession, runUntil, transcriptOf, type Session } from './_harness.js';
 
 function hostile(v: unknown): unknown[] {
   const out: unknown[] = [null, undefined, 0, -1, Number.NaN, 2 ** 32, 1.5, 'x', {}, [], true];
@@ -36,26 +36,16 @@ function mutations<T extends object>(m: T): T[] {
 
 /** One honest server message of every type the session sends. */
 function serverMessages(threat: 'semi-honest' | 'malicious'): ServerMessage[] {
-  const { session, pending } = newSession({ n: 5, threat });
-  const seen: ServerMessage[] = [];
-  let msgs = pending;
-  for (;;) {
-    const out = serverRound(session, msgs);
-    if (out.length === 0) return seen;
-    seen.push(out[0]!.message);
-    msgs = deliver(session, out);
-  }
+  const seen = new Map<string, ServerMessage>();
+  for (const m of transcriptOf({ n: 5, threat }).server) if (!seen.has(m.type)) seen.set(m.type, m);
+  return [...seen.values()];
 }
 
 /** A fresh honest session run until client 1 is about to receive a message of `type`. */
 function clientAwaiting(threat: 'semi-honest' | 'malicious', type: ServerMessage['type']): Session {
-  const { session, pending } = newSession({ n: 5, threat });
-  let msgs = pending;
-  for (;;) {
-    const out = serverRound(session, msgs);
-    if (out.length === 0 || out[0]!.message.type === type) return session;
-    msgs = deliver(session, out);
-  }
+  const session = newSession({ n: 5, threat });
+  runUntil(session, type);
+  return session;
 }
 
 describe('secagg: hostile messages never crash a party', () => {
@@ -65,15 +55,9 @@ describe('secagg: hostile messages never crash a party', () => {
       let refused = 0;
       for (const type of ['advertise', 'shares', 'masked-input', 'consistency', 'unmask'] as const) {
         // Fresh session per message type, driven to the round that expects it.
-        const { session, pending } = newSession({ n: 5, threat });
-        let msgs = pending;
-        let guard = 0;
-        while (msgs[0]?.type !== type && guard++ < 6) {
-          const out = serverRound(session, msgs);
-          if (out.length === 0) break;
-          msgs = deliver(session, out);
-        }
-        if (msgs[0]?.type !== type) continue; // consistency in semi-honest mode
+        const session = newSession({ n: 5, threat });
+        const msgs = collect(session, type);
+        if (msgs.length === 0) continue; // consistency in semi-honest mode
         const honest = msgs[0]!;
         for (const bad of mutations(honest)) {
           const step = receiveMessage(session.server, honest.id, bad as ClientMessage);

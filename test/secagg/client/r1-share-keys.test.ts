@@ -5,8 +5,8 @@ import { SHARE_CIPHERTEXT_BYTES } from '../../../src/secagg/keys.js';
 import { expectAbort, newSession, runUntil, provider } from '../_harness.js';
 
 function keyListFor(threat: 'semi-honest' | 'malicious' = 'semi-honest') {
-  const { session, pending } = newSession({ threat, n: 5 });
-  const out = runUntil(session, pending, 'key-list');
+  const session = newSession({ threat, n: 5 });
+  const out = runUntil(session, 'key-list');
   const msg = out[0]!.message as KeyListMessage;
   return { session, msg, client: session.clients.get(1)! };
 }

@@ -2,11 +2,13 @@ import { expect } from 'chai';
 import { handleServerMessage, setInput } from '../../../src/secagg/client/index.js';
 import type { ShareRoutingMessage } from '../../../src/secagg/messages.js';
 import { unpackVector } from '../../../src/crypto/vector.js';
-import { deliver, expectAbort, newSession, runUntil } from '../_harness.js';
+import { expandMask } from '../../../src/crypto/mask.js';
+import { selfMaskKey } from '../../../src/secagg/keys.js';
+import { deliver, expectAbort, expectedSum, newSession, provider, runUntil } from '../_harness.js';
 
 function routingFor() {
-  const { session, pending } = newSession({ n: 5 });
-  const out = runUntil(session, pending, 'share-routing');
+  const session = newSession({ n: 5 });
+  const out = runUntil(session, 'share-routing');
   const msg = out.find((o) => o.to === 1)!.message as ShareRoutingMessage;
   return { session, out, msg, client: session.clients.get(1)! };
 }
@@ -26,9 +28,31 @@ describe('secagg/client R2 MaskedInputCollection', () => {
   });
 
   it('masks cancel: honest clients\' masked inputs sum to inputs plus self masks only', () => {
-    const { session, out } = routingFor();
+    const { session, out, msg } = routingFor();
+    const { bits, dim } = session.config;
+    // Each client's self-mask seed b_u, read before the masked input is computed.
+    const selfSeeds = [...session.clients].map(([id, c]) => {
+      if (c.kind !== 'shared') throw new Error(`client ${id} is in state ${c.kind}`);
+      return { id, bU: c.bU.slice() };
+    });
     const replies = deliver(session, out);
     expect(replies.map((r) => r.type)).to.deep.equal(Array(5).fill('masked-input'));
+    const mod = 2 ** bits;
+    const sumY = new Array<number>(dim).fill(0);
+    for (const r of replies) {
+      if (r.type !== 'masked-input') continue;
+      const y = unpackVector(r.masked, bits, dim);
+      for (let j = 0; j < dim; j++) sumY[j] = (sumY[j]! + y[j]!) % mod;
+    }
+    // Σ y_u = Σ x_u + Σ PRG(b_u) mod 2^b: every pairwise mask was added once and subtracted once.
+    const want = expectedSum(session, [1, 2, 3, 4, 5]);
+    for (const { id, bU } of selfSeeds) {
+      const mask = expandMask(selfMaskKey(provider, msg.sessionId, id, bU), dim, provider);
+      for (let j = 0; j < dim; j++) want[j] = (want[j]! + mask[j]!) % mod;
+    }
+    expect(sumY).to.deep.equal(want);
+    // And not merely the inputs' sum: the self masks are still there.
+    expect(sumY).to.not.deep.equal(expectedSum(session, [1, 2, 3, 4, 5]));
   });
 
   const cases: [string, (m: ShareRoutingMessage) => ShareRoutingMessage, string][] = [

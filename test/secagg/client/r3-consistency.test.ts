@@ -4,8 +4,8 @@ import type { ConsistencyRequestMessage } from '../../../src/secagg/messages.js'
 import { expectAbort, newSession, runUntil } from '../_harness.js';
 
 function requestFor(threat: 'semi-honest' | 'malicious' = 'malicious') {
-  const { session, pending } = newSession({ n: 5, threat });
-  const out = runUntil(session, pending, threat === 'malicious' ? 'consistency-request' : 'unmask-request');
+  const session = newSession({ n: 5, threat });
+  const out = runUntil(session, threat === 'malicious' ? 'consistency-request' : 'unmask-request');
   return { session, msg: out.find((o) => o.to === 1)!.message, client: session.clients.get(1)! };
 }
 

@@ -4,9 +4,9 @@ import type { ShareRoutingMessage, UnmaskRequestMessage } from '../../../src/sec
 import { deliver, expectAbort, newSession, runUntil, serverRound, type Session } from '../_harness.js';
 
 function requestFor(threat: 'semi-honest' | 'malicious' = 'semi-honest', prepare?: (s: Session) => void) {
-  const { session, pending } = newSession({ n: 5, threat });
+  const session = newSession({ n: 5, threat });
   prepare?.(session);
-  const out = runUntil(session, pending, 'unmask-request');
+  const out = runUntil(session, 'unmask-request');
   return { session, msg: out.find((o) => o.to === 1)!.message as UnmaskRequestMessage, client: session.clients.get(1)! };
 }
 
@@ -49,22 +49,17 @@ describe('secagg/client R4 Unmasking', () => {
   }
 
   it('aborts when a survivor never exchanged shares with it (U3 ⊄ U2)', () => {
-    const { session, pending } = newSession({ n: 5 });
-    const keyList = serverRound(session, pending);
-    session.silent.add(5); // 5 advertised keys but sends no shares: not in U2
-    const shares = deliver(session, keyList);
-    session.silent.delete(5);
-    const routing = serverRound(session, shares);
-    const masked = deliver(session, routing);
-    const req = serverRound(session, masked).find((o) => o.to === 1)!.message as UnmaskRequestMessage;
+    // 5 advertises keys but sends no shares: not in U2.
+    const session = newSession({ n: 5, silentFrom: new Map([[5, 1]]) });
+    const req = runUntil(session, 'unmask-request').find((o) => o.to === 1)!.message as UnmaskRequestMessage;
     expect(req.survivors).to.deep.equal([1, 2, 3, 4]);
     expectAbort(handleServerMessage(session.clients.get(1)!, { ...req, survivors: [1, 2, 3, 4, 5] }), 'SECAGG_ERR_NOT_SUBSET');
     expectAbort(handleServerMessage(session.clients.get(1)!, { ...req, survivors: [1, 2, 3], dropped: [4, 5] }), 'SECAGG_ERR_NOT_SUBSET');
   });
 
   it('aborts on a share ciphertext tampered with in transit (SECAGG_ERR_BAD_SHARE), before revealing anything', () => {
-    const { session, pending } = newSession({ n: 5 });
-    const routing = runUntil(session, pending, 'share-routing');
+    const session = newSession({ n: 5 });
+    const routing = runUntil(session, 'share-routing');
     const mine = routing.find((o) => o.to === 1)!;
     const m = mine.message as ShareRoutingMessage;
     const bad = m.shares.map((s, i) => (i === 2 ? { ...s, ciphertext: s.ciphertext.map((x, j) => (j === 20 ? x ^ 1 : x)) } : s));
@@ -95,8 +90,8 @@ describe('secagg/client R4 Unmasking', () => {
       });
     }
     it('aborts when asked to unmask before signing U3', () => {
-      const { session, pending } = newSession({ n: 5, threat: 'malicious' });
-      const req = runUntil(session, pending, 'consistency-request').find((o) => o.to === 1)!.message as { sessionId: Uint8Array };
+      const session = newSession({ n: 5, threat: 'malicious' });
+      const req = runUntil(session, 'consistency-request').find((o) => o.to === 1)!.message as { sessionId: Uint8Array };
       expectAbort(handleServerMessage(session.clients.get(1)!, { type: 'unmask-request', sessionId: req.sessionId, survivors: [1, 2, 3, 4, 5], dropped: [], signatures: [] }), 'SECAGG_ERR_UNEXPECTED_MESSAGE');
     });
   });

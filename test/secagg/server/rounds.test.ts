@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { closeRound, receiveMessage } from '../../../src/secagg/server/index.js';
 import type { AdvertiseKeysMessage, ClientMessage, MaskedInputMessage, ShareKeysMessage, UnmaskMessage } from '../../../src/secagg/messages.js';
-import { deliver, expectedSum, newSession, serverRound, type Session } from '../_harness.js';
+import { collect, deliver, expectedSum, newSession, serverRound, type Session } from '../_harness.js';
 
 /** Feeds messages to the server and returns the rejections. */
 function feed(s: Session, msgs: ClientMessage[]) {
@@ -16,9 +16,8 @@ function feed(s: Session, msgs: ClientMessage[]) {
 
 /** Advances the session to the point where the server collects messages of `kind`; returns the honest messages of that round. */
 function collectPhase(o: Parameters<typeof newSession>[0], kind: ClientMessage['type']) {
-  const { session, pending } = newSession({ n: 5, ...o });
-  let msgs = pending;
-  while (msgs[0]?.type !== kind) msgs = deliver(session, serverRound(session, msgs));
+  const session = newSession({ n: 5, ...o });
+  const msgs = collect(session, kind);
   return { session, msgs };
 }
 
@@ -81,18 +80,32 @@ describe('secagg/server', () => {
 
   describe('R1 ShareKeys', () => {
     it('drops a client whose shares are misaddressed, short or malformed; the sum of the others is exact', () => {
-      const { session, msgs } = collectPhase({}, 'shares');
+      const { session, msgs } = collectPhase({ n: 6 }, 'shares');
       const sh = msgs as ShareKeysMessage[];
       const rej = feed(session, [
         { ...sh[0]!, shares: sh[0]!.shares.slice(1) },
-        { ...sh[1]!, shares: sh[1]!.shares.map((x, i) => (i === 0 ? { ...x, to: 5 } : x)) },
+        { ...sh[1]!, shares: sh[1]!.shares.map((x, i) => (i === 0 ? { ...x, to: 6 } : x)) },
         { ...sh[2]!, shares: sh[2]!.shares.map((x, i) => (i === 0 ? { ...x, ciphertext: x.ciphertext.slice(2) } : x)) },
-        sh[3]!, sh[4]!,
+        sh[3]!, sh[4]!, sh[5]!,
       ]);
       expect(rej.map((r) => [r.peer, r.code])).to.deep.equal([[1, 'SECAGG_ERR_BAD_MESSAGE'], [2, 'SECAGG_ERR_BAD_MESSAGE'], [3, 'SECAGG_ERR_BAD_SHARE']]);
-      // Only 4 and 5 remain, below t = 3: the session must abort, revealing nothing.
+      // 4, 5 and 6 remain, exactly t = 3: the session completes with their sum and nothing of 1, 2, 3.
+      const done = closeAndFinish(session);
+      expect(done.kind).to.equal('completed');
+      if (done.kind === 'completed') {
+        expect(done.survivors).to.deep.equal([4, 5, 6]);
+        expect(Array.from(done.sum)).to.deep.equal(expectedSum(session, [4, 5, 6]));
+      }
+    });
+
+    it('aborts, revealing nothing, when the refused clients leave fewer than t', () => {
+      const { session, msgs } = collectPhase({}, 'shares');
+      const sh = msgs as ShareKeysMessage[];
+      feed(session, [{ ...sh[0]!, shares: sh[0]!.shares.slice(1) }, { ...sh[1]!, shares: sh[1]!.shares.slice(1) }, { ...sh[2]!, shares: sh[2]!.shares.slice(1) }, sh[3]!, sh[4]!]);
+      // Only 4 and 5 remain, below t = 3.
       const end = closeRound(session.server);
       expect(end.state.kind === 'aborted' && end.state.code).to.equal('SECAGG_ERR_BELOW_THRESHOLD');
+      expect(end.out.every((o) => o.message.type === 'abort')).to.equal(true);
     });
 
     it('keeps going when one client is dropped and t remain', () => {
@@ -167,12 +180,9 @@ describe('secagg/server', () => {
     });
 
     it('aborts when a rebuilt mask key does not match the advertised key (tampered key share)', () => {
-      const { session, pending } = newSession({ n: 6 });
-      let out = serverRound(session, pending);
-      out = serverRound(session, deliver(session, out));
-      session.silent.add(6); // 6 shares keys, then drops: its s^SK is rebuilt in R4
-      out = serverRound(session, deliver(session, out));
-      const um = deliver(session, out) as UnmaskMessage[];
+      // 6 shares keys, then drops: its s^SK is rebuilt in R4.
+      const session = newSession({ n: 6, silentFrom: new Map([[6, 2]]) });
+      const um = collect(session, 'unmask') as UnmaskMessage[];
       const forged = um.map((m) => ({ ...m, keyShares: m.keyShares.map((k) => ({ ...k, share: k.share.map((x, j) => (j === 32 ? x ^ 1 : x)) })) }));
       feed(session, forged);
       const end = closeRound(session.server).state;
