@@ -1,11 +1,17 @@
 /**
  * Mask-expansion benchmark helpers for the secagg suite: compares the raw
  * AES-128-CTR keystream rate of node:crypto with the rate of expanding masks
- * and accumulating them ({@link MaskAccumulator}), in the same run.
+ * and accumulating them ({@link MaskAccumulator}), in the same run; packing
+ * and unpacking per width; removing masks on one and two threads against the
+ * one-core keystream floor. Run alone: `npx tsc -p . && node dist/bench/_mask.js`.
  */
 import { createCipheriv } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import { nativeProvider } from '../src/crypto/native.js';
 import { MaskAccumulator, type MaskAccumulatorOptions, type MaskTerm } from '../src/crypto/mask.js';
+import { maskedSum } from '../src/crypto/aggregator.js';
+import { maskPool } from '../src/crypto/_maskPool.js';
+import { packVector, unpackVector } from '../src/crypto/vector.js';
 
 /** Result of {@link benchMaskExpansion}; rates in bytes of mask (4 per entry) per second. */
 export interface MaskBenchResult {
@@ -80,4 +86,125 @@ export async function benchMaskChunkSizes(dim: number, keys: number): Promise<{ 
     }
   }
   return out;
+}
+
+/* ---------- packing, unpacking and multi-core mask removal ---------- */
+
+/** The byte-at-a-time packer the word-at-a-time one replaced (double-precision bit buffer), kept as the "before" of {@link benchPacking}. */
+function packBytewise(vec: Uint32Array, b: number): Uint8Array {
+  const out = new Uint8Array(Math.ceil((b * vec.length) / 8));
+  let acc = 0, nbits = 0, j = 0;
+  for (let i = 0; i < vec.length; i++) {
+    acc += vec[i]! * 2 ** nbits;
+    nbits += b;
+    while (nbits >= 8) { out[j++] = acc % 256; acc = Math.floor(acc / 256); nbits -= 8; }
+  }
+  if (nbits > 0) out[j] = acc;
+  return out;
+}
+
+/** Its unpacker. */
+function unpackBytewise(bytes: Uint8Array, b: number, m: number): Uint32Array {
+  const out = new Uint32Array(m);
+  const mod = 2 ** b;
+  let acc = 0, nbits = 0, j = 0;
+  for (let i = 0; i < m; i++) {
+    while (nbits < b) { acc += bytes[j++]! * 2 ** nbits; nbits += 8; }
+    out[i] = acc % mod;
+    acc = Math.floor(acc / mod);
+    nbits -= b;
+  }
+  return out;
+}
+
+/** ns per entry of pack, unpack and addPacked (payload at byte offset 42, as off the wire) at width b. */
+export interface PackingBenchRow {
+  bits: number;
+  packNs: number;
+  unpackNs: number;
+  /** Byte-at-a-time pack and unpack in the same run (the generic path before word-at-a-time; NaN at b = 32, which had its own). */
+  packBytewiseNs: number;
+  unpackBytewiseNs: number;
+  addPackedUnalignedNs: number;
+}
+
+function bestNs(m: number, repeats: number, f: () => void): number {
+  let best = Infinity;
+  for (let r = 0; r < repeats; r++) {
+    const t0 = now();
+    f();
+    best = Math.min(best, now() - t0);
+  }
+  return (best * 1e9) / m;
+}
+
+/** Packing benchmark over m entries (default 2^20) at the given widths. */
+export function benchPacking(m = 2 ** 20, widths: readonly number[] = [16, 20, 24, 32], repeats = 7): PackingBenchRow[] {
+  const acc = new MaskAccumulator(m, nativeProvider);
+  return widths.map((bits) => {
+    const v = new Uint32Array(m);
+    for (let i = 0; i < m; i++) v[i] = Math.imul(i + 1, 0x9e3779b1) >>> (32 - bits);
+    const packed = packVector(v, bits);
+    const wire = new Uint8Array(packed.length + 42);
+    wire.set(packed, 42);
+    const payload = wire.subarray(42);
+    const generic = bits !== 32;
+    return {
+      bits,
+      packNs: bestNs(m, repeats, () => packVector(v, bits)),
+      unpackNs: bestNs(m, repeats, () => unpackVector(packed, bits, m)),
+      packBytewiseNs: generic ? bestNs(m, Math.min(3, repeats), () => packBytewise(v, bits)) : NaN,
+      unpackBytewiseNs: generic ? bestNs(m, Math.min(3, repeats), () => unpackBytewise(packed, bits, m)) : NaN,
+      addPackedUnalignedNs: bestNs(m, repeats, () => acc.addPacked(payload, bits, 1)),
+    };
+  });
+}
+
+/** Seconds to remove `keys` masks of `dim` entries with 1 and with 2 threads, against the one-core keystream floor. */
+export interface RemoveMasksBenchResult {
+  dim: number;
+  keys: number;
+  oneThreadSec: number;
+  twoThreadsSec: number;
+  /** Keystream bytes (keys × dim × 4) ÷ the raw AES-128-CTR rate of one core. */
+  floorSec: number;
+}
+
+/**
+ * removeMasks through {@link maskedSum} with `threads` 1 and 2, interleaved
+ * with the raw keystream measurement; best of `rounds` each. The pool is
+ * started and given time to load first (the server starts it when the
+ * session's aggregator is created, long before the unmasking round).
+ */
+export async function benchRemoveMasks(dim = 1_000_000, keys = 64, rounds = 5): Promise<RemoveMasksBenchResult> {
+  const terms: MaskTerm[] = Array.from({ length: keys }, (_, i) => ({ key: keyFor(i), sign: i % 2 === 0 ? 1 : -1 }));
+  const one = new MaskAccumulator(dim, nativeProvider, { threads: 1 });
+  const two = new MaskAccumulator(dim, nativeProvider, { threads: 2 });
+  maskedSum(dim, 32, nativeProvider, { threads: 2 }); // starts the worker
+  const pool = maskPool();
+  for (let i = 0; i < 200 && pool !== null && pool.ready < 1; i++) await new Promise((r) => setTimeout(r, 25));
+  one.addMasks(terms.slice(0, 2));
+  two.addMasks(terms.slice(0, 2));
+  let oneSec = Infinity, twoSec = Infinity, raw = 0;
+  for (let r = 0; r < rounds; r++) {
+    let t0 = now();
+    one.addMasks(terms);
+    oneSec = Math.min(oneSec, now() - t0);
+    t0 = now();
+    two.addMasks(terms);
+    twoSec = Math.min(twoSec, now() - t0);
+    raw = Math.max(raw, rawKeystreamRate(dim * 4 * keys, 1));
+  }
+  return { dim, keys, oneThreadSec: oneSec, twoThreadsSec: twoSec, floorSec: (dim * 4 * keys) / raw };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const nsf = (x: number): string => (Number.isNaN(x) ? '   –' : x.toFixed(2).padStart(6));
+  console.log('width  pack ns/entry (bytewise)  unpack ns/entry (bytewise)  addPacked @ offset 42 ns/entry');
+  for (const r of benchPacking()) {
+    console.log(`b=${String(r.bits).padEnd(3)}  ${nsf(r.packNs)} (${nsf(r.packBytewiseNs)})        ${nsf(r.unpackNs)} (${nsf(r.unpackBytewiseNs)})          ${nsf(r.addPackedUnalignedNs)}`);
+  }
+  const rm = await benchRemoveMasks();
+  console.log(`removeMasks m=${rm.dim}, ${rm.keys} keys: 1 thread ${(rm.oneThreadSec * 1e3).toFixed(0)} ms, 2 threads ${(rm.twoThreadsSec * 1e3).toFixed(0)} ms; ` +
+    `one-core keystream floor ${(rm.floorSec * 1e3).toFixed(0)} ms (2 threads = ${(rm.twoThreadsSec / rm.floorSec).toFixed(2)} × floor, 1 thread = ${(rm.oneThreadSec / rm.floorSec).toFixed(2)} ×)`);
 }
