@@ -36,6 +36,7 @@
  */
 import { CryptoError, ValidationError } from '../errors.js';
 import type { Rng } from './rng.js';
+import { evaluateShares, LP } from './_shamirKernel.js';
 
 /** The field modulus p = 2^25 − 39, the largest prime below 2^25. */
 export const SHAMIR_PRIME = 33554393;
@@ -54,8 +55,6 @@ const P = SHAMIR_PRIME;
 const INV_P = 1 / P;
 const HALF = (P - 1) / 2;
 const L = SHAMIR_LIMBS;
-/** Limbs padded to a multiple of the kernel's block of 6. */
-const LP = 12;
 const CODE = 'SHAMIR_ERR_BAD_INPUT';
 /** Exclusive upper bound of limb l of a valid secret. */
 const limbBound = (l: number): number => (l < L - 1 ? 1 << 24 : 1 << 16);
@@ -143,72 +142,6 @@ function drawCoefficients(out: Float64Array, t: number, rng: Rng): void {
   }
 }
 
-/** Holders processed per block: their powers table is HB·t doubles. */
-const HB = 64;
-/** Products added between partial reductions (see {@link evaluate}). */
-const BATCH = 31;
-
-/**
- * Powers table of a block of holders: `pw[h·t + i]` = x_h^i mod p in balanced
- * form, for i < t. The holders run in the inner loop so the t·h multiply-reduce
- * steps are independent chains rather than one long dependent one.
- */
-function powersBlock(pw: Float64Array, cur: Float64Array, xs: readonly number[], from: number, count: number, t: number): void {
-  for (let h = 0; h < count; h++) cur[h] = 1;
-  for (let i = 0; i < t; i++) {
-    for (let h = 0; h < count; h++) {
-      const v = cur[h]!;
-      pw[h * t + i] = balanced(v);
-      cur[h] = mulmod(v, xs[from + h]!);
-    }
-  }
-}
-
-/**
- * y_l(x_h) = Σ_i pw[h·t + i] · coeffs[i·LP + l] mod p for the holders of one
- * block and every limb, written as 4-byte words into `out[from + h]`.
- *
- * Exactness: every table and coefficient entry is balanced, |·| < 2^24, so a
- * product is below 2^48 in magnitude. An accumulator is partially reduced
- * (acc − ⌊acc/p⌋·p, |result| < 2p < 2^26) after at most BATCH = 31 products,
- * so it never exceeds 2^26 + 31·2^48 < 2^53. Two holders × six limbs per pass
- * keep twelve accumulators in registers.
- */
-function evaluate(pw: Float64Array, coeffs: Float64Array, t: number, count: number, out: Uint8Array[], from: number): void {
-  const acc = new Float64Array(2 * LP);
-  for (let h = 0; h < count; h += 2) {
-    const o0 = h * t;
-    const o1 = (h + 1 < count ? h + 1 : h) * t; // an odd last holder is computed twice
-    for (let lb = 0; lb < LP; lb += 6) {
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0;
-      let b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0;
-      for (let i0 = 0; i0 < t; i0 += BATCH) {
-        const end = Math.min(t, i0 + BATCH);
-        for (let i = i0; i < end; i++) {
-          const v = pw[o0 + i]!, w = pw[o1 + i]!;
-          const c = i * LP + lb;
-          const c0 = coeffs[c]!, c1 = coeffs[c + 1]!, c2 = coeffs[c + 2]!, c3 = coeffs[c + 3]!, c4 = coeffs[c + 4]!, c5 = coeffs[c + 5]!;
-          a0 += v * c0; a1 += v * c1; a2 += v * c2; a3 += v * c3; a4 += v * c4; a5 += v * c5;
-          b0 += w * c0; b1 += w * c1; b2 += w * c2; b3 += w * c3; b4 += w * c4; b5 += w * c5;
-        }
-        a0 -= Math.floor(a0 * INV_P) * P; a1 -= Math.floor(a1 * INV_P) * P; a2 -= Math.floor(a2 * INV_P) * P;
-        a3 -= Math.floor(a3 * INV_P) * P; a4 -= Math.floor(a4 * INV_P) * P; a5 -= Math.floor(a5 * INV_P) * P;
-        b0 -= Math.floor(b0 * INV_P) * P; b1 -= Math.floor(b1 * INV_P) * P; b2 -= Math.floor(b2 * INV_P) * P;
-        b3 -= Math.floor(b3 * INV_P) * P; b4 -= Math.floor(b4 * INV_P) * P; b5 -= Math.floor(b5 * INV_P) * P;
-      }
-      acc[lb] = a0; acc[lb + 1] = a1; acc[lb + 2] = a2; acc[lb + 3] = a3; acc[lb + 4] = a4; acc[lb + 5] = a5;
-      acc[LP + lb] = b0; acc[LP + lb + 1] = b1; acc[LP + lb + 2] = b2; acc[LP + lb + 3] = b3; acc[LP + lb + 4] = b4; acc[LP + lb + 5] = b5;
-    }
-    for (let q = 0; q < 2 && h + q < count; q++) {
-      const y = new Uint8Array(SHAMIR_SHARE_BYTES);
-      const dv = new DataView(y.buffer);
-      for (let l = 0; l < L; l++) dv.setUint32(4 * l, reduce(acc[q * LP + l]!), false);
-      out[from + h + q] = y;
-    }
-  }
-  acc.fill(0);
-}
-
 /**
  * Splits a 32-byte secret into one share per index in `xs` (same order), any
  * `threshold` of which recover it.
@@ -234,13 +167,12 @@ export function shamirSplit(secret: Uint8Array, threshold: number, xs: readonly 
   }
   if (t > 1) drawCoefficients(coeffs, t, rng);
   const out: Uint8Array[] = new Array<Uint8Array>(xs.length);
-  const pw = new Float64Array(Math.min(HB, xs.length) * t);
-  const cur = new Float64Array(HB);
-  for (let from = 0; from < xs.length; from += HB) {
-    const count = Math.min(HB, xs.length - from);
-    powersBlock(pw, cur, xs, from, count, t);
-    evaluate(pw, coeffs, t, count, out, from);
-  }
+  evaluateShares(coeffs, xs, t, (h, y, at) => {
+    const share = new Uint8Array(SHAMIR_SHARE_BYTES);
+    const dv = new DataView(share.buffer);
+    for (let l = 0; l < L; l++) dv.setUint32(4 * l, reduce(y[at + l]!), false);
+    out[h] = share;
+  });
   coeffs.fill(0);
   return out;
 }

@@ -4,6 +4,7 @@ import {
   isShamirShare, LagrangeCache, SHAMIR_LIMBS, SHAMIR_MAX_X, SHAMIR_PRIME, SHAMIR_SHARE_BYTES, lagrangeAtZero, modInverse,
   shamirCombine, shamirSplit,
 } from '../../src/crypto/shamir.js';
+import { setShamirBackend } from '../../src/crypto/_shamirKernel.js';
 import { CryptoError, ValidationError } from '../../src/errors.js';
 
 const P = SHAMIR_PRIME;
@@ -101,11 +102,39 @@ describe('crypto/shamir', () => {
     // Balanced magnitudes (p−1)/2 and −(p−1)/2 and the value p−1 = −1 maximise |product| and |sum|.
     const extreme = [(P - 1) / 2, (P + 1) / 2, P - 1];
     const secret = new Uint8Array(32).fill(0xff);
-    for (const t of [31, 32, 62, 97]) {
-      const xs = Array.from({ length: t }, (_, i) => SHAMIR_MAX_X - 5 * i);
-      const got = shamirSplit(secret, t, xs, new WordRng(extreme));
-      const some = [0, 1, 2, t - 1];
-      expect(some.map((i) => hex(got[i]!)), `t=${t}`).to.deep.equal(referenceSplit(secret, t, some.map((i) => xs[i]!), new WordRng(extreme)).map(hex));
+    try {
+      for (const backend of ['wasm', 'js'] as const) {
+        setShamirBackend(backend);
+        for (const t of [31, 32, 62, 97]) {
+          const xs = Array.from({ length: t }, (_, i) => SHAMIR_MAX_X - 5 * i);
+          const got = shamirSplit(secret, t, xs, new WordRng(extreme));
+          const some = [0, 1, 2, t - 1];
+          expect(some.map((i) => hex(got[i]!)), `${backend}, t=${t}`).to.deep.equal(referenceSplit(secret, t, some.map((i) => xs[i]!), new WordRng(extreme)).map(hex));
+        }
+      }
+    } finally {
+      setShamirBackend('wasm');
+    }
+  });
+
+  it('the WebAssembly and JavaScript kernels give the same shares, with and without the cached table', () => {
+    try {
+      expect(setShamirBackend('wasm')).to.equal('wasm'); // Node 20+ has WebAssembly SIMD
+      const run = (t: number, xs: number[], seed: string): string[] => shamirSplit(secretOf(seed), t, xs, new DeterministicRng(seed)).map(hex);
+      const a = Array.from({ length: 101 }, (_, i) => SHAMIR_MAX_X - 7 * i);
+      const b = a.map((x) => x - 1);
+      // Above 2^22 table entries the holders are processed in blocks without a cache.
+      const big = Array.from({ length: 2101 }, (_, i) => 1 + 7919 * i);
+      const cases: [number, number[], string][] = [[50, a, 'w1'], [50, a, 'w2'], [50, b, 'w3'], [50, a, 'w4'], [51, a, 'w5'], [2000, big, 'w6'], [50, a, 'w7']];
+      const wasm = cases.map(([t, xs, seed]) => run(t, xs, seed));
+      expect(setShamirBackend('js')).to.equal('js');
+      const js = cases.map(([t, xs, seed]) => run(t, xs, seed));
+      expect(wasm).to.deep.equal(js);
+      // Spot-check the block path against the reference.
+      const some = [0, 1000, 2100];
+      expect(some.map((i) => wasm[5]![i])).to.deep.equal(referenceSplit(secretOf('w6'), 2000, some.map((i) => big[i]!), new DeterministicRng('w6')).map(hex));
+    } finally {
+      setShamirBackend('wasm');
     }
   });
 
