@@ -198,6 +198,70 @@ export async function benchRemoveMasks(dim = 1_000_000, keys = 64, rounds = 5): 
   return { dim, keys, oneThreadSec: oneSec, twoThreadsSec: twoSec, floorSec: (dim * 4 * keys) / raw };
 }
 
+/** Best memory-copy rate (bytes/s) over `bytes`-sized copies between two buffers. */
+export function memcpyRate(bytes: number, repeats = 5): number {
+  const a = new Uint8Array(bytes).fill(1), b = new Uint8Array(bytes);
+  let best = 0;
+  for (let r = 0; r < repeats; r++) {
+    const t0 = now();
+    b.set(a);
+    best = Math.max(best, bytes / (now() - t0));
+  }
+  return best;
+}
+
+/** The server's share of a session, against the one-core floor. */
+export interface ServerWorkBenchResult {
+  dim: number;
+  bits: number;
+  inputs: number;
+  masks: number;
+  oneThreadSec: number;
+  twoThreadsSec: number;
+  /** masks × dim × 4 ÷ raw AES-128-CTR rate + inputs × packed bytes ÷ memory-copy rate (one core). */
+  floorSec: number;
+}
+
+/**
+ * What the server of `tally simulate --clients 50 --dim 10^6 --dropout 0.1
+ * --drop-at r2 --graph complete` does with the sum: `inputs` masked inputs
+ * added off the wire (payload at byte offset 42), then `masks` masks removed
+ * (45 self masks + 5 dropped × 45 surviving neighbours = 270), result taken;
+ * one fresh maskedSum per run, with 1 and with 2 threads, best of `rounds`.
+ */
+export async function benchServerWork(dim = 1_000_000, bits = 32, inputs = 45, masks = 270, rounds = 3): Promise<ServerWorkBenchResult> {
+  const terms: MaskTerm[] = Array.from({ length: masks }, (_, i) => ({ key: keyFor(i), sign: i % 2 === 0 ? 1 : -1 }));
+  const v = new Uint32Array(dim);
+  for (let i = 0; i < dim; i++) v[i] = Math.imul(i + 7, 0x9e3779b1) >>> (32 - bits);
+  const packed = packVector(v, bits);
+  const payloads = Array.from({ length: inputs }, () => {
+    const wire = new Uint8Array(packed.length + 42);
+    wire.set(packed, 42);
+    return wire.subarray(42);
+  });
+  maskedSum(dim, bits, nativeProvider, { threads: 2 }); // starts the worker, as the server does at session start
+  const pool = maskPool();
+  for (let i = 0; i < 200 && pool !== null && pool.ready < 1; i++) await new Promise((r) => setTimeout(r, 25));
+  const run = (threads: number): number => {
+    const agg = maskedSum(dim, bits, nativeProvider, { threads });
+    const t0 = now();
+    for (const p of payloads) agg.addInput(p);
+    agg.removeMasks(terms);
+    agg.result();
+    const t = now() - t0;
+    agg.clear();
+    return t;
+  };
+  let one = Infinity, two = Infinity, raw = 0, copy = 0;
+  for (let r = 0; r < rounds; r++) {
+    one = Math.min(one, run(1));
+    two = Math.min(two, run(2));
+    raw = Math.max(raw, rawKeystreamRate(dim * 4 * 16, 1));
+    copy = Math.max(copy, memcpyRate(packed.length, 3));
+  }
+  return { dim, bits, inputs, masks, oneThreadSec: one, twoThreadsSec: two, floorSec: (masks * dim * 4) / raw + (inputs * packed.length) / copy };
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const nsf = (x: number): string => (Number.isNaN(x) ? '   –' : x.toFixed(2).padStart(6));
   console.log('width  pack ns/entry (bytewise)  unpack ns/entry (bytewise)  addPacked @ offset 42 ns/entry');
@@ -207,4 +271,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const rm = await benchRemoveMasks();
   console.log(`removeMasks m=${rm.dim}, ${rm.keys} keys: 1 thread ${(rm.oneThreadSec * 1e3).toFixed(0)} ms, 2 threads ${(rm.twoThreadsSec * 1e3).toFixed(0)} ms; ` +
     `one-core keystream floor ${(rm.floorSec * 1e3).toFixed(0)} ms (2 threads = ${(rm.twoThreadsSec / rm.floorSec).toFixed(2)} × floor, 1 thread = ${(rm.oneThreadSec / rm.floorSec).toFixed(2)} ×)`);
+  for (const bits of [32, 20]) {
+    const sw = await benchServerWork(1_000_000, bits);
+    console.log(`server sum, m=${sw.dim}, b=${bits}, ${sw.inputs} inputs + ${sw.masks} masks: 1 thread ${(sw.oneThreadSec * 1e3).toFixed(0)} ms, ` +
+      `2 threads ${(sw.twoThreadsSec * 1e3).toFixed(0)} ms; one-core floor ${(sw.floorSec * 1e3).toFixed(0)} ms ` +
+      `(2 threads = ${(sw.twoThreadsSec / sw.floorSec).toFixed(2)} × floor, 1 thread = ${(sw.oneThreadSec / sw.floorSec).toFixed(2)} ×)`);
+  }
 }
