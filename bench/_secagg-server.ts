@@ -1,7 +1,18 @@
 /**
- * Server process of the secagg benchmark: one session, the server here and
- * every client in a child process (bench/_secagg-clients.ts), so the peak
- * RSS measured here is the server's alone. Prints one JSON line of results.
+ * Server process of the secagg benchmark: one session run by the session
+ * driver (`ServerDriver`), the server here and every client in a child
+ * process (bench/_secagg-clients.ts) over IPC, so the time and peak RSS
+ * measured here are the server's alone. The channel is the IPC pipe; a round
+ * closes when every expected client answered (the driver does that) or when
+ * the client process reports it has nothing more to send for the round (the
+ * deadline policy). Prints one JSON line of results.
+ *
+ * Server time is the time spent inside the driver (decoding, the state
+ * machine, encoding each broadcast once); handing the encoded bytes to IPC is
+ * not counted. Also counted, for the floor (bench/secagg.ts): the keystream
+ * the server must expand in R4 (one m-word mask per surviving neighbour of
+ * each client that shared keys and sent no masked input, one self mask per
+ * survivor, 4·m bytes each) and the masked-input bytes received.
  */
 import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -9,15 +20,30 @@ import { performance } from 'node:perf_hooks';
 import { getProvider } from '../src/crypto/index.js';
 import { DeterministicRng } from '../src/crypto/rng.js';
 import type { SessionConfig } from '../src/secagg/config.js';
-import { decodeClientMessage, encodeServerMessage } from '../src/secagg/codec.js';
-import { closeRound, createServer, receiveMessage, type ServerState } from '../src/secagg/server/index.js';
+import { ServerDriver, type ServerOutcome } from '../src/secagg/driver.js';
+
+/** Where the dropping clients fall silent: `mixed` rotates r1, r2, r4; `rN` is one point for all. */
+export type DropMode = 'mixed' | 'r1' | 'r2' | 'r4';
 
 export interface ServerCase {
-  name: string; n: number; dim: number; bits: number; dropout: number; threshold: number;
+  name: string; n: number; dim: number; bits: number; dropout: number; drop: DropMode; threshold: number;
   graph: SessionConfig['graph']; seed: string; provider?: string;
 }
 
-const ROUND: Record<string, number> = { r0: 0, r1: 1, r2: 2, r3: 3, r4: 4 };
+/** Messages from the client process. */
+export type FromClients =
+  | { type: 'msg'; from: number; bytes: Uint8Array }
+  | { type: 'end'; round: number }
+  | { type: 'stats'; clientSeconds: number; sumHash: string };
+
+/** Client id → the first round in which it sends nothing; `count` clients spread evenly over the ids. */
+function dropSchedule(ids: readonly number[], count: number, mode: DropMode): Record<number, number> {
+  const at: Record<DropMode, number[]> = { mixed: [1, 2, 4], r1: [1], r2: [2], r4: [4] };
+  const points = at[mode];
+  const silentFrom: Record<number, number> = {};
+  for (let k = 0; k < count; k++) silentFrom[ids[Math.floor((k * ids.length) / count)]!] = points[k % points.length]!;
+  return silentFrom;
+}
 
 async function main(): Promise<void> {
   const c = JSON.parse(process.argv[2]!) as ServerCase;
@@ -25,64 +51,98 @@ async function main(): Promise<void> {
   const rng = new DeterministicRng(`bench/${c.seed}/server`);
   const ids = Array.from({ length: c.n }, (_, i) => i + 1);
   const config: SessionConfig = { nonce: rng.bytes(32), clientIds: ids, threshold: c.threshold, bits: c.bits, dim: c.dim, threat: 'semi-honest', graph: c.graph };
-  // Dropouts: every 1/rate-th client, at rotating points (silent before R1, after R1, after R2).
-  const drops = Math.round(c.dropout * c.n);
-  const silentFrom: Record<number, number> = {};
-  for (let k = 0; k < drops; k++) silentFrom[ids[Math.floor((k * c.n) / drops)]!] = [1, 2, 4][k % 3]!;
+  const silentFrom = dropSchedule(ids, Math.round(c.dropout * c.n), c.drop);
 
   const child = fork(new URL('./_secagg-clients.js', import.meta.url), [], { serialization: 'advanced' });
   let serverSeconds = 0;
   let up = 0;
   let down = 0;
   let maskedInputBytes = 0;
+  let maskedInputBytesReceived = 0;
   const upById = new Map<number, number>();
   const roundSeconds = [0, 0, 0, 0, 0];
-  let server: ServerState = createServer({ config, provider });
+
+  // Server → clients: the driver's sends are queued and handed to IPC after the driver returns, one batch per round.
+  let outbox: { round: number; messages: { to: number; bytes: Uint8Array }[] }[] = [];
+  let sendingRound = 0;
+  // The deadline: the current round's close function, called when the client process has sent everything for it.
+  let deadline: { round: number; close: () => void } | undefined;
+  const driver = new ServerDriver({
+    config, provider,
+    channel: {
+      send: (to, bytes) => {
+        let batch = outbox[outbox.length - 1];
+        if (batch?.round !== sendingRound) outbox.push((batch = { round: sendingRound, messages: [] }));
+        batch.messages.push({ to, bytes });
+        down += bytes.length;
+      },
+    },
+    deadlines: {
+      arm: (round, close) => {
+        const d = { round, close };
+        deadline = d;
+        return () => { if (deadline === d) deadline = undefined; };
+      },
+    },
+    listener: {
+      message: (e) => {
+        if (e.direction === 'to-client') { sendingRound = e.round; return; }
+        up += e.bytes.length;
+        upById.set(e.peer, (upById.get(e.peer) ?? 0) + e.bytes.length);
+        if (e.round === 2) { maskedInputBytes = Math.max(maskedInputBytes, e.bytes.length); maskedInputBytesReceived += e.bytes.length; }
+      },
+    },
+  });
+
+  /** Runs `f` in the driver, timed as server work of the current round, then hands what it sent to IPC. */
+  const timed = (f: () => void): void => {
+    const round = Math.min(driver.round, 4);
+    const t0 = performance.now();
+    f();
+    const dt = (performance.now() - t0) / 1000;
+    serverSeconds += dt;
+    roundSeconds[round]! += dt;
+    const batches = outbox;
+    outbox = [];
+    for (const b of batches) child.send({ type: 'deliver', ...b });
+    if (driver.outcome !== undefined && !doneSent) { doneSent = true; child.send({ type: 'done' }); }
+  };
+  let doneSent = false;
+
   let resolveStats: (s: { clientSeconds: number; sumHash: string }) => void;
   const statsArrived = new Promise<{ clientSeconds: number; sumHash: string }>((r) => { resolveStats = r; });
-  // Each client message is handled as it arrives; 'end' closes the round.
-  child.on('message', (m: { type: string; from: number; bytes: Uint8Array; clientSeconds: number; sumHash: string }) => {
-    if (m.type === 'stats') { resolveStats(m); return; }
-    const round = ROUND[server.kind]!;
-    const t0 = performance.now();
-    if (m.type === 'msg') {
-      up += m.bytes.length;
-      upById.set(m.from, (upById.get(m.from) ?? 0) + m.bytes.length);
-      const msg = decodeClientMessage(m.bytes);
-      if (msg.type === 'masked-input') maskedInputBytes = Math.max(maskedInputBytes, m.bytes.length);
-      server = receiveMessage(server, m.from, msg).state;
-      const dt = (performance.now() - t0) / 1000;
-      serverSeconds += dt; roundSeconds[round]! += dt;
-      return;
-    }
-    const step = closeRound(server);
-    server = step.state;
-    const dt = (performance.now() - t0) / 1000;
-    serverSeconds += dt; roundSeconds[round]! += dt;
-    // A broadcast is one message object sent to many clients: encode it once, as a real server would.
-    const encoded = new Map<object, Uint8Array>();
-    const messages = step.out.map((o) => {
-      let bytes = encoded.get(o.message);
-      if (bytes === undefined) encoded.set(o.message, (bytes = encodeServerMessage(o.message)));
-      return { to: o.to, bytes };
-    });
-    for (const x of messages) down += x.bytes.length;
-    if (server.kind === 'completed' || server.kind === 'aborted') child.send({ type: 'done' });
-    else child.send({ type: 'deliver', round: ROUND[server.kind]!, messages });
+  child.on('message', (m: FromClients) => {
+    if (m.type === 'stats') resolveStats(m);
+    else if (m.type === 'msg') timed(() => driver.receive(m.from, m.bytes));
+    // The client process has sent all it will for round m.round: that round's deadline passes (unless it already closed).
+    else if (deadline !== undefined && deadline.round === m.round) { const close = deadline.close; timed(close); }
   });
   child.send({ type: 'init', config, seed: c.seed, silentFrom, provider: c.provider ?? 'native' });
   const stats = await statsArrived;
-  const done = server as ServerState;
-  const sumHash = done.kind === 'completed' ? createHash('sha256').update(new Uint8Array(done.sum.buffer, done.sum.byteOffset, done.sum.byteLength)).digest('hex') : '';
+  const outcome = driver.outcome as ServerOutcome;
+
+  // The floor's counts: U2 = clients whose R1 shares were accepted, U3 = whose masked input was.
+  let maskWords = 0;
+  if (outcome.kind === 'completed') {
+    const u2 = outcome.rounds.find((r) => r.round === 1)?.participants ?? [];
+    const u3 = new Set(outcome.survivors);
+    const graph = driver.state.ctx.graph;
+    maskWords = u3.size;
+    for (const v of u2) if (!u3.has(v)) maskWords += graph.neighbors(v).filter((u) => u3.has(u)).length;
+  }
+  const sumHash = outcome.kind === 'completed' ? createHash('sha256').update(new Uint8Array(outcome.sum.buffer, outcome.sum.byteOffset, outcome.sum.byteLength)).digest('hex') : '';
+  const droppedAfterShares = outcome.kind === 'completed'
+    ? (outcome.rounds.find((r) => r.round === 1)?.participants ?? []).filter((v) => !outcome.survivors.includes(v)).length : 0;
   console.log(JSON.stringify({
-    name: c.name, n: c.n, dim: c.dim, bits: c.bits, dropout: c.dropout, threshold: c.threshold,
+    name: c.name, n: c.n, dim: c.dim, bits: c.bits, dropout: c.dropout, drop: c.drop, threshold: c.threshold,
     graph: c.graph.kind, neighbors: c.graph.kind === 'harary' ? c.graph.degree : c.n - 1,
-    outcome: done.kind === 'completed' ? 'completed' : `aborted: ${(done as { code?: string }).code}`,
-    survivors: done.kind === 'completed' ? done.survivors.length : 0,
+    outcome: outcome.kind === 'completed' ? 'completed' : `aborted: ${outcome.code}`,
+    survivors: outcome.kind === 'completed' ? outcome.survivors.length : 0, droppedAfterShares,
     selfCheck: sumHash !== '' && sumHash === stats.sumHash,
     serverSeconds, roundSeconds, clientSecondsPerClient: stats.clientSeconds / c.n,
     bytesUpPerClient: up / c.n, bytesDownPerClient: down / c.n, maskedInputBytes,
     maxBytesUpOneClient: Math.max(...upById.values()),
+    floorCounts: { keystreamBytes: 4 * c.dim * maskWords, masks: maskWords, inputBytes: maskedInputBytesReceived },
     serverPeakRssBytes: process.resourceUsage().maxRSS * 1024,
   }));
 }

@@ -1,66 +1,152 @@
 /**
- * `npm run bench -- secagg [--quick] [--only NAME]`: secure-aggregation
- * sessions at the sizes named in the project's targets, each in a fresh
- * server process with the clients in a child process, plus the raw
- * AES-128-CTR keystream rate of this machine and the mask expansion rate
- * measured in the same run. Writes bench/results/secagg.json.
+ * `npm run bench -- secagg [--quick] [--only NAME] [--no-simulate]`:
+ * secure-aggregation sessions at the sizes named in the project's targets,
+ * at b = 16, 20 and 32, each in a fresh server process running the session
+ * driver with the clients in a child process (bench/_secagg-server.ts), plus,
+ * measured in the same run: the raw AES-128-CTR keystream rate, the mask
+ * expansion rate, the memory copy rate, and `tally simulate` on the r2-dropout
+ * case for comparison.
+ *
+ * The floor of a case is what one core cannot go below: the keystream the
+ * server must expand in R4 (one m-word mask per surviving neighbour of each
+ * client that shared keys and sent no masked input, one self mask per
+ * survivor, 4·m bytes each) at the raw AES-128-CTR rate, plus the masked-input
+ * bytes received at the memory copy rate. Server time ÷ floor below 1 needs
+ * more than one core.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findSecAggPlusParams } from '../src/secagg/params.js';
-import { benchMaskExpansion } from './_mask.js';
-import type { ServerCase } from './_secagg-server.js';
+import { benchMaskExpansion, rawKeystreamRate } from './_mask.js';
+import type { DropMode, ServerCase } from './_secagg-server.js';
 
 const half = (k: number) => Math.floor(k / 2) + 1; // semi-honest default threshold over k+1 holders
 
-function cases(quick: boolean): ServerCase[] {
-  const scale = quick ? 10 : 1;
-  const m = (d: number) => (d / scale >= 1e6 ? `${d / scale / 1e6}M` : `${d / scale / 1e3}k`);
-  const finder = findSecAggPlusParams({ n: 1000, corruptFraction: 0.05, dropoutRate: 0.1 });
-  return [
-    { name: `complete n=100 m=${m(100_000)}`, n: 100, dim: 100_000 / scale, bits: 32, dropout: 0.1, threshold: half(100), graph: { kind: 'complete' }, seed: 'a' },
-    { name: `complete n=50 m=${m(1_000_000)}`, n: 50, dim: 1_000_000 / scale, bits: 32, dropout: 0.1, threshold: half(50), graph: { kind: 'complete' }, seed: 'b' },
-    { name: `secagg+ n=100 m=${m(100_000)} k=15`, n: 100, dim: 100_000 / scale, bits: 32, dropout: 0.1, threshold: half(16), graph: { kind: 'harary', degree: 15 }, seed: 'c' },
-    { name: `secagg+ n=50 m=${m(1_000_000)} k=13`, n: 50, dim: 1_000_000 / scale, bits: 32, dropout: 0.1, threshold: half(14), graph: { kind: 'harary', degree: 13 }, seed: 'd' },
-    {
-      name: `secagg+ n=1000 m=${m(100_000)} k=${finder.k} (finder)`, n: 1000, dim: 100_000 / scale, bits: 32, dropout: 0.1, threshold: finder.t,
-      graph: finder.graph === 'harary' ? { kind: 'harary', degree: finder.k } : { kind: 'complete' }, seed: 'e',
-    },
-  ];
+/** Case name: graph, n, m, b, dropouts. */
+function label(graph: string, n: number, dim: number, bits: number, drop: DropMode, extra = ''): string {
+  const m = dim >= 1e6 ? `${dim / 1e6}M` : `${dim / 1e3}k`;
+  return `${graph} n=${n} m=${m}${extra} b=${bits} ${drop === 'mixed' ? 'mixed' : `${drop}-dropout`} 10%`;
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, only: { type: 'string' } } });
+function cases(quick: boolean): ServerCase[] {
+  const scale = quick ? 10 : 1;
+  const out: ServerCase[] = [];
+  const add = (graph: ServerCase['graph'], n: number, dim: number, bits: number, drop: DropMode, threshold: number, seed: string, extra = '') => {
+    const d = dim / scale;
+    out.push({ name: label(graph.kind === 'complete' ? 'complete' : 'secagg+', n, d, bits, drop, extra), n, dim: d, bits, dropout: 0.1, drop, threshold, graph, seed });
+  };
+  const complete = { kind: 'complete' } as const;
+  for (const bits of [16, 20, 32]) add(complete, 100, 100_000, bits, 'mixed', half(100), 'a');
+  for (const bits of [16, 20, 32]) add(complete, 50, 1_000_000, bits, 'mixed', half(50), 'b');
+  for (const bits of [20, 32]) add(complete, 50, 1_000_000, bits, 'r2', half(50), 'b');
+  add({ kind: 'harary', degree: 15 }, 100, 100_000, 32, 'mixed', half(16), 'c', ' k=15');
+  add({ kind: 'harary', degree: 13 }, 50, 1_000_000, 32, 'mixed', half(14), 'd', ' k=13');
+  add({ kind: 'harary', degree: 13 }, 50, 1_000_000, 32, 'r2', half(14), 'd', ' k=13');
+  const finder = findSecAggPlusParams({ n: 1000, corruptFraction: 0.05, dropoutRate: 0.1 });
+  add(finder.graph === 'harary' ? { kind: 'harary', degree: finder.k } : complete, 1000, 100_000, 32, 'mixed', finder.t, 'e', ` k=${finder.k} (finder)`);
+  return out;
+}
+
+/** Best Uint8Array.set rate over `bytes` (default 64 MiB), in bytes per second. */
+function memoryCopyRate(bytes = 64 * 2 ** 20, repeats = 5): number {
+  const src = new Uint8Array(bytes).fill(1);
+  const dst = new Uint8Array(bytes);
+  dst.set(src); // first touch of the pages
+  let best = 0;
+  for (let r = 0; r < repeats; r++) {
+    const t0 = process.hrtime.bigint();
+    dst.set(src);
+    best = Math.max(best, bytes / (Number(process.hrtime.bigint() - t0) / 1e9));
+  }
+  return best;
+}
+
+/** `tally simulate` on the same case (in one process, over the lockstep channel); its report's figures. */
+function simulateCase(n: number, dim: number, bits: number): { command: string; serverSeconds: number; roundSeconds: number[]; selfCheck: boolean } {
+  const out = join(tmpdir(), `tally-bench-simulate-${process.pid}.json`);
+  const args = ['simulate', '--clients', `${n}`, '--dim', `${dim}`, '--dropout', '0.1', '--drop-at', 'r2', '--graph', 'complete', '--bits', `${bits}`, '--seed', 's', '--out', out, '--quiet'];
+  execFileSync(process.execPath, [new URL('../src/cli/main.js', import.meta.url).pathname, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const r = JSON.parse(readFileSync(out, 'utf8')) as { server_seconds: number; self_check: boolean; rounds: { server_seconds: number }[] };
+  rmSync(out, { force: true });
+  return { command: `tally ${args.filter((a) => a !== '--quiet').slice(0, -2).join(' ')}`, serverSeconds: r.server_seconds, roundSeconds: r.rounds.map((x) => x.server_seconds), selfCheck: r.self_check };
+}
+
+const fmt = (x: number, d = 3) => x.toFixed(d);
+
+/** Runs the suite (see the module comment); returns the results to record. */
+export async function main(argv: string[]): Promise<object> {
+  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, only: { type: 'string' }, 'no-simulate': { type: 'boolean' } } });
   const quick = values.quick ?? false;
   const mask = await benchMaskExpansion(quick ? 100_000 : 1_000_000, 8);
-  console.log(`AES-128-CTR keystream (node:crypto): ${(mask.rawKeystreamBytesPerSec / 1e9).toFixed(2)} GB/s; ` +
-    `mask expansion + accumulation: ${(mask.expandAccumulateBytesPerSec / 1e9).toFixed(2)} GB/s = ${(100 * mask.ratio).toFixed(0)}% of raw (target ≥ 50%)`);
-  const rows = [];
+  let memcpy = memoryCopyRate();
+  console.log(`AES-128-CTR keystream (node:crypto, one core): ${fmt(mask.rawKeystreamBytesPerSec / 1e9, 2)} GB/s; ` +
+    `mask expansion + accumulation: ${fmt(mask.expandAccumulateBytesPerSec / 1e9, 2)} GB/s = ${(100 * mask.ratio).toFixed(0)}% of raw (target ≥ 50%); ` +
+    `memory copy (Uint8Array.set, 64 MiB): ${fmt(memcpy / 1e9, 2)} GB/s`);
+  const rows: Record<string, any>[] = [];
   for (const c of cases(quick)) {
     if (values.only !== undefined && !c.name.includes(values.only)) continue;
     const out = execFileSync(process.execPath, ['--max-old-space-size=4096', new URL('./_secagg-server.js', import.meta.url).pathname, JSON.stringify(c)], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    const r = JSON.parse(out.trim().split('\n').pop()!);
-    const rssTarget = 3 * 4 * c.dim + 200e6;
-    const upTarget = Math.ceil((c.bits * c.dim) / 8) + 1024;
-    r.targets = {
-      serverPeakRss: { limitBytes: rssTarget, met: r.serverPeakRssBytes <= rssTarget },
-      maskedInputUpload: { limitBytes: upTarget, met: r.maskedInputBytes <= upTarget },
-      ...(c.name.startsWith('complete n=100 ') ? { serverSeconds: { limit: 1.5, met: r.serverSeconds <= 1.5 } } : {}),
-      ...(c.name.startsWith('complete n=50 ') ? { serverSeconds: { limit: 3, met: r.serverSeconds <= 3 } } : {}),
-    };
-    rows.push(r);
-    console.log(`${c.name.padEnd(36)} server ${r.serverSeconds.toFixed(3).padStart(7)} s  client ${r.clientSecondsPerClient.toFixed(4).padStart(7)} s  ` +
-      `up ${(r.bytesUpPerClient / 1024).toFixed(1).padStart(8)} KiB  down ${(r.bytesDownPerClient / 1024).toFixed(1).padStart(7)} KiB  ` +
-      `masked input ${r.maskedInputBytes} B (≤ ${upTarget}), all rounds ≤ ${r.maxBytesUpOneClient} B  RSS ${(r.serverPeakRssBytes / 2 ** 20).toFixed(0)} MiB (≤ ${(rssTarget / 2 ** 20).toFixed(0)})  ` +
-      `${r.selfCheck ? 'sum OK' : `SUM MISMATCH (${r.outcome})`}`);
+    rows.push({ ...JSON.parse(out.trim().split('\n').pop()!), name: c.name });
+    const r = rows[rows.length - 1]!;
+    console.log(`${c.name.padEnd(46)} server ${fmt(r.serverSeconds).padStart(6)} s (R2 ${fmt(r.roundSeconds[2])}, R4 ${fmt(r.roundSeconds[4])})  ` +
+      `client ${fmt(r.clientSecondsPerClient, 4)} s  up ${(r.maskedInputBytes / 1024).toFixed(1)} KiB masked input, ${r.maxBytesUpOneClient} B all rounds  ` +
+      `RSS ${(r.serverPeakRssBytes / 2 ** 20).toFixed(0)} MiB  ${r.selfCheck ? 'sum OK' : `SUM MISMATCH (${r.outcome})`}`);
   }
-  const result = {
+  // The rates again after the sessions; the floor uses the best of each (the fastest the machine showed).
+  const aes = Math.max(mask.rawKeystreamBytesPerSec, rawKeystreamRate(quick ? 3_200_000 : 32_000_000, 3));
+  memcpy = Math.max(memcpy, memoryCopyRate());
+  for (const r of rows) {
+    const keystreamSeconds = r.floorCounts.keystreamBytes / aes;
+    const copySeconds = r.floorCounts.inputBytes / memcpy;
+    const floorSeconds = keystreamSeconds + copySeconds;
+    const rssLimit = 3 * 4 * r.dim + 200e6;
+    const upLimit = Math.ceil((r.bits * r.dim) / 8) + 1024;
+    const serverLimit = r.graph === 'complete' && r.n === 100 && r.dim === (quick ? 10_000 : 100_000) ? 1.5
+      : r.graph === 'complete' && r.n === 50 && r.dim === (quick ? 100_000 : 1_000_000) ? 3 : undefined;
+    r.floor = { keystreamSeconds, copySeconds, seconds: floorSeconds, serverOverFloor: r.serverSeconds / floorSeconds };
+    r.targets = {
+      serverPeakRss: { limitBytes: rssLimit, met: r.serverPeakRssBytes <= rssLimit },
+      maskedInputUpload: { limitBytes: upLimit, met: r.maskedInputBytes <= upLimit },
+      ...(serverLimit !== undefined ? { serverSeconds: { limit: serverLimit, met: r.serverSeconds <= serverLimit } } : {}),
+      ...(serverLimit === 3 && r.drop === 'r2' ? { serverOverFloor: { limit: 0.75, met: r.serverSeconds / floorSeconds <= 0.75 } } : {}),
+    };
+  }
+  // b = 20 against b = 32 for the same n, m, graph and dropouts, in this run.
+  const bitsRatios = rows.filter((r) => r.bits === 20).flatMap((r20) => {
+    const r32 = rows.find((r) => r.bits === 32 && r.n === r20.n && r.dim === r20.dim && r.graph === r20.graph && r.neighbors === r20.neighbors && r.drop === r20.drop);
+    if (r32 === undefined) return [];
+    const ratio = r20.serverSeconds / r32.serverSeconds;
+    return [{ b20: r20.name, b32: r32.name, serverSecondsB20: r20.serverSeconds, serverSecondsB32: r32.serverSeconds, ratio, limit: 1.2, met: ratio <= 1.2 }];
+  });
+  let simulate: Record<string, unknown> | undefined;
+  const r2case = rows.find((r) => r.graph === 'complete' && r.n === 50 && r.bits === 32 && r.drop === 'r2');
+  if (r2case !== undefined && !values['no-simulate']) {
+    try {
+      const s = simulateCase(50, r2case.dim, 32);
+      simulate = { case: r2case.name, ...s, benchServerSeconds: r2case.serverSeconds, benchRoundSeconds: r2case.roundSeconds, simulateOverBench: s.serverSeconds / r2case.serverSeconds };
+    } catch (err) {
+      simulate = { case: r2case.name, error: String((err as { stderr?: string }).stderr ?? err).trim().split('\n').slice(-3).join(' ') };
+    }
+  }
+
+  console.log(`\nfloor: AES-128-CTR ${fmt(aes / 1e9, 2)} GB/s, memory copy ${fmt(memcpy / 1e9, 2)} GB/s (best of the run)`);
+  console.log(`${'case'.padEnd(46)} ${'server s'.padStart(8)} ${'floor s'.padStart(8)} ${'÷ floor'.padStart(7)}  targets`);
+  for (const r of rows) {
+    const t = Object.entries(r.targets as Record<string, { met: boolean }>).filter(([, v]) => !v.met).map(([k]) => k);
+    console.log(`${r.name.padEnd(46)} ${fmt(r.serverSeconds).padStart(8)} ${fmt(r.floor.seconds).padStart(8)} ${fmt(r.floor.serverOverFloor, 2).padStart(7)}  ${t.length === 0 ? 'all met' : `MISSED: ${t.join(', ')}`}`);
+  }
+  for (const x of bitsRatios) console.log(`server time b=20 ÷ b=32, ${x.b32.replace(/ b=32/, '')}: ${fmt(x.ratio, 2)} (target ≤ 1.2: ${x.met ? 'met' : 'MISSED'})`);
+  if (simulate?.error !== undefined) console.log(`tally simulate failed, no comparison: ${simulate.error as string}`);
+  else if (simulate !== undefined) {
+    console.log(`${simulate.command}: server ${fmt(simulate.serverSeconds as number)} s; benchmark ${fmt(r2case!.serverSeconds)} s (simulate ÷ bench ${fmt(simulate.simulateOverBench as number, 2)})`);
+  }
+  return {
     suite: 'secagg', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, quick,
-    mask: { ...mask, target: 0.5, met: mask.ratio >= 0.5 }, cases: rows,
+    mask: { ...mask, target: 0.5, met: mask.ratio >= 0.5 },
+    floorRates: { aesCtrBytesPerSec: aes, memoryCopyBytesPerSec: memcpy },
+    cases: rows, bitsRatios, ...(simulate !== undefined ? { simulate } : {}),
   };
-  mkdirSync(new URL('../../bench/results/', import.meta.url), { recursive: true });
-  writeFileSync(new URL('../../bench/results/secagg.json', import.meta.url), JSON.stringify(result, null, 1) + '\n');
-  console.log('wrote bench/results/secagg.json');
 }
