@@ -5,7 +5,7 @@
  * every server message in flight reaches its client in the order sent, and
  * so on; when nothing is in flight and the session has not ended, the round's
  * deadline passes (silence is the absence of messages, not a timer). The
- * vectors, the tests and the simulation (`transport/memory.ts`) run sessions
+ * vectors, the tests and the simulation (`transport/simulation.ts`) run sessions
  * through it, so each replays the same schedule byte for byte.
  *
  * Hooks let a caller act as a faulty network or a dishonest party: a client
@@ -48,12 +48,26 @@ export interface LockstepOptions {
   readonly silentFrom?: ReadonlyMap<number, number>;
   /** Sees every message as it is sent; return new bytes to replace it, `null` to lose it, `undefined` to pass it on. */
   readonly intercept?: (m: InFlight) => Uint8Array | null | undefined;
-  /** Deliver every server message twice in a row (a transport that retries). */
-  readonly duplicateServerMessages?: boolean;
+  /**
+   * A second delivery right after each server message: `true` repeats every
+   * message byte for byte (a transport that retries); a function returns the
+   * bytes of the second copy for a message (its own bytes for a retry, other
+   * bytes for a conflicting message) or `undefined` for none.
+   */
+  readonly duplicateServerMessages?: boolean | ((m: InFlight) => Uint8Array | undefined);
   /** The server's listener (messages, rejections, drops, rounds, outcome). */
   readonly listener?: SessionListener;
   /** Called around each party's work, e.g. for timing: `party` is 0 for the server, else the client id. */
   readonly onWork?: (party: number, work: () => void) => void;
+  /**
+   * Hand each client's messages to the server as soon as that client's work
+   * ends, instead of holding a whole wave of them (e.g. the n masked inputs
+   * of R2, n·m·b/8 bytes). The clients of a wave are then served in
+   * increasing id, so the server still receives in the order a wave
+   * delivers (increasing sender id) and the session is the same byte for
+   * byte; only `inFlight`, `take` and `runUntil` see fewer client messages.
+   */
+  readonly stream?: boolean;
 }
 
 /** A session's server and clients wired together in one process. */
@@ -123,30 +137,43 @@ export class LockstepNetwork {
     if (!this.started) {
       this.started = true;
       // A client silent from R0 still starts (draws its keys) but none of its messages leave.
-      for (const [id, c] of this.clients) work(id, () => c.start());
+      const order = this.o.stream ? [...this.clients].sort((a, b) => a[0] - b[0]) : this.clients;
+      for (const [id, c] of order) {
+        work(id, () => c.start());
+        if (this.o.stream) this.deliverUp(work);
+      }
       return true;
     }
     if (this.up.length > 0) {
-      const wave = this.up.sort((a, b) => a.id - b.id);
-      this.up = [];
-      for (const m of wave) work(0, () => this.server.receive(m.id, m.bytes));
+      this.deliverUp(work);
       return true;
     }
     if (this.down.length > 0) {
-      const wave = this.down;
+      // Sorting is stable: a client's messages keep the order they were sent in.
+      const wave = this.o.stream ? this.down.sort((a, b) => a.id - b.id) : this.down;
       this.down = [];
       for (const m of wave) {
         this.lastRound = m.round;
         const c = this.clients.get(m.id);
         if (c === undefined || this.silentFrom(m.id) <= m.round) continue;
         work(m.id, () => c.receive(m.bytes));
-        if (this.o.duplicateServerMessages) work(m.id, () => c.receive(m.bytes));
+        const dup = this.o.duplicateServerMessages;
+        const second = typeof dup === 'function' ? dup(m) : dup === true ? m.bytes : undefined;
+        if (second !== undefined) work(m.id, () => c.receive(second));
+        if (this.o.stream) this.deliverUp(work);
       }
       return true;
     }
     if (this.done) return false;
     work(0, () => this.server.closeRound());
     return true;
+  }
+
+  /** Delivers every client message in flight to the server, in increasing sender id. */
+  private deliverUp(work: (party: number, f: () => void) => void): void {
+    const wave = this.up.sort((a, b) => a.id - b.id);
+    this.up = [];
+    for (const m of wave) work(0, () => this.server.receive(m.id, m.bytes));
   }
 
   /** Runs until the session ends and every message is delivered; returns the server's outcome. */

@@ -17,7 +17,7 @@ import {
   VectorMismatch, type ConfigJson, type TestCase,
 } from './_common.js';
 import type { VectorKind } from './kind.js';
-import { runSession, type SessionOutcome, type TranscriptEntry } from './session.js';
+import { runSession, type SessionInput, type SessionOutcome, type TranscriptEntry } from './session.js';
 
 /** A session scenario; `lastRound` maps a client id to the last round it sends in (−1: silent from the start). */
 export interface Scenario {
@@ -29,6 +29,8 @@ export interface Scenario {
   readonly threat: ThreatModel;
   readonly graph: SessionConfig['graph'];
   readonly lastRound?: Record<number, number>;
+  /** A second delivery of server messages (see SessionInput.redeliver). */
+  readonly redeliver?: SessionInput['redeliver'];
 }
 
 interface ClientJson { id: number; rngSeed: string; random: string; cPk: string; sPk: string; identitySeed?: string; input: number[]; lastRound?: number }
@@ -75,7 +77,7 @@ function generateCase(p: CryptoProvider, kind: string, tcId: number, s: Scenario
   const { config, seeds, inputs } = setupScenario(p, kind, tcId, s);
   const rngs = new Map(s.clientIds.map((id) => [id, new RecordingRng(rngOf(kind, tcId, `client/${id}`))]));
   const lastRound = new Map(Object.entries(s.lastRound ?? {}).map(([k, v]) => [Number(k), v]));
-  const o = runSession({ config, inputs, lastRound, rngOf: (id) => rngs.get(id)!, ...(seeds ? { identitySeeds: seeds } : {}) }, p);
+  const o = runSession({ config, inputs, lastRound, rngOf: (id) => rngs.get(id)!, ...(seeds ? { identitySeeds: seeds } : {}), ...(s.redeliver ? { redeliver: s.redeliver } : {}) }, p);
   if (o.sum !== undefined) {
     const idx = o.survivors!.map((id) => s.clientIds.indexOf(id));
     expectEqual(`tcId ${tcId}: sum vs plaintext sum`, o.sum, plaintextSum(inputs, idx, s.dim, s.bits));
@@ -89,7 +91,10 @@ function generateCase(p: CryptoProvider, kind: string, tcId: number, s: Scenario
       ...(lastRound.has(id) ? { lastRound: lastRound.get(id)! } : {}),
     };
   });
-  return { tcId, comment: s.comment, result: o.error === undefined ? 'valid' : 'invalid', config: configToJson(config), clients, ...outcomeFields(o) };
+  return {
+    tcId, comment: s.comment, result: o.error === undefined ? 'valid' : 'invalid', config: configToJson(config), clients,
+    ...(s.redeliver ? { redeliver: s.redeliver } : {}), ...outcomeFields(o),
+  };
 }
 
 /** Recomputes one session case: randomness, keys, the whole transcript and the outcome. */
@@ -109,7 +114,8 @@ function checkCase(tc: TestCase, p: CryptoProvider): void {
   const seeds = config.threat === 'malicious' ? clients.map((c) => bytes(c.identitySeed)) : undefined;
   const lastRound = new Map(clients.filter((c) => c.lastRound !== undefined).map((c) => [c.id, c.lastRound!]));
   const inputs = clients.map((c) => u32s(c.input));
-  const o = runSession({ config, inputs, lastRound, rngOf: (id) => replays.get(id)!, ...(seeds ? { identitySeeds: seeds } : {}) }, p);
+  const redeliver = tc.redeliver as SessionInput['redeliver'];
+  const o = runSession({ config, inputs, lastRound, rngOf: (id) => replays.get(id)!, ...(seeds ? { identitySeeds: seeds } : {}), ...(redeliver ? { redeliver } : {}) }, p);
   for (const [id, r] of replays) expectThat(r.remaining === 0, `client ${id} drew ${r.remaining} fewer random bytes than recorded`);
   const want = tc.transcript as EntryJson[];
   const got = transcriptJson(o.transcript);
@@ -176,4 +182,13 @@ export const sessionBelowThresholdKind = sessionKind('session-below-threshold',
     { comment: 'n=5, t=3: clients 2, 3 and 5 drop after R1 (|U3| = 2)', clientIds: ids(5), threshold: 3, bits: 16, dim: 4, threat: SH, graph: complete, lastRound: { 2: 1, 3: 1, 5: 1 } },
     { comment: 'n=5, t=3: clients 1, 4 and 5 drop after R2 (2 unmasking answers)', clientIds: ids(5), threshold: 3, bits: 16, dim: 4, threat: SH, graph: complete, lastRound: { 1: 2, 4: 2, 5: 2 } },
     { comment: 'malicious, n=5, t=4: clients 2 and 3 drop after R2 (|U4| = 3)', clientIds: ids(5), threshold: 4, bits: 16, dim: 4, threat: MAL, graph: complete, lastRound: { 2: 2, 3: 2 } },
+  ]);
+
+export const sessionRetryKind = sessionKind('session-retry',
+  'Server messages delivered more than once (spec §5.8). With `redeliver` {"kind": "retry"} every server message reaches its client twice in a row, byte for byte (each delivery is a transcript entry, so a broadcast lists every recipient twice): the client ignores the second copy and the session ends exactly as without retries. With {"kind": "conflict", "to": u, "round": r} client u receives, right after the server message of round r, a different, well-formed message for the same round (the same bytes with the second-to-last one flipped): u aborts, tells the server, and the session goes on without u while t remain.', [
+    { comment: 'semi-honest, n=4, t=3: every server message delivered twice', clientIds: ids(4), threshold: 3, bits: 16, dim: 6, threat: SH, graph: complete, redeliver: { kind: 'retry' } },
+    { comment: 'malicious, n=4, t=3: every server message delivered twice (consistency round included)', clientIds: ids(4), threshold: 3, bits: 12, dim: 6, threat: MAL, graph: complete, redeliver: { kind: 'retry' } },
+    { comment: 'semi-honest, n=5, t=3, client 4 drops after R1: retries while masks of a dropped client are rebuilt', clientIds: ids(5), threshold: 3, bits: 16, dim: 6, threat: SH, graph: complete, lastRound: { 4: 1 }, redeliver: { kind: 'retry' } },
+    { comment: 'semi-honest, n=5, t=3: client 2 receives a second, different key list in R1 and aborts; the others complete', clientIds: ids(5), threshold: 3, bits: 16, dim: 6, threat: SH, graph: complete, redeliver: { kind: 'conflict', to: 2, round: 1 } },
+    { comment: 'semi-honest, n=5, t=3: client 3 receives a second, different share routing after sending its masked input and aborts; its input stays in the sum (its self mask is rebuilt)', clientIds: ids(5), threshold: 3, bits: 16, dim: 6, threat: SH, graph: complete, redeliver: { kind: 'conflict', to: 3, round: 2 } },
   ]);

@@ -34,6 +34,12 @@ export interface SessionInput {
   readonly lastRound: ReadonlyMap<number, number>;
   /** The randomness of each client. */
   readonly rngOf: (id: number) => Rng;
+  /**
+   * A second delivery of server messages (spec §5.8): `retry` repeats every
+   * server message byte for byte; `conflict` delivers, after the server
+   * message of `round` to client `to`, a well-formed copy whose second-to-last byte is flipped.
+   */
+  readonly redeliver?: { readonly kind: 'retry' } | { readonly kind: 'conflict'; readonly to: number; readonly round: number };
 }
 
 export interface SessionOutcome {
@@ -67,7 +73,18 @@ export function runSession(o: SessionInput, provider: CryptoProvider): SessionOu
       if (m.from === 'server') expectEqual(`re-encoded server message to ${m.id}`, encodeServerMessage(decodeServerMessage(m.bytes)), m.bytes);
       return undefined;
     },
-    listener: { rejected: (e) => { rejected ??= `server rejected a message of client ${String(e.peer)}: ${e.code}: ${e.message}`; } },
+    // A client's own abort notice is refused by design (the client is dropped); anything else is a fault of the vector.
+    listener: { rejected: (e) => { if (e.code !== 'SECAGG_ERR_ABORTED') rejected ??= `server rejected a message of client ${String(e.peer)}: ${e.code}: ${e.message}`; } },
+    ...(o.redeliver === undefined ? {} : {
+      duplicateServerMessages: (m) => {
+        const r = o.redeliver!;
+        let second: Uint8Array | undefined;
+        if (r.kind === 'retry') second = m.bytes;
+        else if (m.id === r.to && m.round === r.round) { second = m.bytes.slice(); second[second.length - 2]! ^= 1; }
+        if (second !== undefined) transcript.push({ round: m.round, from: 'server', id: m.id, message: second });
+        return second;
+      },
+    }),
   });
   const outcome = net.run();
   if (rejected !== undefined) throw new VectorMismatch(rejected);
