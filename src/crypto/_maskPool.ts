@@ -54,8 +54,8 @@ export const PARALLEL_MIN_WORDS = 2 ** 21;
 
 /** How long the caller waits on a claimed window with no news before doing it itself. */
 const STALL_MS = 10_000;
-/** After this many retirements (failed or stalled workers) the pool stays off for the process. */
-const MAX_RETIREMENTS = 3;
+/** After this many failures (a worker that failed to load, failed a window or stalled) the pool stays off for this thread. */
+const MAX_FAILURES = 3;
 
 export const FREE = 0, CLAIMED = 1, DONE = 2, FAILED = 3, MAIN = 4, TAKEN = 5;
 
@@ -140,10 +140,17 @@ export class MaskPool {
       w.unref();
       // A worker that fails to load or dies is dropped; the windows it never
       // claimed are done by the others (its claimed one by take-over).
-      const drop = (): void => { this.workers.delete(w); };
-      w.on('error', () => { drop(); void w.terminate(); });
+      let loaded = false;
+      const drop = (): void => {
+        if (this.workers.delete(w) && loaded) this.loaded--;
+      };
+      w.on('error', () => {
+        if (!loaded) failures++; // e.g. the script cannot be found: do not respawn forever
+        drop();
+        void w.terminate();
+      });
       w.on('exit', drop);
-      w.once('message', () => { if (this.workers.has(w)) this.loaded++; });
+      w.once('message', () => { loaded = true; if (this.workers.has(w)) this.loaded++; });
       this.workers.add(w);
     }
   }
@@ -213,13 +220,12 @@ export class MaskPool {
     this.workers.clear();
     this.out = null;
     this.loaded = 0;
-    retirements++;
-    if (retirements >= MAX_RETIREMENTS) pool = null;
+    failures++;
   }
 }
 
 let pool: MaskPool | null | undefined;
-let retirements = 0;
+let failures = 0;
 
 /**
  * The pool of this thread, created on first use; null where worker_threads is
@@ -230,7 +236,7 @@ export function maskPool(): MaskPool | null {
     const api = node();
     pool = api === null ? null : new MaskPool(api);
   }
-  return retirements >= MAX_RETIREMENTS ? null : pool;
+  return failures >= MAX_FAILURES ? null : pool;
 }
 
 /**

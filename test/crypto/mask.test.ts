@@ -247,6 +247,7 @@ describe('secagg/mask', () => {
         acc.addVector(randomVec(dim, 'pool-x'), -1);
         expect(Buffer.from(acc.result(32).buffer).equals(want), `threads=${threads} chunk=${chunkBytes} ${backend}`).to.equal(true);
       }
+      expect(maskPool()!.size, 'one worker, reused across calls').to.equal(1);
       expect(Array.from(ref.result(32).subarray(0, 3))).to.deep.equal(refSum(terms.map((t) => [nodeMask(t.key, 3), t.sign]), 3, 32));
     });
 
@@ -269,6 +270,22 @@ describe('secagg/mask', () => {
       ref.addMasks(terms);
       expect(Buffer.from(acc.result(32).buffer).equals(Buffer.from(ref.result(32).buffer))).to.equal(true);
       expect(keys.every((k) => k.some((x) => x !== 0)), 'the caller\'s keys are its own').to.equal(true);
+    });
+
+    it('the shared key buffer a job hands the workers is wiped when the job returns', () => {
+      const pool = maskPool()!;
+      const [worker] = (pool as unknown as { workers: Set<{ postMessage(m: unknown): void }> }).workers;
+      const sent: { keys: SharedArrayBuffer; signs: SharedArrayBuffer }[] = [];
+      const post = worker!.postMessage;
+      worker!.postMessage = function (m: unknown) { sent.push(m as { keys: SharedArrayBuffer; signs: SharedArrayBuffer }); return post.call(this, m); };
+      try {
+        new MaskAccumulator(dim, nativeProvider, { threads: 2 }).addMasks(terms);
+      } finally {
+        worker!.postMessage = post;
+      }
+      expect(sent.length).to.equal(1);
+      expect(new Uint8Array(sent[0]!.keys).length).to.equal(16 * terms.length);
+      expect(new Uint8Array(sent[0]!.keys).every((x) => x === 0)).to.equal(true);
     });
 
     it('small work stays on the calling thread; thread counts are validated', () => {
