@@ -18,7 +18,7 @@ import { closeShareKeys, receiveShares } from './r1-share-keys.js';
 import { closeMaskedInput, receiveMaskedInput } from './r2-masked-input.js';
 import { closeConsistency, receiveConsistency } from './r3-consistency.js';
 import { closeUnmasking, receiveUnmask } from './r4-unmasking.js';
-import { expectedClients, type R0State, type ServerState, type ServerStep } from './state.js';
+import { expectedClients, type ServerState, type ServerStep } from './state.js';
 
 export { expectedClients } from './state.js';
 export type { ServerState, ServerStep, Rejection, DropRecord, CompletedServerState, AbortedServerState } from './state.js';
@@ -47,7 +47,7 @@ export interface CreateServerOptions {
  * the threat model's threshold conditions.
  * @throws ValidationError `SECAGG_ERR_BAD_CONFIG` / `SECAGG_ERR_BAD_THRESHOLD`
  */
-export function createServer(o: CreateServerOptions): R0State {
+export function createServer(o: CreateServerOptions): ServerState {
   validateSession(o.config);
   return {
     kind: 'r0',
