@@ -285,6 +285,10 @@ export class MaskAccumulator {
    * @internal
    */
   addMaskRange(terms: readonly MaskTerm[], first: number, lo: number, hi: number): void {
+    this.checkWindow(lo, hi);
+    if (!Number.isSafeInteger(first) || first < 0 || first % 4 !== 0 || first > 2 ** 28) {
+      throw new ValidationError(CODE, `"first" expected a multiple of 4 in [0, 2^28], got ${String(first)}`);
+    }
     const iv = counterBlockAt(first);
     const streams = terms.map((t) => this.provider.aes128Ctr(t.key, iv));
     const end = hi * 4;
@@ -301,6 +305,8 @@ export class MaskAccumulator {
 
   /** acc[lo, hi) += src[lo, hi) (a worker's window; lo, hi multiples of 16). @internal */
   addShared(src: Int32Array, lo: number, hi: number): void {
+    this.checkWindow(lo, hi);
+    if (!(src instanceof Int32Array) || src.length < hi) throw new ValidationError(CODE, `"src" expected an Int32Array of length ≥ ${hi}`);
     const words = this.chunkBytes >> 2;
     for (let w = lo; w < hi; w += words) {
       const n = Math.min(words, hi - w);
@@ -311,6 +317,7 @@ export class MaskAccumulator {
 
   /** The accumulator words [0, n) (the workers copy their window out of it). @internal */
   words(n: number): Int32Array {
+    this.checkUsable();
     return this.acc.subarray(0, n);
   }
 
@@ -398,6 +405,14 @@ export class MaskAccumulator {
     if (!this.taken) this.acc.fill(0);
     this.scratch.fill(0);
     this.staging?.fill(0);
+  }
+
+  /** lo, hi: multiples of 16 with 0 ≤ lo ≤ hi ≤ the padded length (the internal range methods). */
+  private checkWindow(lo: number, hi: number): void {
+    this.checkUsable();
+    if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi) || lo < 0 || lo > hi || hi > this.padded || lo % 16 !== 0 || hi % 16 !== 0) {
+      throw new ValidationError(CODE, `window [${String(lo)}, ${String(hi)}) expected multiples of 16 within [0, ${this.padded}]`);
+    }
   }
 
   private checkUsable(): void {

@@ -121,6 +121,11 @@ describe('secagg/mask', () => {
     expect(code(() => expandMask(new Uint8Array(32), 4, nativeProvider))).to.equal('SECAGG_ERR_BAD_MASK');
     expect(code(() => acc.result(0))).to.equal('SECAGG_ERR_BAD_VECTOR');
     expect(() => acc.addMask(new Uint8Array(15), 1)).to.throw('"key" expected Uint8Array of length 16, got length=15');
+    // The range methods the worker pool uses refuse windows off the padded vector (16 words here).
+    expect(code(() => acc.addMaskRange([], 0, 0, 32))).to.equal('SECAGG_ERR_BAD_MASK');
+    expect(code(() => acc.addMaskRange([], 0, 8, 16))).to.equal('SECAGG_ERR_BAD_MASK');
+    expect(code(() => acc.addMaskRange([], 2, 0, 16))).to.equal('SECAGG_ERR_BAD_MASK');
+    expect(code(() => acc.addShared(new Int32Array(8), 0, 16))).to.equal('SECAGG_ERR_BAD_MASK');
   });
 
   it('addPacked equals addVector of the unpacked vector, for every width and chunk boundary', () => {
