@@ -59,8 +59,13 @@ export const AUTO_MASK_THREADS = 8;
  */
 export const PARALLEL_MIN_WORDS = 2 ** 21;
 
-/** How long the caller waits on a claimed window with no news before doing it itself. */
+/**
+ * How long the caller waits on a claimed window before doing it itself: 10 s
+ * plus 1 ms per 100 000 keystream words of the window (a rate of 0.4 GB/s,
+ * several times below one loaded core), so only a dead or hung worker hits it.
+ */
 const STALL_MS = 10_000;
+const STALL_WORDS_PER_MS = 100_000;
 /** After this many failures (a worker that failed to load, failed a window or stalled) the pool stays off for this thread. */
 const MAX_FAILURES = 3;
 
@@ -190,6 +195,7 @@ export class MaskPool {
     for (const w of helpers) w.postMessage(msg);
 
     const range = (k: number): [number, number] => [k * windowWords, Math.min(job.padded, (k + 1) * windowWords)];
+    const stallMs = STALL_MS + (windowWords * T) / STALL_WORDS_PER_MS;
     let retire = false, byWorkers = 0;
     try {
       // Our share: claim windows until none is left.
@@ -204,7 +210,7 @@ export class MaskPool {
           if (st === MAIN) break;
           if (st === DONE) { job.addWindow(out, ...range(k)); byWorkers++; break; }
           // FREE (claimed, not yet marked) or CLAIMED: wait for news; FAILED: take over now.
-          if (st !== FAILED && Atomics.wait(ctrl, 1 + k, st, STALL_MS) !== 'timed-out') continue;
+          if (st !== FAILED && Atomics.wait(ctrl, 1 + k, st, stallMs) !== 'timed-out') continue;
           if (Atomics.compareExchange(ctrl, 1 + k, st, TAKEN) !== st) continue; // it moved on meanwhile
           job.expand(...range(k));
           retire = true;

@@ -22,6 +22,7 @@ function runJob(job: MaskJobMessage): void {
   for (let k = Atomics.add(ctrl, 0, 1); k < job.windows; k = Atomics.add(ctrl, 0, 1)) {
     // The caller may have taken the window over between our claim and this mark.
     if (Atomics.compareExchange(ctrl, 1 + k, FREE, CLAIMED) !== FREE) continue;
+    Atomics.notify(ctrl, 1 + k); // the caller may be waiting on FREE: it now waits on CLAIMED
     const lo = k * job.windowWords;
     const n = Math.min(job.padded, lo + job.windowWords) - lo;
     const keys: Uint8Array[] = [];
