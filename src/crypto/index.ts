@@ -5,7 +5,9 @@
  * - `native` ({@link nativeProvider}): node:crypto, the default under Node.
  * - `portable` ({@link portableProvider}): @noble/*, for browsers and other runtimes.
  *
- * Both give identical outputs and identical rejections; see docs/crypto.md.
+ * Each is `validated(raw)`: one validating wrapper around raw operations that
+ * assume valid inputs, so both give identical outputs and identical
+ * rejections; see docs/crypto.md.
  *
  * @example
  * import { defaultProvider as c, systemRng } from 'tally/crypto';
@@ -18,10 +20,12 @@ import { nativeProvider } from './native.js';
 import { portableProvider } from './portable.js';
 import type { CryptoProvider } from './types.js';
 
-export type { CryptoProvider, Ed25519KeyPair, KeystreamGenerator, X25519KeyPair } from './types.js';
-export { CountingRng, DeterministicRng, systemRng, type Rng } from './rng.js';
-export { nativeProvider } from './native.js';
-export { portableProvider } from './portable.js';
+export type { CryptoProvider, Ed25519KeyPair, KeystreamGenerator, RawCryptoProvider, X25519KeyPair } from './types.js';
+export { CountingRng, DeterministicRng, DRBG_LABEL, systemRng, type Rng } from './rng.js';
+export { Drbg } from './drbg.js';
+export { nativeProvider, nativeRaw } from './native.js';
+export { portableProvider, portableRaw } from './portable.js';
+export { validated } from './validated.js';
 export {
   abytes,
   abytesMin,

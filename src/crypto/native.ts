@@ -2,7 +2,8 @@
  * The `native` crypto provider: node:crypto (OpenSSL). The default under Node.
  *
  * Same semantics as the `portable` provider, byte for byte, including the
- * rejections (cross-tested in test/crypto/crosstest.test.ts).
+ * rejections (cross-tested in test/crypto/crosstest.test.ts): both are the
+ * same validating wrapper (validated.ts) around their raw operations.
  */
 import {
   createCipheriv,
@@ -18,17 +19,8 @@ import {
   type Cipher,
   type KeyObject,
 } from 'node:crypto';
-import { CryptoError } from '../errors.js';
-import {
-  abytes,
-  abytesMin,
-  anumber,
-  DECRYPT,
-  HKDF_MAX_LENGTH,
-  LOW_ORDER_KEY,
-} from './_validate.js';
-import { ed25519VerifyPrecheck, isLowOrderX25519 } from './lowOrder.js';
-import type { CryptoProvider, KeystreamGenerator } from './types.js';
+import type { CryptoProvider, KeystreamGenerator, RawCryptoProvider } from './types.js';
+import { validated } from './validated.js';
 
 /** base64url of a byte view, without copying it into a Buffer first. */
 function b64u(bytes: Uint8Array): string {
@@ -67,12 +59,6 @@ function rawPublicKey(privateKey: KeyObject): Uint8Array {
   return plain(Buffer.from(x as string, 'base64url'));
 }
 
-function isZero(bytes: Uint8Array): boolean {
-  let acc = 0;
-  for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!;
-  return acc === 0;
-}
-
 /**
  * HKDF-SHA256 with HMAC calls (RFC 5869 §2.2 extract, §2.3 expand), for `info`
  * longer than the 1024 bytes `crypto.hkdfSync` accepts.
@@ -92,24 +78,23 @@ function hkdfHmac(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: n
   return okm;
 }
 
-/** node:crypto's `aes-128-ctr` is fastest when fed 64-256 KiB per call; 64 KiB measured best. */
+/** node:crypto's AES-CTR is fastest when fed 64-256 KiB per call; 64 KiB measured best. */
 const CTR_CHUNK = 64 * 1024;
 /** Shared all-zero input for CTR keystream: read-only by contract, never secret. */
 const CTR_ZEROS = new Uint8Array(CTR_CHUNK);
 
 /**
- * AES-128-CTR keystream from node:crypto. OpenSSL keeps the position inside a
+ * AES-CTR keystream from node:crypto. OpenSSL keeps the position inside a
  * block between `update` calls, so fills of any sizes continue the stream.
  */
 class NativeKeystream implements KeystreamGenerator {
   readonly #cipher: Cipher;
-  constructor(key: Uint8Array, iv: Uint8Array) {
+  constructor(algorithm: 'aes-128-ctr' | 'aes-256-ctr', key: Uint8Array, iv: Uint8Array) {
     // OpenSSL's CTR increments the whole 16-byte block as a big-endian counter
     // (NIST SP 800-38A §B.1 with b = 128), wrapping at 2^128.
-    this.#cipher = createCipheriv('aes-128-ctr', key, iv);
+    this.#cipher = createCipheriv(algorithm, key, iv);
   }
   fill(out: Uint8Array): void {
-    abytes(out, undefined, 'out');
     for (let off = 0; off < out.length; off += CTR_CHUNK) {
       const n = Math.min(CTR_CHUNK, out.length - off);
       // One big update runs ~8x slower than chunked ones (allocation, cache misses).
@@ -118,50 +103,38 @@ class NativeKeystream implements KeystreamGenerator {
   }
 }
 
-/** The node:crypto provider. */
-export const nativeProvider: CryptoProvider = {
+/**
+ * The raw node:crypto operations: no input checks (see `RawCryptoProvider`);
+ * {@link nativeProvider} is this behind the validating wrapper.
+ */
+export const nativeRaw: RawCryptoProvider = {
   name: 'native',
 
   x25519PublicKey(privateKey: Uint8Array): Uint8Array {
-    abytes(privateKey, 32, 'privateKey');
     return rawPublicKey(okpPrivateKey('X25519', privateKey));
   },
 
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
-    abytes(privateKey, 32, 'privateKey');
-    abytes(publicKey, 32, 'publicKey');
-    // RFC 7748 §6.1: reject inputs whose result is all zero. Checking the public
-    // list first keeps the private key out of the low-order case altogether.
-    if (isLowOrderX25519(publicKey)) throw new CryptoError(LOW_ORDER_KEY, 'X25519 public key has low order');
-    let shared: Uint8Array;
     try {
-      shared = plain(
+      return plain(
         diffieHellman({ privateKey: okpPrivateKey('X25519', privateKey), publicKey: okpPublicKey('X25519', publicKey) }),
       );
-    } catch (cause) {
-      // With valid lengths OpenSSL fails only on an all-zero result.
-      throw new CryptoError(LOW_ORDER_KEY, 'X25519 shared secret is all zero', { cause });
+    } catch {
+      // With valid lengths OpenSSL fails only on an all-zero result: report it as such.
+      return new Uint8Array(32);
     }
-    if (isZero(shared)) throw new CryptoError(LOW_ORDER_KEY, 'X25519 shared secret is all zero');
-    return shared;
   },
 
   ed25519PublicKey(seed: Uint8Array): Uint8Array {
-    abytes(seed, 32, 'seed');
     return rawPublicKey(okpPrivateKey('Ed25519', seed));
   },
 
   ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
-    abytes(seed, 32, 'seed');
-    abytes(message, undefined, 'message');
     return plain(sign(null, message, okpPrivateKey('Ed25519', seed)));
   },
 
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-    // OpenSSL accepts small-order keys and y ≥ p in A; the shared pre-check
-    // refuses both. OpenSSL then checks the cofactorless [S]B = R + [k]A, as
-    // the portable provider does too.
-    if (!ed25519VerifyPrecheck(publicKey, message, signature)) return false;
+    // OpenSSL checks the cofactorless [S]B = R + [k]A, as the portable provider does too.
     try {
       return verify(null, message, okpPublicKey('Ed25519', publicKey), signature);
     } catch {
@@ -170,15 +143,10 @@ export const nativeProvider: CryptoProvider = {
   },
 
   sha256(data: Uint8Array): Uint8Array {
-    abytes(data, undefined, 'data');
     return plain(createHash('sha256').update(data).digest());
   },
 
   hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-    abytes(ikm, undefined, 'ikm');
-    abytes(salt, undefined, 'salt');
-    abytes(info, undefined, 'info');
-    anumber(length, 'length', 0, HKDF_MAX_LENGTH);
     // Some OpenSSL builds (Node 22) refuse L = 0, which RFC 5869 allows: the output is empty.
     if (length === 0) return new Uint8Array(0);
     if (info.length > 1024) return hkdfHmac(ikm, salt, info, length);
@@ -186,10 +154,6 @@ export const nativeProvider: CryptoProvider = {
   },
 
   aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-    abytes(key, 32, 'key');
-    abytes(nonce, 12, 'nonce');
-    abytes(plaintext, undefined, 'plaintext');
-    abytes(aad, undefined, 'aad');
     const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
     cipher.setAAD(aad);
     const ct = cipher.update(plaintext);
@@ -200,11 +164,7 @@ export const nativeProvider: CryptoProvider = {
     return out;
   },
 
-  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
-    abytes(key, 32, 'key');
-    abytes(nonce, 12, 'nonce');
-    abytesMin(sealed, 16, 'sealed');
-    abytes(aad, undefined, 'aad');
+  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null {
     const split = sealed.length - 16;
     const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
     decipher.setAuthTag(sealed.subarray(split));
@@ -212,16 +172,21 @@ export const nativeProvider: CryptoProvider = {
     const pt = decipher.update(sealed.subarray(0, split));
     try {
       decipher.final(); // checks the tag
-    } catch (cause) {
+    } catch {
       pt.fill(0); // never release unauthenticated plaintext
-      throw new CryptoError(DECRYPT, 'AES-GCM authentication failed', { cause });
+      return null;
     }
     return plain(pt);
   },
 
   aes128Ctr(key: Uint8Array, iv: Uint8Array): KeystreamGenerator {
-    abytes(key, 16, 'key');
-    abytes(iv, 16, 'iv');
-    return new NativeKeystream(key, iv);
+    return new NativeKeystream('aes-128-ctr', key, iv);
+  },
+
+  aes256Ctr(key: Uint8Array, iv: Uint8Array): KeystreamGenerator {
+    return new NativeKeystream('aes-256-ctr', key, iv);
   },
 };
+
+/** The node:crypto provider: {@link nativeRaw} behind the validating wrapper. */
+export const nativeProvider: CryptoProvider = validated(nativeRaw);

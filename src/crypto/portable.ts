@@ -4,17 +4,17 @@
  * node:crypto. About 40 times slower than `native` for X25519.
  *
  * Same semantics as the `native` provider, byte for byte, including the
- * rejections (cross-tested in test/crypto/crosstest.test.ts).
+ * rejections (cross-tested in test/crypto/crosstest.test.ts): both are the
+ * same validating wrapper (validated.ts) around their raw operations.
  */
 import { ctr, gcm } from '@noble/ciphers/aes.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { bytesToNumberLE } from '@noble/curves/utils.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
-import { CryptoError } from '../errors.js';
-import { abytes, abytesMin, anumber, concatBytes, DECRYPT, HKDF_MAX_LENGTH, LOW_ORDER_KEY } from './_validate.js';
-import { ed25519VerifyPrecheck, isLowOrderX25519 } from './lowOrder.js';
-import type { CryptoProvider, KeystreamGenerator } from './types.js';
+import { concatBytes } from './_validate.js';
+import type { CryptoProvider, KeystreamGenerator, RawCryptoProvider } from './types.js';
+import { validated } from './validated.js';
 
 /** Keystream generated per noble `ctr()` call at most (one key expansion each). */
 const CTR_CHUNK = 16 * 1024;
@@ -31,7 +31,8 @@ function addToCounter(counter: Uint8Array, blocks: number): void {
 }
 
 /**
- * AES-128-CTR keystream from @noble/ciphers. noble's `ctr()` is one-shot, so
+ * AES-CTR keystream from @noble/ciphers (AES-128 or AES-256 by key length).
+ * noble's `ctr()` is one-shot, so
  * the stream position is kept here: `counter` is the next unused counter block
  * and `buf[pos..len)` the unused keystream bytes of blocks already generated.
  * Whole blocks are generated only as needed (a 3-byte fill costs one block).
@@ -47,7 +48,6 @@ class PortableKeystream implements KeystreamGenerator {
     this.#counter = iv.slice();
   }
   fill(out: Uint8Array): void {
-    abytes(out, undefined, 'out');
     let off = 0;
     while (off < out.length) {
       if (this.#pos === this.#len) this.#refill(out.length - off);
@@ -86,43 +86,35 @@ function cofactorlessHolds(publicKey: Uint8Array, message: Uint8Array, signature
   return Point.BASE.multiplyUnsafe(s).equals(rhs);
 }
 
-/** The @noble/* provider. */
-export const portableProvider: CryptoProvider = {
+/**
+ * The raw @noble/* operations: no input checks (see `RawCryptoProvider`);
+ * {@link portableProvider} is this behind the validating wrapper.
+ */
+export const portableRaw: RawCryptoProvider = {
   name: 'portable',
 
   x25519PublicKey(privateKey: Uint8Array): Uint8Array {
-    abytes(privateKey, 32, 'privateKey');
     return x25519.getPublicKey(privateKey);
   },
 
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
-    abytes(privateKey, 32, 'privateKey');
-    abytes(publicKey, 32, 'publicKey');
-    // RFC 7748 §6.1: reject inputs whose result is all zero; noble does the same
-    // check, this one gives the typed error and keeps both providers identical.
-    if (isLowOrderX25519(publicKey)) throw new CryptoError(LOW_ORDER_KEY, 'X25519 public key has low order');
     try {
       return x25519.getSharedSecret(privateKey, publicKey);
-    } catch (cause) {
-      // With valid lengths noble throws only for a zero result.
-      throw new CryptoError(LOW_ORDER_KEY, 'X25519 shared secret is all zero', { cause });
+    } catch {
+      // With valid lengths noble throws only for a zero result: report it as such.
+      return new Uint8Array(32);
     }
   },
 
   ed25519PublicKey(seed: Uint8Array): Uint8Array {
-    abytes(seed, 32, 'seed');
     return ed25519.getPublicKey(seed);
   },
 
   ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
-    abytes(seed, 32, 'seed');
-    abytes(message, undefined, 'message');
     return ed25519.sign(message, seed);
   },
 
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-    // The same pre-check as native (noble's strict mode rejects these too).
-    if (!ed25519VerifyPrecheck(publicKey, message, signature)) return false;
     try {
       // zip215: false is RFC 8032 §5.1.7 decoding (canonical A and R, S < L);
       // noble's default is the more lenient ZIP-215.
@@ -134,42 +126,34 @@ export const portableProvider: CryptoProvider = {
   },
 
   sha256(data: Uint8Array): Uint8Array {
-    abytes(data, undefined, 'data');
     return sha256(data);
   },
 
   hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-    abytes(ikm, undefined, 'ikm');
-    abytes(salt, undefined, 'salt');
-    abytes(info, undefined, 'info');
-    anumber(length, 'length', 0, HKDF_MAX_LENGTH);
     // RFC 5869 §2.2: an empty salt acts as HashLen zero bytes (HMAC zero-pads its key).
     return hkdf(sha256, ikm, salt, info, length);
   },
 
   aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-    abytes(key, 32, 'key');
-    abytes(nonce, 12, 'nonce');
-    abytes(plaintext, undefined, 'plaintext');
-    abytes(aad, undefined, 'aad');
     return gcm(key, nonce, aad).encrypt(plaintext);
   },
 
-  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
-    abytes(key, 32, 'key');
-    abytes(nonce, 12, 'nonce');
-    abytesMin(sealed, 16, 'sealed');
-    abytes(aad, undefined, 'aad');
+  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null {
     try {
       return gcm(key, nonce, aad).decrypt(sealed); // checks the tag before decrypting
-    } catch (cause) {
-      throw new CryptoError(DECRYPT, 'AES-GCM authentication failed', { cause });
+    } catch {
+      return null;
     }
   },
 
   aes128Ctr(key: Uint8Array, iv: Uint8Array): KeystreamGenerator {
-    abytes(key, 16, 'key');
-    abytes(iv, 16, 'iv');
+    return new PortableKeystream(key, iv);
+  },
+
+  aes256Ctr(key: Uint8Array, iv: Uint8Array): KeystreamGenerator {
     return new PortableKeystream(key, iv);
   },
 };
+
+/** The @noble/* provider: {@link portableRaw} behind the validating wrapper. */
+export const portableProvider: CryptoProvider = validated(portableRaw);

@@ -6,7 +6,9 @@
  *
  * All byte strings are `Uint8Array`. Every function validates its inputs and
  * throws `ValidationError` (code `CRYPTO_ERR_BAD_INPUT`) on a wrong length, and
- * `CryptoError` on a failed cryptographic check.
+ * `CryptoError` on a failed cryptographic check. The checks live in one
+ * place, `validated()` (src/crypto/validated.ts), which wraps each provider's
+ * raw operations ({@link RawCryptoProvider}), so both reject alike.
  */
 
 /** An X25519 key pair (RFC 7748): 32-byte private scalar and 32-byte u-coordinate. */
@@ -22,7 +24,7 @@ export interface Ed25519KeyPair {
 }
 
 /**
- * An AES-128-CTR keystream generator positioned at the start of the stream.
+ * An AES-CTR keystream generator positioned at the start of the stream.
  * `fill(out)` writes the next `out.length` bytes of keystream into `out`.
  */
 export interface KeystreamGenerator {
@@ -62,4 +64,33 @@ export interface CryptoProvider {
 
   /** AES-128-CTR keystream for a 16-byte key, with the 16-byte initial counter block `iv` (big-endian counter). */
   aes128Ctr(key: Uint8Array, iv: Uint8Array): KeystreamGenerator;
+  /** AES-256-CTR keystream for a 32-byte key, with the 16-byte initial counter block `iv` (big-endian counter). */
+  aes256Ctr(key: Uint8Array, iv: Uint8Array): KeystreamGenerator;
+}
+
+/**
+ * A raw provider: the same operations as {@link CryptoProvider} on inputs that
+ * `validated()` (src/crypto/validated.ts) has already checked, with no checks
+ * of its own. It never throws on such inputs; the cases the wrapper turns into
+ * typed errors are reported by value instead:
+ * - `x25519` returns the all-zero secret for a low-order key;
+ * - `ed25519Verify` is only called on keys and signatures that passed
+ *   `ed25519VerifyPrecheck`, and returns false for any other failure;
+ * - `aesGcmOpen` returns `null` when the tag does not verify (and releases
+ *   no plaintext);
+ * - keystream `fill(out)` trusts `out` to be a `Uint8Array`.
+ */
+export interface RawCryptoProvider {
+  readonly name: string;
+  x25519PublicKey(privateKey: Uint8Array): Uint8Array;
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+  ed25519PublicKey(seed: Uint8Array): Uint8Array;
+  ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array;
+  ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  sha256(data: Uint8Array): Uint8Array;
+  hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null;
+  aes128Ctr(key: Uint8Array, iv: Uint8Array): KeystreamGenerator;
+  aes256Ctr(key: Uint8Array, iv: Uint8Array): KeystreamGenerator;
 }

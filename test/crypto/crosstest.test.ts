@@ -11,6 +11,7 @@ import { DeterministicRng } from '../../src/crypto/rng.js';
 import { concatBytes, fromHex, toHex } from '../../src/crypto/_validate.js';
 import { nativeProvider as N } from '../../src/crypto/native.js';
 import { portableProvider as P } from '../../src/crypto/portable.js';
+import type { CryptoProvider } from '../../src/crypto/types.js';
 
 const rng = new DeterministicRng('tally/crypto/crosstest');
 /** A uniform integer in [0, n), n ≤ 2^32. */
@@ -127,13 +128,14 @@ describe('crosstest: native and portable agree', () => {
     }
   });
 
-  it('AES-128-CTR: same keystream for fills of odd sizes continuing across calls', () => {
+  for (const [name, keyLen] of [['AES-128-CTR', 16], ['AES-256-CTR', 32]] as const) it(`${name}: same keystream for fills of odd sizes continuing across calls`, () => {
+    const gen = (c: CryptoProvider, key: Uint8Array, iv: Uint8Array) => (keyLen === 16 ? c.aes128Ctr(key, iv) : c.aes256Ctr(key, iv));
     for (let i = 0; i < 6; i++) {
-      const key = rng.bytes(16);
+      const key = rng.bytes(keyLen);
       // Half the ivs sit a few blocks below 2^128 so the stream crosses the wrap.
       const iv = i % 2 === 0 ? rng.bytes(16) : Uint8Array.from([...new Uint8Array(15).fill(0xff), 256 - 1 - randInt(8)]);
-      const n = N.aes128Ctr(key, iv);
-      const p = P.aes128Ctr(key, iv);
+      const n = gen(N, key, iv);
+      const p = gen(P, key, iv);
       let total = 0;
       for (let j = 0; j < 14; j++) {
         const size = j % 5 === 4 ? 16384 + randInt(70000) : randInt(40);

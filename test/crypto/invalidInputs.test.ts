@@ -66,6 +66,16 @@ const CASES: Case[] = [
     call: (c, a) => c.aes128Ctr(b(16), b(16)).fill(a[0] as Uint8Array),
     args: [{ name: 'out', value: b(5) }],
   },
+  {
+    fn: 'aes256Ctr',
+    call: (c, a) => c.aes256Ctr(a[0] as Uint8Array, a[1] as Uint8Array),
+    args: [{ name: 'key', len: 32, value: b(32) }, { name: 'iv', len: 16, value: b(16) }],
+  },
+  {
+    fn: 'aes256Ctr(…).fill',
+    call: (c, a) => c.aes256Ctr(b(32), b(16)).fill(a[0] as Uint8Array),
+    args: [{ name: 'out', value: b(5) }],
+  },
 ];
 
 /** Non-Uint8Array values and the type name the message must report. */

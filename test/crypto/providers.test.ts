@@ -59,6 +59,12 @@ const SP800_38A = {
   ct: '874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff5ae4df3edbd5d35e5b4f09020db03eab1e031dda2fbe03d1792170a0f3009cee',
 };
 
+/** NIST SP 800-38A §F.5.5 CTR-AES256.Encrypt (same counter and plaintext as F.5.1). */
+const SP800_38A_256 = {
+  key: '603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4',
+  ct: '601ec313775789a5b7a7f504bbf3d228f443e3ca4d62b59aca84e990cacaf5c52b0930daa23de94ce87017ba2d84988ddfc9c58db67aada613c2dd08457941a6',
+};
+
 for (const c of PROVIDERS) {
   describe(`crypto provider: ${c.name}`, () => {
     describe('X25519', () => {
@@ -255,6 +261,49 @@ for (const c of PROVIDERS) {
         const out = new Uint8Array(16);
         gen.fill(out);
         expect(toHex(out)).to.equal(toHex(xor(h(SP800_38A.pt), h(SP800_38A.ct)).subarray(0, 16)));
+      });
+    });
+
+    describe('AES-256-CTR keystream', () => {
+      const ks = (): string => toHex(xor(h(SP800_38A.pt), h(SP800_38A_256.ct)));
+
+      it('NIST SP 800-38A §F.5.5 CTR-AES256 (keystream = PT xor CT)', () => {
+        const out = new Uint8Array(64);
+        c.aes256Ctr(h(SP800_38A_256.key), h(SP800_38A.ctr)).fill(out);
+        expect(toHex(out)).to.equal(ks());
+      });
+
+      it('fills of any sizes continue the stream exactly', () => {
+        const key = h(SP800_38A_256.key);
+        const iv = h(SP800_38A.ctr);
+        const sizes = [0, 1, 15, 16, 17, 3, 65535, 2, 65537, 31];
+        const total = sizes.reduce((a, b) => a + b, 0);
+        const whole = new Uint8Array(total);
+        c.aes256Ctr(key, iv).fill(whole);
+        const gen = c.aes256Ctr(key, iv);
+        const pieces = new Uint8Array(total);
+        let off = 0;
+        for (const n of sizes) {
+          gen.fill(pieces.subarray(off, off + n));
+          off += n;
+        }
+        expect(toHex(pieces.subarray(0, 64))).to.equal(ks());
+        expect(Buffer.from(pieces).equals(Buffer.from(whole))).to.equal(true);
+      });
+
+      it('the 128-bit counter wraps from ff…ff to 00…00', () => {
+        const key = h(SP800_38A_256.key);
+        const out = new Uint8Array(48);
+        c.aes256Ctr(key, h('ff'.repeat(16))).fill(out);
+        const fromZero = new Uint8Array(32);
+        c.aes256Ctr(key, new Uint8Array(16)).fill(fromZero);
+        expect(toHex(out.subarray(16))).to.equal(toHex(fromZero));
+      });
+
+      it('is not the AES-128 keystream of the key\'s first half', () => {
+        const out128 = new Uint8Array(16);
+        c.aes128Ctr(h(SP800_38A_256.key).subarray(0, 16), h(SP800_38A.ctr)).fill(out128);
+        expect(toHex(out128)).to.not.equal(ks().slice(0, 32));
       });
     });
   });
