@@ -3,7 +3,9 @@
  * an {@link Rng}, so sessions are reproducible for test vectors and the
  * production source is a single, auditable choice.
  */
-import { createCipheriv, createHash, getRandomValues } from 'node:crypto';
+import { getRandomValues } from 'node:crypto';
+import { Drbg } from './drbg.js';
+import type { CryptoProvider } from './types.js';
 
 /** A source of random bytes. */
 export interface Rng {
@@ -21,23 +23,24 @@ export const systemRng: Rng = {
   },
 };
 
+/** Domain-separation label of {@link DeterministicRng} (secagg-v1 spec §3.10). */
+export const DRBG_LABEL = 'tally/drbg/v1';
+
 /**
  * A deterministic random bit generator for test vectors and reproducible
- * simulations (secagg-v1 spec §3.6): the keystream of AES-256-CTR with
+ * simulations (secagg-v1 spec §3.10): the {@link Drbg} with label
+ * "tally/drbg/v1", i.e. the keystream of AES-256-CTR with
  * key = SHA-256("tally/drbg/v1" ‖ seed) and an all-zero initial counter block.
  * Consecutive calls continue the same keystream. NOT for production secrets
  * unless the seed itself is secret and uniformly random.
  */
-export class DeterministicRng implements Rng {
-  private readonly cipher;
-  constructor(seed: Uint8Array | string) {
-    const s = typeof seed === 'string' ? new TextEncoder().encode(seed) : seed;
-    const key = createHash('sha256').update('tally/drbg/v1').update(s).digest();
-    this.cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  }
-  bytes(n: number): Uint8Array {
-    const ks = this.cipher.update(Buffer.alloc(n));
-    return new Uint8Array(ks.buffer, ks.byteOffset, ks.byteLength);
+export class DeterministicRng extends Drbg {
+  /**
+   * @param seed - bytes, or a string (UTF-8)
+   * @param provider - where SHA-256 and AES-256-CTR come from (default: native)
+   */
+  constructor(seed: Uint8Array | string, provider?: CryptoProvider) {
+    super(DRBG_LABEL, seed, provider);
   }
 }
 

@@ -6,16 +6,19 @@
  * "flattening"), which bounds the modular-wrap probability (see params.ts).
  *
  * The signs come from a per-round seed shared by all sites: sign i is bit
- * (i mod 8) of byte ⌊i/8⌋ of the AES-256-CTR keystream under
+ * (i mod 8) of byte ⌊i/8⌋ of the DRBG (src/crypto/drbg.ts) with label
+ * "tally/dp/rotation/v1", i.e. the AES-256-CTR keystream under
  * key = SHA-256("tally/dp/rotation/v1" ‖ seed), all-zero initial counter
  * block; bit 1 means −1. The rotation is public randomness: it protects
  * utility (no coordinate carries much of the norm), not privacy.
  * @module
  */
-import { createCipheriv, createHash } from 'node:crypto';
+import { Drbg } from '../crypto/drbg.js';
 import { DpError } from '../errors.js';
 
 const MAX_LOG2 = 30;
+/** Domain-separation label of the rotation-sign DRBG. */
+const ROTATION_LABEL = 'tally/dp/rotation/v1';
 
 /** The smallest power of two ≥ n (n ≥ 1). */
 export function paddedLength(n: number): number {
@@ -63,10 +66,7 @@ export function rotationSigns(seed: Uint8Array, n: number): Uint8Array {
   if (!(seed instanceof Uint8Array) || seed.length < 16) {
     throw new DpError('DP_ERR_BAD_PARAM', `"rotationSeed" expected Uint8Array of length ≥ 16, got ${seed instanceof Uint8Array ? `length=${seed.length}` : typeof seed}`);
   }
-  const key = createHash('sha256').update('tally/dp/rotation/v1').update(seed).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  const ks = cipher.update(Buffer.alloc(Math.ceil(n / 8)));
-  return new Uint8Array(ks.buffer, ks.byteOffset, ks.byteLength);
+  return new Drbg(ROTATION_LABEL, seed).bytes(Math.ceil(n / 8));
 }
 
 function applySigns(x: Float64Array, signs: Uint8Array): void {
