@@ -1,42 +1,90 @@
 /**
  * `tally simulate`: one whole secure-aggregation session in one process, with
  * injected dropouts, a self-check against the plaintext sum, a human summary
- * and an optional JSON report. Exit status: 0 done, 2 bad usage, 3 aborted.
+ * and an optional JSON report. Every option is checked, alone and in
+ * combination, before any work starts.
+ * Exit status: 0 done, 1 the self-check failed, 2 bad usage, 3 aborted.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getProvider } from '../crypto/index.js';
-import { DeterministicRng, systemRng, type Rng } from '../crypto/rng.js';
+import { systemRng, type Rng } from '../crypto/rng.js';
+import { toHex } from '../crypto/_validate.js';
 import { TallyError } from '../errors.js';
 import type { GraphSpec, ThreatModel } from '../secagg/config.js';
 import { findSecAggPlusParams } from '../secagg/params.js';
+import { simulationRng } from '../transport/_clients.js';
+import { estimateSeconds, measureCosts, roughly } from '../transport/estimate.js';
 import { simulate, type DropPoint, type SimulationResult } from '../transport/simulation.js';
+
+const MAX_CLIENTS = 100_000;
+const MAX_DIM = 1 << 28;
+/** Runs expected to take longer than this say so before they start. */
+const ANNOUNCE_SECONDS = 10;
 
 const HELP = `usage: tally simulate [options]
 
 Runs a secure-aggregation session (secagg-v1) with a server and N clients in
 one process and checks the result against the plaintext sum.
 
-  --clients N         number of clients (default 20)
-  --dim M             vector length (default 10000)
+  --clients N         number of clients, 3..${MAX_CLIENTS} (4.. with --threat malicious; default 20)
+  --dim M             vector length, 1..${MAX_DIM} (default 10000)
   --bits B            inputs and sum are integers mod 2^B, 1..32 (default 32)
-  --dropout RATE      fraction of clients that drop out, 0..1 (default 0.1)
-  --drop-at WHEN      r1: silent before sharing keys; r2: shared keys, no masked
-                      input; r3: masked input sent, silent from the consistency
-                      check; r4: silent in unmasking; mixed (default)
+  --dropout RATE      fraction of clients told to drop out, 0..1 (default 0.1)
+  --drop-at WHEN      the first round a dropping client is silent in:
+                        r0: never advertises keys; r1: advertised keys, shares
+                        none; r2: shared keys, sends no masked input;
+                        r3: masked input sent, silent from the consistency
+                        check (semi-honest has none: silent in unmasking);
+                        r4: silent in unmasking; mixed (default): r1, r2, r4
+                        in turn (and r3 with --threat malicious).
+                      Clients silent from r3 or r4 are in the sum: the server
+                      accepted their masked input and unmasks it anyway.
   --threat MODEL      semi-honest (default) | malicious
-  --graph KIND        complete (default) | harary (SecAgg+)
-  --neighbors K       Harary degree (even); default: the parameter finder's choice
-  --threshold T       Shamir threshold; default: the threat model's minimum
-  --corrupt FRACTION  assumed corrupt fraction for the Harary parameter finder (default 0.05)
-  --seed S            seed of every random choice (default: system randomness)
+  --graph KIND        auto (default): the SecAgg+ parameter finder's choice,
+                      a Harary graph, or the complete graph where that is
+                      cheaper; complete (Bonawitz et al. 2017); harary (SecAgg+)
+  --neighbors K       Harary degree, with --graph harary only: 2 ≤ K ≤ N−1,
+                      odd K only when N is even (or K = N−1), K ≥ 3 against a
+                      malicious server; default: the parameter finder's choice
+  --threshold T       Shamir threshold, 2 ≤ T ≤ K (K = N−1 for the complete
+                      graph), and T > 2(K+1)/3 against a malicious server;
+                      default: the parameter finder's choice, or ⌊(K+1)/2⌋+1
+                      (malicious ⌊2(K+1)/3⌋+1) for an explicit graph
+  --corrupt FRACTION  fraction of clients assumed to collude with the server,
+                      for the parameter finder, 0 ≤ F < 1 (default 0.05)
+  --seed S            seed of every random choice (keys, inputs, dropouts);
+                      default: drawn from system randomness and reported
   --inputs FILE       JSON {"bits": B, "inputs": [[M integers], ... N rows]}
-  --out FILE          write a JSON report
+  --out FILE          write a JSON report (its folder must exist)
   --provider NAME     native (default) | portable
+  --threads T         threads the clients run on: auto (default: every core,
+                      one for short sessions) or 1..64; the result is the same
   --quiet             print nothing but errors
+  -h, --help          show this help
+
+Exit status: 0 done, 1 the self-check failed, 2 bad usage, 3 the session aborted.
 `;
 
+/** A mistake in the command line: one line to the user, exit 2. */
 class UsageError extends Error {}
+
+const STRING_OPTIONS = ['clients', 'dim', 'bits', 'dropout', 'drop-at', 'threat', 'graph', 'neighbors', 'threshold', 'corrupt', 'seed', 'inputs', 'out', 'provider', 'threads'] as const;
+
+/** `--clients -5` reads as the value -5 (node's parser would call it an ambiguous option). */
+function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!, next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && (STRING_OPTIONS as readonly string[]).includes(a.slice(2)) && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
 
 function num(v: string | undefined, name: string, dflt: number, ok: (x: number) => boolean, what: string): number {
   if (v === undefined) return dflt;
@@ -47,12 +95,18 @@ function num(v: string | undefined, name: string, dflt: number, ok: (x: number) 
 
 const isInt = (lo: number, hi: number) => (x: number) => Number.isInteger(x) && x >= lo && x <= hi;
 
+function oneOf<T extends string>(v: string | undefined, name: string, dflt: T, allowed: readonly T[]): T {
+  if (v === undefined) return dflt;
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`--${name} expected ${allowed.join('|')}, got '${v}'`);
+  return v as T;
+}
+
 function loadInputs(file: string): { bits: number; inputs: Uint32Array[] } {
   let doc: unknown;
-  try { doc = JSON.parse(readFileSync(file, 'utf8')); } catch (err) { throw new UsageError(`--inputs: cannot read ${file}: ${(err as Error).message}`); }
+  try { doc = JSON.parse(readFileSync(file, 'utf8')); } catch (err) { throw new UsageError(`--inputs: cannot read ${file}: ${(err as Error).message.split('\n')[0]}`); }
   const d = doc as { bits?: unknown; inputs?: unknown };
-  if (typeof d !== 'object' || d === null || !isInt(1, 32)(d.bits as number) || !Array.isArray(d.inputs) || d.inputs.length < 2) {
-    throw new UsageError(`--inputs: ${file} must hold {"bits": 1..32, "inputs": [[...], ...]} with at least 2 rows`);
+  if (typeof d !== 'object' || d === null || !isInt(1, 32)(d.bits as number) || !Array.isArray(d.inputs) || d.inputs.length < 3) {
+    throw new UsageError(`--inputs: ${file} must hold {"bits": 1..32, "inputs": [[...], ...]} with at least 3 rows`);
   }
   const bits = d.bits as number;
   const rows = d.inputs as unknown[];
@@ -68,6 +122,19 @@ function loadInputs(file: string): { bits: number; inputs: Uint32Array[] } {
   return { bits, inputs };
 }
 
+/** Refuses an --out path that cannot be written, before any work is done. */
+function checkOut(path: string): void {
+  const full = resolve(path);
+  if (existsSync(full) && statSync(full).isDirectory()) throw new UsageError(`--out ${path} is a folder; name a file`);
+  const dir = dirname(full);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--out ${path}: the folder ${dir} does not exist`);
+  try {
+    accessSync(existsSync(full) ? full : dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`--out ${path}: ${existsSync(full) ? 'the file' : `the folder ${dir}`} is not writable`);
+  }
+}
+
 /** Chooses `count` distinct client indices and their drop points from `rng`. */
 function chooseDrops(rng: Rng, n: number, count: number, at: string, threat: ThreatModel): Map<number, DropPoint> {
   const order = Array.from({ length: n }, (_, i) => i);
@@ -81,110 +148,256 @@ function chooseDrops(rng: Rng, n: number, count: number, at: string, threat: Thr
   return new Map(order.slice(0, count).map((i, k) => [i, at === 'mixed' ? mixed[k % mixed.length]! : (at as DropPoint)]));
 }
 
-function defaultThreshold(holders: number, threat: ThreatModel): number {
-  // Bonawitz et al. 2017 §6: t > holders/2 (semi-honest default), t > 2·holders/3 (malicious, required).
-  return threat === 'malicious' ? Math.floor((2 * holders) / 3) + 1 : Math.floor(holders / 2) + 1;
+/** The thresholds a client with k share holders may use (Bonawitz et al. 2017 §6 for a malicious server). */
+function thresholdRange(k: number, threat: ThreatModel): [number, number] {
+  return [threat === 'malicious' ? Math.floor((2 * (k + 1)) / 3) + 1 : 2, k];
 }
 
-function summary(r: SimulationResult, ok: boolean | undefined): string {
+/** The default threshold for an explicit graph: a majority of the k + 1 clients of a neighbourhood (malicious: more than 2/3). */
+function defaultThreshold(k: number, threat: ThreatModel): number {
+  return threat === 'malicious' ? Math.floor((2 * (k + 1)) / 3) + 1 : Math.floor((k + 1) / 2) + 1;
+}
+
+/** Everything a run needs, checked. */
+interface Plan {
+  readonly n: number;
+  readonly dim: number;
+  readonly bits: number;
+  readonly rate: number;
+  readonly at: string;
+  readonly threat: ThreatModel;
+  readonly graph: GraphSpec;
+  readonly threshold: number;
+  readonly corrupt: number;
+  readonly seed: string;
+  readonly provider: 'native' | 'portable';
+  readonly threads: number | 'auto';
+  readonly inputsFile: string | undefined;
+  readonly inputs: Uint32Array[] | undefined;
+  readonly out: string | undefined;
+  /** Lines for the user before the run (the finder's reasoning). */
+  readonly notes: string[];
+  /** Warnings (stderr). */
+  readonly warnings: string[];
+}
+
+type Values = Partial<Record<(typeof STRING_OPTIONS)[number], string>>;
+
+function plan(values: Values): Plan {
+  // Each option alone.
+  const threat = oneOf(values.threat, 'threat', 'semi-honest', ['semi-honest', 'malicious'] as const);
+  const minClients = threat === 'malicious' ? 4 : 3;
+  const n0 = num(values.clients, 'clients', 20, isInt(1, MAX_CLIENTS), `an integer in [${minClients}, ${MAX_CLIENTS}]`);
+  const dim0 = num(values.dim, 'dim', 10000, isInt(1, MAX_DIM), `an integer in [1, ${MAX_DIM}]`);
+  const bits0 = num(values.bits, 'bits', 32, isInt(1, 32), 'an integer in [1, 32]');
+  const rate = num(values.dropout, 'dropout', 0.1, (x) => x >= 0 && x <= 1, 'a rate in [0, 1]');
+  const at = oneOf(values['drop-at'], 'drop-at', 'mixed', ['r0', 'r1', 'r2', 'r3', 'r4', 'mixed'] as const);
+  const graphKind = oneOf(values.graph, 'graph', 'auto', ['auto', 'complete', 'harary'] as const);
+  const corrupt = num(values.corrupt, 'corrupt', 0.05, (x) => x >= 0 && x < 1, 'a fraction in [0, 1)');
+  const provider = oneOf(values.provider, 'provider', 'native', ['native', 'portable'] as const);
+  const threads = values.threads === 'auto' ? 'auto' : num(values.threads, 'threads', 0, isInt(1, 64), "'auto' or an integer in [1, 64]") || 'auto';
+  if (values.seed !== undefined && values.seed.length === 0) throw new UsageError('--seed expected a non-empty string');
+  if (values.out !== undefined) checkOut(values.out);
+  const file = values.inputs === undefined ? undefined : loadInputs(values.inputs);
+
+  // Combinations.
+  const n = values.clients === undefined && file ? file.inputs.length : n0;
+  const dim = values.dim === undefined && file ? file.inputs[0]!.length : dim0;
+  const bits = values.bits === undefined && file ? file.bits : bits0;
+  if (file && (file.inputs.length !== n || file.inputs[0]!.length !== dim || file.bits !== bits)) {
+    throw new UsageError(`--inputs holds ${file.inputs.length} rows of ${file.inputs[0]!.length} at ${file.bits} bits, which contradicts --clients/--dim/--bits`);
+  }
+  if (n < minClients) {
+    throw new UsageError(`--clients ${n} is too few: each client's secrets are shared among its k neighbours with a threshold 2 ≤ t ≤ k` +
+      (threat === 'malicious' ? ' and t > 2(k+1)/3 against a malicious server, which needs k ≥ 3, so at least 4 clients' : ', which needs k ≥ 2, so at least 3 clients'));
+  }
+  if (values.neighbors !== undefined && graphKind !== 'harary') throw new UsageError('--neighbors sets the Harary degree: use it with --graph harary');
+  if (values.corrupt !== undefined && graphKind === 'complete') throw new UsageError('--corrupt is an assumption of the parameter finder, which --graph complete does not use');
+
+  const notes: string[] = [];
+  const warnings: string[] = [];
+  let graph: GraphSpec = { kind: 'complete' };
+  let recommended: number | undefined;
+  if (values.neighbors !== undefined) {
+    const oddOk = n % 2 === 0 ? 'any K' : 'even K (N is odd)';
+    const k = num(values.neighbors, 'neighbors', 0, isInt(threat === 'malicious' ? 3 : 2, n - 1),
+      `an integer in [${threat === 'malicious' ? 3 : 2}, ${n - 1}] with ${n} clients${threat === 'malicious' ? ' against a malicious server' : ''}`);
+    if (k % 2 === 1 && n % 2 === 1 && k !== n - 1) {
+      throw new UsageError(`--neighbors ${k}: with ${n} clients the Harary graph takes ${oddOk} in [2, ${n - 1}], or K = ${n - 1}`);
+    }
+    graph = k === n - 1 ? { kind: 'complete' } : { kind: 'harary', degree: k };
+  } else if (graphKind !== 'complete') {
+    let p;
+    try {
+      p = findSecAggPlusParams({ n, corruptFraction: corrupt, dropoutRate: rate, threat });
+    } catch (err) {
+      if (!(err instanceof TallyError)) throw err;
+      throw new UsageError(`--corrupt ${corrupt} with --dropout ${rate} and ${n} clients: the parameter finder found no safe graph (${err.message}); lower --corrupt or --dropout, or choose --graph complete`);
+    }
+    graph = p.graph === 'harary' ? { kind: 'harary', degree: p.k } : { kind: 'complete' };
+    recommended = p.t;
+    notes.push(`parameter finder: ${p.graph === 'harary' ? `Harary graph, k=${p.k}, t=${p.t}` : `complete graph, t=${p.t}`}: ${p.reason}`);
+  }
+  const k = graph.kind === 'harary' ? graph.degree : n - 1;
+  recommended ??= defaultThreshold(k, threat);
+  const [lo, hi] = thresholdRange(k, threat);
+  let threshold = recommended;
+  if (values.threshold !== undefined) {
+    const rule = threat === 'malicious' ? `2(k+1)/3 < T ≤ k against a malicious server (Bonawitz et al. 2017 §6)` : '2 ≤ T ≤ k';
+    threshold = num(values.threshold, 'threshold', 0, isInt(lo, hi),
+      lo <= hi ? `an integer in [${lo}, ${hi}] with k=${k} share holders per client (${rule})` : `a value that k=${k} does not allow (${rule})`);
+    if (threshold < recommended) {
+      warnings.push(`--threshold ${threshold} is below the ${recommended} the defaults use: the server together with any ${threshold} colluding neighbours ` +
+        `of a client can rebuild its secrets and unmask its input (privacy needs t above the number of corrupt share holders, Bonawitz et al. 2017 §6)`);
+    }
+  }
+  return {
+    n, dim, bits, rate, at, threat, graph, threshold, corrupt, provider, threads, notes, warnings,
+    seed: values.seed ?? toHex(systemRng.bytes(16)),
+    inputsFile: values.inputs, inputs: file?.inputs, out: values.out,
+  };
+}
+
+const ROUND_NAMES = ['R0 AdvertiseKeys', 'R1 ShareKeys', 'R2 MaskedInput', 'R3 Consistency', 'R4 Unmasking'];
+const DROP_MEANING: Record<DropPoint, string> = {
+  r0: 'silent from R0 (no keys advertised)', r1: 'silent from R1 (keys advertised, no shares)', r2: 'silent from R2 (keys shared, no masked input)',
+  r3: 'silent from R3 (masked input sent)', r4: 'silent from R4 (masked input sent, no unmasking)',
+};
+
+function summary(r: SimulationResult, p: Plan): string {
   const c = r.config;
-  const names = ['R0 AdvertiseKeys', 'R1 ShareKeys', 'R2 MaskedInput', 'R3 Consistency', 'R4 Unmasking'];
+  const n = c.clientIds.length;
   const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+  const told = r.drops.reduce((a, d) => a + d.told, 0);
   const lines = [
-    `secagg-v1: ${c.clientIds.length} clients, m=${c.dim}, b=${c.bits}, t=${c.threshold}, ${c.threat}, ${c.graph.kind === 'harary' ? `harary k=${c.graph.degree}` : 'complete graph'}`,
-    r.aborted ? `ABORTED in round ${r.aborted.round}: ${r.aborted.code}: ${r.aborted.message}` : `survivors: ${r.survivors.length} in the sum, ${c.clientIds.length - r.survivors.length} not`,
-    `round               server s   client s (mean)   up/client   down/client`,
-    ...r.rounds.filter((x) => x.round !== 3 || c.threat === 'malicious').map((x) => `${names[x.round]!.padEnd(18)} ${x.serverSeconds.toFixed(3).padStart(9)} ${x.clientSecondsMean.toFixed(4).padStart(17)} ${kib(x.bytesUp / c.clientIds.length).padStart(11)} ${kib(x.bytesDown / c.clientIds.length).padStart(13)}`),
-    `total: server ${r.serverSeconds.toFixed(3)} s, client ${r.clientSecondsMean.toFixed(4)} s, up ${kib(r.bytesUpPerClient)} and down ${kib(r.bytesDownPerClient)} per client`,
+    `secagg-v1: ${n} clients, m=${c.dim}, b=${c.bits}, t=${c.threshold}, ${c.threat}, ${c.graph.kind === 'harary' ? `harary k=${c.graph.degree}` : 'complete graph'}, seed ${r.seed}`,
+    `dropouts: ${told} of ${n} clients told to fall silent (--dropout ${p.rate}, --drop-at ${p.at})`,
   ];
-  if (ok !== undefined) lines.push(`self-check against the plaintext sum of the survivors: ${ok ? 'OK' : 'MISMATCH'}`);
+  for (const d of r.drops) {
+    const fate = Object.entries(d.droppedInRound).map(([round, count]) => `${count} dropped by the server in R${round}`);
+    lines.push(`  ${d.at}: ${d.told} ${DROP_MEANING[d.at]}: ${d.inSum} in the sum, ${d.told - d.inSum} not${fate.length ? `; ${fate.join(', ')}` : ''}`);
+  }
+  const droppedTold = r.drops.reduce((a, d) => a + Object.values(d.droppedInRound).reduce((x, y) => x + y, 0), 0);
+  if (r.dropped.length > droppedTold) lines.push(`  ${r.dropped.length - droppedTold} other client(s) dropped by the server: ${r.dropped.filter((x) => x.code !== 'SILENT').map((x) => `${x.index} in R${x.round} (${x.code})`).slice(0, 5).join(', ')}`);
+  lines.push(
+    r.aborted ? `ABORTED in round ${r.aborted.round}: ${r.aborted.code}: ${r.aborted.message}` : `survivors: ${r.survivors.length} in the sum, ${n - r.survivors.length} not`,
+    `round               server s   client s (mean)   up/client   down/client`,
+    ...r.rounds.filter((x) => x.round !== 3 || c.threat === 'malicious').map((x) => `${ROUND_NAMES[x.round]!.padEnd(18)} ${x.serverSeconds.toFixed(3).padStart(9)} ${x.clientSecondsMean.toFixed(4).padStart(17)} ${kib(x.bytesUp / n).padStart(11)} ${kib(x.bytesDown / n).padStart(13)}`),
+    `total: server ${r.serverSeconds.toFixed(3)} s, client ${r.clientSecondsMean.toFixed(4)} s (${r.threads} thread${r.threads === 1 ? '' : 's'}), up ${kib(r.bytesUpPerClient)} and down ${kib(r.bytesDownPerClient)} per client`,
+  );
+  if (r.selfCheck !== undefined) lines.push(`self-check against the plaintext sum of the survivors: ${r.selfCheck ? 'OK' : 'MISMATCH'}`);
   return lines.join('\n');
+}
+
+function version(): string {
+  return (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+}
+
+/** The JSON report: the configuration that reproduces the run, then what happened. */
+function report(r: SimulationResult, p: Plan): unknown {
+  const c = r.config;
+  return {
+    tally: version(), node: process.version,
+    config: {
+      clients: c.clientIds.length, dim: c.dim, bits: c.bits, threshold: c.threshold, threat: c.threat,
+      graph: c.graph.kind, neighbors: c.graph.kind === 'harary' ? c.graph.degree : c.clientIds.length - 1,
+      dropout: p.rate, dropAt: p.at, corrupt: p.corrupt, seed: r.seed, provider: p.provider, inputs: p.inputsFile ?? null,
+    },
+    outcome: r.aborted ? 'aborted' : 'completed',
+    ...(r.aborted ? { aborted: r.aborted } : {}),
+    ...(r.sum ? { sum: Array.from(r.sum), selfCheck: r.selfCheck } : {}),
+    survivors: r.survivors,
+    notInSum: c.clientIds.map((_, i) => i).filter((i) => !r.survivors.includes(i)),
+    drops: r.drops,
+    dropped: r.dropped,
+    threads: r.threads,
+    serverSeconds: r.serverSeconds, clientSecondsMean: r.clientSecondsMean,
+    bytesUpPerClient: r.bytesUpPerClient, bytesDownPerClient: r.bytesDownPerClient, maxMessageUpBytes: r.maxMessageUp,
+    rounds: r.rounds.map((x) => ({
+      round: x.round, participants: x.participants, serverSeconds: x.serverSeconds, clientSecondsMean: x.clientSecondsMean, bytesUp: x.bytesUp, bytesDown: x.bytesDown,
+    })),
+  };
+}
+
+/** One line on stderr, rewritten in place (a TTY only). */
+function progressLine(): { update(text: string): void; done(): void } {
+  let last = 0, shown = false;
+  return {
+    update(text) {
+      const now = Date.now();
+      if (now - last < 200) return;
+      last = now;
+      shown = true;
+      process.stderr.write(`\r\x1b[K${text}`);
+    },
+    done() { if (shown) process.stderr.write('\r\x1b[K'); },
+  };
+}
+
+function usageError(message: string): number {
+  console.error(`tally simulate: ${message} (see tally simulate --help)`);
+  return 2;
 }
 
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
-      args: argv, strict: true, allowPositionals: false, options: {
-        clients: { type: 'string' }, dim: { type: 'string' }, bits: { type: 'string' }, dropout: { type: 'string' },
-        'drop-at': { type: 'string' }, threat: { type: 'string' }, graph: { type: 'string' }, neighbors: { type: 'string' },
-        threshold: { type: 'string' }, corrupt: { type: 'string' }, seed: { type: 'string' }, inputs: { type: 'string' },
-        out: { type: 'string' }, provider: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      args: joinNegativeValues(argv), strict: true, allowPositionals: false, options: {
+        ...Object.fromEntries(STRING_OPTIONS.map((o) => [o, { type: 'string' as const }])),
+        quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
-    console.error(`tally simulate: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
+    return usageError((err as Error).message.split('\n')[0]!);
   }
   if (values.help) { console.log(HELP); return 0; }
-  const log = values.quiet ? () => {} : console.log;
-  let result: SimulationResult;
+  let p: Plan;
   try {
-    const file = values.inputs === undefined ? undefined : loadInputs(values.inputs);
-    const n = num(values.clients, 'clients', file?.inputs.length ?? 20, isInt(2, 100000), 'an integer ≥ 2');
-    const dim = num(values.dim, 'dim', file?.inputs[0]!.length ?? 10000, isInt(1, 1 << 28), 'an integer ≥ 1');
-    const bits = num(values.bits, 'bits', file?.bits ?? 32, isInt(1, 32), 'an integer in 1..32');
-    if (file && (file.inputs.length !== n || file.inputs[0]!.length !== dim || file.bits !== bits)) {
-      throw new UsageError(`--inputs holds ${file.inputs.length} rows of ${file.inputs[0]!.length} at ${file.bits} bits, which contradicts --clients/--dim/--bits`);
-    }
-    const rate = num(values.dropout, 'dropout', 0.1, (x) => x >= 0 && x <= 1, 'a rate in [0, 1]');
-    const at = values['drop-at'] ?? 'mixed';
-    if (!['r1', 'r2', 'r3', 'r4', 'mixed'].includes(at)) throw new UsageError(`--drop-at expected r1|r2|r3|r4|mixed, got '${at}'`);
-    const threat = (values.threat ?? 'semi-honest') as ThreatModel;
-    if (threat !== 'semi-honest' && threat !== 'malicious') throw new UsageError(`--threat expected semi-honest|malicious, got '${threat}'`);
-    const graphKind = values.graph ?? 'complete';
-    if (graphKind !== 'complete' && graphKind !== 'harary') throw new UsageError(`--graph expected complete|harary, got '${graphKind}'`);
-    const corrupt = num(values.corrupt, 'corrupt', 0.05, (x) => x >= 0 && x < 1, 'a fraction in [0, 1)');
-    const providerName = values.provider ?? 'native';
-    if (providerName !== 'native' && providerName !== 'portable') throw new UsageError(`--provider expected native|portable, got '${providerName}'`);
-
-    let graph: GraphSpec = { kind: 'complete' };
-    let threshold: number | undefined;
-    if (graphKind === 'harary') {
-      if (values.neighbors !== undefined) {
-        graph = { kind: 'harary', degree: num(values.neighbors, 'neighbors', 0, isInt(2, n - 1), `an even integer in [2, ${n - 1}]`) };
-      } else {
-        const p = findSecAggPlusParams({ n, corruptFraction: corrupt, dropoutRate: rate });
-        graph = p.graph === 'harary' ? { kind: 'harary', degree: p.k } : { kind: 'complete' };
-        if (threat === 'semi-honest') threshold = p.t;
-        log(`parameter finder: ${p.reason}`);
-      }
-    }
-    const holders = (graph.kind === 'harary' ? graph.degree : n - 1) + 1;
-    threshold = num(values.threshold, 'threshold', threshold ?? defaultThreshold(holders, threat), isInt(2, holders - 1), `an integer in [2, ${holders - 1}]`);
-    const seed = values.seed;
-    const dropRng = seed === undefined ? systemRng : new DeterministicRng(`tally/simulate/${seed}/drops`);
-    const drops = chooseDrops(dropRng, n, Math.round(rate * n), at, threat);
-    result = simulate({
-      clients: n, dim, bits, threshold, threat, graph, provider: getProvider(providerName),
-      ...(seed === undefined ? {} : { seed }), ...(file ? { inputs: file.inputs } : {}), drops,
-    });
+    p = plan(values as Values);
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof TallyError && err.code.endsWith('BAD_CONFIG')) || (err instanceof TallyError && err.code.endsWith('BAD_THRESHOLD'))) {
-      console.error(`tally simulate: ${err instanceof TallyError ? `${err.code}: ` : ''}${err.message}`);
-      return 2;
-    }
+    if (err instanceof UsageError) return usageError(err.message);
     throw err;
   }
+  const quiet = values.quiet === true;
+  const log = quiet ? () => {} : console.log;
+  for (const line of p.notes) log(line);
+  if (!quiet) for (const w of p.warnings) console.error(`tally simulate: warning: ${w}`);
 
-  const c = result.config;
-  const ok = result.selfCheck;
-  log(summary(result, ok));
-  if (values.out !== undefined) {
-    const report = result.aborted ? { aborted: result.aborted.code, round: result.aborted.round, message: result.aborted.message } : {
-      bits: c.bits, clients: c.clientIds.length, dim: c.dim, threshold: c.threshold, threat: c.threat,
-      graph: c.graph.kind, neighbors: c.graph.kind === 'harary' ? c.graph.degree : c.clientIds.length - 1,
-      survivors: result.survivors, dropped: c.clientIds.map((_, i) => i).filter((i) => !result.survivors.includes(i)), sum: Array.from(result.sum!),
-      self_check: ok, server_seconds: result.serverSeconds, client_seconds_mean: result.clientSecondsMean,
-      bytes_up_per_client: result.bytesUpPerClient, bytes_down_per_client: result.bytesDownPerClient,
-      max_message_up_bytes: result.maxMessageUp,
-      rounds: result.rounds.map((x) => ({ round: x.round, server_seconds: x.serverSeconds, client_seconds_mean: x.clientSecondsMean, bytes_up: x.bytesUp, bytes_down: x.bytesDown })),
-    };
-    writeFileSync(values.out, JSON.stringify(report, null, 1) + '\n');
+  const provider = getProvider(p.provider);
+  const k = p.graph.kind === 'harary' ? p.graph.degree : p.n - 1;
+  const count = Math.round(p.rate * p.n);
+  const drops = chooseDrops(simulationRng(p.seed, 'drops'), p.n, count, p.at, p.threat);
+  if (!quiet) {
+    const threads = p.threads === 'auto' ? 2 : p.threads;
+    const early = [...drops.values()].filter((d) => d === 'r1' || d === 'r2').length;
+    const e = estimateSeconds({ clients: p.n, degree: k, threshold: p.threshold, dim: p.dim, droppedAfterSharing: early, threads }, measureCosts(provider));
+    if (e.total > ANNOUNCE_SECONDS) console.error(`tally simulate: ${roughly(e.total)} expected (${p.n} clients, k=${k}, m=${p.dim})`);
   }
+  const tty = !quiet && process.stderr.isTTY === true;
+  const line = progressLine();
+  const started = Date.now();
+  let result: SimulationResult;
+  try {
+    result = await simulate({
+      clients: p.n, dim: p.dim, bits: p.bits, threshold: p.threshold, threat: p.threat, graph: p.graph, provider,
+      seed: p.seed, drops, threads: p.threads, ...(p.inputs ? { inputs: p.inputs } : {}),
+      ...(tty ? {
+        onProgress: (e: { round: number; done: number; total: number }) =>
+          line.update(`${ROUND_NAMES[e.round] ?? `R${e.round}`}: ${e.done}/${e.total} clients, ${Math.round((Date.now() - started) / 1000)} s`),
+      } : {}),
+    });
+  } catch (err) {
+    line.done();
+    if (err instanceof TallyError && err.code.startsWith('SECAGG_ERR_BAD_')) return usageError(`${err.code}: ${err.message}`);
+    throw err;
+  }
+  line.done();
+  log(summary(result, p));
+  if (p.out !== undefined) writeFileSync(p.out, JSON.stringify(report(result, p), null, 1) + '\n');
   if (result.aborted) {
-    console.error(`tally simulate: aborted: ${result.aborted.code}`);
+    console.error(`tally simulate: aborted in round ${result.aborted.round}: ${result.aborted.code}`);
     return 3;
   }
-  return ok ? 0 : 1;
+  return result.selfCheck ? 0 : 1;
 }

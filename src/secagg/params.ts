@@ -127,7 +127,9 @@ export function findSecAggPlusParams(input: SecAggPlusParamsInput): SecAggPlusPa
   const dropped = Math.floor(delta * n + EPS);
   const survivorsAmongOthers = n - 1 - dropped; // worst case: the client itself survives, all dropouts are others
   const secTarget = -(sigma + 1), corTarget = -eta, log2n = Math.log2(n);
-  const rules = threat === 'malicious' ? 'malicious (privacy needs 2t − k − 1 > corrupt neighbours, t > 2(k+1)/3)' : 'semi-honest';
+  const rules = threat === 'malicious'
+    ? 'malicious-server rule: t > 2(k+1)/3 and 2t − k − 1 > corrupt neighbours, Bonawitz et al. 2017 §6'
+    : 'semi-honest rule: t > corrupt neighbours';
 
   const kMax = Math.min(MAX_HARARY_DEGREE, Math.ceil(n / 2) - 1, n - 2);
   for (let k = 2; k <= kMax; k += 2) {

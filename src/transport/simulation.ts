@@ -7,18 +7,31 @@
  *
  * Memory is O(m) plus O(n·k) metadata, like the server's: a client's input
  * is drawn from its own seeded stream when its masked-input round starts and
- * released after, and the self-check re-draws the survivors' inputs one at a
- * time instead of keeping all n.
+ * released after, each client's messages reach the server as soon as the
+ * client has answered (the lockstep channel's `stream` option, or the
+ * worker pool's bounded window) instead of a whole wave of masked inputs at
+ * once, and the self-check re-draws the survivors' inputs one at a time
+ * instead of keeping all n.
+ *
+ * Threads: with `threads` > 1 the clients run on worker threads
+ * (`_clientPool.ts`) and the server on the calling thread. The server
+ * receives the same messages in the same order as on one thread, so a seed
+ * gives the same session, byte for byte, whatever the thread count.
  */
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ValidationError } from '../errors.js';
 import type { CryptoProvider } from '../crypto/types.js';
-import { DeterministicRng, systemRng } from '../crypto/rng.js';
+import { systemRng } from '../crypto/rng.js';
 import { toHex } from '../crypto/_validate.js';
 import type { SessionConfig, ThreatModel } from '../secagg/config.js';
+import { ServerDriver, type ServerOutcome, type SessionListener } from '../secagg/driver.js';
 import { LockstepNetwork } from '../secagg/lockstep.js';
 import type { DropRecord } from '../secagg/server/index.js';
-import { plaintextSum, randomInput } from '../secagg/session.js';
+import { plaintextSum } from '../secagg/session.js';
+import { drawnInput, simulatedClient, simulationRng, type ClientSetup } from './_clients.js';
+import { ClientPool } from './_clientPool.js';
+import { estimateSeconds, measureCosts } from './estimate.js';
 
 /** The first round a dropping client is silent in: it sends nothing from `dropAt` on. */
 export type DropPoint = 'r0' | 'r1' | 'r2' | 'r3' | 'r4';
@@ -41,6 +54,14 @@ export interface SimulationOptions {
   readonly drops?: ReadonlyMap<number, DropPoint>;
   /** Called as each round closes (e.g. for a progress line). */
   readonly onRound?: (e: { round: number; seconds: number }) => void;
+  /** Called as clients finish their part of a round (at most a few hundred times a round). */
+  readonly onProgress?: (e: { round: number; done: number; total: number }) => void;
+  /**
+   * Threads the clients run on: a count ≥ 1, or `'auto'` (the default): every
+   * core, but one thread when the session is expected to take under a second.
+   * Only the `native` and `portable` providers run on worker threads.
+   */
+  readonly threads?: number | 'auto';
 }
 
 export interface RoundStats {
@@ -85,25 +106,52 @@ export interface SimulationResult {
   readonly maxMessageUp: number;
   readonly rounds: RoundStats[];
   readonly config: SessionConfig;
+  /** Threads the clients ran on. */
+  readonly threads: number;
   /** The input of client `index` (re-drawn from the seed, or the given one). */
   inputOf(index: number): Uint32Array;
 }
 
+/** Below this expected duration the clients stay on the calling thread (starting workers costs ~0.2 s). */
+const POOL_MIN_SECONDS = 1;
+/** A pool segment of client messages stays under this many bytes (see `_clientPool.ts`). */
+const SEGMENT_BYTES = 4 << 20;
+
+/** Threads for a session: the requested count, or for 'auto' every core when the session is long enough to pay. */
+function threadsFor(o: SimulationOptions, config: SessionConfig): number {
+  const want = o.threads ?? 'auto';
+  if (want !== 'auto' && (!Number.isInteger(want) || want < 1 || want > 64)) {
+    throw new ValidationError('SECAGG_ERR_BAD_CONFIG', `"threads" expected an integer in [1, 64] or 'auto', got ${String(want)}`);
+  }
+  if (o.provider.name !== 'native' && o.provider.name !== 'portable') return 1;
+  if (want !== 'auto') return want;
+  const cores = Math.min(availableParallelism(), 16);
+  if (cores < 2) return 1;
+  const n = config.clientIds.length;
+  const k = config.graph.kind === 'harary' ? config.graph.degree : n - 1;
+  const e = estimateSeconds({ clients: n, degree: k, threshold: config.threshold, dim: config.dim, droppedAfterSharing: 0, threads: 1 }, measureCosts(o.provider));
+  return e.clients >= POOL_MIN_SECONDS ? cores : 1;
+}
+
 /** Runs one session to completion or abort. */
-export function simulate(o: SimulationOptions): SimulationResult {
+export async function simulate(o: SimulationOptions): Promise<SimulationResult> {
   const { clients: n, provider } = o;
   if (!Number.isInteger(n) || n < 2) throw new ValidationError('SECAGG_ERR_BAD_CONFIG', `"clients" expected an integer ≥ 2, got ${n}`);
   if (o.inputs !== undefined && o.inputs.length !== n) throw new ValidationError('SECAGG_ERR_BAD_CONFIG', `expected ${n} inputs, got ${o.inputs.length}`);
   const seed = o.seed ?? toHex(systemRng.bytes(16));
-  const rng = (label: string) => new DeterministicRng(`tally/simulate/${seed}/${label}`);
   const ids = Array.from({ length: n }, (_, i) => i + 1);
-  const setupRng = rng('setup');
+  const setupRng = simulationRng(seed, 'setup');
   const seeds = o.threat === 'malicious' ? ids.map(() => setupRng.bytes(32)) : undefined;
   const config: SessionConfig = {
     nonce: setupRng.bytes(32), clientIds: ids, threshold: o.threshold, bits: o.bits, dim: o.dim,
     threat: o.threat, graph: o.graph, ...(seeds ? { identityKeys: seeds.map((s) => provider.ed25519PublicKey(s)) } : {}),
   };
-  const inputOf = (i: number): Uint32Array => o.inputs?.[i] ?? randomInput(rng(`input/${ids[i]}`), o.dim, o.bits);
+  const setup: ClientSetup = {
+    seed, config,
+    ...(o.inputs ? { inputs: new Map(o.inputs.map((x, i) => [ids[i]!, x])) } : {}),
+    ...(seeds ? { identitySeeds: new Map(seeds.map((x, i) => [ids[i]!, x])) } : {}),
+  };
+  const inputOf = (i: number): Uint32Array => o.inputs?.[i] ?? drawnInput(seed, ids[i]!, o.dim, o.bits);
 
   const rounds: RoundStats[] = [0, 1, 2, 3, 4].map((round) => ({ round, serverSeconds: 0, clientSecondsMean: 0, bytesUp: 0, bytesDown: 0, participants: [] }));
   let clientSeconds = 0;
@@ -113,33 +161,49 @@ export function simulate(o: SimulationOptions): SimulationResult {
   let maxMessageUp = 0;
   const silentFrom = new Map([...(o.drops ?? [])].map(([i, d]) => [ids[i]!, DROP_ROUND[d]]));
   let roundStart = performance.now();
+  const listener: SessionListener = {
+    message: (e) => {
+      const r = rounds[Math.min(e.round, 4)]!;
+      if (e.direction === 'to-server') { up += e.bytes.length; r.bytesUp += e.bytes.length; maxMessageUp = Math.max(maxMessageUp, e.bytes.length); }
+      else { down += e.bytes.length; r.bytesDown += e.bytes.length; }
+    },
+    roundClosed: (e) => {
+      rounds[e.round]!.participants = e.participants.map((id) => id - 1);
+      const now = performance.now();
+      o.onRound?.({ round: e.round, seconds: (now - roundStart) / 1000 });
+      roundStart = now;
+    },
+  };
+  const addClientTime = (round: number, dt: number) => { clientSeconds += dt; rounds[Math.min(round, 4)]!.clientSecondsMean += dt / n; };
+  const addServerTime = (round: number, dt: number) => { serverSeconds += dt; rounds[Math.min(round, 4)]!.serverSeconds += dt; };
 
-  const net: LockstepNetwork = new LockstepNetwork({
-    config, provider, silentFrom,
-    clients: ids.map((id, i) => ({ id, rng: rng(`client/${id}`), input: () => inputOf(i), ...(seeds ? { identitySeed: seeds[i]! } : {}) })),
-    listener: {
-      message: (e) => {
-        const r = rounds[Math.min(e.round, 4)]!;
-        if (e.direction === 'to-server') { up += e.bytes.length; r.bytesUp += e.bytes.length; maxMessageUp = Math.max(maxMessageUp, e.bytes.length); }
-        else { down += e.bytes.length; r.bytesDown += e.bytes.length; }
+  const threads = threadsFor(o, config);
+  let outcome: ServerOutcome;
+  if (threads === 1) {
+    let done = 0, total = n, waveRound = 0;
+    const every = Math.max(1, Math.ceil(n / 200));
+    const net: LockstepNetwork = new LockstepNetwork({
+      config, provider, silentFrom, listener, stream: true,
+      clients: ids.map((id) => simulatedClient(setup, id)),
+      onWork: (party, work) => {
+        const round = party === 0 ? net.server.round : waveRound;
+        const t0 = performance.now();
+        work();
+        const dt = (performance.now() - t0) / 1000;
+        if (party === 0) { addServerTime(round, dt); return; }
+        addClientTime(round, dt);
+        if (++done % every === 0 || done === total) o.onProgress?.({ round, done, total });
       },
-      roundClosed: (e) => {
-        rounds[e.round]!.participants = e.participants.map((id) => id - 1);
-        const now = performance.now();
-        o.onRound?.({ round: e.round, seconds: (now - roundStart) / 1000 });
-        roundStart = now;
-      },
-    },
-    onWork: (party, work) => {
-      const round = Math.min(party === 0 ? net.server.round : net.round, 4);
-      const t0 = performance.now();
-      work();
-      const dt = (performance.now() - t0) / 1000;
-      if (party === 0) { serverSeconds += dt; rounds[round]!.serverSeconds += dt; }
-      else { clientSeconds += dt; rounds[round]!.clientSecondsMean += dt / n; }
-    },
-  });
-  const outcome = net.run();
+    });
+    for (let started = false; ; started = true) {
+      const wave = net.inFlight();
+      if (started && wave.length > 0) { waveRound = wave[0]!.round; total = wave.length; done = 0; }
+      if (!net.step()) break;
+    }
+    outcome = net.server.outcome!;
+  } else {
+    outcome = await runPooled(o, config, setup, threads, silentFrom, listener, addClientTime, addServerTime);
+  }
 
   const survivors = outcome.kind === 'completed' ? outcome.survivors.map((id) => id - 1) : [];
   const inSum = new Set(survivors);
@@ -169,6 +233,68 @@ export function simulate(o: SimulationOptions): SimulationResult {
     survivors, dropped, drops, seed,
     serverSeconds, clientSecondsMean: clientSeconds / n,
     bytesUpPerClient: up / n, bytesDownPerClient: down / n, maxMessageUp,
-    rounds, config, inputOf,
+    rounds, config, threads, inputOf,
   };
+}
+
+/**
+ * The lockstep schedule with the clients on worker threads: the clients
+ * start, then each wave of server messages goes to the clients in increasing
+ * recipient id and their answers reach the server in increasing sender id as
+ * they come back; with nothing in flight the round's deadline passes. This is
+ * the order of `LockstepNetwork` with `stream` (and, the server receiving the
+ * same messages in the same order, of the plain lockstep channel).
+ */
+async function runPooled(o: SimulationOptions, config: SessionConfig, setup: ClientSetup, threads: number,
+  silentFrom: ReadonlyMap<number, number>, listener: SessionListener,
+  addClientTime: (round: number, dt: number) => void, addServerTime: (round: number, dt: number) => void): Promise<ServerOutcome> {
+  const n = config.clientIds.length;
+  const k = config.graph.kind === 'harary' ? config.graph.degree : n - 1;
+  // The largest client message: the masked input (m·b/8 bytes) or the R1 shares (k · ~100 bytes).
+  const largest = Math.max(Math.ceil((config.dim * config.bits) / 8), 100 * k) + 256;
+  const block = Math.max(1, Math.min(64, Math.floor(SEGMENT_BYTES / largest), Math.ceil(n / (4 * threads))));
+  let pendingRound = 0;
+  let down: { id: number; round: number; bytes: Uint8Array }[] = [];
+  const server = new ServerDriver({
+    config, provider: o.provider,
+    channel: { send: (to, bytes) => down.push({ id: to, round: pendingRound, bytes }) },
+    listener: { ...listener, message: (e) => { if (e.direction === 'to-client') pendingRound = e.round; listener.message?.(e); } },
+  });
+  const serverWork = (f: () => void) => {
+    const round = server.round;
+    const t0 = performance.now();
+    f();
+    addServerTime(round, (performance.now() - t0) / 1000);
+  };
+  const silent = (id: number, round: number) => (silentFrom.get(id) ?? Infinity) <= round;
+  const pool = new ClientPool({
+    seed: setup.seed, config, provider: o.provider.name as 'native' | 'portable',
+    ...(setup.inputs ? { inputs: setup.inputs } : {}), ...(setup.identitySeeds ? { identitySeeds: setup.identitySeeds } : {}),
+  }, config.clientIds, threads, block);
+  try {
+    const wave = async (round: number, w: Parameters<ClientPool['wave']>[0], total: number) => {
+      let done = 0;
+      await pool.wave(w, (m) => {
+        if (!silent(m.id, m.round)) serverWork(() => server.receive(m.id, m.bytes));
+      }, (seconds, count) => {
+        addClientTime(round, seconds);
+        done += count;
+        o.onProgress?.({ round, done, total });
+      });
+    };
+    await wave(0, { start: config.clientIds }, n);
+    for (;;) {
+      if (down.length > 0) {
+        const all = down.sort((a, b) => a.id - b.id);
+        down = [];
+        const live = all.filter((m) => !silent(m.id, m.round));
+        await wave(all[all.length - 1]!.round, { deliver: live.map((m) => [m.id, m.bytes] as const) }, live.length);
+        continue;
+      }
+      if (server.outcome !== undefined) return server.outcome;
+      serverWork(() => server.closeRound());
+    }
+  } finally {
+    await pool.close();
+  }
 }
