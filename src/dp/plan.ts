@@ -19,6 +19,11 @@
  * dimension; `paddedDim` = the power of two the randomised Hadamard rotation
  * pads it to, which is what is encoded, summed and accounted.
  *
+ * Error of the decoded mean (docs/privacy.md §8): when nothing wraps, the mean
+ * of k ≥ t decoded inputs is off by γ·R⁻¹(rounding + noise)/k, a
+ * root-mean-square of γ·√((σ² + v)/k) per coordinate, with γ = 1/scale,
+ * σ² = `siteSigma2` and v ≤ 1/4 the variance of randomised rounding.
+ *
  * Kairouz, Liu, Steinke, ICML 2021 (ddg); Agarwal, Kairouz, Liu, NeurIPS 2021
  * (skellam). The noise and wrap arithmetic is in params.ts.
  * @module

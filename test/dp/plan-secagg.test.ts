@@ -3,7 +3,8 @@
  * are summed mod 2^b by the secure-aggregation accumulator (the server's
  * `maskedSum`, masks omitted: they cancel), and the decoded mean is checked
  * against the true mean of the clipped updates within the error documented
- * in plan.ts (RMS per coordinate ≤ γ·√((σ² + 1/4)/k)).
+ * in plan.ts and docs/privacy.md §8 (RMS per coordinate γ·√((σ² + v)/k),
+ * v ≤ 1/4; checked with 10% slack).
  */
 import { expect } from 'chai';
 import { maskedSum } from '../../src/crypto/aggregator.js';
