@@ -247,19 +247,22 @@ export function convolve(a: Float64Array, b: Float64Array): Float64Array {
   re.set(a);
   im.set(b);
   fft(re, im, false);
-  const pr = new Float64Array(size);
-  const pi = new Float64Array(size);
-  for (let k = 0; k < size; k++) {
+  // The product A·B is written back in place, bins k and n−k together (each needs both Z values),
+  // so the transform needs no second pair of arrays: peak memory is 2 transforms + the output.
+  for (let k = 0; k <= size >> 1; k++) {
     const m = (size - k) & (size - 1);
-    const zr = re[k]!, zi = im[k]!, cr = re[m]!, ci = -im[m]!;
-    // A(k) = (Z(k) + conj Z(n−k))/2, B(k) = (Z(k) − conj Z(n−k))/(2i)
-    const ar = (zr + cr) / 2, ai = (zi + ci) / 2;
-    const br = (zi - ci) / 2, bi = -(zr - cr) / 2;
-    pr[k] = ar * br - ai * bi;
-    pi[k] = ar * bi + ai * br;
+    const zr = re[k]!, zi = im[k]!, wr = re[m]!, wi = im[m]!;
+    // A(k) = (Z(k) + conj Z(n−k))/2, B(k) = (Z(k) − conj Z(n−k))/(2i); the same at n−k with the roles swapped.
+    let ar = (zr + wr) / 2, ai = (zi - wi) / 2, br = (zi + wi) / 2, bi = -(zr - wr) / 2;
+    const pkr = ar * br - ai * bi, pki = ar * bi + ai * br;
+    ar = (wr + zr) / 2; ai = (wi - zi) / 2; br = (wi + zi) / 2; bi = -(wr - zr) / 2;
+    re[m] = ar * br - ai * bi;
+    im[m] = ar * bi + ai * br;
+    re[k] = pkr;
+    im[k] = pki;
   }
-  fft(pr, pi, true);
+  fft(re, im, true);
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = pr[i]! > 0 ? pr[i]! : 0;
+  for (let i = 0; i < n; i++) out[i] = re[i]! > 0 ? re[i]! : 0;
   return out;
 }

@@ -34,11 +34,15 @@ export { composePld, MAX_PLD_POINTS, pldDelta, pldEpsilon, selfComposePld, type 
 /** Options of the PLD accountant. */
 export interface PldOptions {
   /**
-   * Grid spacing h of the privacy loss. Default: 1/100 of the smallest
-   * single-step loss spread among the events (≈ q·√(e^(1/σ²) − 1), at most
-   * 1/σ), clamped to [1e-6, 1e-2]; this keeps about 100 grid points per
+   * Grid spacing h of the privacy loss, in (0, 0.1]. Default: 1/100 of the
+   * smallest single-step loss spread among the events (≈ q·√(e^(1/σ²) − 1),
+   * at most 1/σ), clamped to [1e-6, 0.1]; this keeps about 100 grid points per
    * standard deviation of every step, so the discretisation error stays
-   * around 1e-5 of ε whatever the parameters.
+   * around 1e-5 of ε whatever the parameters. For long compositions the
+   * default is widened until the composed PLD is predicted to fit in 2^20
+   * points (±8 standard deviations of the summed loss); it is never widened
+   * past 0.1. A given spacing is never changed: if the grid would exceed
+   * {@link MAX_PLD_POINTS} the accountant refuses (`DP_ERR_ACCOUNTING_LIMIT`).
    */
   readonly discretization?: number;
   /** Mass below which tails are truncated (pessimistically) after each convolution (default 1e-15). */
@@ -46,6 +50,8 @@ export interface PldOptions {
 }
 
 const TAIL_Z = 9.3; // P(Z > 9.3) ≈ 7e-21: single-step tails beyond this are handled pessimistically
+/** The coarsest spacing the default discretisation may choose (also the coarsest one accepted). */
+const MAX_AUTO_H = 0.1;
 
 function unreliable(msg: string): never {
   throw new DpError('DP_ERR_ACCOUNTING_UNRELIABLE', `the PLD accountant cannot certify this figure: ${msg}; use the RDP accountant`);
@@ -218,10 +224,10 @@ function lossSpread(ev: DpEvent): number {
   return Math.min(1 / s, q * Math.sqrt(Math.expm1(Math.min(700, 1 / (s * s)))));
 }
 
-/** The single-step spacing for `ev`: 1/100 of its smallest loss spread, clamped to [1e-6, 1e-2] (see {@link PldOptions.discretization}). */
+/** The single-step spacing for `ev`: 1/100 of its smallest loss spread, clamped to [1e-6, 0.1] (see {@link PldOptions.discretization}). */
 export function autoDiscretization(ev: DpEvent): number {
   const spread = lossSpread(ev);
-  return Number.isFinite(spread) ? Math.min(1e-2, Math.max(1e-6, spread / 100)) : 1e-4;
+  return Number.isFinite(spread) ? Math.min(MAX_AUTO_H, Math.max(1e-6, spread / 100)) : 1e-4;
 }
 
 /** Throws `DP_ERR_UNSUPPORTED` unless every leaf is a Gaussian, possibly Poisson-sampled (not nested). */
@@ -330,8 +336,6 @@ function predictedWidth(leaves: readonly Leaf[], dir: 'remove' | 'add'): number 
 
 /** Points the default discretisation aims at for the composed PLD (a quarter of {@link MAX_PLD_POINTS}). */
 const TARGET_POINTS = 1 << 20;
-/** The coarsest spacing the default discretisation may choose. */
-const MAX_AUTO_H = 0.1;
 
 /** Composes Gaussian and Poisson-subsampled Gaussian events through their privacy loss distributions. */
 export class PldAccountant {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { DpError } from '../../src/errors.js';
 import { PrivacyLedger, type LedgerSink } from '../../src/dp/ledger.js';
 import type { DpEvent } from '../../src/dp/events.js';
+import { PldAccountant } from '../../src/dp/pld.js';
 import { RdpAccountant } from '../../src/dp/rdp.js';
 
 const round: DpEvent = { kind: 'poisson_sampled', q: 0.04, event: { kind: 'gaussian', noiseMultiplier: 1.5 } };
@@ -52,6 +53,41 @@ describe('dp/ledger', () => {
     expect(sink.lines).to.have.length(1);
     expect(ledger.epsilon()).to.equal(spent);
     expect(ledger.check(small).requested).to.be.at.most(1); // a small event still fits
+  });
+
+  it('PLD ledger: a σ = 0.03 round costs ε ≈ 653 and is refused under ε = 1, as with RDP (not accepted 20 times)', () => {
+    const tiny: DpEvent = { kind: 'poisson_sampled', q: 0.01, event: { kind: 'gaussian', noiseMultiplier: 0.03 } };
+    for (const accountant of ['pld', 'rdp'] as const) {
+      const sink = memorySink();
+      const ledger = new PrivacyLedger({ budget: { epsilon: 1, delta: 1e-5 }, accountant, sink });
+      for (let i = 0; i < 20; i++) expect(() => ledger.record(tiny), `${accountant}, round ${i + 1}`).to.throw(DpError, /would make it ε=6[57]\d\./);
+      expect(ledger.entries).to.have.length(0);
+      expect(sink.lines).to.have.length(0);
+    }
+  });
+
+  it('fails closed: a round whose ε the accountant refuses to certify is refused as over budget, nothing recorded', () => {
+    const sink = memorySink();
+    const ledger = new PrivacyLedger({ budget: { epsilon: 1e9, delta: 1e-5 }, accountant: 'pld', sink });
+    ledger.record(round);
+    // σ = 0.001 at q = 0.01: the PLD grid would need ~5e7 points, above the 2^22 bound.
+    const extreme: DpEvent = { kind: 'poisson_sampled', q: 0.01, event: { kind: 'gaussian', noiseMultiplier: 0.001 } };
+    let err: unknown;
+    try { ledger.record(extreme); } catch (e) { err = e; }
+    expect(err).to.be.instanceOf(DpError);
+    expect((err as DpError).code).to.equal('DP_ERR_BUDGET_EXCEEDED');
+    expect((err as DpError).message).to.match(/failed closed: the pld accountant cannot certify ε \(DP_ERR_ACCOUNTING_LIMIT: .*RDP accountant\)/);
+    expect(((err as DpError).cause as DpError).code).to.equal('DP_ERR_ACCOUNTING_LIMIT');
+    expect(ledger.entries).to.have.length(1);
+    expect(sink.lines).to.have.length(1);
+    expect(() => ledger.check(extreme)).to.throw(DpError, /failed closed/);
+  });
+
+  it('PLD ledger of many identical rounds composes them as one self-composition (1,000 rounds)', () => {
+    const text = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ v: 1, seq: i + 1, event: round })).join('\n');
+    const pld = PrivacyLedger.fromJsonLines(text, { accountant: 'pld' });
+    const direct = new PldAccountant().compose(round, 1000).getEpsilon(1e-5);
+    expect(pld.epsilon(1e-5)).to.equal(direct);
   });
 
   it('writes nothing when the sink fails', () => {

@@ -124,6 +124,18 @@ describe('dp/rdp: conversions', () => {
     expect(() => epsilonFromRdp([2], [1], 0)).to.throw(DpError);
     expect(() => epsilonFromRdp([2, 3], [1], 0.1)).to.throw(DpError, /equal length/);
   });
+
+  it('fails closed: a NaN or negative RDP value at any order refuses instead of skipping that order', () => {
+    // Before, NaN at one order was skipped and the other order's ε (here 0, since r = 0) came back.
+    for (const bad of [NaN, -1e-6]) {
+      let err: unknown;
+      try { epsilonFromRdp([2, 3], [0, bad], 1e-5); } catch (e) { err = e; }
+      expect((err as DpError).code, String(bad)).to.equal('DP_ERR_ACCOUNTING_UNRELIABLE');
+      expect((err as DpError).message).to.include('order 3');
+    }
+    expect(epsilonFromRdp([2, 3], [0, -1e-15], 1e-5).epsilon).to.equal(0); // round-off below 1e-12 is 0
+    expect(epsilonFromRdp([2, 3], [1, Infinity], 1e-5).order).to.equal(2); // ∞ is a valid (excluded) order
+  });
 });
 
 // The distributed mechanisms' bounds (ddgRdp, skellamRdp) are tested in rdp-mechanisms.test.ts.
