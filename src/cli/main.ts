@@ -2,9 +2,32 @@
 /**
  * The `tally` command. Each sub-command lives in its own module and exports
  * `run(argv): Promise<number>` returning the process exit status:
- * 0 success, 1 failure (e.g. a vector mismatch), 2 bad usage, 3 protocol abort.
+ * 0 success, 1 failure (e.g. a vector mismatch), 2 bad usage or a bad
+ * parameter, 3 protocol abort, 70 a bug in tally (an error that is not a
+ * TallyError: the only case that prints a stack trace).
  */
-import { TallyError } from '../errors.js';
+import { TallyError, ValidationError } from '../errors.js';
+
+/** Exit status of an error that is a bug in tally (sysexits.h EX_SOFTWARE). */
+export const EXIT_BUG = 70;
+/** Node system-error codes that mean a path the user gave is wrong, not a failure of tally. */
+const PATH_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EEXIST', 'EROFS', 'ENAMETOOLONG']);
+
+/** Prints an error that escaped a command; returns the exit status. */
+function report(name: string, err: unknown): number {
+  if (err instanceof TallyError) {
+    console.error(`tally ${name}: ${err.code}: ${err.message}`);
+    return err instanceof ValidationError ? 2 : 1;
+  }
+  const sys = err as NodeJS.ErrnoException;
+  if (err instanceof Error && typeof sys.code === 'string' && typeof sys.syscall === 'string') {
+    console.error(`tally ${name}: ${sys.code}: ${sys.message}`);
+    return PATH_ERRORS.has(sys.code) ? 2 : 1;
+  }
+  console.error(`tally ${name}: internal error: this is a bug in tally; please report it with the command line and the trace below`);
+  console.error(err instanceof Error ? err.stack ?? String(err) : String(err));
+  return EXIT_BUG;
+}
 
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
@@ -32,21 +55,17 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd = COMMANDS[name];
   if (cmd === undefined) {
-    console.error(`tally: unknown command '${name}'\n\n${usage()}`);
+    console.error(`tally: unknown command '${name}' (see tally --help)`);
     return 2;
   }
   try {
     return await (await cmd.load()).run(rest);
   } catch (err) {
-    if (err instanceof TallyError) {
-      console.error(`tally ${name}: ${err.code}: ${err.message}`);
-      return 1;
-    }
-    throw err;
+    return report(name, err);
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
-  (err: unknown) => { console.error(err); process.exitCode = 1; },
+  (err: unknown) => { process.exitCode = report('', err); },
 );

@@ -9,15 +9,12 @@ import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSyn
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { getProvider } from '../crypto/index.js';
 import { systemRng, type Rng } from '../crypto/rng.js';
 import { toHex } from '../crypto/_validate.js';
 import { TallyError } from '../errors.js';
 import type { GraphSpec, ThreatModel } from '../secagg/config.js';
 import { findSecAggPlusParams } from '../secagg/params.js';
-import { simulationRng } from '../transport/_clients.js';
-import { estimateSeconds, measureCosts, roughly } from '../transport/estimate.js';
-import { simulate, type DropPoint, type SimulationResult } from '../transport/simulation.js';
+import type { DropPoint, SimulationResult } from '../transport/simulation.js';
 
 const MAX_CLIENTS = 100_000;
 const MAX_DIM = 1 << 28;
@@ -364,6 +361,10 @@ export async function run(argv: string[]): Promise<number> {
   for (const line of p.notes) log(line);
   if (!quiet) for (const w of p.warnings) console.error(`tally simulate: warning: ${w}`);
 
+  // Loaded once the command line is known to be good, so a usage error answers at once.
+  const [{ getProvider }, { simulationRng }, { estimateSeconds, measureCosts, roughly }, { simulate }] = await Promise.all([
+    import('../crypto/index.js'), import('../transport/_clients.js'), import('../transport/estimate.js'), import('../transport/simulation.js'),
+  ]);
   const provider = getProvider(p.provider);
   const k = p.graph.kind === 'harary' ? p.graph.degree : p.n - 1;
   const count = Math.round(p.rate * p.n);

@@ -4,8 +4,8 @@
  * Exit status: 0 success, 1 a mismatch (or a file that fails its schema),
  * 2 bad usage.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkVectors, defaultVectorDir, generateVectors, KINDS } from '../secagg/vectors/index.js';
 import { checkDpVectors, defaultDpVectorDir, DP_KINDS, generateDpVectors } from '../dp/vectors/index.js';
@@ -57,8 +57,32 @@ protocols/secagg-v1/vectors and protocols/dp-v1/vectors. With DIR and no
 `;
 
 function usageError(message: string): number {
-  console.error(`tally vectors: ${message}\n\n${HELP}`);
+  console.error(`tally vectors: ${message} (see tally vectors --help)`);
   return 2;
+}
+
+/** Why `dir` cannot be read as a vector folder, or undefined when it can. */
+function unreadableDir(dir: string): string | undefined {
+  if (!existsSync(dir)) return `${dir} does not exist`;
+  if (!statSync(dir).isDirectory()) return `${dir} is a file; name the folder that holds the vector files`;
+  return undefined;
+}
+
+/** Why vector files cannot be written into `dir` (created with its parents when missing), or undefined when they can. */
+function unwritableDir(dir: string): string | undefined {
+  let d = dir;
+  while (!existsSync(d)) {
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  if (!statSync(d).isDirectory()) return d === dir ? `${dir} is a file; name a folder for the vector files` : `${d} is a file, so ${dir} cannot be created`;
+  try {
+    accessSync(d, constants.W_OK);
+  } catch {
+    return `${d} is not writable`;
+  }
+  return undefined;
 }
 
 /** The suites named by the "version" fields of the *.json files in `dir` (unreadable files are skipped). */
@@ -85,7 +109,7 @@ export async function run(argv: string[]): Promise<number> {
       options: { help: { type: 'boolean', short: 'h' }, kind: { type: 'string', multiple: true }, suite: { type: 'string' } },
     });
   } catch (err) {
-    return usageError((err as Error).message);
+    return usageError((err as Error).message.split('. To specify')[0]!);
   }
   const { values, positionals } = parsed;
   if (values.help) { console.log(HELP); return 0; }
@@ -93,17 +117,22 @@ export async function run(argv: string[]): Promise<number> {
   if (command === undefined) return usageError('missing command (generate or check)');
   if (extra.length > 0) return usageError(`unexpected argument '${extra[0]}'`);
   const suiteArg = values.suite ?? 'all';
-  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError(`unknown suite '${suiteArg}' (secagg-v1, dp-v1 or all)`);
+  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError(`--suite: unknown suite '${suiteArg}' (secagg-v1, dp-v1 or all)`);
 
   let selected = SUITES.filter((s) => suiteArg === 'all' || s.name === suiteArg);
   const dir = dirArg === undefined ? undefined : resolve(dirArg);
+  if (command !== 'generate' && command !== 'check') return usageError(`unknown command '${command}' (generate or check)`);
+  if (dir !== undefined) {
+    const why = command === 'generate' ? unwritableDir(dir) : unreadableDir(dir);
+    if (why !== undefined) return usageError(`DIR: ${why}`);
+  }
   if (dir !== undefined && suiteArg === 'all') {
     const found = suitesIn(dir);
     if (found.size > 1) return usageError(`${dir} holds vectors of several suites (${[...found].sort().join(', ')}); name one with --suite`);
     selected = SUITES.filter((s) => s.name === (found.size === 1 ? [...found][0] : 'secagg-v1'));
   }
   const kinds = values.kind ?? [];
-  for (const k of kinds) if (!selected.some((s) => s.kinds.includes(k))) return usageError(`unknown kind '${k}' in ${selected.map((s) => s.name).join(' and ')}`);
+  for (const k of kinds) if (!selected.some((s) => s.kinds.includes(k))) return usageError(`--kind: unknown kind '${k}' in ${selected.map((s) => s.name).join(' and ')}`);
 
   if (command === 'generate') {
     if (kinds.length > 0) return usageError('--kind applies to check only');
@@ -114,7 +143,6 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  if (command !== 'check') return usageError(`unknown command '${command}'`);
   let failures = 0;
   for (const s of selected) {
     const mine = kinds.filter((k) => s.kinds.includes(k));
