@@ -23,11 +23,12 @@ export const MAX_PLD_POINTS = 1 << 22;
  * naming what to change (`need`: the spacing that would fit, ∞ when none ≤ 0.1 does).
  */
 export function limit(what: string, points: number, h: number, need: number): never {
-  const p = Number.isFinite(points) ? `about ${Number(points.toPrecision(3))}` : 'unboundedly many';
-  const fix = need <= 0.1 ? `a coarser discretization (at least ${Number(need.toPrecision(2))}) or the RDP accountant` : 'the RDP accountant';
+  const fmt = (x: number): string => (x >= 1e6 || x < 1e-3 ? x.toExponential(1) : String(Number(x.toPrecision(2))));
+  const p = Number.isFinite(points) ? `about ${fmt(points)}` : 'unboundedly many';
+  const fix = need <= 0.1 ? `a coarser discretization (at least ${fmt(need)}) or the RDP accountant` : 'the RDP accountant';
   throw new DpError(
     'DP_ERR_ACCOUNTING_LIMIT',
-    `the PLD ${what} would need ${p} grid points at discretization ${Number(h.toPrecision(3))}, above the bound of 2^22; use ${fix}`,
+    `the PLD ${what} would need ${p} grid points at discretization ${fmt(h)}, above the bound of 2^22 (${MAX_PLD_POINTS}); use ${fix}`,
   );
 }
 
