@@ -30,6 +30,27 @@ export interface ServerCase {
   graph: SessionConfig['graph']; seed: string; provider?: string;
 }
 
+/** What the server process prints (one JSON line). */
+export interface CaseResult {
+  name: string; n: number; dim: number; bits: number; dropout: number; drop: DropMode; threshold: number;
+  graph: 'complete' | 'harary'; neighbors: number;
+  /** `completed`, or `aborted: CODE`. */
+  outcome: string;
+  /** |U3|, and |U2 ∖ U3| (shared keys, no masked input). */
+  survivors: number; droppedAfterShares: number;
+  /** The server's sum equals the plaintext sum of the clients that sent a masked input. */
+  selfCheck: boolean;
+  serverSeconds: number; roundSeconds: number[]; clientSecondsPerClient: number;
+  bytesUpPerClient: number; bytesDownPerClient: number;
+  /** The largest masked-input message. */
+  maskedInputBytes: number;
+  /** One client's upload over all rounds, the largest. */
+  maxBytesUpOneClient: number;
+  /** What the floor is made of: R4 keystream bytes (and how many m-word masks), masked-input bytes received. */
+  floorCounts: { keystreamBytes: number; masks: number; inputBytes: number };
+  serverPeakRssBytes: number;
+}
+
 /** Messages from the client process. */
 export type FromClients =
   | { type: 'msg'; from: number; bytes: Uint8Array }
@@ -133,7 +154,7 @@ async function main(): Promise<void> {
   const sumHash = outcome.kind === 'completed' ? createHash('sha256').update(new Uint8Array(outcome.sum.buffer, outcome.sum.byteOffset, outcome.sum.byteLength)).digest('hex') : '';
   const droppedAfterShares = outcome.kind === 'completed'
     ? (outcome.rounds.find((r) => r.round === 1)?.participants ?? []).filter((v) => !outcome.survivors.includes(v)).length : 0;
-  console.log(JSON.stringify({
+  const result: CaseResult = {
     name: c.name, n: c.n, dim: c.dim, bits: c.bits, dropout: c.dropout, drop: c.drop, threshold: c.threshold,
     graph: c.graph.kind, neighbors: c.graph.kind === 'harary' ? c.graph.degree : c.n - 1,
     outcome: outcome.kind === 'completed' ? 'completed' : `aborted: ${outcome.code}`,
@@ -144,7 +165,8 @@ async function main(): Promise<void> {
     maxBytesUpOneClient: Math.max(...upById.values()),
     floorCounts: { keystreamBytes: 4 * c.dim * maskWords, masks: maskWords, inputBytes: maskedInputBytesReceived },
     serverPeakRssBytes: process.resourceUsage().maxRSS * 1024,
-  }));
+  };
+  console.log(JSON.stringify(result));
 }
 
 await main();

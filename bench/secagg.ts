@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findSecAggPlusParams } from '../src/secagg/params.js';
 import { benchMaskExpansion, rawKeystreamRate } from './_mask.js';
-import type { DropMode, ServerCase } from './_secagg-server.js';
+import type { CaseResult, DropMode, ServerCase } from './_secagg-server.js';
 
 const half = (k: number) => Math.floor(k / 2) + 1; // semi-honest default threshold over k+1 holders
 
@@ -65,16 +65,30 @@ function memoryCopyRate(bytes = 64 * 2 ** 20, repeats = 5): number {
 }
 
 /** `tally simulate` on the same case (in one process, over the lockstep channel); its report's figures. */
-function simulateCase(n: number, dim: number, bits: number): { command: string; serverSeconds: number; roundSeconds: number[]; selfCheck: boolean } {
+function simulateCase(n: number, dim: number, bits: number): { command: string; serverSeconds: number; roundSeconds: number[]; selfCheck: boolean; threads?: number } {
   const out = join(tmpdir(), `tally-bench-simulate-${process.pid}.json`);
   const args = ['simulate', '--clients', `${n}`, '--dim', `${dim}`, '--dropout', '0.1', '--drop-at', 'r2', '--graph', 'complete', '--bits', `${bits}`, '--seed', 's', '--out', out, '--quiet'];
   execFileSync(process.execPath, [new URL('../src/cli/main.js', import.meta.url).pathname, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  const r = JSON.parse(readFileSync(out, 'utf8')) as { server_seconds: number; self_check: boolean; rounds: { server_seconds: number }[] };
+  // The report's keys are camelCase (older reports: snake_case).
+  type Report = { serverSeconds?: number; server_seconds?: number; selfCheck?: boolean; self_check?: boolean; threads?: number; rounds: { serverSeconds?: number; server_seconds?: number }[] };
+  const r = JSON.parse(readFileSync(out, 'utf8')) as Report;
   rmSync(out, { force: true });
-  return { command: `tally ${args.filter((a) => a !== '--quiet').slice(0, -2).join(' ')}`, serverSeconds: r.server_seconds, roundSeconds: r.rounds.map((x) => x.server_seconds), selfCheck: r.self_check };
+  const serverSeconds = r.serverSeconds ?? r.server_seconds;
+  if (typeof serverSeconds !== 'number') throw new Error('the simulate report has no server time');
+  return {
+    command: `tally ${args.filter((a) => a !== '--quiet').slice(0, -2).join(' ')}`, serverSeconds,
+    roundSeconds: r.rounds.map((x) => x.serverSeconds ?? x.server_seconds ?? NaN), selfCheck: r.selfCheck ?? r.self_check ?? false,
+    ...(r.threads !== undefined ? { threads: r.threads } : {}),
+  };
 }
 
 const fmt = (x: number, d = 3) => x.toFixed(d);
+
+/** A case's result with its floor and targets, added once the whole run's rates are known. */
+interface Row extends CaseResult {
+  floor?: { keystreamSeconds: number; copySeconds: number; seconds: number; serverOverFloor: number };
+  targets?: Record<string, { limit?: number; limitBytes?: number; met: boolean }>;
+}
 
 /** Runs the suite (see the module comment); returns the results to record. */
 export async function main(argv: string[]): Promise<object> {
@@ -85,12 +99,12 @@ export async function main(argv: string[]): Promise<object> {
   console.log(`AES-128-CTR keystream (node:crypto, one core): ${fmt(mask.rawKeystreamBytesPerSec / 1e9, 2)} GB/s; ` +
     `mask expansion + accumulation: ${fmt(mask.expandAccumulateBytesPerSec / 1e9, 2)} GB/s = ${(100 * mask.ratio).toFixed(0)}% of raw (target ≥ 50%); ` +
     `memory copy (Uint8Array.set, 64 MiB): ${fmt(memcpy / 1e9, 2)} GB/s`);
-  const rows: Record<string, any>[] = [];
+  const rows: Row[] = [];
   for (const c of cases(quick)) {
     if (values.only !== undefined && !c.name.includes(values.only)) continue;
     const out = execFileSync(process.execPath, ['--max-old-space-size=4096', new URL('./_secagg-server.js', import.meta.url).pathname, JSON.stringify(c)], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    rows.push({ ...JSON.parse(out.trim().split('\n').pop()!), name: c.name });
-    const r = rows[rows.length - 1]!;
+    const r = JSON.parse(out.trim().split('\n').pop()!) as Row;
+    rows.push(r);
     console.log(`${c.name.padEnd(46)} server ${fmt(r.serverSeconds).padStart(6)} s (R2 ${fmt(r.roundSeconds[2])}, R4 ${fmt(r.roundSeconds[4])})  ` +
       `client ${fmt(r.clientSecondsPerClient, 4)} s  up ${(r.maskedInputBytes / 1024).toFixed(1)} KiB masked input, ${r.maxBytesUpOneClient} B all rounds  ` +
       `RSS ${(r.serverPeakRssBytes / 2 ** 20).toFixed(0)} MiB  ${r.selfCheck ? 'sum OK' : `SUM MISMATCH (${r.outcome})`}`);
@@ -128,15 +142,15 @@ export async function main(argv: string[]): Promise<object> {
       const s = simulateCase(50, r2case.dim, 32);
       simulate = { case: r2case.name, ...s, benchServerSeconds: r2case.serverSeconds, benchRoundSeconds: r2case.roundSeconds, simulateOverBench: s.serverSeconds / r2case.serverSeconds };
     } catch (err) {
-      simulate = { case: r2case.name, error: String((err as { stderr?: string }).stderr ?? err).trim().split('\n').slice(-3).join(' ') };
+      simulate = { case: r2case.name, error: String((err as { stderr?: string }).stderr || err).trim().split('\n').slice(-3).join(' ') };
     }
   }
 
   console.log(`\nfloor: AES-128-CTR ${fmt(aes / 1e9, 2)} GB/s, memory copy ${fmt(memcpy / 1e9, 2)} GB/s (best of the run)`);
   console.log(`${'case'.padEnd(46)} ${'server s'.padStart(8)} ${'floor s'.padStart(8)} ${'÷ floor'.padStart(7)}  targets`);
   for (const r of rows) {
-    const t = Object.entries(r.targets as Record<string, { met: boolean }>).filter(([, v]) => !v.met).map(([k]) => k);
-    console.log(`${r.name.padEnd(46)} ${fmt(r.serverSeconds).padStart(8)} ${fmt(r.floor.seconds).padStart(8)} ${fmt(r.floor.serverOverFloor, 2).padStart(7)}  ${t.length === 0 ? 'all met' : `MISSED: ${t.join(', ')}`}`);
+    const t = Object.entries(r.targets!).filter(([, v]) => !v.met).map(([k]) => k);
+    console.log(`${r.name.padEnd(46)} ${fmt(r.serverSeconds).padStart(8)} ${fmt(r.floor!.seconds).padStart(8)} ${fmt(r.floor!.serverOverFloor, 2).padStart(7)}  ${t.length === 0 ? 'all met' : `MISSED: ${t.join(', ')}`}`);
   }
   for (const x of bitsRatios) console.log(`server time b=20 ÷ b=32, ${x.b32.replace(/ b=32/, '')}: ${fmt(x.ratio, 2)} (target ≤ 1.2: ${x.met ? 'met' : 'MISSED'})`);
   if (simulate?.error !== undefined) console.log(`tally simulate failed, no comparison: ${simulate.error as string}`);
