@@ -7,7 +7,7 @@
  *
  * Each is `validated(raw)`: one validating wrapper around raw operations that
  * assume valid inputs, so both give identical outputs and identical
- * rejections; see docs/crypto.md.
+ * rejections; see docs/crypto.md. Every export is documented in docs/api.md.
  *
  * @example
  * import { defaultProvider as c, systemRng } from 'tally/crypto';

@@ -8,6 +8,16 @@
  *   accountant (`pld`), noise calibration (`calibrate`) and the budget
  *   ledger (`ledger`).
  *
+ * Every export is documented, with the error codes it throws, in
+ * docs/api.md; the guide is docs/privacy.md.
+ *
+ * @example
+ * import { planRound, encodeParams, encodeUpdate, decodeSum, PrivacyLedger } from 'tally/dp';
+ * const plan = planRound({ kind: 'ddg', clip: 1, dim: 1000, threshold: 8, clients: 10, bits: 20, noiseMultiplier: 1 });
+ * const { encoded } = encodeUpdate(update, encodeParams(plan, rotationSeed), rng); // a secure-aggregation input
+ * const estimate = decodeSum(sum, plan.dim, encodeParams(plan, rotationSeed)); // the secure sum, decoded
+ * new PrivacyLedger({ budget: { epsilon: 8, delta: 1e-5 } }).record(plan.event);
+ *
  * @module
  */
 export * from './hadamard.js';
