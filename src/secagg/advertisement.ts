@@ -7,6 +7,7 @@ import type { CryptoProvider } from '../crypto/types.js';
 import { isLowOrderX25519 } from '../crypto/lowOrder.js';
 import { toHex } from '../crypto/_validate.js';
 import { advertiseSignedBytes, type AdvertisedKeys, type SessionConfig } from './config.js';
+import { isCanonicalX25519 } from './keys.js';
 
 /**
  * Rejects an advertisement whose keys are malformed, low-order or already
@@ -20,6 +21,8 @@ export function checkAdvertisement(config: SessionConfig, provider: CryptoProvid
     if (!(pk instanceof Uint8Array) || pk.length !== 32) throw new SecAggError('SECAGG_ERR_BAD_MESSAGE', `client ${k.id} advertised a key that is not 32 bytes`, round, k.id);
     // A low-order key makes the X25519 output known to everyone (RFC 7748 §7): its masks would be public.
     if (isLowOrderX25519(pk)) throw new SecAggError('SECAGG_ERR_LOW_ORDER_KEY', `client ${k.id} advertised a low-order public key`, round, k.id);
+    // X25519 ignores bit 255 and reduces u mod p: only the canonical encoding makes byte equality key equality (spec §3.2).
+    if (!isCanonicalX25519(pk)) throw new SecAggError('SECAGG_ERR_NON_CANONICAL_KEY', `client ${k.id} advertised a public key that is not canonically encoded`, round, k.id);
     const hex = toHex(pk);
     // Identical keys would give identical pairwise secrets (Flower: "Some public keys are identical").
     if (seen.has(hex) || fresh.includes(hex)) throw new SecAggError('SECAGG_ERR_DUPLICATE_KEY', `client ${k.id} advertised a public key already advertised in this session`, round, k.id);

@@ -7,6 +7,7 @@
  * holds.
  */
 import { CodecError } from '../errors.js';
+import type { SessionConfig } from './config.js';
 import type { ClientMessage, ServerMessage } from './messages.js';
 import { SHARE_BYTES, SHARE_CIPHERTEXT_BYTES } from './keys.js';
 
@@ -16,6 +17,45 @@ export const TYPE = {
   advertise: 0x01, shares: 0x02, 'masked-input': 0x03, consistency: 0x04, unmask: 0x05, 'client-abort': 0x0f,
   'key-list': 0x11, 'share-routing': 0x12, 'consistency-request': 0x13, 'unmask-request': 0x14, 'server-abort': 0x1f,
 } as const;
+type TypeName = keyof typeof TYPE;
+
+/** Longest error code in an abort message, in UTF-8 bytes (spec §6.4). */
+export const MAX_CODE_BYTES = 64;
+/** Longest text of a server abort message, in UTF-8 bytes (spec §6.4). */
+export const MAX_ABORT_TEXT_BYTES = 64;
+
+/**
+ * The text of a server abort message (spec §5.7): `round <r>`, followed by
+ * ` peer <id>` when the abort names a party, in ASCII decimal. The reasons in
+ * words stay with the server (its aborted state); on the wire every byte is fixed.
+ */
+export function abortText(round: number, peer?: number): string {
+  return peer === undefined ? `round ${round}` : `round ${round} peer ${peer}`;
+}
+
+/**
+ * The largest encoding of each message type in a session (spec §6.4), with
+ * n clients, degree k (n − 1 for the complete graph), b bits and m entries.
+ */
+export function maxMessageBytes(type: TypeName, config: Pick<SessionConfig, 'clientIds' | 'graph' | 'bits' | 'dim'>): number {
+  const n = config.clientIds.length;
+  const k = config.graph.kind === 'harary' ? config.graph.degree : n - 1;
+  switch (type) {
+    case 'advertise': return 2 + 32 + 4 + 32 + 32 + 1 + 64;
+    case 'shares': return 2 + 32 + 4 + 4 + k * (4 + SHARE_CIPHERTEXT_BYTES);
+    case 'masked-input': return 2 + 32 + 4 + 4 + Math.ceil((config.bits * config.dim) / 8);
+    case 'consistency': return 2 + 32 + 4 + 64;
+    // Self shares for U3 ∩ (N(u) ∪ {u}), key shares for (U2 ∖ U3) ∩ N(u): k + 1 in all.
+    case 'unmask': return 2 + 32 + 4 + 4 + 4 + (k + 1) * (4 + SHARE_BYTES);
+    case 'client-abort': return 2 + 4 + 4 + MAX_CODE_BYTES;
+    case 'key-list': return 2 + 32 + 4 + n * (4 + 32 + 32 + 1 + 64);
+    case 'share-routing': return 2 + 32 + 4 + k * (4 + SHARE_CIPHERTEXT_BYTES);
+    case 'consistency-request': return 2 + 32 + 4 + 4 * n;
+    // Survivors and dropped are disjoint subsets of the roster; one signature per survivor at most.
+    case 'unmask-request': return 2 + 32 + 4 + 4 + 4 + 4 * n + n * (4 + 64);
+    case 'server-abort': return 2 + 4 + MAX_CODE_BYTES + 4 + MAX_ABORT_TEXT_BYTES;
+  }
+}
 
 class Writer {
   private parts: Uint8Array[] = [];
@@ -53,8 +93,10 @@ class Reader {
     this.off += n;
     return b;
   }
-  text(what: string): string {
-    const bytes = this.varBytes(what);
+  text(what: string, max: number): string {
+    const n = this.u32(what);
+    if (n > max) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `${what} is ${n} bytes, more than ${max}`);
+    const bytes = this.bytes(n, what);
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
@@ -131,6 +173,16 @@ function header(r: Reader): number {
   return r.u8('type');
 }
 
+const TYPE_NAME = new Map<number, TypeName>(Object.entries(TYPE).map(([name, code]) => [code, name as TypeName]));
+
+/** With a session configuration, refuses a message longer than its type allows before reading any field (spec §6.4). */
+function checkSize(buf: Uint8Array, type: number, config: SessionConfig | undefined): void {
+  const name = TYPE_NAME.get(type);
+  if (config === undefined || name === undefined) return;
+  const max = maxMessageBytes(name, config);
+  if (buf.length > max) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `'${name}' message of ${buf.length} bytes, more than the ${max} this session allows`);
+}
+
 function optionalSignature(r: Reader): Uint8Array | undefined {
   const flag = r.u8('signature flag');
   if (flag > 1) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `signature flag must be 0 or 1, got ${flag}`);
@@ -139,11 +191,15 @@ function optionalSignature(r: Reader): Uint8Array | undefined {
 
 /**
  * Decodes a client → server message.
- * @throws CodecError `SECAGG_ERR_BAD_MESSAGE` on any malformed input.
+ * @param config the session's configuration: when given, a message longer
+ *   than its type's maximum (spec §6.4) is refused before any field is read
+ * @throws CodecError `SECAGG_ERR_BAD_MESSAGE` on any malformed or oversized input.
  */
-export function decodeClientMessage(buf: Uint8Array): ClientMessage {
+export function decodeClientMessage(buf: Uint8Array, config?: SessionConfig): ClientMessage {
   const r = new Reader(buf);
   const type = header(r);
+  if (type >= 0x10) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `unknown client message type 0x${type.toString(16)}`);
+  checkSize(buf, type, config);
   let m: ClientMessage;
   switch (type) {
     case TYPE.advertise: {
@@ -174,7 +230,7 @@ export function decodeClientMessage(buf: Uint8Array): ClientMessage {
       break;
     }
     case TYPE['client-abort']:
-      m = { type: 'abort', id: r.u32('id'), code: r.text('code') };
+      m = { type: 'abort', id: r.u32('id'), code: r.text('code', MAX_CODE_BYTES) };
       break;
     default:
       throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `unknown client message type 0x${type.toString(16)}`);
@@ -185,11 +241,15 @@ export function decodeClientMessage(buf: Uint8Array): ClientMessage {
 
 /**
  * Decodes a server → client message.
- * @throws CodecError `SECAGG_ERR_BAD_MESSAGE` on any malformed input.
+ * @param config the session's configuration: when given, a message longer
+ *   than its type's maximum (spec §6.4) is refused before any field is read
+ * @throws CodecError `SECAGG_ERR_BAD_MESSAGE` on any malformed or oversized input.
  */
-export function decodeServerMessage(buf: Uint8Array): ServerMessage {
+export function decodeServerMessage(buf: Uint8Array, config?: SessionConfig): ServerMessage {
   const r = new Reader(buf);
   const type = header(r);
+  if (type < 0x10) throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `unknown server message type 0x${type.toString(16)}`);
+  checkSize(buf, type, config);
   let m: ServerMessage;
   switch (type) {
     case TYPE['key-list']: {
@@ -217,7 +277,7 @@ export function decodeServerMessage(buf: Uint8Array): ServerMessage {
       break;
     }
     case TYPE['server-abort']:
-      m = { type: 'abort', code: r.text('code'), message: r.text('message') };
+      m = { type: 'abort', code: r.text('code', MAX_CODE_BYTES), message: r.text('message', MAX_ABORT_TEXT_BYTES) };
       break;
     default:
       throw new CodecError('SECAGG_ERR_BAD_MESSAGE', `unknown server message type 0x${type.toString(16)}`);

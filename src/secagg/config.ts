@@ -52,7 +52,8 @@ export const LABELS = {
   pairwiseMask: enc.encode('tally/secagg-v1/pairwise-mask'),
   selfMask: enc.encode('tally/secagg-v1/self-mask'),
   shareEncryption: enc.encode('tally/secagg-v1/share-encryption'),
-  share: enc.encode('tally/secagg-v1/share'),
+  // Not 'tally/secagg-v1/share': that would be a prefix of the share-encryption label (labels are prefix-free, spec §3.1).
+  share: enc.encode('tally/secagg-v1/share-aad'),
 } as const;
 
 function bad(message: string): never {

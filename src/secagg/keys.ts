@@ -22,6 +22,25 @@ export function isShareValue(share: Uint8Array): boolean {
   return isShamirShare(share);
 }
 
+/**
+ * Whether a 32-byte X25519 public key is the canonical encoding of its
+ * u-coordinate: the little-endian integer is below p = 2^255 − 19, so bit 255
+ * is clear and u is reduced (spec §3.2). X25519 itself ignores bit 255 and
+ * reduces u mod p (RFC 7748 §5), so a non-canonical key denotes the same
+ * point as a canonical one with other bytes: byte equality would no longer
+ * mean key equality (the duplicate-key check), and a key rebuilt from its
+ * private half would not equal the advertised bytes (the R4 check).
+ * X25519(sk, 9) always yields the canonical encoding.
+ */
+export function isCanonicalX25519(pk: Uint8Array): boolean {
+  if (!(pk instanceof Uint8Array) || pk.length !== 32) return false;
+  if (pk[31]! & 0x80) return false;
+  // p little-endian is ed ff … ff 7f: u ≥ p iff byte 31 is 7f, bytes 30…1 are ff and byte 0 ≥ ed.
+  if (pk[31] !== 0x7f || pk[0]! < 0xed) return true;
+  for (let i = 1; i < 31; i++) if (pk[i] !== 0xff) return true;
+  return false;
+}
+
 /** Runs X25519 and turns a low-order failure into a protocol abort naming the peer. */
 function agree(p: CryptoProvider, sk: Uint8Array, pk: Uint8Array, round: number, peer: number): Uint8Array {
   try {
@@ -68,7 +87,7 @@ export function shareNonce(sender: number, recipient: number): Uint8Array {
   return concatBytes(u32be(sender), u32be(recipient), u32be(1));
 }
 
-/** GCM associated data: "tally/secagg-v1/share" ‖ sessionId ‖ u32(sender) ‖ u32(recipient). */
+/** GCM associated data: "tally/secagg-v1/share-aad" ‖ sessionId ‖ u32(sender) ‖ u32(recipient). */
 export function shareAad(sid: Uint8Array, sender: number, recipient: number): Uint8Array {
   return concatBytes(LABELS.share, sid, u32be(sender), u32be(recipient));
 }

@@ -118,9 +118,9 @@ describe('secagg-v1 vectors: the folder', () => {
     for (const f of written) expect(readFileSync(join(tmp, f), 'utf8'), f).to.equal(readFileSync(join(VECTORS, f), 'utf8'));
   });
 
-  it('stays small (dims ≤ 64, n ≤ 8, folder well under 1 MB)', () => {
+  it('stays small (dims ≤ 64, n ≤ 8, folder under 1.25 MB)', () => {
     const total = readdirSync(VECTORS).reduce((s, f) => s + readFileSync(join(VECTORS, f)).length, 0);
-    expect(total).to.be.below(800_000);
+    expect(total).to.be.below(1_250_000);
   });
 
   it('reports a tampered vector: one hex digit flipped in a transcript, a share, a mask word', () => {

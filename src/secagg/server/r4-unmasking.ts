@@ -1,12 +1,13 @@
 /**
  * Server R4 Unmasking (Bonawitz et al. 2017, Fig. 4 round 4): ask the
- * survivors for one share per neighbour, rebuild from exactly t shares each
- * survivor's self-mask seed b_u and each dropped client's mask key s_v^SK,
- * and remove those masks from the accumulated sum:
+ * survivors for one share per neighbour, rebuild each dropped client's mask
+ * key s_v^SK (decoding around wrong shares, checked against s_v^PK) and each
+ * survivor's self-mask seed b_u, and remove those masks from the accumulated sum:
  *   z = Σ_{u∈U3} y_u − Σ_{u∈U3} PRG(b_u) − Σ_{v∈U2\U3} Σ_{u∈U3∩N(v)} ±PRG(s_{u,v}).
  * Lagrange coefficients are computed once per distinct set of share holders.
  */
-import { SecAggError } from '../../errors.js';
+import { CryptoError, SecAggError } from '../../errors.js';
+import type { CryptoProvider } from '../../crypto/types.js';
 import { equalBytes } from '../../crypto/_validate.js';
 import { LagrangeCache, shamirCombine } from '../../crypto/shamir.js';
 import { requireFreshSender, requireThreshold } from '../guards.js';
@@ -61,15 +62,104 @@ export function receiveUnmask(state: R4State, msg: UnmaskMessage): ServerStep {
   return { state, out: [] };
 }
 
-/** Rebuilds one secret from exactly t shares: the t holders with the smallest ids. */
-function rebuild(entry: { xs: number[]; ys: Uint8Array[] } | undefined, t: number, of: number, what: string, cache: LagrangeCache): Uint8Array {
-  const n = entry?.xs.length ?? 0;
-  if (entry === undefined || n < t) throw new SecAggError('SECAGG_ERR_BELOW_THRESHOLD', `only ${n} shares of the ${what} of client ${of} arrived, fewer than t=${t}`, ROUND, of);
-  const order = entry.xs.map((_, i) => i).sort((a, b) => entry.xs[a]! - entry.xs[b]!).slice(0, t);
-  return shamirCombine(order.map((i) => entry.xs[i]!), order.map((i) => entry.ys[i]!), t, cache);
+type ShareSet = { xs: number[]; ys: Uint8Array[] };
+
+/** The shares of one secret held by clients not found faulty, in increasing holder id. */
+function liveShares(entry: ShareSet | undefined, faulty: ReadonlyMap<number, number>): ShareSet {
+  if (entry === undefined) return { xs: [], ys: [] };
+  const order = entry.xs.map((_, i) => i).filter((i) => !faulty.has(entry.xs[i]!)).sort((a, b) => entry.xs[a]! - entry.xs[b]!);
+  return { xs: order.map((i) => entry.xs[i]!), ys: order.map((i) => entry.ys[i]!) };
 }
 
-/** Closes R4: needs |U5| ≥ t; removes the masks and completes with the sum. */
+/** Fewer than t shares: names the faulty holders whose shares were discarded, if any, else the owner of the secret. */
+function tooFewShares(n: number, t: number, of: number, what: string, faulty: ReadonlyMap<number, number>): SecAggError {
+  const bad = [...faulty.keys()].sort((a, b) => a - b);
+  const why = bad.length === 0 ? '' : ` after discarding the shares of client(s) ${bad.join(', ')}, which sent wrong shares`;
+  return new SecAggError('SECAGG_ERR_BELOW_THRESHOLD', `only ${n} shares of the ${what} of client ${of} remain${why}, fewer than t=${t}`, ROUND, bad[0] ?? of);
+}
+
+/** shamirCombine of the shares at `idx`, or undefined when they do not interpolate to a 32-byte secret. */
+function combineAt(sh: ShareSet, idx: readonly number[], cache: LagrangeCache): Uint8Array | undefined {
+  try {
+    return shamirCombine(idx.map((i) => sh.xs[i]!), idx.map((i) => sh.ys[i]!), idx.length, cache);
+  } catch (err) {
+    if (err instanceof CryptoError && err.code === 'SHAMIR_ERR_INCONSISTENT') return undefined;
+    throw err;
+  }
+}
+
+/** Rebuilds a self-mask seed from the t holders with the smallest ids (spec §5.6; nothing to check it against, §8.8). */
+function rebuildSeed(sh: ShareSet, t: number, of: number, faulty: ReadonlyMap<number, number>, cache: LagrangeCache): Uint8Array {
+  if (sh.xs.length < t) throw tooFewShares(sh.xs.length, t, of, 'self-mask seed', faulty);
+  const secret = combineAt(sh, Array.from({ length: t }, (_, i) => i), cache);
+  if (secret === undefined) throw new SecAggError('SECAGG_ERR_RECONSTRUCTION_FAILED', `the shares of client ${of}'s self-mask seed are inconsistent`, ROUND, of);
+  return secret;
+}
+
+/**
+ * Rebuilds the mask key s_v^SK of a client v ∈ U2 ∖ U3 and checks it against
+ * v's advertised s_v^PK (spec §5.6 step 3, §8.8). The t smallest holders are
+ * tried first. If they fail, the h live shares are decoded by windows: for
+ * i = 1 … h − 1 the t holders at positions i, i + 1, … (mod h) in id order.
+ * A window whose secret gives s_v^PK is accepted when at least ⌈(h + t)/2⌉
+ * shares lie on its polynomial; share j lies on it iff replacing the window's
+ * first share by j rebuilds the same secret (the two interpolants differ by
+ * c·Π(X − x_i) over the t − 1 shared holders, which is non-zero at 0 unless
+ * c = 0). Acceptance at ⌈(h + t)/2⌉ means that while at most ⌊(h − t)/2⌋ of
+ * the h shares are wrong, the accepted polynomial is v's own (any other one
+ * agrees with at most t − 1 right shares), so only holders whose shares
+ * disagree with v's sharing are named: the Reed–Solomon unique-decoding radius.
+ * Cost: at most h window reconstructions and h·(h − t) substitutions, only
+ * when the first t shares fail.
+ * @returns the key and the holders whose shares are wrong (empty on the fast path)
+ * @throws SecAggError `SECAGG_ERR_RECONSTRUCTION_FAILED` naming the holder(s)
+ *   that disagree with a window that gives s_v^PK, or v when no window does
+ */
+function rebuildMaskKey(sh: ShareSet, t: number, v: number, sPk: Uint8Array, provider: CryptoProvider,
+  faulty: ReadonlyMap<number, number>, cache: LagrangeCache): { key: Uint8Array; wrong: number[] } {
+  const h = sh.xs.length;
+  if (h < t) throw tooFewShares(h, t, v, 'mask key', faulty);
+  const verified = (idx: number[]): Uint8Array | undefined => {
+    const key = combineAt(sh, idx, cache);
+    if (key !== undefined && equalBytes(provider.x25519PublicKey(key), sPk)) return key;
+    key?.fill(0);
+    return undefined;
+  };
+  const window = (i: number) => Array.from({ length: t }, (_, d) => (i + d) % h);
+  const first = verified(window(0));
+  if (first !== undefined) return { key: first, wrong: [] };
+  const need = Math.ceil((h + t) / 2);
+  let suspects: number[] | undefined;
+  for (let i = 1; i < h; i++) {
+    const w = window(i);
+    const key = verified(w);
+    if (key === undefined) continue;
+    const inW = new Set(w);
+    const rest = w.slice(1);
+    const wrong: number[] = [];
+    for (let j = 0; j < h; j++) {
+      if (inW.has(j)) continue;
+      const other = combineAt(sh, [...rest, j], cache);
+      if (other === undefined || !equalBytes(other, key)) wrong.push(sh.xs[j]!);
+      other?.fill(0);
+    }
+    if (h - wrong.length >= need) return { key, wrong };
+    suspects ??= wrong;
+    key.fill(0);
+  }
+  if (suspects !== undefined) {
+    throw new SecAggError('SECAGG_ERR_RECONSTRUCTION_FAILED', `the shares of client ${v}'s mask key held by client(s) ${suspects.join(', ')} disagree with `
+      + `t=${t} others that rebuild its advertised key; with ${h} shares that is not enough to attribute them with certainty`, ROUND, suspects[0]);
+  }
+  throw new SecAggError('SECAGG_ERR_RECONSTRUCTION_FAILED', `no ${t} consecutive holders of client ${v}'s mask-key shares rebuild its advertised key: `
+    + `client ${v} dealt wrong shares, or more than ⌊(${h} − ${t})/2⌋ holders sent wrong ones`, ROUND, v);
+}
+
+/**
+ * Closes R4: needs |U5| ≥ t; rebuilds the dropped clients' mask keys (which
+ * can expose holders of wrong shares: they are dropped and all their shares
+ * discarded), then every survivor's self-mask seed, and removes the masks.
+ */
 export function closeUnmasking(state: R4State): ServerStep {
   const { ctx, sessionId } = state;
   const { config, provider, graph } = ctx;
@@ -77,17 +167,14 @@ export function closeUnmasking(state: R4State): ServerStep {
   requireThreshold(state.responded.size, t, 'U5 (clients that sent unmasking shares)', ROUND);
   const cache = new LagrangeCache();
   const terms: MaskTerm[] = [];
-  for (const u of state.u3) {
-    const bU = rebuild(state.selfShares.get(u), t, u, 'self-mask seed', cache);
-    terms.push({ key: selfMaskKey(provider, sessionId, u, bU), sign: -1 });
-    bU.fill(0);
-  }
+  /** Holders found to send wrong shares → the client whose key exposed them. */
+  const faulty = new Map<number, number>();
   const inU3 = new Set(state.u3);
   for (const v of state.droppedAfterShares) {
-    const skV = rebuild(state.keyShares.get(v), t, v, 'mask key', cache);
-    // The rebuilt key must match what v advertised: a wrong share is caught here, not in the sum.
-    if (!equalBytes(provider.x25519PublicKey(skV), state.keyById.get(v)!.sPk)) {
-      throw new SecAggError('SECAGG_ERR_RECONSTRUCTION_FAILED', `the shares of client ${v}'s mask key do not rebuild its advertised key`, ROUND, v);
+    const { key: skV, wrong } = rebuildMaskKey(liveShares(state.keyShares.get(v), faulty), t, v, state.keyById.get(v)!.sPk, provider, faulty, cache);
+    for (const holder of wrong) {
+      faulty.set(holder, v);
+      ctx.dropped.set(holder, { round: ROUND, code: 'SECAGG_ERR_BAD_SHARE' });
     }
     for (const u of graph.neighbors(v)) {
       if (!inU3.has(u)) continue;
@@ -95,6 +182,12 @@ export function closeUnmasking(state: R4State): ServerStep {
       terms.push({ key: pairwiseMaskKey(provider, sessionId, v, skV, u, state.keyById.get(u)!.sPk, ROUND), sign: u < v ? -1 : 1 });
     }
     skV.fill(0);
+  }
+  if (faulty.size > 0) requireThreshold(state.responded.size - faulty.size, t, 'U5 without the clients that sent wrong shares', ROUND);
+  for (const u of state.u3) {
+    const bU = rebuildSeed(liveShares(state.selfShares.get(u), faulty), t, u, faulty, cache);
+    terms.push({ key: selfMaskKey(provider, sessionId, u, bU), sign: -1 });
+    bU.fill(0);
   }
   // All masks are removed in one pass, window by window over the accumulator (mask.ts).
   state.acc.removeMasks(terms);

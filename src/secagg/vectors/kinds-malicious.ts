@@ -13,7 +13,7 @@ import { decodeServerMessage, encodeClientMessage, encodeServerMessage } from '.
 import { handleServerMessage, startClient, type ClientState } from '../client/index.js';
 import type { AdvertisedKeys } from '../config.js';
 import type { KeyListMessage, ServerMessage, ShareRoutingMessage, UnmaskRequestMessage, ConsistencyRequestMessage } from '../messages.js';
-import { validateSession } from '../session.js';
+import { sessionGraph, validateSession } from '../session.js';
 import {
   bytes, configFromJson, configToJson, expectEqual, expectThat, hex, RecordingRng, ReplayRng, rngOf, seedOf, u32s,
   VectorMismatch, type ConfigJson, type TestCase,
@@ -26,8 +26,16 @@ const KIND = 'malicious-server';
 const TARGET = 3;
 const SH: Scenario = { comment: '', clientIds: [1, 2, 3, 4, 5], threshold: 3, bits: 16, dim: 8, threat: 'semi-honest', graph: { kind: 'complete' } };
 const MAL: Scenario = { ...SH, threshold: 4, threat: 'malicious' };
+const HARARY: Scenario = { ...SH, clientIds: [1, 2, 3, 4, 5, 6], graph: { kind: 'harary', degree: 4 } };
+const MAL_HARARY: Scenario = { ...HARARY, threshold: 4, threat: 'malicious' };
+/** The key with bit 255 set: the same X25519 public key, another encoding. */
+const highBit = (k: Uint8Array): Uint8Array => { const c = k.slice(); c[31]! |= 0x80; return c; };
 
-interface Kit { fresh(): Uint8Array }
+interface Kit {
+  fresh(): Uint8Array;
+  /** N(target) in the session graph, increasing. */
+  readonly neighbors: readonly number[];
+}
 type Forge<M> = (m: M, kit: Kit) => ServerMessage;
 interface Attack {
   readonly comment: string;
@@ -37,6 +45,8 @@ interface Attack {
   readonly forge?: Forge<ServerMessage>;
   /** Forge a second message after the honest one of `round` instead of replacing it. */
   readonly after?: boolean;
+  /** Clients silent after the given round in the honest run (absent: never). */
+  readonly lastRound?: Record<number, number>;
   readonly error?: string;
 }
 
@@ -83,6 +93,14 @@ const ATTACKS: Attack[] = [
   { comment: 'malicious mode: survivors differ from the U3 the client signed', base: MAL, round: 4, forge: unmask((m) => ({ survivors: [1, 2, 3, 4], dropped: [5], signatures: m.signatures.filter((s) => s.id !== 5) })), error: 'SECAGG_ERR_INCONSISTENT_VIEW' },
   { comment: 'malicious mode: only 3 < t = 4 consistency signatures', base: MAL, round: 4, forge: unmask((m) => ({ signatures: m.signatures.filter((s) => s.id !== 2 && s.id !== 5) })), error: 'SECAGG_ERR_BELOW_THRESHOLD' },
   { comment: 'malicious mode: the client\'s own consistency signature missing', base: MAL, round: 4, forge: unmask((m) => ({ signatures: m.signatures.filter((s) => s.id !== TARGET) })), error: 'SECAGG_ERR_SELF_DROPPED' },
+  { comment: 'client 4 shown with client 2\'s encryption key with bit 255 set (the same X25519 key)', base: SH, round: 1, forge: keyList((m) => ({ keys: replaceKey(m.keys, 4, { cPk: highBit(m.keys[1]!.cPk) }) })), error: 'SECAGG_ERR_NON_CANONICAL_KEY' },
+  { comment: 'client 5\'s mask key in the key list is u = p + 9, a non-canonical encoding of 9', base: SH, round: 1, forge: keyList((m) => { const k = new Uint8Array(32).fill(0xff); k[0] = 0xf6; k[31] = 0x7f; return { keys: replaceKey(m.keys, 5, { sPk: k }) }; }), error: 'SECAGG_ERR_NON_CANONICAL_KEY' },
+  { comment: 'Harary k=4, n=6, t=3: key list leaving only one neighbour of the client (|H(u)| = 2 < t, |U1| = 3)', base: HARARY, round: 1, forge: keyList((m, kit) => ({ keys: m.keys.filter((k) => !kit.neighbors.slice(1).includes(k.id)) })), error: 'SECAGG_ERR_BELOW_THRESHOLD' },
+  { comment: 'Harary k=4, n=6, t=3: unmasking request listing only one neighbour of the client as survivor (|U3 ∩ H(u)| = 2 < t, |U3| = 3)', base: HARARY, round: 4, forge: (m, kit) => { const r = m as UnmaskRequestMessage; return { ...r, survivors: r.survivors.filter((v) => !kit.neighbors.slice(1).includes(v)) }; }, error: 'SECAGG_ERR_BELOW_THRESHOLD' },
+  { comment: 'malicious, Harary k=4, n=6, t=4: consistency request leaving two of the client\'s neighbours out (|U3 ∩ H(u)| = 3 < t, |U3| = 4)', base: MAL_HARARY, round: 3, forge: (m, kit) => { const r = m as ConsistencyRequestMessage; return { ...r, survivors: r.survivors.filter((v) => !kit.neighbors.slice(2).includes(v)) }; }, error: 'SECAGG_ERR_BELOW_THRESHOLD' },
+  { comment: 'unmasking request lists client 5 as dropped, which never sent the client its shares (dropped ⊄ U2 as the client saw it)', base: SH, round: 4, lastRound: { 5: 0 }, forge: unmask(() => ({ dropped: [5] })), error: 'SECAGG_ERR_NOT_SUBSET' },
+  { comment: 'malicious mode: consistency request lists client 5, which never sent the client its shares (U3 ∩ H(u) ⊄ U2 as the client saw it)', base: MAL, round: 3, lastRound: { 5: 0 }, forge: consistency(() => ({ survivors: [1, 2, 3, 4, 5] })), error: 'SECAGG_ERR_NOT_SUBSET' },
+  { comment: 'malicious mode: consistency signatures include client 5, which is not in the signed U3 (U4 ⊄ U3)', base: MAL, round: 4, lastRound: { 5: 1 }, forge: unmask((m) => ({ signatures: [...m.signatures, { id: 5, signature: m.signatures[0]!.signature }] })), error: 'SECAGG_ERR_NOT_SUBSET' },
 ];
 
 interface ClientJson { id: number; rngSeed: string; random: string; identitySeed?: string; input: number[] }
@@ -107,10 +125,11 @@ function replayClient(tc: { config: ConfigJson; client: ClientJson }, rng: Rng, 
 function generateCase(p: CryptoProvider, tcId: number, a: Attack): TestCase {
   const { config, seeds, inputs } = setupScenario(p, KIND, tcId, a.base);
   const seedOfClient = (id: number) => seedOf(KIND, tcId, `client/${id}`);
-  const honest = runSession({ config, inputs, lastRound: new Map(), rngOf: (id) => new DeterministicRng(seedOfClient(id)), ...(seeds ? { identitySeeds: seeds } : {}) }, p);
+  const lastRound = new Map(Object.entries(a.lastRound ?? {}).map(([k, v]) => [Number(k), v]));
+  const honest = runSession({ config, inputs, lastRound, rngOf: (id) => new DeterministicRng(seedOfClient(id)), ...(seeds ? { identitySeeds: seeds } : {}) }, p);
   const toTarget = honest.transcript.filter((e) => e.from === 'server' && e.id === TARGET);
   const kitRng = rngOf(KIND, tcId, 'forge');
-  const kit: Kit = { fresh: () => p.x25519PublicKey(kitRng.bytes(32)) };
+  const kit: Kit = { fresh: () => p.x25519PublicKey(kitRng.bytes(32)), neighbors: sessionGraph(config, p).neighbors(TARGET) };
   const steps: { round: number; message: Uint8Array }[] = toTarget.filter((e) => e.round < a.round || (e.round === a.round && (a.after || a.forge === undefined)));
   if (a.forge !== undefined) {
     const original = toTarget.find((e) => e.round === a.round);
