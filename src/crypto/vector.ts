@@ -235,6 +235,9 @@ export function packVector(vec: Uint32Array, b: number): Uint8Array {
  */
 export function packReduced(src: Uint32Array | Int32Array, n: number, b: number): Uint8Array {
   checkBits(b);
+  if (!(src instanceof Uint32Array || src instanceof Int32Array) || !Number.isSafeInteger(n) || n < 0 || n > src.length) {
+    throw new ValidationError(CODE, `"src" expected Uint32Array or Int32Array of length ≥ n=${String(n)}`);
+  }
   const out = new Uint8Array(Math.ceil((b * n) / 8));
   packInto(src, n, b, out);
   return out;

@@ -102,6 +102,8 @@ describe('secagg/vector', () => {
     // Only the first n entries are packed.
     expect(hex(packReduced(new Uint32Array([0x1ff, 0x2ff, 0xabc]), 2, 8))).to.equal('ffff');
     expect(() => packReduced(new Uint32Array(1), 1, 33)).to.throw(ValidationError, '"b" expected an integer in [1, 32]');
+    expect(() => packReduced(new Uint32Array(2), 3, 8)).to.throw(ValidationError, '"src" expected Uint32Array or Int32Array of length ≥ n=3');
+    expect(() => packReduced(new Uint8Array(4) as unknown as Uint32Array, 1, 8)).to.throw(ValidationError, '"src" expected');
   });
 
   it('unpackInto ignores stale bits in the staging buffer and past the last value', () => {
