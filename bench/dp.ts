@@ -82,6 +82,8 @@ export async function main(argv: string[]): Promise<object> {
   const acc = await benchAccountants(steps);
   console.log(`${`RDP accountant, ${steps} steps`.padEnd(30)} ${acc.rdp_s!.toFixed(3).padStart(8)} s  (ε = ${acc.rdp_epsilon!.toFixed(4)})`);
   console.log(`${`PLD accountant, ${steps} steps`.padEnd(30)} ${acc.pld_s!.toFixed(3).padStart(8)} s  (ε = ${acc.pld_epsilon!.toFixed(4)})`);
+  console.log(`${`RDP accountant, ${acc.long_steps} steps`.padEnd(30)} ${acc.long_rdp_s!.toFixed(3).padStart(8)} s  (ε = ${acc.long_rdp_epsilon!.toFixed(1)})`);
+  console.log(`${`PLD accountant, ${acc.long_steps} steps`.padEnd(30)} ${acc.long_pld_s!.toFixed(3).padStart(8)} s  (ε = ${acc.long_pld_epsilon!.toFixed(1)})`);
 
   const result = {
     suite: 'dp', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: 1, quick, dim,

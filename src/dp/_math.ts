@@ -178,6 +178,26 @@ export function normMass(a: number, b: number): number {
 // Convolution (for composing privacy loss distributions)
 // ---------------------------------------------------------------------------
 
+let twiddleCache: [number, Float64Array, Float64Array] | undefined;
+
+/**
+ * cos and sin of 2πk/n for k < n/2, each computed directly (not by repeated
+ * multiplication) to keep the error at one rounding; the last size is cached,
+ * since the PLD accountant transforms at the same size many times.
+ */
+function twiddles(n: number): [Float64Array, Float64Array] {
+  if (twiddleCache?.[0] !== n) {
+    const cos = new Float64Array(n >> 1);
+    const sin = new Float64Array(n >> 1);
+    for (let k = 0; k < n >> 1; k++) {
+      cos[k] = Math.cos((2 * Math.PI * k) / n);
+      sin[k] = Math.sin((2 * Math.PI * k) / n);
+    }
+    twiddleCache = [n, cos, sin];
+  }
+  return [twiddleCache[1], twiddleCache[2]];
+}
+
 /** In-place iterative radix-2 complex FFT; `inverse` applies the conjugate transform and the 1/n factor. */
 function fft(re: Float64Array, im: Float64Array, inverse: boolean): void {
   const n = re.length;
@@ -190,22 +210,19 @@ function fft(re: Float64Array, im: Float64Array, inverse: boolean): void {
       t = im[i]!; im[i] = im[j]!; im[j] = t;
     }
   }
+  const [cos, sin] = twiddles(n);
+  const sign = inverse ? 1 : -1;
   for (let len = 2; len <= n; len <<= 1) {
     const half = len >> 1;
-    const ang = ((inverse ? 2 : -2) * Math.PI) / len;
-    // Twiddles computed directly (not by repeated multiplication) to keep the error at one rounding.
-    const wr = new Float64Array(half);
-    const wi = new Float64Array(half);
-    for (let k = 0; k < half; k++) {
-      wr[k] = Math.cos(ang * k);
-      wi[k] = Math.sin(ang * k);
-    }
+    const stride = n / len; // e^(∓2πik/len) = table entry k·n/len
     for (let s = 0; s < n; s += len) {
       for (let k = 0; k < half; k++) {
         const a = s + k;
         const b = a + half;
-        const xr = re[b]! * wr[k]! - im[b]! * wi[k]!;
-        const xi = re[b]! * wi[k]! + im[b]! * wr[k]!;
+        const wr = cos[k * stride]!;
+        const wi = sign * sin[k * stride]!;
+        const xr = re[b]! * wr - im[b]! * wi;
+        const xi = re[b]! * wi + im[b]! * wr;
         re[b] = re[a]! - xr;
         im[b] = im[a]! - xi;
         re[a]! += xr;

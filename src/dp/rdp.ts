@@ -104,7 +104,8 @@ export function rdpPoissonGaussian(q: number, sigma: number, orders: readonly nu
     if (q === 1) return a / (2 * sigma * sigma);
     if (a <= 1) return Infinity;
     const la = Number.isInteger(a) ? logAInt(q, sigma, a) : logAFrac(q, sigma, a);
-    return la / (a - 1);
+    // log A_α ≥ 0; the signed fractional series can round to −1e-15 when A_α − 1 is that small.
+    return la < 0 && la > -1e-12 ? 0 : la / (a - 1);
   });
 }
 
@@ -183,7 +184,7 @@ export function epsilonFromRdp(
     const r = rdp[i]!;
     // Fail closed: an RDP value is ≥ 0 or +∞; NaN or a clearly negative value means the
     // computation broke down, and skipping that order could hide it, so nothing is reported.
-    if (Number.isNaN(r) || r < -1e-12) {
+    if (Number.isNaN(r) || r < -1e-9) {
       throw new DpError('DP_ERR_ACCOUNTING_UNRELIABLE', `the RDP accountant cannot certify ε: RDP at order ${a} came out ${r}`);
     }
     let eps: number;

@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { DpError } from '../../src/errors.js';
-import { calibrateNoise, sampledGaussianEpsilon } from '../../src/dp/calibrate.js';
+import { NOISE_BRACKET, calibrateNoise, sampledGaussianEpsilon } from '../../src/dp/calibrate.js';
 
 describe('dp/calibrate', () => {
   it('Opacus test_get_noise_multiplier_rdp_steps: ε=8, δ=1e-5, q=0.04, 2000 steps → 1.3562; ours is minimal and ≤ it', () => {
@@ -37,6 +37,30 @@ describe('dp/calibrate', () => {
     expect(pld.noiseMultiplier).to.be.below(rdp.noiseMultiplier);
     expect(pld.epsilon).to.be.at.most(2);
     expect(sampledGaussianEpsilon(pld.noiseMultiplier * (1 - 2e-3), { ...o, accountant: 'pld' })).to.be.above(2);
+  });
+
+  it('PLD at ε = 500 (σ near 0.035, losses above 709): answers within the bracket, with ε computed, not refused', () => {
+    const o = { epsilon: 500, delta: 1e-5, q: 0.01, steps: 1, accountant: 'pld' } as const;
+    const c = calibrateNoise(o);
+    expect(c.noiseMultiplier).to.be.within(0.0345, 0.035);
+    expect(c.epsilon).to.be.at.most(500);
+    expect(sampledGaussianEpsilon(c.noiseMultiplier * (1 - 2e-3), o)).to.be.above(500);
+  });
+
+  it('the bracket [1e-3, 1e6] bounds every answer: its lower end when that already meets the target, UNREACHABLE past its upper end', () => {
+    expect(NOISE_BRACKET).to.deep.equal([1e-3, 1e6]);
+    const loose = calibrateNoise({ epsilon: 1e12, delta: 1e-5, q: 1, steps: 1 });
+    expect(loose.noiseMultiplier).to.equal(1e-3);
+    expect(loose.epsilon).to.be.closeTo(5.5e5, 1e3); // α·(1/2σ²) at α = 1.1
+    let err: unknown;
+    try { calibrateNoise({ epsilon: 1e-3, delta: 1e-10, q: 1, steps: 1000000, accountant: 'pld' }); } catch (e) { err = e; }
+    expect((err as DpError).code).to.equal('DP_ERR_UNREACHABLE');
+    // PLD refuses z below ~0.002 at q = 0.01 (grid bound): the answer is the smallest z it certifies.
+    const o = { epsilon: 1e7, delta: 1e-5, q: 0.01, steps: 1, accountant: 'pld' } as const;
+    const c = calibrateNoise(o);
+    expect(c.epsilon).to.be.at.most(1e7);
+    expect(c.noiseMultiplier).to.be.within(1e-3, 0.01);
+    expect(() => sampledGaussianEpsilon(c.noiseMultiplier * 0.99, o)).to.throw(DpError, /2\^22/);
   });
 
   it('rejects bad targets', () => {
