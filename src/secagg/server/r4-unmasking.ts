@@ -2,12 +2,12 @@
  * Server R4 Unmasking (Bonawitz et al. 2017, Fig. 4 round 4): ask the
  * survivors for one share per neighbour, rebuild each dropped client's mask
  * key s_v^SK (decoding around wrong shares, checked against s_v^PK) and each
- * survivor's self-mask seed b_u, and remove those masks from the accumulated sum:
+ * survivor's self-mask seed b_u (likewise, but with nothing to check it
+ * against beyond the shares combining), and remove those masks from the sum:
  *   z = Σ_{u∈U3} y_u − Σ_{u∈U3} PRG(b_u) − Σ_{v∈U2\U3} Σ_{u∈U3∩N(v)} ±PRG(s_{u,v}).
  * Lagrange coefficients are computed once per distinct set of share holders.
  */
 import { CryptoError, SecAggError } from '../../errors.js';
-import type { CryptoProvider } from '../../crypto/types.js';
 import { equalBytes } from '../../crypto/_validate.js';
 import { LagrangeCache, shamirCombine } from '../../crypto/shamir.js';
 import { requireFreshSender, requireThreshold } from '../guards.js';
@@ -88,77 +88,82 @@ function combineAt(sh: ShareSet, idx: readonly number[], cache: LagrangeCache): 
   }
 }
 
-/** Rebuilds a self-mask seed from the t holders with the smallest ids (spec §5.6; nothing to check it against, §8.8). */
-function rebuildSeed(sh: ShareSet, t: number, of: number, faulty: ReadonlyMap<number, number>, cache: LagrangeCache): Uint8Array {
-  if (sh.xs.length < t) throw tooFewShares(sh.xs.length, t, of, 'self-mask seed', faulty);
-  const secret = combineAt(sh, Array.from({ length: t }, (_, i) => i), cache);
-  if (secret === undefined) throw new SecAggError('SECAGG_ERR_RECONSTRUCTION_FAILED', `the shares of client ${of}'s self-mask seed are inconsistent`, ROUND, of);
-  return secret;
-}
-
 /**
- * Rebuilds the mask key s_v^SK of a client v ∈ U2 ∖ U3 and checks it against
- * v's advertised s_v^PK (spec §5.6 step 3, §8.8). The t smallest holders are
- * tried first. If they fail, the h live shares are decoded by windows: for
- * i = 1 … h − 1 the t holders at positions i, i + 1, … (mod h) in id order.
- * A window whose secret gives s_v^PK is accepted when at least ⌈(h + t)/2⌉
- * shares lie on its polynomial; share j lies on it iff replacing the window's
- * first share by j rebuilds the same secret (the two interpolants differ by
- * c·Π(X − x_i) over the t − 1 shared holders, which is non-zero at 0 unless
- * c = 0). Acceptance at ⌈(h + t)/2⌉ means that while at most ⌊(h − t)/2⌋ of
- * the h shares are wrong, the accepted polynomial is v's own (any other one
- * agrees with at most t − 1 right shares), so only holders whose shares
- * disagree with v's sharing are named: the Reed–Solomon unique-decoding radius.
- * Cost: at most h window reconstructions and h·(h − t) substitutions, only
- * when the first t shares fail.
- * @returns the key and the holders whose shares are wrong (empty on the fast path)
+ * Rebuilds one secret of client `of` from its live shares (spec §5.6, §8.8).
+ * `accepts` is the public check of a candidate: for a mask key s_v^SK, that
+ * its X25519 public key is the advertised s_v^PK; for a self-mask seed there
+ * is none (any value that the shares combine to is a candidate).
+ *
+ * The t smallest holders are tried first. If they fail, the h live shares are
+ * decoded by windows: for i = 1 … h − 1 the t holders at positions i, i + 1,
+ * … (mod h) in id order. A window whose secret is accepted is taken when at
+ * least ⌈(h + t)/2⌉ shares lie on its polynomial; share j lies on it iff
+ * replacing the window's first share by j rebuilds the same secret (the two
+ * interpolants differ by c·Π(X − x_i) over the t − 1 shared holders, which is
+ * non-zero at 0 unless c = 0). Taking a window only at ⌈(h + t)/2⌉ means that
+ * while at most ⌊(h − t)/2⌋ of the h shares are wrong, its polynomial is the
+ * dealer's own (any other one agrees with at most t − 1 right shares), so
+ * only holders whose shares disagree with the dealt sharing are named: the
+ * Reed–Solomon unique-decoding radius. Cost: at most h window reconstructions
+ * and h·(h − t) substitutions, only when the first t shares fail.
+ * @returns the secret and the holders whose shares are wrong (empty on the fast path)
  * @throws SecAggError `SECAGG_ERR_RECONSTRUCTION_FAILED` naming the holder(s)
- *   that disagree with a window that gives s_v^PK, or v when no window does
+ *   that disagree with an accepted window too weakly supported to attribute,
+ *   or `of` when no window is accepted
  */
-function rebuildMaskKey(sh: ShareSet, t: number, v: number, sPk: Uint8Array, provider: CryptoProvider,
-  faulty: ReadonlyMap<number, number>, cache: LagrangeCache): { key: Uint8Array; wrong: number[] } {
+function decodeSecret(sh: ShareSet, t: number, of: number, what: string, accepts: (secret: Uint8Array) => boolean,
+  faulty: ReadonlyMap<number, number>, cache: LagrangeCache): { secret: Uint8Array; wrong: number[] } {
   const h = sh.xs.length;
-  if (h < t) throw tooFewShares(h, t, v, 'mask key', faulty);
-  const verified = (idx: number[]): Uint8Array | undefined => {
-    const key = combineAt(sh, idx, cache);
-    if (key !== undefined && equalBytes(provider.x25519PublicKey(key), sPk)) return key;
-    key?.fill(0);
+  if (h < t) throw tooFewShares(h, t, of, what, faulty);
+  const candidate = (idx: number[]): Uint8Array | undefined => {
+    const secret = combineAt(sh, idx, cache);
+    if (secret !== undefined && accepts(secret)) return secret;
+    secret?.fill(0);
     return undefined;
   };
   const window = (i: number) => Array.from({ length: t }, (_, d) => (i + d) % h);
-  const first = verified(window(0));
-  if (first !== undefined) return { key: first, wrong: [] };
+  const first = candidate(window(0));
+  if (first !== undefined) return { secret: first, wrong: [] };
   const need = Math.ceil((h + t) / 2);
   let suspects: number[] | undefined;
   for (let i = 1; i < h; i++) {
     const w = window(i);
-    const key = verified(w);
-    if (key === undefined) continue;
+    const secret = candidate(w);
+    if (secret === undefined) continue;
     const inW = new Set(w);
     const rest = w.slice(1);
     const wrong: number[] = [];
     for (let j = 0; j < h; j++) {
       if (inW.has(j)) continue;
       const other = combineAt(sh, [...rest, j], cache);
-      if (other === undefined || !equalBytes(other, key)) wrong.push(sh.xs[j]!);
+      if (other === undefined || !equalBytes(other, secret)) wrong.push(sh.xs[j]!);
       other?.fill(0);
     }
-    if (h - wrong.length >= need) return { key, wrong };
+    if (h - wrong.length >= need) return { secret, wrong };
     suspects ??= wrong;
-    key.fill(0);
+    secret.fill(0);
   }
   if (suspects !== undefined) {
-    throw new SecAggError('SECAGG_ERR_RECONSTRUCTION_FAILED', `the shares of client ${v}'s mask key held by client(s) ${suspects.join(', ')} disagree with `
-      + `t=${t} others that rebuild its advertised key; with ${h} shares that is not enough to attribute them with certainty`, ROUND, suspects[0]);
+    throw new SecAggError('SECAGG_ERR_RECONSTRUCTION_FAILED', `the shares of client ${of}'s ${what} held by client(s) ${suspects.join(', ')} disagree with `
+      + `t=${t} others that rebuild it; with ${h} shares that is not enough to attribute them with certainty`, ROUND, suspects[0]);
   }
-  throw new SecAggError('SECAGG_ERR_RECONSTRUCTION_FAILED', `no ${t} consecutive holders of client ${v}'s mask-key shares rebuild its advertised key: `
-    + `client ${v} dealt wrong shares, or more than ⌊(${h} − ${t})/2⌋ holders sent wrong ones`, ROUND, v);
+  throw new SecAggError('SECAGG_ERR_RECONSTRUCTION_FAILED', `no ${t} consecutive holders of client ${of}'s ${what} shares rebuild it: `
+    + `client ${of} dealt wrong shares, or more than ⌊(${h} − ${t})/2⌋ holders sent wrong ones`, ROUND, of);
+}
+
+/** Adds the holders of wrong shares to `faulty` and drops them (their other shares are no longer live). */
+function markFaulty(ctx: R4State['ctx'], faulty: Map<number, number>, wrong: readonly number[], of: number): void {
+  for (const holder of wrong) {
+    faulty.set(holder, of);
+    ctx.dropped.set(holder, { round: ROUND, code: 'SECAGG_ERR_BAD_SHARE' });
+  }
 }
 
 /**
- * Closes R4: needs |U5| ≥ t; rebuilds the dropped clients' mask keys (which
- * can expose holders of wrong shares: they are dropped and all their shares
- * discarded), then every survivor's self-mask seed, and removes the masks.
+ * Closes R4 (spec §5.6): needs |U5| ≥ t; rebuilds the dropped clients' mask
+ * keys, then every survivor's self-mask seed, and removes the masks. Holders
+ * exposed as senders of wrong shares are dropped and all their shares
+ * discarded; the session goes on while ≥ t others remain (spec §8.8).
  */
 export function closeUnmasking(state: R4State): ServerStep {
   const { ctx, sessionId } = state;
@@ -171,11 +176,11 @@ export function closeUnmasking(state: R4State): ServerStep {
   const faulty = new Map<number, number>();
   const inU3 = new Set(state.u3);
   for (const v of state.droppedAfterShares) {
-    const { key: skV, wrong } = rebuildMaskKey(liveShares(state.keyShares.get(v), faulty), t, v, state.keyById.get(v)!.sPk, provider, faulty, cache);
-    for (const holder of wrong) {
-      faulty.set(holder, v);
-      ctx.dropped.set(holder, { round: ROUND, code: 'SECAGG_ERR_BAD_SHARE' });
-    }
+    const sPk = state.keyById.get(v)!.sPk;
+    // The rebuilt key must give what v advertised: a wrong share is caught here, not in the sum.
+    const { secret: skV, wrong } = decodeSecret(liveShares(state.keyShares.get(v), faulty), t, v, 'mask key',
+      (sk) => equalBytes(provider.x25519PublicKey(sk), sPk), faulty, cache);
+    markFaulty(ctx, faulty, wrong, v);
     for (const u of graph.neighbors(v)) {
       if (!inU3.has(u)) continue;
       // u added +PRG(s_uv) if u < v and −PRG(s_uv) if u > v; undo it.
@@ -183,12 +188,14 @@ export function closeUnmasking(state: R4State): ServerStep {
     }
     skV.fill(0);
   }
-  if (faulty.size > 0) requireThreshold(state.responded.size - faulty.size, t, 'U5 without the clients that sent wrong shares', ROUND);
   for (const u of state.u3) {
-    const bU = rebuildSeed(liveShares(state.selfShares.get(u), faulty), t, u, faulty, cache);
+    // No public check for b_u (§8.8): only that the shares combine to a seed.
+    const { secret: bU, wrong } = decodeSecret(liveShares(state.selfShares.get(u), faulty), t, u, 'self-mask seed', () => true, faulty, cache);
+    markFaulty(ctx, faulty, wrong, u);
     terms.push({ key: selfMaskKey(provider, sessionId, u, bU), sign: -1 });
     bU.fill(0);
   }
+  if (faulty.size > 0) requireThreshold(state.responded.size - faulty.size, t, 'U5 without the clients that sent wrong shares', ROUND);
   // All masks are removed in one pass, window by window over the accumulator (mask.ts).
   state.acc.removeMasks(terms);
   for (const term of terms) term.key.fill(0);
