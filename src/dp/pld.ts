@@ -284,6 +284,19 @@ function collectLeaves(ev: DpEvent, mult: number, out: Map<string, Leaf>): void 
   }
 }
 
+/**
+ * Un-sampled Gaussian steps compose exactly into one: n runs at noise σᵢ are one
+ * Gaussian with σ = (Σ nᵢ/σᵢ²)^(−1/2) (the losses are Gaussian and add). They
+ * become a single leaf run once, which is both exact and O(1) in the count.
+ */
+function mergeGaussians(leaves: Leaf[]): Leaf[] {
+  const full = leaves.filter((l) => l.q === 1);
+  if (full.length === 0) return leaves;
+  let inv = 0;
+  for (const l of full) inv += l.sigma === 0 ? Infinity : l.count / (l.sigma * l.sigma);
+  return [...leaves.filter((l) => l.q !== 1), { q: 1, sigma: inv === Infinity ? 0 : 1 / Math.sqrt(inv), count: 1 }];
+}
+
 const QUAD_POINTS = 401;
 
 /**
@@ -371,7 +384,7 @@ export class PldAccountant {
     if (this.cache) return this.cache;
     const map = new Map<string, Leaf>();
     for (const e of this.events) collectLeaves(e, 1, map);
-    const leaves = [...map.values()].filter((l) => l.q > 0);
+    const leaves = mergeGaussians([...map.values()].filter((l) => l.q > 0));
     const width = Math.max(predictedWidth(leaves, 'remove'), predictedWidth(leaves, 'add'));
     let h = this.h;
     if (Number.isNaN(h)) {
