@@ -3,7 +3,7 @@
  * Builds dist/ only when a build input is newer than the last successful
  * build: `npm start` and `npm run bench` run this instead of a full `tsc`
  * every time. The inputs are what tsconfig.json compiles (src/, test/,
- * bench/) plus tsconfig.json, package.json and package-lock.json; the last
+ * bench/, examples/) plus tsconfig.json, package.json and package-lock.json; the last
  * build is dist/.build-stamp, dated when that build started (so an edit made
  * during the build triggers the next one). The build itself is incremental
  * (dist/.tsbuildinfo), so after a small edit only the affected files are
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stamp = join(root, 'dist', '.build-stamp');
-const SOURCE_DIRS = ['src', 'test', 'bench'];
+const SOURCE_DIRS = ['src', 'test', 'bench', 'examples'];
 const FILES = ['tsconfig.json', 'package.json', 'package-lock.json'];
 
 /** Newest mtime (ms) of the .ts files under `dir`, 0 when there are none. */
