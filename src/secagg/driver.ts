@@ -142,7 +142,7 @@ export class ServerDriver {
     }
     let step: ServerStep;
     try {
-      step = receiveMessage(this.s, from, decodeClientMessage(bytes));
+      step = receiveMessage(this.s, from, decodeClientMessage(bytes, this.s.ctx.config));
     } catch (err) {
       if (!(err instanceof CodecError)) throw err;
       step = refuseUndecodable(this.s, from, 'SECAGG_ERR_BAD_MESSAGE', `undecodable message from client ${from}: ${err.message}`);
@@ -297,7 +297,7 @@ export class ClientDriver {
     if (this.handled.some((h) => h === bytes || equalBytes(h, bytes))) return;
     let msg: ServerMessage;
     try {
-      msg = decodeServerMessage(bytes);
+      msg = decodeServerMessage(bytes, s.ctx.config);
     } catch (err) {
       if (!(err instanceof CodecError)) throw err;
       this.apply(abortClient(s, 'SECAGG_ERR_BAD_MESSAGE', `undecodable message from the server: ${err.message}`, clientRoundOf(s)));
