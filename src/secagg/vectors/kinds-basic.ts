@@ -41,16 +41,19 @@ export const configKind: VectorKind = {
       ['malicious, complete graph, n=4, identity keys in the encoding', { clientIds: [1, 2, 3, 4], threshold: 3, bits: 32, dim: 4, threat: 'malicious', graph: complete }],
       ['semi-honest, Harary graph k=4, n=6', { clientIds: [1, 2, 3, 4, 5, 6], threshold: 3, bits: 20, dim: 64, threat: 'semi-honest', graph: { kind: 'harary', degree: 4 } }],
       ['semi-honest, Harary graph k=2, sparse ids up to 2^24-1', { clientIds: [3, 7, 10, 42, 100, 1000, 65536, 16777215], threshold: 2, bits: 1, dim: 1, threat: 'semi-honest', graph: { kind: 'harary', degree: 2 } }],
+      ['semi-honest, Harary graph k=3 (odd degree, n even): each client also neighbours the client opposite it on the cycle', { clientIds: [1, 2, 3, 4, 5, 6], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: { kind: 'harary', degree: 3 } }],
     ];
     const invalid: [string, string, Spec][] = [
       ['client ids not strictly increasing', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 3, 2], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: complete }],
       ['duplicate client id', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 2, 2, 4], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: complete }],
       ['client id 2^24, above the largest Shamir share index', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 2, 16777216], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: complete }],
       ['bits = 33', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 2, 3], threshold: 2, bits: 33, dim: 8, threat: 'semi-honest', graph: complete }],
-      ['odd Harary degree', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 2, 3, 4, 5], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: { kind: 'harary', degree: 3 } }],
+      ['odd Harary degree with n odd', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 2, 3, 4, 5], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: { kind: 'harary', degree: 3 } }],
       ['threshold t = 1 gives no secrecy', 'SECAGG_ERR_BAD_THRESHOLD', { clientIds: [1, 2, 3], threshold: 1, bits: 16, dim: 8, threat: 'semi-honest', graph: complete }],
       ['threshold above the number of share holders', 'SECAGG_ERR_BAD_THRESHOLD', { clientIds: [1, 2, 3, 4, 5, 6], threshold: 5, bits: 16, dim: 8, threat: 'semi-honest', graph: { kind: 'harary', degree: 4 } }],
       ['malicious mode needs t > 2(k+1)/3', 'SECAGG_ERR_BAD_THRESHOLD', { clientIds: [1, 2, 3, 4, 5], threshold: 3, bits: 16, dim: 8, threat: 'malicious', graph: complete }],
+      ['malicious mode, Harary k=4: t = 3 is not above 2(k+1)/3', 'SECAGG_ERR_BAD_THRESHOLD', { clientIds: [1, 2, 3, 4, 5, 6, 7, 8], threshold: 3, bits: 16, dim: 8, threat: 'malicious', graph: { kind: 'harary', degree: 4 } }],
+      ['Harary degree above n − 1', 'SECAGG_ERR_BAD_CONFIG', { clientIds: [1, 2, 3, 4], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: { kind: 'harary', degree: 4 } }],
     ];
     const tests: TestCase[] = [];
     for (const [comment, spec] of valid) {
