@@ -30,16 +30,17 @@ describe('docs: the README library example', () => {
     expect(specifiers).to.deep.equal(['tally/secagg', 'tally/crypto']);
   });
 
+  // Client u's input is 1000·u + j at position j, so the sum over 1…4 is 10000 + 4j.
+  const OUTPUT = ['dropped: 5', 'sum of clients 1, 2, 3, 4: 10000 10004 10008 10012', 'matches the plaintext sum', ''].join('\n');
+
   it('runs: client 5 drops after R1 and the sum of the other four is exact', () => {
     const script = fileURLToPath(new URL('dist/examples/secure-sum.js', ROOT));
     const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).to.equal(0);
-    // Client u's input is 1000·u + j at position j, so the sum over 1…4 is 10000 + 4j.
-    expect(r.stdout).to.equal([
-      'dropped: 5',
-      'sum of clients 1, 2, 3, 4: 10000 10004 10008 10012',
-      'matches the plaintext sum',
-      '',
-    ].join('\n'));
+    expect(r.stdout).to.equal(OUTPUT);
+  });
+
+  it('shows that output in the README', () => {
+    expect(read('README.md')).to.include('It prints:\n\n```\n' + OUTPUT + '```\n');
   });
 });
