@@ -1,51 +1,61 @@
 /**
  * The evaluation kernel of Shamir sharing (src/crypto/shamir.ts, spec §3.8):
- * every share word y_l(x_h) = Σ_i x_h^i · a_{l,i} mod p, p = 2^25 − 39, for
- * all holders h and the 11 limbs l (padded to {@link LP} = 12), as a product
- * of the holders' powers table and the coefficient matrix.
+ * every share word y_l(x_h) = Σ_i a_{l,i} · x_h^i mod p, p = 2^25 − 39, for
+ * all holders h and the 11 limbs l (padded to {@link LP} = 12).
+ *
+ * The coefficients are taken in blocks of {@link BLOCK} = 30, highest block
+ * first, in Horner fashion over X = x^30:
+ *   acc ← reduce(acc)·X + Σ_{i<30} a_{l, 30j+i} · x^i      for j = J−1 … 0,
+ * so each holder needs only its powers x^0 … x^30, and the work is one
+ * multiply-add per coefficient and limb, two limbs per f64x2 instruction.
  *
  * Everything is IEEE-754 double arithmetic on integers, exact because every
  * value stays below 2^53:
- * - table entries and coefficients are kept in [−2^24, 2^24] (a near-balanced
- *   representative: v − q·p with q a rounded v/p), so one product is at most 2^48;
- * - an accumulator is brought back into [−2^24, 2^24] after at most
- *   {@link BATCH} = 31 products, so it never exceeds 2^24 + 31·2^48 < 2^53;
+ * - powers and coefficients are kept in [−2^24, 2^24] (a near-balanced
+ *   representative v − q·p, q a rounded v/p), so one product is below 2^48;
+ * - before each block the accumulator is brought back into [−2^24, 2^24], so a
+ *   block adds 31 products below 2^48 (X·acc and 30 terms): |acc| < 31·2^48 < 2^53;
  * - a rounded quotient q of v·(1/p) is within 1/2 + 2^-23 of v/p for
  *   |v| < 2^53, so |v − q·p| ≤ p/2 + p·2^-23 < 2^24 (see {@link nearReduce};
  *   the WebAssembly kernel rounds with f64x2.nearest, which meets the same bound).
  * Any representative is fine in between: shamir.ts reduces each result into
  * [0, p) exactly at the end, so both back ends give the same bytes.
  *
- * Two back ends: a WebAssembly SIMD kernel (two limbs per f64x2 lane pair,
- * assembled below without a toolchain, as in mask.ts) and a plain JavaScript
- * loop, used when the runtime has no WebAssembly SIMD.
+ * Two back ends: a WebAssembly SIMD kernel (assembled below without a
+ * toolchain, as in mask.ts) and a plain JavaScript loop, used when the runtime
+ * has no WebAssembly SIMD.
  *
- * The table depends only on the public holder ids and t; the last one is kept
- * (up to {@link TABLE_MAX} entries) so that the two sharings of one client,
- * or many clients simulated in one process, build it once.
- *
- * WebAssembly text of the kernel (`$c` coefficients t × 12 doubles, `$pw` the
- * table count × t, `$out` results count × 12):
+ * WebAssembly text of the kernel (`$c` coefficients t × 12 doubles, `$rows`
+ * 32 doubles per holder: x^0 … x^30 and a pad, `$out` results count × 12):
  * ```wat
- * (func (export "eval") (param $pw i32) (param $c i32) (param $out i32) (param $t i32) (param $count i32)
- *   (local $h i32) (local $i i32) (local $end i32) (local $pp i32) (local $cp i32)
- *   (local $a0 v128) … (local $a5 v128) (local $v v128)
- *   (local.set $pp (local.get $pw))
+ * (func (export "eval") (param $rows i32) (param $c i32) (param $out i32) (param $t i32) (param $count i32)
+ *   (local $h i32) (local $i i32) (local $end i32) (local $pp i32) (local $cp i32) (local $bs i32) (local $cb i32) (local $row i32)
+ *   (local $a0 v128) … (local $a5 v128) (local $v v128) (local $X v128)
+ *   (local.set $row (local.get $rows))
  *   (block $done (loop $holders
  *     (br_if $done (i32.ge_u (local.get $h) (local.get $count)))
- *     (local.set $a0 (v128.const f64x2 0 0)) … (local.set $cp (local.get $c)) (local.set $i (i32.const 0))
- *     (loop $batches
- *       (local.set $end (min_u (i32.add (local.get $i) (i32.const 31)) (local.get $t)))
+ *     (local.set $a0 (v128.const f64x2 0 0)) …
+ *     (local.set $X (f64x2.splat (f64.load offset=240 (local.get $row))))   ;; x^30
+ *     (local.set $bs (i32.mul (i32.div_u (i32.sub (local.get $t) (i32.const 1)) (i32.const 30)) (i32.const 30)))
+ *     (local.set $cb (i32.add (local.get $c) (i32.mul (local.get $bs) (i32.const 96))))
+ *     (loop $blocks
+ *       (local.set $a0 (f64x2.mul (f64x2.sub (local.get $a0)
+ *         (f64x2.mul (f64x2.nearest (f64x2.mul (local.get $a0) (v128.const 1/p))) (v128.const p))) (local.get $X))) …
+ *       (local.set $i (local.get $bs))
+ *       (local.set $end (min_u (i32.add (local.get $bs) (i32.const 30)) (local.get $t)))
+ *       (local.set $pp (local.get $row)) (local.set $cp (local.get $cb))
  *       (loop $terms
  *         (local.set $v (f64x2.splat (f64.load (local.get $pp))))
  *         (local.set $a0 (f64x2.add (local.get $a0) (f64x2.mul (local.get $v) (v128.load offset=0 (local.get $cp))))) … $a5 at offset=80
  *         (local.set $pp (i32.add (local.get $pp) (i32.const 8)))
  *         (local.set $cp (i32.add (local.get $cp) (i32.const 96)))
  *         (br_if $terms (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $end))))
- *       (local.set $a0 (f64x2.sub (local.get $a0) (f64x2.mul (f64x2.nearest (f64x2.mul (local.get $a0) (v128.const 1/p))) (v128.const p)))) …
- *       (br_if $batches (i32.lt_u (local.get $i) (local.get $t))))
+ *       (local.set $bs (i32.sub (local.get $bs) (i32.const 30)))
+ *       (local.set $cb (i32.sub (local.get $cb) (i32.const 2880)))
+ *       (br_if $blocks (i32.ge_s (local.get $bs) (i32.const 0))))
  *     (v128.store offset=0 (local.get $out) (local.get $a0)) … offset=80
  *     (local.set $out (i32.add (local.get $out) (i32.const 96)))
+ *     (local.set $row (i32.add (local.get $row) (i32.const 256)))
  *     (local.set $h (i32.add (local.get $h) (i32.const 1)))
  *     (br $holders))))
  * ```
@@ -56,12 +66,10 @@ const P = 33554393;
 const INV_P = 1 / P;
 /** Limbs per row, the 11 limbs padded to a multiple of two lanes (the pad column is 0). */
 export const LP = 12;
-/** Products added between two reductions of an accumulator (see the module comment). */
-export const BATCH = 31;
-/** Largest powers table kept between calls, in entries (32 MiB). */
-const TABLE_MAX = 1 << 22;
-/** Holders per block when the table would be larger. */
-const BLOCK = 256;
+/** Coefficients per Horner block (30 products plus the block step make 31, see above). */
+export const BLOCK = 30;
+/** Doubles per holder row: x^0 … x^30 and a pad. */
+const ROW = 32;
 
 /**
  * v − ⌊v·(1/p) + 1/2⌋·p: a representative of v mod p in [−2^24, 2^24], for
@@ -100,34 +108,43 @@ const f64x2Const = (v: number): number[] => {
 };
 
 function evalBody(): number[] {
-  const GET = 0x20, SET = 0x21, TEE = 0x22, I32 = 0x41, ADD = 0x6a, LT_U = 0x49, GE_U = 0x4f;
+  const GET = 0x20, SET = 0x21, TEE = 0x22, I32 = 0x41, ADD = 0x6a, SUB = 0x6b, MUL = 0x6c, DIV_U = 0x6e;
+  const LT_U = 0x49, GE_S = 0x4e, GE_U = 0x4f, F64_LOAD = 0x2b;
   const S = 0xfd, LOAD = 0x00, STORE = 0x0b, SPLAT = 0x14;
   const FADD = [S, ...leb(0xf0)], FSUB = [S, ...leb(0xf1)], FMUL = [S, ...leb(0xf2)], NEAREST = [S, ...leb(0x94)];
-  const [pw, c, out, t, count, h, i, end, pp, cp, a0, v] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16];
+  const [rows, c, out, t, count, h, i, end, pp, cp, bs, cb, row, a0, v, X] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 19, 20];
   const acc = [0, 1, 2, 3, 4, 5];
-  const code: number[] = [GET, pw, SET, pp];
+  const code: number[] = [GET, rows, SET, row];
   code.push(0x02, 0x40, 0x03, 0x40); // block $done, loop $holders
   code.push(GET, h, GET, count, GE_U, 0x0d, 1); // br_if $done
   for (const k of acc) code.push(...f64x2Const(0), SET, a0 + k);
-  code.push(GET, c, SET, cp, I32, 0, SET, i);
-  code.push(0x03, 0x40); // loop $batches
-  // end = i + 31 < t ? i + 31 : t
-  code.push(GET, i, I32, ...sleb(BATCH), ADD, TEE, end, GET, t, GET, end, GET, t, LT_U, 0x1b /* select */, SET, end);
+  code.push(GET, row, F64_LOAD, 3, ...leb(8 * BLOCK), S, SPLAT, SET, X);
+  code.push(GET, t, I32, 1, SUB, I32, ...sleb(BLOCK), DIV_U, I32, ...sleb(BLOCK), MUL, SET, bs);
+  code.push(GET, c, GET, bs, I32, ...sleb(8 * LP), MUL, ADD, SET, cb);
+  code.push(0x03, 0x40); // loop $blocks
+  for (const k of acc) {
+    code.push(GET, a0 + k, GET, a0 + k, ...f64x2Const(INV_P), ...FMUL, ...NEAREST, ...f64x2Const(P), ...FMUL, ...FSUB,
+      GET, X, ...FMUL, SET, a0 + k);
+  }
+  code.push(GET, bs, SET, i);
+  // end = bs + 30 < t ? bs + 30 : t
+  code.push(GET, bs, I32, ...sleb(BLOCK), ADD, TEE, end, GET, t, GET, end, GET, t, LT_U, 0x1b /* select */, SET, end);
+  code.push(GET, row, SET, pp, GET, cb, SET, cp);
   code.push(0x03, 0x40); // loop $terms
-  code.push(GET, pp, 0x2b /* f64.load */, 3, 0, S, SPLAT, SET, v);
+  code.push(GET, pp, F64_LOAD, 3, 0, S, SPLAT, SET, v);
   for (const k of acc) code.push(GET, a0 + k, GET, v, GET, cp, S, LOAD, 4, ...leb(16 * k), ...FMUL, ...FADD, SET, a0 + k);
   code.push(GET, pp, I32, 8, ADD, SET, pp);
   code.push(GET, cp, I32, ...sleb(8 * LP), ADD, SET, cp);
   code.push(GET, i, I32, 1, ADD, TEE, i, GET, end, LT_U, 0x0d, 0, 0x0b); // br_if $terms; end
-  for (const k of acc) {
-    code.push(GET, a0 + k, GET, a0 + k, ...f64x2Const(INV_P), ...FMUL, ...NEAREST, ...f64x2Const(P), ...FMUL, ...FSUB, SET, a0 + k);
-  }
-  code.push(GET, i, GET, t, LT_U, 0x0d, 0, 0x0b); // br_if $batches; end
+  code.push(GET, bs, I32, ...sleb(BLOCK), SUB, SET, bs);
+  code.push(GET, cb, I32, ...sleb(8 * LP * BLOCK), SUB, SET, cb);
+  code.push(GET, bs, I32, 0, GE_S, 0x0d, 0, 0x0b); // br_if $blocks; end
   for (const k of acc) code.push(GET, out, GET, a0 + k, S, STORE, 4, ...leb(16 * k));
   code.push(GET, out, I32, ...sleb(8 * LP), ADD, SET, out);
+  code.push(GET, row, I32, ...sleb(8 * ROW), ADD, SET, row);
   code.push(GET, h, I32, 1, ADD, SET, h);
   code.push(0x0c, 0, 0x0b, 0x0b, 0x0b); // br $holders; end loop; end block; end func
-  const body = [2, 5, 0x7f, 7, 0x7b, ...code]; // locals: 5 × i32, 7 × v128
+  const body = [2, 8, 0x7f, 8, 0x7b, ...code]; // locals: 8 × i32, 8 × v128
   return [...leb(body.length), ...body];
 }
 
@@ -181,62 +198,55 @@ let preferred: 'wasm' | 'js' = 'wasm';
  */
 export function setShamirBackend(backend: 'wasm' | 'js'): 'wasm' | 'js' {
   preferred = backend;
-  table = undefined;
   return backend === 'wasm' && wasmKernel() !== null ? 'wasm' : 'js';
 }
-
-/** The cached powers table: holders `xs`, exponents 0 … t−1, in `pw` (a view, maybe over wasm memory). */
-interface Table { t: number; xs: Int32Array; }
-let table: Table | undefined;
 
 /** Plain-JS working memory when WebAssembly is not used. */
 let jsMem = new Float64Array(0);
 
-function sameTable(xs: readonly number[], t: number): boolean {
-  if (table === undefined || table.t !== t || table.xs.length !== xs.length) return false;
-  for (let h = 0; h < xs.length; h++) if (table.xs[h] !== xs[h]) return false;
-  return true;
-}
-
 /**
- * Fills pw[h·t + i] = x_h^i (near-balanced) for `count` holders from `from`.
+ * Fills each holder's row: rows[h·32 + i] = x_h^i (near-balanced), i ≤ 30.
  * Four holders at a time, so four independent chains of multiply-reduce steps
- * are in flight; an odd tail repeats the last holder.
+ * are in flight; a tail repeats the last holder.
  */
-function fillPowers(pw: Float64Array, base: number, xs: readonly number[], from: number, count: number, t: number): void {
-  for (let h = 0; h < count; h += 4) {
-    const last = count - 1;
-    const q1 = Math.min(h + 1, last), q2 = Math.min(h + 2, last), q3 = Math.min(h + 3, last);
-    const x0 = xs[from + h]!, x1 = xs[from + q1]!, x2 = xs[from + q2]!, x3 = xs[from + q3]!;
-    const r0 = base + h * t, r1 = base + q1 * t, r2 = base + q2 * t, r3 = base + q3 * t;
+function fillRows(mem: Float64Array, base: number, xs: readonly number[]): void {
+  const k = xs.length;
+  for (let h = 0; h < k; h += 4) {
+    const q1 = Math.min(h + 1, k - 1), q2 = Math.min(h + 2, k - 1), q3 = Math.min(h + 3, k - 1);
+    const x0 = xs[h]!, x1 = xs[q1]!, x2 = xs[q2]!, x3 = xs[q3]!;
+    const r0 = base + h * ROW, r1 = base + q1 * ROW, r2 = base + q2 * ROW, r3 = base + q3 * ROW;
     let v0 = 1, v1 = 1, v2 = 1, v3 = 1;
-    for (let i = 0; i < t; i++) {
-      pw[r0 + i] = v0; pw[r1 + i] = v1; pw[r2 + i] = v2; pw[r3 + i] = v3;
+    for (let i = 0; i <= BLOCK; i++) {
+      mem[r0 + i] = v0; mem[r1 + i] = v1; mem[r2 + i] = v2; mem[r3 + i] = v3;
       // |v·x| < 2^24 · 2^24; see nearReduce.
       v0 = nearReduce(v0 * x0); v1 = nearReduce(v1 * x1); v2 = nearReduce(v2 * x2); v3 = nearReduce(v3 * x3);
     }
   }
 }
 
-/** The JavaScript kernel: two holders × six limbs per pass, twelve accumulators. */
-function evaluateJs(mem: Float64Array, pwBase: number, cBase: number, outBase: number, t: number, count: number): void {
+/** The JavaScript kernel: the same blocks, two holders × six limbs per pass (twelve accumulators). */
+function evaluateJs(mem: Float64Array, rowBase: number, cBase: number, outBase: number, t: number, count: number): void {
+  const top = Math.floor((t - 1) / BLOCK) * BLOCK;
   for (let h = 0; h < count; h += 2) {
-    const o0 = pwBase + h * t;
-    const o1 = pwBase + (h + 1 < count ? h + 1 : h) * t; // an odd last holder is computed twice
+    const o0 = rowBase + h * ROW;
+    const o1 = rowBase + (h + 1 < count ? h + 1 : h) * ROW; // an odd last holder is computed twice
+    const X = mem[o0 + BLOCK]!, Y = mem[o1 + BLOCK]!;
     for (let lb = 0; lb < LP; lb += 6) {
       let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0;
       let b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0;
-      for (let i0 = 0; i0 < t; i0 += BATCH) {
-        const end = Math.min(t, i0 + BATCH);
-        for (let i = i0; i < end; i++) {
+      for (let bs = top; bs >= 0; bs -= BLOCK) {
+        a0 = nearReduce(a0) * X; a1 = nearReduce(a1) * X; a2 = nearReduce(a2) * X;
+        a3 = nearReduce(a3) * X; a4 = nearReduce(a4) * X; a5 = nearReduce(a5) * X;
+        b0 = nearReduce(b0) * Y; b1 = nearReduce(b1) * Y; b2 = nearReduce(b2) * Y;
+        b3 = nearReduce(b3) * Y; b4 = nearReduce(b4) * Y; b5 = nearReduce(b5) * Y;
+        const n = Math.min(BLOCK, t - bs);
+        for (let i = 0; i < n; i++) {
           const v = mem[o0 + i]!, w = mem[o1 + i]!;
-          const c = cBase + i * LP + lb;
+          const c = cBase + (bs + i) * LP + lb;
           const c0 = mem[c]!, c1 = mem[c + 1]!, c2 = mem[c + 2]!, c3 = mem[c + 3]!, c4 = mem[c + 4]!, c5 = mem[c + 5]!;
           a0 += v * c0; a1 += v * c1; a2 += v * c2; a3 += v * c3; a4 += v * c4; a5 += v * c5;
           b0 += w * c0; b1 += w * c1; b2 += w * c2; b3 += w * c3; b4 += w * c4; b5 += w * c5;
         }
-        a0 = nearReduce(a0); a1 = nearReduce(a1); a2 = nearReduce(a2); a3 = nearReduce(a3); a4 = nearReduce(a4); a5 = nearReduce(a5);
-        b0 = nearReduce(b0); b1 = nearReduce(b1); b2 = nearReduce(b2); b3 = nearReduce(b3); b4 = nearReduce(b4); b5 = nearReduce(b5);
       }
       const r0 = outBase + h * LP + lb;
       mem[r0] = a0; mem[r0 + 1] = a1; mem[r0 + 2] = a2; mem[r0 + 3] = a3; mem[r0 + 4] = a4; mem[r0 + 5] = a5;
@@ -253,15 +263,13 @@ function evaluateJs(mem: Float64Array, pwBase: number, cBase: number, outBase: n
  * @param coeffs t × LP doubles, row i = (a_{0,i}, …, a_{10,i}, 0), entries in [−2^24, 2^24]
  * @param xs holder ids (distinct, in [1, 2^24 − 1]; checked by the caller)
  * @param t number of coefficients per limb
- * @param emit called once per holder, in order, with its LP results (any representatives mod p)
+ * @param emit called once per holder, in order, with its LP results at `mem[at…]` (any representatives mod p)
  */
-export function evaluateShares(coeffs: Float64Array, xs: readonly number[], t: number, emit: (h: number, y: Float64Array, at: number) => void): void {
+export function evaluateShares(coeffs: Float64Array, xs: readonly number[], t: number, emit: (h: number, mem: Float64Array, at: number) => void): void {
   const k = xs.length;
-  const whole = k * t <= TABLE_MAX;
-  const block = whole ? k : Math.min(BLOCK, k);
-  // Layout in doubles: [coefficients t·LP][results block·LP][table block·t].
-  const cBase = 0, outBase = t * LP, pwBase = outBase + block * LP;
-  const doubles = pwBase + block * t;
+  // Layout in doubles: [coefficients t·LP][results k·LP][rows k·ROW]; every part 16-byte aligned.
+  const cBase = 0, outBase = t * LP, rowBase = outBase + k * LP;
+  const doubles = rowBase + k * ROW;
   const kernel = preferred === 'wasm' ? wasmKernel() : null;
   let mem: Float64Array;
   if (kernel !== null) {
@@ -269,23 +277,17 @@ export function evaluateShares(coeffs: Float64Array, xs: readonly number[], t: n
     if (need > 0) kernel.memory.grow(Math.ceil(need / 65536));
     mem = new Float64Array(kernel.memory.buffer, 0, doubles);
   } else {
-    if (jsMem.length < doubles) { jsMem = new Float64Array(doubles); table = undefined; }
+    if (jsMem.length < doubles) jsMem = new Float64Array(doubles);
     mem = jsMem;
   }
-  const reuse = whole && sameTable(xs, t);
-  if (!reuse) table = undefined;
-  mem.set(coeffs, cBase);
   try {
-    for (let from = 0; from < k; from += block) {
-      const count = Math.min(block, k - from);
-      if (!reuse) fillPowers(mem, pwBase, xs, from, count, t);
-      if (kernel !== null) kernel.evaluate(8 * pwBase, 8 * cBase, 8 * outBase, t, count);
-      else evaluateJs(mem, pwBase, cBase, outBase, t, count);
-      for (let h = 0; h < count; h++) emit(from + h, mem, outBase + h * LP);
-    }
+    mem.set(coeffs, cBase);
+    fillRows(mem, rowBase, xs);
+    if (kernel !== null) kernel.evaluate(8 * rowBase, 8 * cBase, 8 * outBase, t, k);
+    else evaluateJs(mem, rowBase, cBase, outBase, t, k);
+    for (let h = 0; h < k; h++) emit(h, mem, outBase + h * LP);
   } finally {
-    // The coefficients and results are secret; the table is public.
-    mem.fill(0, cBase, pwBase);
+    // The coefficients and results are secret; the rows are public.
+    mem.fill(0, cBase, rowBase);
   }
-  table = whole ? { t, xs: Int32Array.from(xs) } : undefined;
 }

@@ -36,7 +36,7 @@
  */
 import { CryptoError, ValidationError } from '../errors.js';
 import type { Rng } from './rng.js';
-import { evaluateShares, LP } from './_shamirKernel.js';
+import { evaluateShares, LP, nearReduce } from './_shamirKernel.js';
 
 /** The field modulus p = 2^25 − 39, the largest prime below 2^25. */
 export const SHAMIR_PRIME = 33554393;
@@ -190,13 +190,17 @@ export function lagrangeAtZero(xs: readonly number[]): number[] {
   let num = 1;
   for (const x of xs) num = mulmod(num, x);
   // den_i = x_i · Π_{j≠i} (x_j − x_i), so λ_i = num / den_i. The i loop is
-  // innermost so the n products are independent chains.
-  const den = new Float64Array(n);
-  for (let i = 0; i < n; i++) den[i] = xs[i]!;
+  // innermost so the n products are independent chains. Near-balanced
+  // intermediates: |den_i| < 2^24 and |x_j − x_i| < 2^24, so each product is
+  // below 2^48 and exact (see nearReduce).
+  const xf = Float64Array.from(xs);
+  const den = Float64Array.from(xs);
   for (let j = 0; j < n; j++) {
-    const xj = xs[j]!;
-    for (let i = 0; i < n; i++) if (i !== j) den[i] = mulmod(den[i]!, reduce(xj - xs[i]!));
+    const xj = xf[j]!;
+    for (let i = 0; i < j; i++) den[i] = nearReduce(den[i]! * (xj - xf[i]!));
+    for (let i = j + 1; i < n; i++) den[i] = nearReduce(den[i]! * (xj - xf[i]!));
   }
+  for (let i = 0; i < n; i++) den[i] = reduce(den[i]!);
   // Batch inversion: prefix products, one inverse, walk back.
   const prefix = new Float64Array(n);
   let acc = 1;
