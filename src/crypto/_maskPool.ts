@@ -3,10 +3,12 @@
  * that {@link MaskAccumulator.addMasks} (mask.ts) keeps a synchronous API and
  * still uses every core.
  *
- * One call is one job. The padded vector is cut into windows (a multiple of
- * the accumulator's chunk, about four per thread); each window is claimed by
- * exactly one thread through an atomic counter (work stealing, so a slow or
- * not yet started worker only means the others take more windows). A worker
+ * One call is one job. The padded vector is cut into windows of decreasing
+ * size (guided scheduling: each is 1/(2·threads) of what remains, rounded up
+ * to the accumulator's chunk), so that the threads finish within one small
+ * window of each other while each thread keys few ciphers; each window is
+ * claimed by exactly one thread through an atomic counter (work stealing, so
+ * a slow or not yet started worker only means the others take more windows). A worker
  * expands every term over its window into a private window-sized accumulator
  * and copies it into a SharedArrayBuffer; the calling thread expands its own
  * windows straight into its accumulator, then blocks in Atomics.wait until
@@ -78,7 +80,8 @@ export interface MaskJobMessage {
   readonly signs: SharedArrayBuffer; // Int8Array, ±1 per term
   readonly out: SharedArrayBuffer; // Int32Array over the padded vector: worker windows land here
   readonly windows: number;
-  readonly windowWords: number;
+  /** Window k is words [bounds[k], bounds[k + 1]); window 0 is the largest. */
+  readonly bounds: readonly number[];
   readonly padded: number;
   readonly chunkBytes: number;
 }
@@ -125,6 +128,21 @@ export function resolveThreads(threads: MaskThreads): number {
     throw new ValidationError('SECAGG_ERR_BAD_MASK', `"threads" expected an integer in [1, ${MAX_MASK_THREADS}] or 'auto', got ${String(threads)}`);
   }
   return threads;
+}
+
+/**
+ * Window boundaries over [0, padded): guided sizes, each ⌈remaining / (2·threads)⌉
+ * rounded up to a multiple of `chunkWords` (itself a multiple of 16), at least
+ * one chunk; the last window takes what is left.
+ */
+export function windowBounds(padded: number, chunkWords: number, threads: number): number[] {
+  const bounds = [0];
+  for (let at = 0; at < padded;) {
+    const want = Math.ceil((padded - at) / (2 * threads));
+    at = Math.min(padded, at + Math.max(1, Math.ceil(want / chunkWords)) * chunkWords);
+    bounds.push(at);
+  }
+  return bounds;
 }
 
 /** The worker pool of this thread (module state: one pool per JS realm). */
@@ -175,10 +193,8 @@ export class MaskPool {
   run(job: ParallelMaskJob, threads: number): number {
     this.grow(threads - 1);
     const helpers = [...this.workers].slice(0, threads - 1);
-    const chunkWords = job.chunkBytes >> 2;
-    const per = Math.ceil(job.padded / (4 * (helpers.length + 1)));
-    const windowWords = Math.max(chunkWords, Math.ceil(per / chunkWords) * chunkWords);
-    const windows = Math.ceil(job.padded / windowWords);
+    const bounds = windowBounds(job.padded, job.chunkBytes >> 2, helpers.length + 1);
+    const windows = bounds.length - 1;
     if (helpers.length === 0 || windows < 2) return -1;
 
     const T = job.terms.length;
@@ -190,12 +206,12 @@ export class MaskPool {
     const out = this.out;
     const msg: MaskJobMessage = {
       ctrl: ctrl.buffer as SharedArrayBuffer, keys: keys.buffer as SharedArrayBuffer, signs: signs.buffer as SharedArrayBuffer,
-      out: out.buffer as SharedArrayBuffer, windows, windowWords, padded: job.padded, chunkBytes: job.chunkBytes,
+      out: out.buffer as SharedArrayBuffer, windows, bounds, padded: job.padded, chunkBytes: job.chunkBytes,
     };
     for (const w of helpers) w.postMessage(msg);
 
-    const range = (k: number): [number, number] => [k * windowWords, Math.min(job.padded, (k + 1) * windowWords)];
-    const stallMs = STALL_MS + (windowWords * T) / STALL_WORDS_PER_MS;
+    const range = (k: number): [number, number] => [bounds[k]!, bounds[k + 1]!];
+    const stallMs = STALL_MS + (bounds[1]! * T) / STALL_WORDS_PER_MS;
     let retire = false, byWorkers = 0;
     try {
       // Our share: claim windows until none is left.

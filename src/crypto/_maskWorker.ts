@@ -23,13 +23,14 @@ function runJob(job: MaskJobMessage): void {
     // The caller may have taken the window over between our claim and this mark.
     if (Atomics.compareExchange(ctrl, 1 + k, FREE, CLAIMED) !== FREE) continue;
     Atomics.notify(ctrl, 1 + k); // the caller may be waiting on FREE: it now waits on CLAIMED
-    const lo = k * job.windowWords;
-    const n = Math.min(job.padded, lo + job.windowWords) - lo;
+    const lo = job.bounds[k]!;
+    const n = job.bounds[k + 1]! - lo;
     const keys: Uint8Array[] = [];
     let state = FAILED;
     try {
-      if (acc === null || acc.dim !== job.windowWords || acc.chunkBytes !== job.chunkBytes) {
-        acc = new MaskAccumulator(job.windowWords, nativeProvider, { chunkBytes: job.chunkBytes });
+      // Sized for the job's largest window (the first), reused while large enough.
+      if (acc === null || acc.dim < job.bounds[1]! || acc.chunkBytes !== job.chunkBytes) {
+        acc = new MaskAccumulator(job.bounds[1]!, nativeProvider, { chunkBytes: job.chunkBytes });
       } else {
         acc.clear();
       }

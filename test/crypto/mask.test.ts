@@ -7,7 +7,7 @@ import { DeterministicRng } from '../../src/crypto/rng.js';
 import { ValidationError } from '../../src/errors.js';
 import { MaskAccumulator, WASM_ADD_BYTES, counterBlockAt, expandMask, type MaskTerm } from '../../src/crypto/mask.js';
 import { maskedSum } from '../../src/crypto/aggregator.js';
-import { PARALLEL_MIN_WORDS, maskPool, resolveThreads } from '../../src/crypto/_maskPool.js';
+import { PARALLEL_MIN_WORDS, maskPool, resolveThreads, windowBounds } from '../../src/crypto/_maskPool.js';
 import { packVector, reduce } from '../../src/crypto/vector.js';
 
 const WebAssemblyValidate = (b: Uint8Array): boolean =>
@@ -292,6 +292,21 @@ describe('secagg/mask', () => {
       expect(sent.length).to.equal(1);
       expect(new Uint8Array(sent[0]!.keys).length).to.equal(16 * terms.length);
       expect(new Uint8Array(sent[0]!.keys).every((x) => x === 0)).to.equal(true);
+    });
+
+    it('windows shrink as the work runs out (guided), in whole chunks, and cover the vector once', () => {
+      expect(windowBounds(1_000_000, 16384, 2)).to.deep.equal([0, 262144, 458752, 606208, 720896, 802816, 868352, 917504, 950272, 966656, 983040, 999424, 1_000_000]);
+      for (const [padded, chunk, threads] of [[16, 16, 2], [70000, 16384, 2], [2 ** 28, 16384, 8], [4096, 64, 3]] as const) {
+        const b = windowBounds(padded, chunk, threads);
+        expect(b[0]).to.equal(0);
+        expect(b[b.length - 1]).to.equal(padded);
+        for (let k = 1; k < b.length; k++) {
+          const size = b[k]! - b[k - 1]!;
+          expect(size).to.be.greaterThan(0);
+          if (k < b.length - 1) expect(size % chunk).to.equal(0);
+          if (k > 1) expect(size).to.be.at.most(b[1]!);
+        }
+      }
     });
 
     it('small work stays on the calling thread; thread counts are validated', () => {
