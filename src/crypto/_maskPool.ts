@@ -29,6 +29,11 @@
  * every window is in. Workers are created lazily, reused across calls and
  * sessions, and unref'd so they never keep the process alive.
  *
+ * Memory: each worker is a V8 isolate (about 10 MiB resident) holding one
+ * accumulator the size of a job's largest window (a quarter of the vector or
+ * less); the pool keeps one shared output buffer of 4 bytes per word of the
+ * largest vector it has served, for reuse.
+ *
  * Node-only: worker_threads and os are reached through process.getBuiltinModule,
  * so on other runtimes {@link maskPool} returns null and masks are expanded on
  * the calling thread.
