@@ -7,9 +7,9 @@
  * the client process reports it has nothing more to send for the round (the
  * deadline policy). Prints one JSON line of results.
  *
- * Server time is the time spent inside the driver (decoding, the state
- * machine, encoding each broadcast once); handing the encoded bytes to IPC is
- * not counted. Also counted, for the floor (bench/secagg.ts): the keystream
+ * Server time is the wall time spent inside the driver (decoding, the state
+ * machine, encoding each broadcast once), with the process's CPU time over
+ * the same spans beside it; handing the encoded bytes to IPC is not counted. Also counted, for the floor (bench/secagg.ts): the keystream
  * the server must expand in R4 (one m-word mask per surviving neighbour of
  * each client that shared keys and sent no masked input, one self mask per
  * survivor, 4·m bytes each) and the masked-input bytes received.
@@ -40,7 +40,8 @@ export interface CaseResult {
   survivors: number; droppedAfterShares: number;
   /** The server's sum equals the plaintext sum of the clients that sent a masked input. */
   selfCheck: boolean;
-  serverSeconds: number; roundSeconds: number[]; clientSecondsPerClient: number;
+  /** Wall time inside the driver; CPU time of the whole process (every thread) over the same spans. */
+  serverSeconds: number; serverCpuSeconds: number; roundSeconds: number[]; clientSecondsPerClient: number;
   bytesUpPerClient: number; bytesDownPerClient: number;
   /** The largest masked-input message. */
   maskedInputBytes: number;
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
 
   const child = fork(new URL('./_secagg-clients.js', import.meta.url), [], { serialization: 'advanced' });
   let serverSeconds = 0;
+  let serverCpuSeconds = 0;
   let up = 0;
   let down = 0;
   let maskedInputBytes = 0;
@@ -118,9 +120,12 @@ async function main(): Promise<void> {
   /** Runs `f` in the driver, timed as server work of the current round, then hands what it sent to IPC. */
   const timed = (f: () => void): void => {
     const round = Math.min(driver.round, 4);
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     f();
     const dt = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
+    serverCpuSeconds += (cpu.user + cpu.system) / 1e6;
     serverSeconds += dt;
     roundSeconds[round]! += dt;
     const batches = outbox;
@@ -160,7 +165,7 @@ async function main(): Promise<void> {
     outcome: outcome.kind === 'completed' ? 'completed' : `aborted: ${outcome.code}`,
     survivors: outcome.kind === 'completed' ? outcome.survivors.length : 0, droppedAfterShares,
     selfCheck: sumHash !== '' && sumHash === stats.sumHash,
-    serverSeconds, roundSeconds, clientSecondsPerClient: stats.clientSeconds / c.n,
+    serverSeconds, serverCpuSeconds, roundSeconds, clientSecondsPerClient: stats.clientSeconds / c.n,
     bytesUpPerClient: up / c.n, bytesDownPerClient: down / c.n, maskedInputBytes,
     maxBytesUpOneClient: Math.max(...upById.values()),
     floorCounts: { keystreamBytes: 4 * c.dim * maskWords, masks: maskWords, inputBytes: maskedInputBytesReceived },

@@ -119,7 +119,7 @@ export async function main(argv: string[]): Promise<object> {
     const r = JSON.parse(out.trim().split('\n').pop()!) as CaseResult;
     runs[i]!.push(r);
     remeasure();
-    console.log(`${c.name.padEnd(46)} server ${fmt(r.serverSeconds).padStart(6)} s (R2 ${fmt(r.roundSeconds[2])}, R4 ${fmt(r.roundSeconds[4])})  ` +
+    console.log(`${c.name.padEnd(50)} server ${fmt(r.serverSeconds).padStart(6)} s (CPU ${fmt(r.serverCpuSeconds)} s; R2 ${fmt(r.roundSeconds[2])}, R4 ${fmt(r.roundSeconds[4])})  ` +
       `client ${fmt(r.clientSecondsPerClient, 4)} s  up ${(r.maskedInputBytes / 1024).toFixed(1)} KiB masked input, ${r.maxBytesUpOneClient} B all rounds  ` +
       `RSS ${(r.serverPeakRssBytes / 2 ** 20).toFixed(0)} MiB  ${r.selfCheck ? 'sum OK' : `SUM MISMATCH (${r.outcome})`}`);
   }
@@ -163,10 +163,10 @@ export async function main(argv: string[]): Promise<object> {
   }
 
   console.log(`\nfloor: AES-128-CTR ${fmt(aes / 1e9, 2)} GB/s, memory copy ${fmt(memcpy / 1e9, 2)} GB/s (best of the run)`);
-  console.log(`${'case'.padEnd(46)} ${'server s'.padStart(8)} ${'floor s'.padStart(8)} ${'÷ floor'.padStart(7)}  targets`);
+  console.log(`${'case'.padEnd(50)} ${'server s'.padStart(8)} ${'floor s'.padStart(8)} ${'÷ floor'.padStart(7)}  targets`);
   for (const r of rows) {
     const t = Object.entries(r.targets!).filter(([, v]) => !v.met).map(([k]) => k);
-    console.log(`${r.name.padEnd(46)} ${fmt(r.serverSeconds).padStart(8)} ${fmt(r.floor!.seconds).padStart(8)} ${fmt(r.floor!.serverOverFloor, 2).padStart(7)}  ${t.length === 0 ? 'all met' : `MISSED: ${t.join(', ')}`}`);
+    console.log(`${r.name.padEnd(50)} ${fmt(r.serverSeconds).padStart(8)} ${fmt(r.floor!.seconds).padStart(8)} ${fmt(r.floor!.serverOverFloor, 2).padStart(7)}  ${t.length === 0 ? 'all met' : `MISSED: ${t.join(', ')}`}`);
   }
   for (const x of bitsRatios) console.log(`server time b=20 ÷ b=32, ${x.b32.replace(/ b=32/, '')}: ${fmt(x.ratio, 2)} (target ≤ 1.2: ${x.met ? 'met' : 'MISSED'})`);
   if (simulate?.error !== undefined) console.log(`tally simulate failed, no comparison: ${simulate.error as string}`);
