@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { getProvider } from '../src/crypto/index.js';
 import { DeterministicRng } from '../src/crypto/rng.js';
 import type { SessionConfig } from '../src/secagg/config.js';
+import { maskedSum } from '../src/crypto/aggregator.js';
 import { ServerDriver, type ServerOutcome } from '../src/secagg/driver.js';
 
 /** Where the dropping clients fall silent: `mixed` rotates r1, r2, r4; `rN` is one point for all. */
@@ -28,10 +29,13 @@ export type DropMode = 'mixed' | 'r1' | 'r2' | 'r4';
 export interface ServerCase {
   name: string; n: number; dim: number; bits: number; dropout: number; drop: DropMode; threshold: number;
   graph: SessionConfig['graph']; seed: string; provider?: string;
+  /** Threads of the server's mask removal (`maskedSum`'s option); the library default when absent. */
+  threads?: number;
 }
 
 /** What the server process prints (one JSON line). */
 export interface CaseResult {
+  threads?: number;
   name: string; n: number; dim: number; bits: number; dropout: number; drop: DropMode; threshold: number;
   graph: 'complete' | 'harary'; neighbors: number;
   /** `completed`, or `aborted: CODE`. */
@@ -91,7 +95,7 @@ async function main(): Promise<void> {
   // The deadline: the current round's close function, called when the client process has sent everything for it.
   let deadline: { round: number; close: () => void } | undefined;
   const driver = new ServerDriver({
-    config, provider,
+    config, provider, ...(c.threads !== undefined ? { aggregator: (dim: number, bits: number, p: typeof provider) => maskedSum(dim, bits, p, { threads: c.threads! }) } : {}),
     channel: {
       send: (to, bytes) => {
         let batch = outbox[outbox.length - 1];
@@ -160,7 +164,7 @@ async function main(): Promise<void> {
   const droppedAfterShares = outcome.kind === 'completed'
     ? (outcome.rounds.find((r) => r.round === 1)?.participants ?? []).filter((v) => !outcome.survivors.includes(v)).length : 0;
   const result: CaseResult = {
-    name: c.name, n: c.n, dim: c.dim, bits: c.bits, dropout: c.dropout, drop: c.drop, threshold: c.threshold,
+    name: c.name, n: c.n, dim: c.dim, bits: c.bits, ...(c.threads !== undefined ? { threads: c.threads } : {}), dropout: c.dropout, drop: c.drop, threshold: c.threshold,
     graph: c.graph.kind, neighbors: c.graph.kind === 'harary' ? c.graph.degree : c.n - 1,
     outcome: outcome.kind === 'completed' ? 'completed' : `aborted: ${outcome.code}`,
     survivors: outcome.kind === 'completed' ? outcome.survivors.length : 0, droppedAfterShares,
