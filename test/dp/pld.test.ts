@@ -83,7 +83,7 @@ describe('dp/pld', () => {
     }
   });
 
-  it('grid bound: a request beyond 2^22 points is refused before allocating, naming the fix; a given spacing is kept', () => {
+  it('grid bound: a request beyond 2^22 points is refused before allocating, naming the fix', () => {
     const tiny = { kind: 'poisson_sampled', q: 0.5, event: { kind: 'gaussian', noiseMultiplier: 1e-4 } } as const;
     let err: unknown;
     try { new PldAccountant().compose(tiny, 3).getEpsilon(1e-5); } catch (e) { err = e; }
@@ -94,7 +94,6 @@ describe('dp/pld', () => {
     try { new PldAccountant({ discretization: 1e-6 }).compose(ev).getEpsilon(1e-5); } catch (e) { err = e; }
     expect((err as DpError).code).to.equal('DP_ERR_ACCOUNTING_LIMIT');
     expect((err as DpError).message).to.match(/about 1\.2e\+7 grid points at discretization 1\.0e-6, .*a coarser discretization \(at least 2\.9e-6\) or the RDP accountant$/);
-    expect(new PldAccountant({ discretization: 4e-6 }).compose(sampledGaussian(1, 0.01, 10)).getEpsilon(1e-5)).to.be.above(0);
     expect(MAX_PLD_POINTS).to.equal(4194304);
   });
 
