@@ -142,7 +142,10 @@ export class PrivacyLedger {
     return this.opts.budget;
   }
 
-  /** ε spent at `delta` (default: the budget's δ) over `extra` events added to the record. */
+  /**
+   * ε spent at `delta` (default: the budget's δ) over `extra` events added to the record.
+   * @throws DpError `DP_ERR_ACCOUNTING_LIMIT` / `DP_ERR_ACCOUNTING_UNRELIABLE` when the accountant cannot certify it.
+   */
   epsilon(delta?: number, extra: readonly DpEvent[] = []): number {
     const d = delta ?? this.opts.budget?.delta;
     if (d === undefined) throw new DpError('DP_ERR_BAD_PARAM', '"delta" is required when the ledger has no budget');
