@@ -7,11 +7,11 @@
  * and block j belongs to worker j mod W. A wave (the clients' start, or the
  * server messages of one wave, in increasing recipient id) is cut into
  * segments, each the part of the wave inside one block; segments go to their
- * workers in order, at most 2·W in flight, and their answers are handed on
- * strictly in segment order. So the server receives the clients' messages in
- * increasing sender id, as the lockstep channel delivers them, while holding
- * at most 2·W segments of messages: the block is sized so that a segment of
- * masked inputs stays a few MiB.
+ * workers in order, at most `window` (2·W by default) in flight, and their
+ * answers are handed on strictly in segment order. So the server receives the
+ * clients' messages in increasing sender id, as the lockstep channel delivers
+ * them, while holding at most `window` segments of messages: the block is
+ * sized so that a segment of masked inputs stays a few MiB.
  */
 import { Worker } from 'node:worker_threads';
 import { TallyError, ValidationError } from '../errors.js';
@@ -42,10 +42,11 @@ export class ClientPool {
    * @param ids every client id, increasing
    * @param threads workers to start, ≥ 2
    * @param block ids per block, ≥ 1
+   * @param window segments in flight at once, ≥ threads
    */
   constructor(init: Omit<ClientWorkerInit, 'ids' | 'inputs' | 'identitySeeds'> & {
     inputs?: ReadonlyMap<number, Uint32Array>; identitySeeds?: ReadonlyMap<number, Uint8Array>;
-  }, ids: readonly number[], threads: number, readonly block: number) {
+  }, ids: readonly number[], threads: number, readonly block: number, private readonly window = 2 * threads) {
     const url = new URL('./_clientWorker.js', import.meta.url);
     this.workers = [];
     this.seen = [];
@@ -117,7 +118,7 @@ export class ClientPool {
       if (b !== blockOf) { segments.push({ worker: this.owner(it[0]), items: [] }); blockOf = b; }
       segments[segments.length - 1]!.items.push(it);
     }
-    const window = 2 * this.workers.length;
+    const window = this.window;
     const answers: (Promise<ClientJobDone> | undefined)[] = [];
     let next = 0;
     for (let i = 0; i < segments.length; i++) {

@@ -58,7 +58,9 @@ export interface SimulationOptions {
   readonly onProgress?: (e: { round: number; done: number; total: number }) => void;
   /**
    * Threads the clients run on: a count ≥ 1, or `'auto'` (the default): every
-   * core, but one thread when the session is expected to take under a second.
+   * core, but one thread when the session is expected to take under a second,
+   * and fewer when m is so large that each thread's vectors add up (over 512
+   * MiB in all).
    * Only the `native` and `portable` providers run on worker threads.
    */
   readonly threads?: number | 'auto';
@@ -114,6 +116,8 @@ export interface SimulationResult {
 
 /** Below this expected duration the clients stay on the calling thread (starting workers costs ~0.2 s). */
 const POOL_MIN_SECONDS = 1;
+/** 'auto' starts no more threads than hold about four vectors of m words each in this many bytes. */
+const THREAD_BYTES = 512 << 20;
 /** A pool segment of client messages stays under this many bytes (see `_clientPool.ts`). */
 const SEGMENT_BYTES = 4 << 20;
 
@@ -125,7 +129,8 @@ function threadsFor(o: SimulationOptions, config: SessionConfig): number {
   }
   if (o.provider.name !== 'native' && o.provider.name !== 'portable') return 1;
   if (want !== 'auto') return want;
-  const cores = Math.min(availableParallelism(), 16);
+  // A thread holds about four vectors of m words while a client masks its input (sum, packed output, input, its random bytes).
+  const cores = Math.min(availableParallelism(), 16, Math.floor(THREAD_BYTES / (16 * config.dim)));
   if (cores < 2) return 1;
   const n = config.clientIds.length;
   const k = config.graph.kind === 'harary' ? config.graph.degree : n - 1;
@@ -253,6 +258,8 @@ async function runPooled(o: SimulationOptions, config: SessionConfig, setup: Cli
   // The largest client message: the masked input (m·b/8 bytes) or the R1 shares (k · ~100 bytes).
   const largest = Math.max(Math.ceil((config.dim * config.bits) / 8), 100 * k) + 256;
   const block = Math.max(1, Math.min(64, Math.floor(SEGMENT_BYTES / largest), Math.ceil(n / (4 * threads))));
+  // Messages larger than a segment: one in flight per worker, not two.
+  const window = largest > SEGMENT_BYTES ? threads : 2 * threads;
   let pendingRound = 0;
   let down: { id: number; round: number; bytes: Uint8Array }[] = [];
   const server = new ServerDriver({
@@ -270,7 +277,7 @@ async function runPooled(o: SimulationOptions, config: SessionConfig, setup: Cli
   const pool = new ClientPool({
     seed: setup.seed, config, provider: o.provider.name as 'native' | 'portable',
     ...(setup.inputs ? { inputs: setup.inputs } : {}), ...(setup.identitySeeds ? { identitySeeds: setup.identitySeeds } : {}),
-  }, config.clientIds, threads, block);
+  }, config.clientIds, threads, block, window);
   try {
     const wave = async (round: number, w: Parameters<ClientPool['wave']>[0], total: number) => {
       let done = 0;
