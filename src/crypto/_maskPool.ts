@@ -61,8 +61,13 @@ export const AUTO_MASK_THREADS = 8;
 /**
  * Least keystream (terms × padded words) worth handing to workers: 2^21 words
  * = 8 MiB, a few milliseconds of AES-128-CTR on one core, against a hand-off
- * of tens of microseconds (a message per worker, its wake-up, and one extra
- * pass over the workers' windows). Below it one thread is as fast.
+ * of tens of microseconds (a message per worker, its wake-up) plus one copy
+ * and one add pass over the workers' windows and a cipher keyed per window
+ * and term. At the cutoff (bench: 2^16 words × 32 terms, or 2^18 × 8) the
+ * busiest of two threads already does about half to three quarters of the
+ * one-thread work; below it the fixed costs eat the gain. A vector shorter
+ * than two chunks (2 × 16 384 words by default) is one window and stays on
+ * the calling thread whatever the number of terms.
  */
 export const PARALLEL_MIN_WORDS = 2 ** 21;
 
