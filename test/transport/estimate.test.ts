@@ -1,0 +1,33 @@
+import { expect } from 'chai';
+import { estimateSeconds, roughly, type OperationCosts } from '../../src/transport/estimate.js';
+
+describe('transport/estimate', () => {
+  const costs: OperationCosts = { keyAgreement: 40e-6, shareCipher: 2e-6, shamirTerm: 0.1e-6, maskWord: 1e-9 };
+  const shape = { clients: 1000, degree: 999, threshold: 501, dim: 10, droppedAfterSharing: 0, threads: 1 };
+
+  it('counts the clients\' operations and spreads them over the threads', () => {
+    const one = estimateSeconds(shape, costs);
+    // Per client: (3k+2) agreements, 2k share ciphers, 2(k+1)t Shamir terms, (k+2)m mask words.
+    const perClient = 2999 * 40e-6 + 1998 * 2e-6 + 2 * 1000 * 501 * 0.1e-6 + 1001 * 10 * 1e-9;
+    expect(one.clients).to.be.closeTo(1000 * perClient, 1e-9);
+    const two = estimateSeconds({ ...shape, threads: 2 }, costs);
+    expect(two.clients).to.be.closeTo(one.clients / 2, 1e-9);
+    expect(two.server).to.equal(one.server);
+    expect(one.total).to.equal(one.clients + one.server);
+  });
+
+  it('charges the server k pairwise masks per client dropped after sharing keys', () => {
+    const big = { ...shape, degree: 36, threshold: 19, dim: 100_000 };
+    const none = estimateSeconds(big, costs);
+    const some = estimateSeconds({ ...big, droppedAfterSharing: 10 }, costs);
+    expect(some.server - none.server).to.be.closeTo(10 * 36 * (40e-6 + 100_000 * 1e-9), 1e-9);
+  });
+
+  it('rounds a duration for a person', () => {
+    expect(roughly(0.2)).to.equal('about 1 s');
+    expect(roughly(12.4)).to.equal('about 12 s');
+    expect(roughly(43)).to.equal('about 45 s');
+    expect(roughly(180)).to.equal('about 3 min');
+    expect(roughly(7200)).to.equal('about 2.0 h');
+  });
+});
