@@ -37,6 +37,8 @@ export interface InFlight {
   /** The round it belongs to (as the drivers' listeners report it). */
   readonly round: number;
   readonly bytes: Uint8Array;
+  /** Position in its wave (default `id`): messages sent in place of another keep that one's place. */
+  readonly order?: number;
 }
 
 export interface LockstepOptions {
@@ -46,8 +48,13 @@ export interface LockstepOptions {
   readonly clients: readonly LockstepClient[];
   /** Client id → the first round in which it sends nothing (it neither answers nor starts, for 0). */
   readonly silentFrom?: ReadonlyMap<number, number>;
-  /** Sees every message as it is sent; return new bytes to replace it, `null` to lose it, `undefined` to pass it on. */
-  readonly intercept?: (m: InFlight) => Uint8Array | null | undefined;
+  /**
+   * Sees every message as it is sent: return `undefined` to pass it on, new
+   * bytes to replace it, `null` to lose it, or a list of messages to send in
+   * its place (each with its own sender: a client speaking on another's
+   * channel, a repeat, an extra message).
+   */
+  readonly intercept?: (m: InFlight) => Uint8Array | null | undefined | readonly InFlight[];
   /**
    * A second delivery right after each server message: `true` repeats every
    * message byte for byte (a transport that retries); a function returns the
@@ -113,8 +120,11 @@ export class LockstepNetwork {
     if (m.from === 'client' && this.silentFrom(m.id) <= m.round) return;
     const replaced = this.o.intercept?.(m);
     if (replaced === null) return;
-    const msg = replaced === undefined ? m : { ...m, bytes: replaced };
-    (m.from === 'client' ? this.up : this.down).push(msg);
+    if (replaced === undefined || replaced instanceof Uint8Array) {
+      (m.from === 'client' ? this.up : this.down).push(replaced === undefined ? m : { ...m, bytes: replaced });
+      return;
+    }
+    for (const x of replaced) (x.from === 'client' ? this.up : this.down).push({ ...x, order: m.order ?? m.id });
   }
 
   /** Whether the session has ended at the server. */
@@ -169,9 +179,9 @@ export class LockstepNetwork {
     return true;
   }
 
-  /** Delivers every client message in flight to the server, in increasing sender id. */
+  /** Delivers every client message in flight to the server, in increasing sender id (or the place `order` gives it). */
   private deliverUp(work: (party: number, f: () => void) => void): void {
-    const wave = this.up.sort((a, b) => a.id - b.id);
+    const wave = this.up.sort((a, b) => (a.order ?? a.id) - (b.order ?? b.id));
     this.up = [];
     for (const m of wave) work(0, () => this.server.receive(m.id, m.bytes));
   }

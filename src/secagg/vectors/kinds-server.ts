@@ -6,16 +6,17 @@
  * sender and its bytes), when each round closes, and what the server decided:
  * the code of each refused message, the state after each close (with the
  * abort message when it aborts), , the clients it dropped and why, and the sum.
- * The checker replays the server alone with `receiveMessage` / `closeRound`.
+ * The checker replays the server alone on the session driver.
  */
 import { DeterministicRng } from '../../crypto/rng.js';
 import { lowOrderLists } from '../../crypto/lowOrder.js';
 import type { CryptoProvider } from '../../crypto/types.js';
-import { decodeClientMessage, encodeClientMessage, encodeServerMessage } from '../codec.js';
-import { handleServerMessage, startClient, type ClientState } from '../client/index.js';
+import { decodeClientMessage, encodeClientMessage } from '../codec.js';
 import type { SessionConfig } from '../config.js';
+import { ServerDriver, type SessionListener } from '../driver.js';
+import { LockstepNetwork } from '../lockstep.js';
 import type { AdvertiseKeysMessage, ClientMessage, MaskedInputMessage, ShareKeysMessage, UnmaskMessage } from '../messages.js';
-import { closeRound, createServer, receiveMessage, type ServerState } from '../server/index.js';
+import type { ServerState } from '../server/index.js';
 import { validateSession } from '../session.js';
 import {
   bytes, configFromJson, configToJson, expectEqual, expectThat, hex, rngOf, VectorMismatch, type ConfigJson, type TestCase,
@@ -46,16 +47,42 @@ export interface DriveResult {
   readonly dropped: { id: number; round: number; code: string }[];
 }
 
-const ROUND: Record<string, number> = { r0: 0, r1: 1, r2: 2, r3: 3, r4: 4 };
-
 function dropLog(s: ServerState): DriveResult['dropped'] {
   return [...s.ctx.dropped].map(([id, r]) => ({ id, round: r.round, code: r.code })).sort((a, b) => a.id - b.id);
 }
 
+type MutableEvent = { round: number; sender: number; message: Uint8Array; rejected?: string } | { round: number; close: true; state: string; error?: string; abort?: Uint8Array };
+
 /**
- * Runs a session of honest clients through `tamper`. A client is silent after
- * `lastRound` (absent: never). Every message crosses the codec, decoded with
- * the session configuration (spec §6.4).
+ * A listener that records what the server saw and decided, as `ServerEvent`s:
+ * each message received (with its refusal code), each round close with the
+ * state it led to (and the abort code and message).
+ */
+function recorder(server: () => ServerState): { events: MutableEvent[]; listener: SessionListener } {
+  const events: MutableEvent[] = [];
+  const listener: SessionListener = {
+    message: (e) => {
+      if (e.direction === 'to-server') { events.push({ round: e.round, sender: e.peer, message: e.bytes }); return; }
+      const last = events[events.length - 1];
+      if (last !== undefined && 'close' in last && last.state === 'aborted' && last.abort === undefined) last.abort = e.bytes;
+    },
+    rejected: (e) => {
+      const last = events[events.length - 1];
+      if (last !== undefined && !('close' in last)) last.rejected = e.code;
+    },
+    roundClosed: (e) => {
+      const s = server();
+      events.push({ round: e.round, close: true, state: s.kind, ...(s.kind === 'aborted' ? { error: s.code } : {}) });
+    },
+  };
+  return { events, listener };
+}
+
+/**
+ * Runs a session of honest clients on the lockstep driver, every client
+ * message passing through `tamper`. A client is silent after `lastRound`
+ * (absent: never). Every message crosses the codec, decoded with the session
+ * configuration (spec §6.4).
  */
 export function driveSession(o: {
   config: SessionConfig; inputs: readonly Uint32Array[]; identitySeeds?: readonly Uint8Array[];
@@ -64,46 +91,23 @@ export function driveSession(o: {
   stopAfter?: number;
 }, p: CryptoProvider): DriveResult {
   const { config } = o;
-  const last = (id: number) => o.lastRound.get(id) ?? Infinity;
-  const clients = new Map<number, ClientState>();
-  const events: ServerEvent[] = [];
   const sent: Delivery[] = [];
-  let pending: ClientMessage[] = [];
-  config.clientIds.forEach((id, i) => {
-    const step = startClient({ config, id, provider: p, rng: o.rngOf(id), input: o.inputs[i]!, ...(o.identitySeeds ? { identitySeed: o.identitySeeds[i]! } : {}) });
-    clients.set(id, step.state);
-    if (last(id) >= 0) pending.push(...step.out);
+  let net: LockstepNetwork | undefined;
+  const rec = recorder(() => net!.server.state);
+  let stopped = false;
+  net = new LockstepNetwork({
+    config, provider: p, silentFrom: new Map([...o.lastRound].map(([id, last]) => [id, last + 1])),
+    clients: config.clientIds.map((id, i) => ({ id, rng: o.rngOf(id), input: o.inputs[i]!, ...(o.identitySeeds ? { identitySeed: o.identitySeeds[i]! } : {}) })),
+    intercept: (m) => {
+      if (m.from === 'server') return undefined;
+      const ds = o.tamper(m.round, m.id, decodeClientMessage(m.bytes, config), sent);
+      sent.push(...ds);
+      return ds.map((d) => ({ from: 'client' as const, id: d.sender, round: m.round, bytes: encodeClientMessage(d.msg) }));
+    },
+    listener: { ...rec.listener, roundClosed: (e) => { rec.listener.roundClosed!(e); if (e.round === o.stopAfter) stopped = true; } },
   });
-  let server: ServerState = createServer({ config, provider: p });
-  for (;;) {
-    const round = ROUND[server.kind]!;
-    const batch = pending.sort((a, b) => a.id - b.id);
-    pending = [];
-    for (const honest of batch) {
-      for (const d of o.tamper(round, honest.id, honest, sent)) {
-        const message = encodeClientMessage(d.msg);
-        const step = receiveMessage(server, d.sender, decodeClientMessage(message, config));
-        server = step.state;
-        sent.push(d);
-        events.push({ round, sender: d.sender, message, ...(step.rejected ? { rejected: step.rejected.code } : {}) });
-      }
-    }
-    const step = closeRound(server);
-    server = step.state;
-    const abort = step.out.find((x) => x.message.type === 'abort');
-    events.push({
-      round, close: true, state: server.kind,
-      ...(server.kind === 'aborted' ? { error: server.code, ...(abort ? { abort: encodeServerMessage(abort.message) } : {}) } : {}),
-    });
-    if (server.kind === 'completed' || server.kind === 'aborted' || round === o.stopAfter) break;
-    for (const { to, message } of step.out) {
-      if (last(to) <= round) continue;
-      const reply = handleServerMessage(clients.get(to)!, message);
-      clients.set(to, reply.state);
-      pending.push(...reply.out);
-    }
-  }
-  return { events, server, dropped: dropLog(server) };
+  while (!stopped && net.step());
+  return { events: rec.events, server: net.server.state, dropped: dropLog(net.server.state) };
 }
 
 /** Σ of the inputs of `ids` mod 2^bits, entry by entry. */
@@ -161,7 +165,7 @@ const ATTACKS: Attack[] = [
   { comment: 'R0: client 2 advertises twice: the second is refused, the first stands', stopAfter: 0, base: SH5, expect: 'SECAGG_ERR_DUPLICATE_ID',
     tamper: alter(0, 2, (m) => [...own(m), ...own(m)]) },
   { comment: 'R0: a message from id 9, not in the roster: refused, nobody dropped', stopAfter: 0, base: SH5, expect: 'SECAGG_ERR_UNKNOWN_ID',
-    tamper: alter(0, 5, (m) => [...own(m), { sender: 9, msg: { ...(m as AdvertiseKeysMessage), id: 9 } }]) },
+    tamper: alter(0, 1, (m) => [...own(m), { sender: 9, msg: { ...(m as AdvertiseKeysMessage), id: 9 } }]) },
   { comment: 'R0, malicious mode: client 4\'s advertisement signature does not cover its keys: dropped', stopAfter: 0, base: MAL5, expect: 'SECAGG_ERR_BAD_SIGNATURE',
     tamper: alter(0, 4, (m) => [{ sender: 4, msg: { ...(m as AdvertiseKeysMessage), signature: flip((m as AdvertiseKeysMessage).signature!) } }]) },
   // R1
@@ -236,25 +240,26 @@ function generateCase(p: CryptoProvider, tcId: number, a: Attack): TestCase {
 function checkCase(tc: TestCase, p: CryptoProvider): void {
   const config = configFromJson(tc.config as ConfigJson);
   validateSession(config);
-  let server = createServer({ config, provider: p }) as ServerState;
-  (tc.events as EventJson[]).forEach((e, i) => {
-    const where = `events[${i}] (round ${e.round})`;
-    expectEqual(`${where} round`, ROUND[server.kind], e.round);
+  // The server alone, on the session driver: each recorded message is received on its sender's channel;
+  // a recorded close the driver did not make by itself (everyone answered) is the round's deadline.
+  let driver: ServerDriver | undefined;
+  const rec = recorder(() => driver!.state);
+  driver = new ServerDriver({ config, provider: p, channel: { send: () => {} }, listener: rec.listener });
+  const want = tc.events as EventJson[];
+  let seen = 0;
+  want.forEach((e, i) => {
     if ('close' in e) {
-      const step = closeRound(server);
-      server = step.state;
-      expectEqual(`${where} state after close`, server.kind, e.state);
-      if (server.kind === 'aborted') {
-        expectEqual(`${where} abort code`, server.code, e.error);
-        const abort = step.out.find((x) => x.message.type === 'abort');
-        expectEqual(`${where} abort message`, abort === undefined ? undefined : hex(encodeServerMessage(abort.message)), e.abort);
-      }
-      return;
+      // Already recorded: the driver closed the round itself when the last expected message arrived.
+      if (rec.events.length <= i) driver!.closeRound();
+    } else {
+      expectEqual(`events[${i}] round`, Math.min(driver!.round, 4), e.round);
+      driver!.receive(e.sender, bytes(e.message));
     }
-    const step = receiveMessage(server, e.sender, decodeClientMessage(bytes(e.message), config));
-    server = step.state;
-    expectEqual(`${where} refusal of the message from ${e.sender}`, step.rejected?.code, e.rejected);
+    // Every event the driver recorded so far must match the file, in order.
+    for (; seen < rec.events.length; seen++) expectEqual(`events[${seen}]`, eventsJson([rec.events[seen]!])[0], want[seen]);
   });
+  expectEqual('events (count)', rec.events.length, want.length);
+  const server = driver.state;
   expectEqual('dropped', dropLog(server), tc.dropped);
   expectEqual('finalState', server.kind, tc.finalState);
   if (tc.result === 'invalid') {
@@ -271,7 +276,7 @@ function checkCase(tc: TestCase, p: CryptoProvider): void {
 
 export const maliciousClientKind: VectorKind = {
   kind: KIND,
-  description: 'Malicious-client negatives (spec §5.1–5.6, §7, §8.8): sessions of honest clients in which one client message is altered, repeated or sent on another client\'s channel. `events` lists, in order, every message the server receives (the sender its transport authenticated and the bytes, decoded with the session configuration) with the code it refused it with, and every round close with the resulting state (and the abort code and message when it aborts). `dropped` is the server\'s drop log (SILENT: did not answer) and `finalState` its state when the record ends (some cases stop after the round of the deviation). `error` is the code the case shows. The checker replays the server alone with receiveMessage and closeRound and compares every decision, the drop log and the sum.',
+  description: 'Malicious-client negatives (spec §5.1–5.6, §7, §8.8): sessions of honest clients in which one client message is altered, repeated or sent on another client\'s channel. `events` lists, in order, every message the server receives (the sender its transport authenticated and the bytes, decoded with the session configuration) with the code it refused it with, and every round close with the resulting state (and the abort code and message when it aborts). `dropped` is the server\'s drop log (SILENT: did not answer) and `finalState` its state when the record ends (some cases stop after the round of the deviation). `error` is the code the case shows. The checker replays the server alone on the session driver (each message on its sender\'s channel; a close the server did not make by itself, everyone having answered, is the round\'s deadline) and compares every decision, the drop log and the sum.',
   generate: (p) => ATTACKS.map((a, i) => generateCase(p, i + 1, a)),
   check: checkCase,
 };
