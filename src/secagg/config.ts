@@ -62,7 +62,7 @@ function bad(message: string): never {
 
 /**
  * Checks the structural validity of a configuration (types, ranges, ids).
- * Threshold conditions are checked by `validateSessionThreshold` in params.
+ * Threshold conditions are checked by `validateThreshold` in params.ts (through `validateSession`).
  * @throws ValidationError `SECAGG_ERR_BAD_CONFIG`
  */
 export function checkConfigShape(c: SessionConfig): void {
@@ -127,7 +127,7 @@ export interface AdvertisedKeys {
   readonly cPk: Uint8Array;
   /** X25519 key used for pairwise masks (s_u^PK in the paper). */
   readonly sPk: Uint8Array;
-  /** Malicious mode: Ed25519 signature over the advertisement (spec §5.1). */
+  /** Malicious mode: Ed25519 signature over the advertisement (spec §5.2). */
   readonly signature?: Uint8Array;
 }
 
@@ -142,12 +142,12 @@ export function sessionId(provider: CryptoProvider, cfgHash: Uint8Array, keys: r
   return provider.sha256(concatBytes(...parts));
 }
 
-/** The message an R0 advertisement signature covers (spec §5.1). */
+/** The message an R0 advertisement signature covers (spec §5.2). */
 export function advertiseSignedBytes(cfgHash: Uint8Array, id: number, cPk: Uint8Array, sPk: Uint8Array): Uint8Array {
   return concatBytes(LABELS.advertise, cfgHash, u32be(id), cPk, sPk);
 }
 
-/** The message an R3 consistency signature covers (spec §5.4). */
+/** The message an R3 consistency signature covers (spec §5.5). */
 export function consistencySignedBytes(sid: Uint8Array, survivors: readonly number[]): Uint8Array {
   return concatBytes(LABELS.consistency, sid, u32be(survivors.length), ...survivors.map(u32be));
 }

@@ -56,7 +56,7 @@ function pairInfo(label: Uint8Array, u: number, v: number): Uint8Array {
 }
 
 /**
- * AES-128 key of the pairwise mask between u and v (spec §3.3):
+ * AES-128 key of the pairwise mask between u and v (spec §3.6):
  * HKDF-SHA256(ikm = X25519(s_u^SK, s_v^PK), salt = sessionId,
  * info = "tally/secagg-v1/pairwise-mask" ‖ u32(min(u,v)) ‖ u32(max(u,v)), L = 16).
  */
@@ -65,7 +65,7 @@ export function pairwiseMaskKey(p: CryptoProvider, sid: Uint8Array, u: number, s
 }
 
 /**
- * AES-128 key of u's self mask (spec §3.4):
+ * AES-128 key of u's self mask (spec §3.6):
  * HKDF-SHA256(ikm = b_u, salt = sessionId, info = "tally/secagg-v1/self-mask" ‖ u32(u), L = 16).
  */
 export function selfMaskKey(p: CryptoProvider, sid: Uint8Array, u: number, bU: Uint8Array): Uint8Array {
@@ -73,7 +73,7 @@ export function selfMaskKey(p: CryptoProvider, sid: Uint8Array, u: number, bU: U
 }
 
 /**
- * AES-256-GCM key protecting the shares exchanged by u and v (spec §3.5):
+ * AES-256-GCM key protecting the shares exchanged by u and v (spec §3.7):
  * HKDF-SHA256(ikm = X25519(c_u^SK, c_v^PK), salt = sessionId,
  * info = "tally/secagg-v1/share-encryption" ‖ u32(min) ‖ u32(max), L = 32).
  * Both directions use this key; the nonce names the direction.

@@ -73,7 +73,7 @@ export function handleServerMessage(state: ClientState, msg: ServerMessage): Cli
 
 /**
  * Sets (or replaces) the input before the masked-input round.
- * @throws ValidationError if the vector is invalid or the input round has passed.
+ * @throws ValidationError if the vector is invalid; SecAggError `SECAGG_ERR_UNEXPECTED_MESSAGE` once the input round has passed.
  */
 export function setInput(state: ClientState, input: Uint32Array): ClientState {
   checkInput(input, state.ctx.config);

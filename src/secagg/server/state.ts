@@ -111,7 +111,7 @@ export interface AbortedServerState {
 
 export type ServerState = R0State | R1State | R2State | R3State | R4State | CompletedServerState | AbortedServerState;
 
-/** A message the server refused; the peer is dropped unless `kept`. */
+/** A message the server refused; its sender is dropped unless the code keeps it (duplicate, late or misdirected; see receiveMessage). */
 export interface Rejection {
   readonly peer: number | undefined;
   readonly code: string;
