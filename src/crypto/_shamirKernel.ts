@@ -263,9 +263,9 @@ function evaluateJs(mem: Float64Array, rowBase: number, cBase: number, outBase: 
  * @param coeffs t × LP doubles, row i = (a_{0,i}, …, a_{10,i}, 0), entries in [−2^24, 2^24]
  * @param xs holder ids (distinct, in [1, 2^24 − 1]; checked by the caller)
  * @param t number of coefficients per limb
- * @param emit called once per holder, in order, with its LP results at `mem[at…]` (any representatives mod p)
+ * @param results receives holder h's LP values at [h·LP, h·LP + LP) (any representatives mod p)
  */
-export function evaluateShares(coeffs: Float64Array, xs: readonly number[], t: number, emit: (h: number, mem: Float64Array, at: number) => void): void {
+export function evaluateShares(coeffs: Float64Array, xs: readonly number[], t: number, results: Float64Array): void {
   const k = xs.length;
   // Layout in doubles: [coefficients t·LP][results k·LP][rows k·ROW]; every part 16-byte aligned.
   const cBase = 0, outBase = t * LP, rowBase = outBase + k * LP;
@@ -285,7 +285,7 @@ export function evaluateShares(coeffs: Float64Array, xs: readonly number[], t: n
     fillRows(mem, rowBase, xs);
     if (kernel !== null) kernel.evaluate(8 * rowBase, 8 * cBase, 8 * outBase, t, k);
     else evaluateJs(mem, rowBase, cBase, outBase, t, k);
-    for (let h = 0; h < k; h++) emit(h, mem, outBase + h * LP);
+    results.set(mem.subarray(outBase, outBase + k * LP));
   } finally {
     // The coefficients and results are secret; the rows are public.
     mem.fill(0, cBase, rowBase);

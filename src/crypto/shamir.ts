@@ -121,22 +121,20 @@ function checkXs(xs: readonly number[]): void {
  */
 function drawCoefficients(out: Float64Array, t: number, rng: Rng): void {
   const need = L * (t - 1);
-  let got = 0;
+  let got = 0, l = 0, i = 1;
   while (got < need) {
     const want = need - got;
     const r = rng.bytes(SHAMIR_COEFF_BYTES * want);
     if (!(r instanceof Uint8Array) || r.length !== SHAMIR_COEFF_BYTES * want) {
       throw new ValidationError(CODE, 'rng returned the wrong number of bytes');
     }
-    for (let w = 0; w < want; w++) {
-      const o = 4 * w;
+    for (let o = 0; o < r.length; o += 4) {
       // Low 25 bits of the big-endian word (the top 7 bits are dropped).
-      const v = ((r[o]! & 1) * 2 ** 24) + (r[o + 1]! << 16) + (r[o + 2]! << 8) + r[o + 3]!;
+      const v = ((r[o]! & 1) << 24) | (r[o + 1]! << 16) | (r[o + 2]! << 8) | r[o + 3]!;
       if (v >= P) continue;
-      const l = Math.floor(got / (t - 1));
-      const i = 1 + (got % (t - 1));
       out[i * LP + l] = balanced(v);
       got++;
+      if (++i === t) { i = 1; l++; } // limb l's a_{l,1} … a_{l,t−1}, then limb l + 1's
     }
     r.fill(0);
   }
@@ -166,14 +164,20 @@ export function shamirSplit(secret: Uint8Array, threshold: number, xs: readonly 
     coeffs[l] = l < L - 1 ? (secret[o]! << 16) | (secret[o + 1]! << 8) | secret[o + 2]! : (secret[o]! << 8) | secret[o + 1]!;
   }
   if (t > 1) drawCoefficients(coeffs, t, rng);
-  const out: Uint8Array[] = new Array<Uint8Array>(xs.length);
-  evaluateShares(coeffs, xs, t, (h, y, at) => {
-    const share = new Uint8Array(SHAMIR_SHARE_BYTES);
-    const dv = new DataView(share.buffer);
-    for (let l = 0; l < L; l++) dv.setUint32(4 * l, reduce(y[at + l]!), false);
-    out[h] = share;
-  });
+  const k = xs.length;
+  const y = new Float64Array(k * LP);
+  evaluateShares(coeffs, xs, t, y);
   coeffs.fill(0);
+  const out: Uint8Array[] = new Array<Uint8Array>(k);
+  for (let h = 0; h < k; h++) {
+    const share = new Uint8Array(SHAMIR_SHARE_BYTES);
+    for (let l = 0, o = h * LP; l < L; l++, o++) {
+      const w = reduce(y[o]!); // < p < 2^25: the first byte is 0 or 1
+      share[4 * l] = w >>> 24; share[4 * l + 1] = (w >>> 16) & 0xff; share[4 * l + 2] = (w >>> 8) & 0xff; share[4 * l + 3] = w & 0xff;
+    }
+    out[h] = share;
+  }
+  y.fill(0);
   return out;
 }
 
