@@ -25,7 +25,7 @@
  * @module
  */
 import { DpError } from '../errors.js';
-import { normCdf, normSf } from './_math.js';
+import { logExpm1, normCdf, normSf } from './_math.js';
 import { type DpEvent, effectiveGaussianNoise, validateEvent } from './events.js';
 import { type DiscretePld, MAX_PLD_POINTS, trim, composePld, limit, selfComposePld, pldDelta, pldEpsilon } from './pld-discrete.js';
 
@@ -77,14 +77,17 @@ function massBetween(za: number, sa: number, ca: number, zb: number, sb: number,
   return Math.max(0, 1 - ca - sb);
 }
 
-/** log(1 + expm1(e)/q) for q in (0, 1] without overflow; −∞ when 1 + expm1(e)/q ≤ 0. */
+/**
+ * log(1 + expm1(e)/q) = log((e^e − (1 − q))/q) for q in (0, 1], −∞ when that is
+ * ≤ 0. Written as log(1−q) − log q + log(expm1(e − log(1−q))): no e^e is formed
+ * (no overflow above 709), and no 1 + r with r ≈ −1 is rounded (log1p(expm1(−37))
+ * comes out −36.7), so x = σ²·u + 1/2 keeps full absolute accuracy at every loss.
+ */
 function logRatio(e: number, q: number): number {
-  if (e < 1) {
-    const r = Math.expm1(e) / q;
-    return r > -1 ? Math.log1p(r) : -Infinity;
-  }
-  // 1 + (e^e − 1)/q = (e^e/q)·(1 − (1 − q)e^(−e)): no e^e is ever formed.
-  return e - Math.log(q) + Math.log1p(-(1 - q) * Math.exp(-e));
+  if (q === 1) return e;
+  const l1q = Math.log1p(-q);
+  const d = e - l1q;
+  return d > 0 ? l1q - Math.log(q) + logExpm1(d) : -Infinity;
 }
 
 /**

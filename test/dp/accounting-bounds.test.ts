@@ -24,20 +24,17 @@
  */
 import { expect } from 'chai';
 import { DpError } from '../../src/errors.js';
-import { logNormSf } from '../../src/dp/_math.js';
+import { logNormSf, logSub } from '../../src/dp/_math.js';
 import { type DpEvent, sampledGaussian } from '../../src/dp/events.js';
 import { PldAccountant } from '../../src/dp/pld.js';
 import { RdpAccountant } from '../../src/dp/rdp.js';
 
 const DELTA = 1e-5;
 
-/** log(1 + expm1(e)/q), −∞ when the argument is ≤ 0. */
+/** u with 1 − q + q·e^u = e^e, i.e. log((e^e − (1 − q))/q) by logSub; −∞ when e^e ≤ 1 − q. */
 function logRatio(e: number, q: number): number {
-  if (e < 1) {
-    const r = Math.expm1(e) / q;
-    return r > -1 ? Math.log1p(r) : -Infinity;
-  }
-  return e - Math.log(q) + Math.log1p(-(1 - q) * Math.exp(-e));
+  const l1q = Math.log1p(-q);
+  return e > l1q ? logSub(e, l1q) - Math.log(q) : -Infinity;
 }
 
 /** Exact δ(ε) of one Poisson-subsampled Gaussian step, the larger of the two directions. */
@@ -94,9 +91,9 @@ function sumTestDelta(eps: number, q: number, s: number, T: number): number {
 }
 
 /** PLD ε, or the refusal's code. */
-function pld(ev: DpEvent): number | string {
+function pld(ev: DpEvent, delta = DELTA): number | string {
   try {
-    return new PldAccountant().compose(ev).getEpsilon(DELTA);
+    return new PldAccountant().compose(ev).getEpsilon(delta);
   } catch (err) {
     if (err instanceof DpError) return err.code;
     throw err;
@@ -134,6 +131,19 @@ describe('dp accountants: PLD never reports less than the true ε', () => {
     }
     // Only the extreme corner, where the grid would need more than 2^22 points, is refused.
     expect(refused).to.deep.equal(['0.001/0.0001', '0.001/0.01', '0.001/0.5']);
+  });
+
+  it('one step at other δ (1e-10 to 0.05), where losses far below 0 and near the add direction\'s top matter', () => {
+    for (const [z, q] of [[0.1732, 1], [0.2305, 1], [0.3, 0.5], [0.2, 0.9], [1, 0.5], [0.05, 0.3]] as const) {
+      for (const delta of [1e-10, 1e-7, 1e-3, 0.05]) {
+        const exact = solveEps((e) => exactDelta(e, q, z), delta);
+        const got = pld(step(z, q), delta);
+        const tag = `z=${z}, q=${q}, δ=${delta}: exact ${exact}, PLD ${got}`;
+        expect(got, tag).to.be.a('number');
+        expect(got as number, tag).to.be.at.least(exact * (1 - 1e-12));
+        expect(got as number, tag).to.be.at.most(exact * (1 + 1e-3) + 1e-9);
+      }
+    }
   });
 
   it('the reported collapse: z = 0.03 gives ε ≈ 697 (q = 1) and ≈ 653 (q = 0.01), not 0', () => {

@@ -83,6 +83,18 @@ describe('dp/pld', () => {
     }
   });
 
+  it('both directions of the Gaussian are mirror images: equal ε even where e^(−ε) ≈ 1 − q would cancel (σ = 0.1732, ε ≈ 37)', () => {
+    // Before, the add direction found its x-boundaries by log1p(expm1(−ε)), which rounds −37 to −36.7,
+    // and reported ε = 36.77 below the exact 37.0357.
+    const s = 0.17322878940338912;
+    const delta = 0.00012464214593368387;
+    const r = pldEpsilon(subsampledGaussianPld(1, s, 'remove', 0.01), delta);
+    const a = pldEpsilon(subsampledGaussianPld(1, s, 'add', 0.01), delta);
+    expect(a).to.be.closeTo(r, 1e-9);
+    expect(gaussDelta(a, s)).to.be.at.most(delta); // at or above the exact ε
+    expect(a).to.be.below(37.0358);
+  });
+
   it('grid bound: a request beyond 2^22 points is refused before allocating, naming the fix', () => {
     const tiny = { kind: 'poisson_sampled', q: 0.5, event: { kind: 'gaussian', noiseMultiplier: 1e-4 } } as const;
     let err: unknown;
