@@ -44,8 +44,8 @@ if (r.simulate) {
   console.log();
   if (m.error) console.log(`- simulate failed: ${m.error}`);
   else {
-    console.log(`- \`${m.command}\`: server ${s(m.serverSeconds)} s (rounds ${m.roundSeconds.map((x) => s(x)).join(' / ')}${m.threads !== undefined ? `, ${m.threads} thread(s)` : ''}); ` +
-      `benchmark ${s(m.benchServerSeconds)} s (rounds ${m.benchRoundSeconds.map((x) => s(x)).join(' / ')}); simulate ÷ bench ${s(m.simulateOverBench, 2)}`);
+    console.log(`- \`${m.command}\`: server ${s(m.serverSeconds)} s (${m.roundSeconds.filter((x) => x.seconds > 0).map((x) => `R${x.round} ${s(x.seconds)}`).join(', ')}${m.threads !== undefined ? `, ${m.threads} thread(s)` : ''}); ` +
+      `benchmark ${s(m.benchServerSeconds)} s (${m.benchRoundSeconds.map((x, i) => [i, x]).filter(([, x]) => x > 0).map(([i, x]) => `R${i} ${s(x)}`).join(', ')}); simulate ÷ bench ${s(m.simulateOverBench, 2)}`);
   }
 }
 console.log();
