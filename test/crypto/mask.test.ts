@@ -232,6 +232,28 @@ describe('secagg/mask', () => {
     const dim = 65541;
     const terms: MaskTerm[] = Array.from({ length: 40 }, (_, i) => ({ key: keyOf(`w${i}`), sign: i % 3 === 0 ? -1 : 1 }));
 
+    /**
+     * Blocks the caller (inside its first window) until the job's window 1 has
+     * left FREE, i.e. a worker has claimed it (window 0 is the caller's), or 10 s.
+     * The job's control buffer is read from the message the pool posts.
+     */
+    function holdUntilWorkerClaims(pool: NonNullable<ReturnType<typeof maskPool>>): () => void {
+      const [worker] = (pool as unknown as { workers: Set<{ postMessage(m: unknown): void }> }).workers;
+      let ctrl: Int32Array | null = null;
+      const post = worker!.postMessage;
+      worker!.postMessage = function (m: unknown) {
+        ctrl = new Int32Array((m as { ctrl: SharedArrayBuffer }).ctrl);
+        worker!.postMessage = post;
+        return post.call(this, m);
+      };
+      let first = true;
+      return () => {
+        if (!first || ctrl === null) return;
+        first = false;
+        for (let i = 0; i < 1000 && Atomics.load(ctrl, 2) === 0; i++) Atomics.wait(ctrl, 2, 0, 10);
+      };
+    }
+
     before(async function () {
       this.timeout(30_000);
       expect(terms.length * Math.ceil(dim / 16) * 16).to.be.greaterThan(PARALLEL_MIN_WORDS);
@@ -260,13 +282,12 @@ describe('secagg/mask', () => {
     it('a worker takes windows while the caller works; the caller\'s keys are left as they were', () => {
       const pool = maskPool()!;
       const acc = new MaskAccumulator(dim, nativeProvider, { threads: 1 });
-      const gate = new Int32Array(new SharedArrayBuffer(4));
-      let first = true;
+      const hold = holdUntilWorkerClaims(pool);
       const keys = terms.map((t) => t.key.slice());
       const done = pool.run({
         terms: keys.map((key, i) => ({ key, sign: terms[i]!.sign })), padded: Math.ceil(dim / 16) * 16, chunkBytes: 16384,
         expand: (lo, hi) => {
-          if (first) { first = false; Atomics.wait(gate, 0, 0, 300); } // give the worker time to claim
+          hold();
           acc.addMaskRange(terms, lo, lo, hi);
         },
         addWindow: (src, lo, hi) => acc.addShared(src, lo, hi),
@@ -325,12 +346,11 @@ describe('secagg/mask', () => {
       const pool = maskPool()!;
       pool.grow(1);
       const seen: [number, number][] = [];
-      let first = true;
-      const gate = new Int32Array(new SharedArrayBuffer(4));
+      const hold = holdUntilWorkerClaims(pool);
       // chunkBytes 100 is refused by the worker's accumulator, so every window it claims fails.
       const done = pool.run({
         terms, padded: 1000, chunkBytes: 100,
-        expand: (lo, hi) => { if (first) { first = false; Atomics.wait(gate, 0, 0, 300); } seen.push([lo, hi]); },
+        expand: (lo, hi) => { hold(); seen.push([lo, hi]); },
         addWindow: () => { throw new Error('no worker window can succeed'); },
       }, 2);
       expect(done).to.equal(0);
