@@ -45,7 +45,7 @@ export interface CaseResult {
   /** The server's sum equals the plaintext sum of the clients that sent a masked input. */
   selfCheck: boolean;
   /** Wall time inside the driver; CPU time of the whole process (every thread) over the same spans. */
-  serverSeconds: number; serverCpuSeconds: number; roundSeconds: number[]; clientSecondsPerClient: number;
+  serverSeconds: number; serverCpuSeconds: number; roundSeconds: number[]; roundCpuSeconds: number[]; clientSecondsPerClient: number;
   bytesUpPerClient: number; bytesDownPerClient: number;
   /** The largest masked-input message. */
   maskedInputBytes: number;
@@ -88,6 +88,7 @@ async function main(): Promise<void> {
   let maskedInputBytesReceived = 0;
   const upById = new Map<number, number>();
   const roundSeconds = [0, 0, 0, 0, 0];
+  const roundCpuSeconds = [0, 0, 0, 0, 0];
 
   // Server → clients: the driver's sends are queued and handed to IPC after the driver returns, one batch per round.
   let outbox: { round: number; messages: { to: number; bytes: Uint8Array }[] }[] = [];
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     const dt = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(c0);
     serverCpuSeconds += (cpu.user + cpu.system) / 1e6;
+    roundCpuSeconds[round]! += (cpu.user + cpu.system) / 1e6;
     serverSeconds += dt;
     roundSeconds[round]! += dt;
     const batches = outbox;
@@ -169,7 +171,7 @@ async function main(): Promise<void> {
     outcome: outcome.kind === 'completed' ? 'completed' : `aborted: ${outcome.code}`,
     survivors: outcome.kind === 'completed' ? outcome.survivors.length : 0, droppedAfterShares,
     selfCheck: sumHash !== '' && sumHash === stats.sumHash,
-    serverSeconds, serverCpuSeconds, roundSeconds, clientSecondsPerClient: stats.clientSeconds / c.n,
+    serverSeconds, serverCpuSeconds, roundSeconds, roundCpuSeconds, clientSecondsPerClient: stats.clientSeconds / c.n,
     bytesUpPerClient: up / c.n, bytesDownPerClient: down / c.n, maskedInputBytes,
     maxBytesUpOneClient: Math.max(...upById.values()),
     floorCounts: { keystreamBytes: 4 * c.dim * maskWords, masks: maskWords, inputBytes: maskedInputBytesReceived },
