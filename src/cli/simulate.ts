@@ -7,6 +7,7 @@
  */
 import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { systemRng, type Rng } from '../crypto/rng.js';
@@ -371,9 +372,9 @@ export async function run(argv: string[]): Promise<number> {
   const count = Math.round(p.rate * p.n);
   const drops = chooseDrops(simulationRng(p.seed, 'drops'), p.n, count, p.at, p.threat);
   if (!quiet) {
-    const threads = p.threads === 'auto' ? 2 : p.threads;
+    const threads = p.threads === 'auto' ? Math.min(availableParallelism(), 16) : p.threads;
     const early = [...drops.values()].filter((d) => d === 'r1' || d === 'r2').length;
-    const e = estimateSeconds({ clients: p.n, degree: k, threshold: p.threshold, dim: p.dim, droppedAfterSharing: early, threads }, measureCosts(provider));
+    const e = estimateSeconds({ clients: p.n, degree: k, threshold: p.threshold, dim: p.dim, droppedAfterSharing: early, threads, malicious: p.threat === 'malicious' }, measureCosts(provider));
     if (e.total > ANNOUNCE_SECONDS) console.error(`tally simulate: ${roughly(e.total)} expected (${p.n} clients, k=${k}, m=${p.dim})`);
   }
   const tty = !quiet && process.stderr.isTTY === true;

@@ -134,7 +134,7 @@ function threadsFor(o: SimulationOptions, config: SessionConfig): number {
   if (cores < 2) return 1;
   const n = config.clientIds.length;
   const k = config.graph.kind === 'harary' ? config.graph.degree : n - 1;
-  const e = estimateSeconds({ clients: n, degree: k, threshold: config.threshold, dim: config.dim, droppedAfterSharing: 0, threads: 1 }, measureCosts(o.provider));
+  const e = estimateSeconds({ clients: n, degree: k, threshold: config.threshold, dim: config.dim, droppedAfterSharing: 0, threads: 1, malicious: config.threat === 'malicious' }, measureCosts(o.provider));
   return e.clients >= POOL_MIN_SECONDS ? cores : 1;
 }
 

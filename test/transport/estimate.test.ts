@@ -2,18 +2,20 @@ import { expect } from 'chai';
 import { estimateSeconds, roughly, type OperationCosts } from '../../src/transport/estimate.js';
 
 describe('transport/estimate', () => {
-  const costs: OperationCosts = { keyAgreement: 40e-6, shareCipher: 2e-6, shamirTerm: 0.1e-6, maskWord: 1e-9 };
+  const costs: OperationCosts = { keyAgreement: 40e-6, shareCipher: 2e-6, shamirTerm: 0.1e-6, maskWord: 1e-9, keyListEntry: 3e-6, signatureCheck: 60e-6 };
   const shape = { clients: 1000, degree: 999, threshold: 501, dim: 10, droppedAfterSharing: 0, threads: 1 };
 
   it('counts the clients\' operations and spreads them over the threads', () => {
     const one = estimateSeconds(shape, costs);
-    // Per client: (3k+2) agreements, 2k share ciphers, 2(k+1)t Shamir terms, (k+2)m mask words.
-    const perClient = 2999 * 40e-6 + 1998 * 2e-6 + 2 * 1000 * 501 * 0.1e-6 + 1001 * 10 * 1e-9;
+    // Per client: n key-list entries, (3k+2) agreements, 2k share ciphers, 2(k+1)t Shamir terms, (k+2)m mask words.
+    const perClient = 1000 * 3e-6 + 2999 * 40e-6 + 1998 * 2e-6 + 2 * 1000 * 501 * 0.1e-6 + 1001 * 10 * 1e-9;
     expect(one.clients).to.be.closeTo(1000 * perClient, 1e-9);
     const two = estimateSeconds({ ...shape, threads: 2 }, costs);
     expect(two.clients).to.be.closeTo(one.clients / 2, 1e-9);
     expect(two.server).to.equal(one.server);
     expect(one.total).to.equal(one.clients + one.server);
+    // Malicious: every client also verifies the n signed advertisements.
+    expect(estimateSeconds({ ...shape, malicious: true }, costs).clients - one.clients).to.be.closeTo(1000 * 1000 * 60e-6, 1e-9);
   });
 
   it('charges the server k pairwise masks per client dropped after sharing keys', () => {
