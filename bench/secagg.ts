@@ -156,7 +156,10 @@ export async function main(argv: string[]): Promise<object> {
     const r32 = rows.find((r) => r.bits === 32 && r.n === r20.n && r.dim === r20.dim && r.graph === r20.graph && r.neighbors === r20.neighbors && r.drop === r20.drop && r.threads === r20.threads);
     if (r32 === undefined) return [];
     const ratio = r20.serverSeconds / r32.serverSeconds;
-    return [{ b20: r20.name, b32: r32.name, serverSecondsB20: r20.serverSeconds, serverSecondsB32: r32.serverSeconds, ratio, limit: 1.2, met: ratio <= 1.2 }];
+    return [{
+      b20: r20.name, b32: r32.name, serverSecondsB20: r20.serverSeconds, serverSecondsB32: r32.serverSeconds, ratio, limit: 1.2, met: ratio <= 1.2,
+      cpuSecondsB20: r20.serverCpuSeconds, cpuSecondsB32: r32.serverCpuSeconds, cpuRatio: r20.serverCpuSeconds / r32.serverCpuSeconds,
+    }];
   });
   // tally simulate against the benchmark on complete n=50 m=1M r2-dropout b=32: each simulate run right after a
   // fresh run of the benchmark's case, so both see the same load; the fastest of each (the benchmark's main
@@ -190,7 +193,9 @@ export async function main(argv: string[]): Promise<object> {
     const t = Object.entries(r.targets!).filter(([, v]) => !v.met).map(([k]) => k);
     console.log(`${r.name.padEnd(50)} ${fmt(r.serverSeconds).padStart(8)} ${fmt(r.floor!.seconds).padStart(8)} ${fmt(r.floor!.serverOverFloor, 2).padStart(7)}  ${t.length === 0 ? 'all met' : `MISSED: ${t.join(', ')}`}`);
   }
-  for (const x of bitsRatios) console.log(`server time b=20 ÷ b=32, ${x.b32.replace(/ b=32/, '')}: ${fmt(x.ratio, 2)} (target ≤ 1.2: ${x.met ? 'met' : 'MISSED'})`);
+  for (const x of bitsRatios) {
+    console.log(`server time b=20 ÷ b=32, ${x.b32.replace(/ b=32/, '')}: ${fmt(x.ratio, 2)} (target ≤ 1.2: ${x.met ? 'met' : 'MISSED'}); CPU time ${fmt(x.cpuRatio, 2)}`);
+  }
   if (simulate?.error !== undefined) console.log(`tally simulate failed, no comparison: ${simulate.error as string}`);
   else if (simulate !== undefined) {
     console.log(`${simulate.command}: server ${fmt(simulate.serverSeconds as number)} s; benchmark ${fmt(simulate.benchServerSeconds as number)} s (simulate ÷ bench ${fmt(simulate.simulateOverBench as number, 2)})`);
