@@ -238,6 +238,50 @@ function fft(re: Float64Array, im: Float64Array, inverse: boolean): void {
   }
 }
 
+/** Whether {@link convolve} takes the FFT path for inputs of these lengths (else direct summation, exact to rounding). */
+export function convolveUsesFft(na: number, nb: number): boolean {
+  return Math.min(na, nb) > 32 && na * nb > 1 << 20;
+}
+
+/**
+ * a∗a and a∗b with one forward and one inverse transform instead of two of
+ * each: z = a + i·b gives A and B, and since both products are real,
+ * the inverse of A·A + i·A·B is a∗a + i·(a∗b). Negative round-off is clamped
+ * to 0 as in {@link convolve}; both inputs must be non-empty.
+ */
+export function convolveSquareAndProduct(a: Float64Array, b: Float64Array): [Float64Array, Float64Array] {
+  const n1 = 2 * a.length - 1;
+  const n2 = a.length + b.length - 1;
+  let size = 1;
+  while (size < Math.max(n1, n2)) size <<= 1;
+  const re = new Float64Array(size);
+  const im = new Float64Array(size);
+  re.set(a);
+  im.set(b);
+  fft(re, im, false);
+  for (let k = 0; k <= size >> 1; k++) {
+    const m = (size - k) & (size - 1);
+    const zr = re[k]!, zi = im[k]!, wr = re[m]!, wi = im[m]!;
+    // At k: A = (Z(k) + conj Z(m))/2, B = (Z(k) − conj Z(m))/(2i); at m the roles of k and m swap.
+    let ar = (zr + wr) / 2, ai = (zi - wi) / 2, br = (zi + wi) / 2, bi = -(zr - wr) / 2;
+    // W = A·A + i·A·B
+    let sr = ar * ar - ai * ai, si = 2 * ar * ai, pr = ar * br - ai * bi, pi = ar * bi + ai * br;
+    const kr = sr - pi, ki = si + pr;
+    ar = (wr + zr) / 2; ai = (wi - zi) / 2; br = (wi + zi) / 2; bi = -(wr - zr) / 2;
+    sr = ar * ar - ai * ai; si = 2 * ar * ai; pr = ar * br - ai * bi; pi = ar * bi + ai * br;
+    re[m] = sr - pi;
+    im[m] = si + pr;
+    re[k] = kr;
+    im[k] = ki;
+  }
+  fft(re, im, true);
+  const sq = new Float64Array(n1);
+  const pr = new Float64Array(n2);
+  for (let i = 0; i < n1; i++) sq[i] = re[i]! > 0 ? re[i]! : 0;
+  for (let i = 0; i < n2; i++) pr[i] = im[i]! > 0 ? im[i]! : 0;
+  return [sq, pr];
+}
+
 /**
  * Linear convolution of two non-negative sequences (probability masses):
  * direct summation for small inputs, FFT otherwise. Round-off can leave tiny
@@ -246,7 +290,7 @@ function fft(re: Float64Array, im: Float64Array, inverse: boolean): void {
 export function convolve(a: Float64Array, b: Float64Array): Float64Array {
   const n = a.length + b.length - 1;
   if (a.length === 0 || b.length === 0) return new Float64Array(0);
-  if (Math.min(a.length, b.length) <= 32 || a.length * b.length <= 1 << 20) {
+  if (!convolveUsesFft(a.length, b.length)) {
     const out = new Float64Array(n);
     for (let i = 0; i < a.length; i++) {
       const ai = a[i]!;

@@ -8,7 +8,7 @@
  * @module
  */
 import { DpError } from '../errors.js';
-import { convolve } from './_math.js';
+import { convolve, convolveSquareAndProduct, convolveUsesFft } from './_math.js';
 
 /**
  * Hard bound on the points of every PLD array, single step or composed:
@@ -66,13 +66,20 @@ const FFT_FLOOR = 1e-14;
 
 /** The PLD of running `a` and then `b` (independent losses add). */
 export function composePld(a: DiscretePld, b: DiscretePld, cut = 1e-15): DiscretePld {
+  checkSize(a, b);
+  return finish(a, b, convolve(a.mass, b.mass), convolveUsesFft(a.mass.length, b.mass.length), cut);
+}
+
+function checkSize(a: DiscretePld, b: DiscretePld): void {
   const n = a.mass.length + b.mass.length - 1;
   if (n > MAX_PLD_POINTS) limit('composed loss', n, a.h, (a.h * n * 1.01) / MAX_PLD_POINTS);
-  const m = convolve(a.mass, b.mass);
+}
+
+/** Wraps the convolved masses `m` of `a` and `b` as a PLD: sub-floor edges folded (after an FFT), tails trimmed. */
+function finish(a: DiscretePld, b: DiscretePld, m: Float64Array, fft: boolean, cut: number): DiscretePld {
   let max = 0;
   for (let i = 0; i < m.length; i++) if (m[i]! > max) max = m[i]!;
   // Direct summation (see `convolve`) is exact to rounding: no floor there.
-  const fft = Math.min(a.mass.length, b.mass.length) > 32 && a.mass.length * b.mass.length > 1 << 20;
   const floor = fft ? max * FFT_FLOOR : 0;
   // Sub-floor edge bins are handled pessimistically like truncated tails:
   // the low edge is rounded up to the first kept bin, the high edge moved to ∞.
@@ -99,6 +106,17 @@ export function selfComposePld(p: DiscretePld, count: number, cut = 1e-15): Disc
   let base = p;
   let copies = 1;
   for (let c = count; c > 0; c = Math.floor(c / 2)) {
+    const nb = base.mass.length;
+    if (c % 2 === 1 && c > 1 && convolveUsesFft(nb, nb) && convolveUsesFft(nb, result.mass.length)) {
+      // Both products of this level share the base: one pair of transforms gives both.
+      checkSize(base, base);
+      checkSize(base, result);
+      const [sq, pr] = convolveSquareAndProduct(base.mass, result.mass);
+      result = finish(result, base, pr, true, cut);
+      copies *= 2;
+      base = finish(base, base, sq, true, (cut * copies) / count);
+      continue;
+    }
     if (c % 2 === 1) result = composePld(result, base, cut);
     if (c > 1) {
       copies *= 2;
