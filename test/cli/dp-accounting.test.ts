@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const RUNAWAY_MS = 120_000;
 const tally = (...args: string[]): { code: number | null; out: string; err: string; signal: string | null } => {
-  // 1 GiB of heap: the PLD grid bound keeps every request far below it.
+  // A 1 GiB heap cap makes a runaway fail fast; the PLD's typed arrays (outside the heap) are held by its 2^22-point bound.
   const r = spawnSync(process.execPath, ['--max-old-space-size=1024', MAIN, 'dp', ...args], { encoding: 'utf8', timeout: RUNAWAY_MS });
   return { code: r.status, out: r.stdout, err: r.stderr, signal: r.signal };
 };
