@@ -18,7 +18,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findSecAggPlusParams } from '../src/secagg/params.js';
@@ -108,6 +108,7 @@ export async function main(argv: string[]): Promise<object> {
   const quick = values.quick ?? false;
   const repeat = Number(values.repeat ?? 1);
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat expected an integer ≥ 1, got ${values.repeat}`);
+  const loadAtStart = loadavg(); // other work on the machine inflates wall times; recorded with the results
   const mask = await benchMaskExpansion(quick ? 100_000 : 1_000_000, 8);
   let memcpy = memoryCopyRate();
   let aes = mask.rawKeystreamBytesPerSec;
@@ -202,6 +203,7 @@ export async function main(argv: string[]): Promise<object> {
   }
   return {
     suite: 'secagg', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, quick,
+    loadAverage: { start: loadAtStart, end: loadavg() },
     mask: { ...mask, target: 0.5, met: mask.ratio >= 0.5 },
     floorRates: { aesCtrBytesPerSec: aes, memoryCopyBytesPerSec: memcpy },
     cases: rows, bitsRatios, ...(simulate !== undefined ? { simulate } : {}),

@@ -50,4 +50,5 @@ if (r.simulate) {
 }
 console.log();
 console.log(`rates: AES-128-CTR ${s(r.floorRates.aesCtrBytesPerSec / 1e9, 2)} GB/s, memory copy ${s(r.floorRates.memoryCopyBytesPerSec / 1e9, 2)} GB/s; ` +
-  `mask expansion + accumulation ${s(r.mask.expandAccumulateBytesPerSec / 1e9, 2)} GB/s = ${(100 * r.mask.ratio).toFixed(0)}% of raw; ${r.cpu}, ${r.cores} cores, Node ${r.node}, ${r.date}`);
+  `mask expansion + accumulation ${s(r.mask.expandAccumulateBytesPerSec / 1e9, 2)} GB/s = ${(100 * r.mask.ratio).toFixed(0)}% of raw; ${r.cpu}, ${r.cores} cores, Node ${r.node}, ${r.date}` +
+  (r.loadAverage ? `; load average (1 min) ${r.loadAverage.start[0].toFixed(1)} at the start, ${r.loadAverage.end[0].toFixed(1)} at the end` : ''));
