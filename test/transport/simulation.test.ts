@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { nativeProvider } from '../../src/crypto/native.js';
-import { plaintextSum } from '../../src/secagg/session.js';
+import { plaintextSum, randomInput } from '../../src/secagg/session.js';
+import { drawnInput, simulationRng } from '../../src/transport/_clients.js';
 import { simulate, type DropPoint } from '../../src/transport/simulation.js';
 
 const provider = nativeProvider;
@@ -142,5 +143,16 @@ describe('transport/simulation: threads', () => {
     let err: unknown;
     try { await run({ clients: 4, threshold: 3, threads: 0 }); } catch (e) { err = e; }
     expect((err as { code?: string }).code).to.equal('SECAGG_ERR_BAD_CONFIG');
+  });
+});
+
+describe('transport/simulation: drawn inputs', () => {
+  it('are the words randomInput draws from the client\'s stream, at every bit width', () => {
+    for (const bits of [1, 7, 16, 31, 32]) {
+      for (const dim of [1, 5, 1000]) {
+        const want = randomInput(simulationRng('s', 'input/3'), dim, bits);
+        expect(Array.from(drawnInput('s', 3, dim, bits)), `b=${bits} m=${dim}`).to.deep.equal(Array.from(want));
+      }
+    }
   });
 });
