@@ -158,8 +158,11 @@ export class ServerDriver {
     this.cancel?.();
     this.cancel = undefined;
     const round = this.round;
+    const running = 'acc' in this.s ? this.s.acc : undefined;
     const step = closeRound(this.s);
     this.s = step.state;
+    // An aborted session's running sum is never read again: wipe it now.
+    if (this.s.kind === 'aborted') running?.clear();
     const record: RoundRecord = { round, participants: [...(this.heard[round] ?? [])].sort((a, b) => a - b) };
     this.records.push(record);
     this.reportDrops();

@@ -92,6 +92,19 @@ describe('secagg/driver', () => {
     }
   });
 
+  it('wipes the running sum when the session aborts after inputs were added', () => {
+    let cleared = 0;
+    const counting = (dim: number, bits: number, p: CryptoProvider) => {
+      const agg = maskedSum(dim, bits, p);
+      return { ...agg, clear: () => { cleared++; agg.clear(); } };
+    };
+    // Three clients fall silent after R2: only two unmasking answers, below t = 3.
+    const net = new LockstepNetwork({ config, provider, clients: clients(), aggregator: counting, silentFrom: new Map([[1, 3], [2, 3], [3, 3]]) });
+    const out = net.run();
+    expect(out.kind === 'aborted' && out.code).to.equal('SECAGG_ERR_BELOW_THRESHOLD');
+    expect(cleared).to.equal(1);
+  });
+
   it('a bug in the client propagates instead of aborting it with a protocol code', () => {
     const buggy: CryptoProvider = { ...provider, name: 'buggy', aesGcmSeal: () => { throw new TypeError('seal bug'); } };
     // The same keys as client 1 of the network, so the key list is this client's own.
