@@ -243,6 +243,18 @@ export function convolveUsesFft(na: number, nb: number): boolean {
   return Math.min(na, nb) > 32 && na * nb > 1 << 20;
 }
 
+/** The forward FFT of z = a + i·b, zero-padded to the first power of two ≥ `n`: [re, im, size]. */
+function transformPair(a: Float64Array, b: Float64Array, n: number): [Float64Array, Float64Array, number] {
+  let size = 1;
+  while (size < n) size <<= 1;
+  const re = new Float64Array(size);
+  const im = new Float64Array(size);
+  re.set(a);
+  im.set(b);
+  fft(re, im, false);
+  return [re, im, size];
+}
+
 /**
  * a∗a and a∗b with one forward and one inverse transform instead of two of
  * each: z = a + i·b gives A and B, and since both products are real,
@@ -252,13 +264,7 @@ export function convolveUsesFft(na: number, nb: number): boolean {
 export function convolveSquareAndProduct(a: Float64Array, b: Float64Array): [Float64Array, Float64Array] {
   const n1 = 2 * a.length - 1;
   const n2 = a.length + b.length - 1;
-  let size = 1;
-  while (size < Math.max(n1, n2)) size <<= 1;
-  const re = new Float64Array(size);
-  const im = new Float64Array(size);
-  re.set(a);
-  im.set(b);
-  fft(re, im, false);
+  const [re, im, size] = transformPair(a, b, Math.max(n1, n2));
   for (let k = 0; k <= size >> 1; k++) {
     const m = (size - k) & (size - 1);
     const zr = re[k]!, zi = im[k]!, wr = re[m]!, wi = im[m]!;
@@ -299,15 +305,9 @@ export function convolve(a: Float64Array, b: Float64Array): Float64Array {
     }
     return out;
   }
-  let size = 1;
-  while (size < n) size <<= 1;
   // Both real inputs go in one complex transform: z = a + i·b, then
   // A·B is recovered from Z(k) and conj(Z(n−k)).
-  const re = new Float64Array(size);
-  const im = new Float64Array(size);
-  re.set(a);
-  im.set(b);
-  fft(re, im, false);
+  const [re, im, size] = transformPair(a, b, n);
   // The product A·B is written back in place, bins k and n−k together (each needs both Z values),
   // so the transform needs no second pair of arrays: peak memory is 2 transforms + the output.
   for (let k = 0; k <= size >> 1; k++) {
