@@ -163,24 +163,25 @@ export async function main(argv: string[]): Promise<object> {
     }];
   });
   // tally simulate against the benchmark on complete n=50 m=1M r2-dropout b=32: each simulate run right after a
-  // fresh run of the benchmark's case, so both see the same load; the fastest of each (the benchmark's main
-  // runs included) is compared.
+  // fresh run of the benchmark's case, so the two of a pair see the same load; the fastest of each side's paired
+  // runs are compared, and each pair's ratio is recorded.
   let simulate: Record<string, unknown> | undefined;
   const r2index = selected.findIndex((c) => c.graph.kind === 'complete' && c.n === 50 && c.bits === 32 && c.drop === 'r2' && c.threads === undefined);
   const r2case = rows[r2index];
   if (r2case !== undefined && !values['no-simulate']) {
     try {
       const sims: ReturnType<typeof simulateCase>[] = [];
-      const benchRuns = [...runs[r2index]!];
+      const paired: CaseResult[] = [];
       for (let k = 0; k < repeat; k++) {
-        benchRuns.push(runCase(selected[r2index]!));
+        paired.push(runCase(selected[r2index]!));
         sims.push(simulateCase(50, r2case.dim, 32));
       }
       const s = sims.reduce((a, b) => (b.serverSeconds < a.serverSeconds ? b : a));
-      const b = benchRuns.reduce((x, y) => (y.serverSeconds < x.serverSeconds ? y : x));
+      const b = paired.reduce((x, y) => (y.serverSeconds < x.serverSeconds ? y : x));
       simulate = {
         case: r2case.name, ...s, simulateRuns: sims.map((x) => x.serverSeconds),
-        benchServerSeconds: b.serverSeconds, benchRoundSeconds: b.roundSeconds, benchRuns: benchRuns.map((x) => x.serverSeconds),
+        benchServerSeconds: b.serverSeconds, benchRoundSeconds: b.roundSeconds, benchRuns: paired.map((x) => x.serverSeconds),
+        pairRatios: sims.map((x, i) => x.serverSeconds / paired[i]!.serverSeconds),
         simulateOverBench: s.serverSeconds / b.serverSeconds,
       };
     } catch (err) {

@@ -45,7 +45,8 @@ if (r.simulate) {
   if (m.error) console.log(`- simulate failed: ${m.error}`);
   else {
     console.log(`- \`${m.command}\`: server ${s(m.serverSeconds)} s (${m.roundSeconds.filter((x) => x.seconds > 0).map((x) => `R${x.round} ${s(x.seconds)}`).join(', ')}${m.threads !== undefined ? `, ${m.threads} thread(s)` : ''}); ` +
-      `benchmark ${s(m.benchServerSeconds)} s (${m.benchRoundSeconds.map((x, i) => [i, x]).filter(([, x]) => x > 0).map(([i, x]) => `R${i} ${s(x)}`).join(', ')}); simulate ÷ bench ${s(m.simulateOverBench, 2)}`);
+      `benchmark ${s(m.benchServerSeconds)} s (${m.benchRoundSeconds.map((x, i) => [i, x]).filter(([, x]) => x > 0).map(([i, x]) => `R${i} ${s(x)}`).join(', ')}); simulate ÷ bench ${s(m.simulateOverBench, 2)}` +
+      (m.pairRatios ? ` (runs in pairs: simulate ${m.simulateRuns.map((x) => s(x)).join(', ')} s after bench ${m.benchRuns.map((x) => s(x)).join(', ')} s; ratios ${m.pairRatios.map((x) => s(x, 2)).join(', ')})` : ''));
   }
 }
 console.log();
