@@ -19,7 +19,7 @@ const rows = [
   '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
 ];
 for (const c of r.cases) {
-  const name = c.name.replace(/ b=\d+ .*$/, '');
+  const name = c.name.replace(/ b=\d+ [^,]*/, '');
   const drop = c.drop === 'mixed' ? 'mixed r1/r2/r4' : `all at ${c.drop}`;
   const t = c.targets ?? {};
   const server = t.serverSeconds ? `${s(c.serverSeconds)} (≤ ${t.serverSeconds.limit}${t.serverSeconds.met ? '' : ' MISSED'})` : s(c.serverSeconds);
