@@ -46,16 +46,27 @@ export type AggregatorFactory = (dim: number, bits: number, provider: CryptoProv
  * expanded chunk by chunk and added or subtracted, one final reduction, done
  * in place on the sum that result() hands over.
  *
- * Mask removal uses every core by default (`threads: 'auto'`, see mask.ts and
+ * Mask removal uses every core by default for vectors of at least
+ * {@link PARALLEL_MIN_DIM} entries (`threads: 'auto'`, see mask.ts and
  * _maskPool.ts): the unmasking round of a session with clients dropped after
  * sharing keys rebuilds one pairwise mask per surviving neighbour of each,
- * which dominates the server's time. Pass `{ threads: 1 }` to stay on the
- * calling thread; the sum is bit-identical either way. When the vector is
- * large enough for the pool to pay, the workers are started here, so they
- * have loaded before the unmasking round.
+ * which dominates the server's time. Shorter vectors stay on the calling
+ * thread: there the hand-off does not pay for the worker's memory. Pass
+ * `{ threads }` to choose; the sum is bit-identical either way. When the
+ * pool is used, its workers are started here, so they have loaded before the
+ * unmasking round.
  */
+/**
+ * Shortest vector for which `maskedSum` uses the worker pool by default. Measured
+ * on the 2-core machine of docs/performance.md (SecAgg+ n = 1,000, m = 10^5,
+ * k = 36): two threads took 1.20–1.29 s against 1.25–1.35 s on one, for about
+ * 45 MiB more peak memory; at m = 10^6 (complete n = 50, r2 dropouts) two
+ * threads save 14%.
+ */
+export const PARALLEL_MIN_DIM = 2 ** 18;
+
 export function maskedSum(dim: number, bits: number, provider: CryptoProvider, options?: MaskAccumulatorOptions): Aggregator {
-  const acc = new MaskAccumulator(dim, provider, { threads: 'auto', ...options });
+  const acc = new MaskAccumulator(dim, provider, { threads: dim >= PARALLEL_MIN_DIM ? 'auto' : 1, ...options });
   // A vector of ≥ PARALLEL_MIN_WORDS / 32 words pays with 32 masks to rebuild (e.g. one dropped client of 33 neighbours).
   if (acc.threads > 1 && provider.name === 'native' && dim * 32 >= PARALLEL_MIN_WORDS) warmMaskPool(acc.threads);
   return {
