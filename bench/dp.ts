@@ -14,7 +14,7 @@ import { DeterministicRng } from '../src/crypto/rng.js';
 import { fillDiscreteGaussian } from '../src/dp/discrete-gaussian.js';
 import { decodeSum, encodeUpdate, type EncodeParams } from '../src/dp/encode.js';
 import { rotate } from '../src/dp/hadamard.js';
-import { planRound } from '../src/dp/plan.js';
+import { encodeParams, planRound } from '../src/dp/plan.js';
 import { fillSkellam } from '../src/dp/skellam.js';
 import { benchAccountants } from './_dp-accounting.js';
 
@@ -60,9 +60,11 @@ export async function main(argv: string[]): Promise<object> {
   const update = Float32Array.from(new DeterministicRng('bench-update').bytes(dim), (b) => (b - 127.5) / 1e4);
   const seed = new Uint8Array(32).fill(1);
   const rng = new DeterministicRng('bench-dp');
-  const params = (kind: 'none' | 'ddg' | 'skellam'): EncodeParams => ({
-    clip: 1, scale: chosen.scale, bits: 20, beta: chosen.beta, noise: { kind, sigma }, rotationSeed: seed,
-  });
+  // The encoder's parameters come from the round plan itself (exact σ² fraction), as in a real round.
+  const skellamPlan = planRound({ clip: 1, dim, threshold: 80, clients: 100, bits: 20, noiseMultiplier: 1, kind: 'skellam' });
+  const params = (kind: 'none' | 'ddg' | 'skellam'): EncodeParams => (kind === 'ddg' ? encodeParams(chosen, seed)
+    : kind === 'skellam' ? encodeParams(skellamPlan, seed)
+      : { ...encodeParams(chosen, seed), noise: { kind: 'none' } });
   const noise = new Float64Array(chosen.paddedDim);
   let encoded: Uint32Array = new Uint32Array(0);
   const rows: Row[] = [
