@@ -9,8 +9,9 @@
 import { lowOrderLists } from '../../crypto/lowOrder.js';
 import { DeterministicRng, type Rng } from '../../crypto/rng.js';
 import type { CryptoProvider } from '../../crypto/types.js';
-import { decodeServerMessage, encodeClientMessage, encodeServerMessage } from '../codec.js';
-import { handleServerMessage, startClient, type ClientState } from '../client/index.js';
+import { decodeServerMessage, encodeServerMessage } from '../codec.js';
+import type { ClientState } from '../client/index.js';
+import { ClientDriver } from '../driver.js';
 import type { AdvertisedKeys } from '../config.js';
 import type { KeyListMessage, ServerMessage, ShareRoutingMessage, UnmaskRequestMessage, ConsistencyRequestMessage } from '../messages.js';
 import { sessionGraph, validateSession } from '../session.js';
@@ -74,8 +75,8 @@ const ATTACKS: Attack[] = [
   { comment: 'malicious mode: advertisement signature of client 4 altered', base: MAL, round: 1, forge: keyList((m) => ({ keys: replaceKey(m.keys, 4, { signature: flip(m.keys[3]!.signature!) }) })), error: 'SECAGG_ERR_BAD_SIGNATURE' },
   { comment: 'malicious mode: client 2\'s keys replaced by the server, signature kept', base: MAL, round: 1, forge: keyList((m, kit) => ({ keys: replaceKey(m.keys, 2, { sPk: kit.fresh() }) })), error: 'SECAGG_ERR_BAD_SIGNATURE' },
   { comment: 'share routing bound to another session id', base: SH, round: 2, forge: routing((m) => ({ sessionId: flip(m.sessionId) })), error: 'SECAGG_ERR_SESSION_MISMATCH' },
-  { comment: 'share routing with a share from client 9, not in the roster', base: SH, round: 2, forge: routing((m) => ({ shares: [...m.shares, { from: 9, ciphertext: m.shares[0]!.ciphertext }] })), error: 'SECAGG_ERR_UNKNOWN_ID' },
-  { comment: 'share routing with client 2\'s share twice', base: SH, round: 2, forge: routing((m) => ({ shares: [m.shares[0]!, m.shares[1]!, m.shares[1]!, ...m.shares.slice(2)] })), error: 'SECAGG_ERR_DUPLICATE_ID' },
+  { comment: 'share routing whose last share claims to come from client 9, not in the roster', base: SH, round: 2, forge: routing((m) => ({ shares: [...m.shares.slice(0, -1), { from: 9, ciphertext: m.shares[m.shares.length - 1]!.ciphertext }] })), error: 'SECAGG_ERR_UNKNOWN_ID' },
+  { comment: 'share routing with client 2\'s share twice, in place of client 3\'s', base: SH, round: 2, forge: routing((m) => ({ shares: [m.shares[0]!, m.shares[1]!, m.shares[1]!, ...m.shares.slice(3)] })), error: 'SECAGG_ERR_DUPLICATE_ID' },
   { comment: 'share routing with a share claimed to come from the client itself', base: SH, round: 2, forge: routing((m) => ({ shares: [m.shares[0]!, m.shares[1]!, { from: TARGET, ciphertext: m.shares[2]!.ciphertext }, m.shares[3]!] })), error: 'SECAGG_ERR_UNKNOWN_ID' },
   { comment: 'share routing with |U2| = 2 < t = 3', base: SH, round: 2, forge: routing((m) => ({ shares: m.shares.slice(0, 1) })), error: 'SECAGG_ERR_BELOW_THRESHOLD' },
   { comment: 'unmasking request lists client 2 both as survivor and as dropped (both shares of one peer)', base: SH, round: 4, forge: unmask(() => ({ dropped: [2] })), error: 'SECAGG_ERR_BOTH_SHARES_REQUESTED' },
@@ -108,18 +109,23 @@ interface StepJson { round: number; forged?: true; server: string; client: strin
 
 const ROUND_OF_REQUEST: Record<string, number> = { 'key-list': 1, 'share-routing': 2, 'consistency-request': 3, 'unmask-request': 4 };
 
-/** Feeds `msgs` to a fresh target client; returns its encoded answers and final state. */
+/** Feeds `msgs` to a fresh target client on the session driver; returns its encoded answers and final state. */
 function replayClient(tc: { config: ConfigJson; client: ClientJson }, rng: Rng, msgs: Uint8Array[], p: CryptoProvider): { advertise: string; answers: string[][]; state: ClientState } {
   const config = configFromJson(tc.config);
   const c = tc.client;
-  const start = startClient({ config, id: c.id, provider: p, rng, input: u32s(c.input), ...(c.identitySeed ? { identitySeed: bytes(c.identitySeed) } : {}) });
-  let state = start.state;
-  const answers = msgs.map((m) => {
-    const step = handleServerMessage(state, decodeServerMessage(m));
-    state = step.state;
-    return step.out.map((o) => hex(encodeClientMessage(o)));
+  let sent: string[] = [];
+  const driver = new ClientDriver({
+    config, id: c.id, provider: p, rng, input: u32s(c.input), ...(c.identitySeed ? { identitySeed: bytes(c.identitySeed) } : {}),
+    channel: { send: (b) => sent.push(hex(b)) },
   });
-  return { advertise: hex(encodeClientMessage(start.out[0]!)), answers, state };
+  driver.start();
+  const advertise = sent[0]!;
+  const answers = msgs.map((m) => {
+    sent = [];
+    driver.receive(m);
+    return sent;
+  });
+  return { advertise, answers, state: driver.state! };
 }
 
 function generateCase(p: CryptoProvider, tcId: number, a: Attack): TestCase {
