@@ -49,6 +49,8 @@ export function checkInput(input: Uint32Array, c: SessionConfig): void {
   checkRange(input, c.dim, c.bits);
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 /**
  * `dim` random entries below 2^bits drawn from `rng`: 4 bytes per entry, read
  * little-endian and masked to `bits` (the layout the session vectors record;
@@ -57,11 +59,18 @@ export function checkInput(input: Uint32Array, c: SessionConfig): void {
 export function randomInput(rng: Rng, dim: number, bits: number): Uint32Array {
   const mask = bits === 32 ? 0xffffffff : 2 ** bits - 1;
   const b = rng.bytes(4 * dim);
+  if (LITTLE_ENDIAN) {
+    // Read the drawn bytes in place (copied once only if misaligned), so a large m is held once, not twice.
+    const v = b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, dim) : new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + 4 * dim));
+    if (bits < 32) for (let i = 0; i < dim; i++) v[i]! &= mask;
+    return v;
+  }
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const v = new Uint32Array(dim);
   for (let i = 0; i < dim; i++) v[i] = dv.getUint32(4 * i, true) & mask;
   return v;
 }
+
 
 /** The plaintext sum mod 2^bits of the inputs at the given 0-based indices (the self-check of every session runner). */
 export function plaintextSum(inputs: readonly Uint32Array[], indices: readonly number[], dim: number, bits: number): Uint32Array {

@@ -16,23 +16,9 @@ export function simulationRng(seed: string, label: string): DeterministicRng {
   return new DeterministicRng(`tally/simulate/${seed}/${label}`);
 }
 
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-
-/**
- * The input client `id` contributes when none is given: drawn from its own
- * stream, entries < 2^bits; the values of `randomInput` (little-endian words
- * of the stream, masked), read in place so a large m is held once, not twice.
- */
+/** The input client `id` contributes when none is given: `randomInput` from its own stream. */
 export function drawnInput(seed: string, id: number, dim: number, bits: number): Uint32Array {
-  const rng = simulationRng(seed, `input/${id}`);
-  if (!LITTLE_ENDIAN) return randomInput(rng, dim, bits);
-  const b = rng.bytes(4 * dim);
-  const v = b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, dim) : new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + 4 * dim));
-  if (bits < 32) {
-    const mask = 2 ** bits - 1;
-    for (let i = 0; i < dim; i++) v[i]! &= mask;
-  }
-  return v;
+  return randomInput(simulationRng(seed, `input/${id}`), dim, bits);
 }
 
 /** What a thread needs to build some clients of a session. */

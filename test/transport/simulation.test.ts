@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { nativeProvider } from '../../src/crypto/native.js';
-import { plaintextSum, randomInput } from '../../src/secagg/session.js';
+import { plaintextSum } from '../../src/secagg/session.js';
 import { drawnInput, simulationRng } from '../../src/transport/_clients.js';
 import { simulate, type DropPoint } from '../../src/transport/simulation.js';
 
@@ -147,11 +147,14 @@ describe('transport/simulation: threads', () => {
 });
 
 describe('transport/simulation: drawn inputs', () => {
-  it('are the words randomInput draws from the client\'s stream, at every bit width', () => {
+  it('are the little-endian words of the client\'s stream, masked to b bits, at every bit width', () => {
     for (const bits of [1, 7, 16, 31, 32]) {
       for (const dim of [1, 5, 1000]) {
-        const want = randomInput(simulationRng('s', 'input/3'), dim, bits);
-        expect(Array.from(drawnInput('s', 3, dim, bits)), `b=${bits} m=${dim}`).to.deep.equal(Array.from(want));
+        // The documented layout, read word by word here, independently of randomInput's in-place path.
+        const raw = simulationRng('s', 'input/3').bytes(4 * dim);
+        const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+        const want = Array.from({ length: dim }, (_, i) => (bits === 32 ? dv.getUint32(4 * i, true) : dv.getUint32(4 * i, true) % 2 ** bits));
+        expect(Array.from(drawnInput('s', 3, dim, bits)), `b=${bits} m=${dim}`).to.deep.equal(want);
       }
     }
   });
