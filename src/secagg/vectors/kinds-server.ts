@@ -17,7 +17,7 @@ import { ServerDriver, type SessionListener } from '../driver.js';
 import { LockstepNetwork } from '../lockstep.js';
 import type { AdvertiseKeysMessage, ClientMessage, MaskedInputMessage, ShareKeysMessage, UnmaskMessage } from '../messages.js';
 import type { ServerState } from '../server/index.js';
-import { validateSession } from '../session.js';
+import { plaintextSum, validateSession } from '../session.js';
 import {
   bytes, configFromJson, configToJson, expectEqual, expectThat, hex, rngOf, VectorMismatch, type ConfigJson, type TestCase,
 } from './_common.js';
@@ -110,15 +110,9 @@ export function driveSession(o: {
   return { events: rec.events, server: net.server.state, dropped: dropLog(net.server.state) };
 }
 
-/** Σ of the inputs of `ids` mod 2^bits, entry by entry. */
+/** Σ of the inputs of client `ids` mod 2^bits. */
 function plainSum(config: SessionConfig, inputs: readonly Uint32Array[], ids: readonly number[]): Uint32Array {
-  const out = new Uint32Array(config.dim);
-  const mod = 2 ** config.bits;
-  for (const id of ids) {
-    const x = inputs[config.clientIds.indexOf(id)]!;
-    for (let j = 0; j < config.dim; j++) out[j] = (out[j]! + x[j]!) % mod;
-  }
-  return out;
+  return plaintextSum(inputs, ids.map((id) => config.clientIds.indexOf(id)), config.dim, config.bits);
 }
 
 // --- the attacks ---------------------------------------------------------
