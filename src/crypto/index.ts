@@ -20,7 +20,7 @@ import { nativeProvider } from './native.js';
 import { portableProvider } from './portable.js';
 import type { CryptoProvider } from './types.js';
 
-export type { CryptoProvider, Ed25519KeyPair, KeystreamGenerator, RawCryptoProvider, X25519KeyPair } from './types.js';
+export type { CryptoProvider, Ed25519KeyPair, KeystreamGenerator, RawCryptoProvider, X25519Agreement, X25519KeyPair } from './types.js';
 export { CountingRng, DeterministicRng, DRBG_LABEL, systemRng, type Rng } from './rng.js';
 export { Drbg } from './drbg.js';
 export { nativeProvider, nativeRaw } from './native.js';

@@ -13,13 +13,12 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  hkdfSync,
   sign,
   verify,
   type Cipher,
   type KeyObject,
 } from 'node:crypto';
-import type { CryptoProvider, KeystreamGenerator, RawCryptoProvider } from './types.js';
+import type { CryptoProvider, KeystreamGenerator, RawCryptoProvider, X25519Agreement } from './types.js';
 import { validated } from './validated.js';
 
 /** base64url of a byte view, without copying it into a Buffer first. */
@@ -48,9 +47,26 @@ function okpPrivateKey(crv: 'X25519' | 'Ed25519', raw: Uint8Array): KeyObject {
   return createPrivateKey({ key: { kty: 'OKP', crv, d: b64u(raw), x: '' }, format: 'jwk' });
 }
 
+/**
+ * Public KeyObjects by curve and base64url key, so a key met again (each of a
+ * client's neighbours in R1 and R2, the server's R4 rebuilds) is imported
+ * once. Public keys only: nothing secret is ever kept here. Bounded: when
+ * full it starts over, which costs only re-imports.
+ */
+const publicKeyCache = new Map<string, KeyObject>();
+const PUBLIC_KEY_CACHE_SIZE = 8192;
+
 /** An X25519 or Ed25519 public KeyObject from its raw 32 bytes. */
 function okpPublicKey(crv: 'X25519' | 'Ed25519', raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv, x: b64u(raw) }, format: 'jwk' });
+  const x = b64u(raw);
+  const id = crv === 'X25519' ? `x${x}` : `e${x}`;
+  let key = publicKeyCache.get(id);
+  if (key === undefined) {
+    key = createPublicKey({ key: { kty: 'OKP', crv, x }, format: 'jwk' });
+    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_SIZE) publicKeyCache.clear();
+    publicKeyCache.set(id, key);
+  }
+  return key;
 }
 
 /** The raw 32-byte public key of a private KeyObject. */
@@ -60,8 +76,8 @@ function rawPublicKey(privateKey: KeyObject): Uint8Array {
 }
 
 /**
- * HKDF-SHA256 with HMAC calls (RFC 5869 §2.2 extract, §2.3 expand), for `info`
- * longer than the 1024 bytes `crypto.hkdfSync` accepts.
+ * HKDF-SHA256 with HMAC calls (RFC 5869 §2.2 extract, §2.3 expand). Unlike
+ * `crypto.hkdfSync` it takes `info` of any length (hkdfSync: at most 1024 bytes).
  */
 function hkdfHmac(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   // §2.2: an empty salt is HashLen zeros; HMAC pads its key with zeros anyway.
@@ -103,6 +119,16 @@ class NativeKeystream implements KeystreamGenerator {
   }
 }
 
+/** X25519 of a private KeyObject and raw public bytes. */
+function x25519With(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
+  try {
+    return plain(diffieHellman({ privateKey, publicKey: okpPublicKey('X25519', publicKey) }));
+  } catch {
+    // With valid lengths OpenSSL fails only on an all-zero result: report it as such.
+    return new Uint8Array(32);
+  }
+}
+
 /**
  * The raw node:crypto operations: no input checks (see `RawCryptoProvider`);
  * {@link nativeProvider} is this behind the validating wrapper.
@@ -115,14 +141,13 @@ export const nativeRaw: RawCryptoProvider = {
   },
 
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
-    try {
-      return plain(
-        diffieHellman({ privateKey: okpPrivateKey('X25519', privateKey), publicKey: okpPublicKey('X25519', publicKey) }),
-      );
-    } catch {
-      // With valid lengths OpenSSL fails only on an all-zero result: report it as such.
-      return new Uint8Array(32);
-    }
+    return x25519With(okpPrivateKey('X25519', privateKey), publicKey);
+  },
+
+  x25519Agreement(privateKey: Uint8Array): X25519Agreement {
+    // Imported once: the import costs about as much as the agreement itself.
+    const sk = okpPrivateKey('X25519', privateKey);
+    return (publicKey) => x25519With(sk, publicKey);
   },
 
   ed25519PublicKey(seed: Uint8Array): Uint8Array {
@@ -149,8 +174,9 @@ export const nativeRaw: RawCryptoProvider = {
   hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
     // Some OpenSSL builds (Node 22) refuse L = 0, which RFC 5869 allows: the output is empty.
     if (length === 0) return new Uint8Array(0);
-    if (info.length > 1024) return hkdfHmac(ikm, salt, info, length);
-    return plain(hkdfSync('sha256', ikm, salt, info, length));
+    // Two HMAC calls run about twice as fast as crypto.hkdfSync for the short keys
+    // secagg derives per pair (its argument checks and KeyObject import dominate).
+    return hkdfHmac(ikm, salt, info, length);
   },
 
   aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {

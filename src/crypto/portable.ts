@@ -13,7 +13,7 @@ import { bytesToNumberLE } from '@noble/curves/utils.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { concatBytes } from './_validate.js';
-import type { CryptoProvider, KeystreamGenerator, RawCryptoProvider } from './types.js';
+import type { CryptoProvider, KeystreamGenerator, RawCryptoProvider, X25519Agreement } from './types.js';
 import { validated } from './validated.js';
 
 /** Keystream generated per noble `ctr()` call at most (one key expansion each). */
@@ -104,6 +104,11 @@ export const portableRaw: RawCryptoProvider = {
       // With valid lengths noble throws only for a zero result: report it as such.
       return new Uint8Array(32);
     }
+  },
+
+  x25519Agreement(privateKey: Uint8Array): X25519Agreement {
+    // noble has no per-key setup to share between calls: the key is read at each call.
+    return (publicKey) => portableRaw.x25519(privateKey, publicKey);
   },
 
   ed25519PublicKey(seed: Uint8Array): Uint8Array {

@@ -31,6 +31,9 @@ export interface KeystreamGenerator {
   fill(out: Uint8Array): void;
 }
 
+/** X25519 bound to one private key: the shared secret with `publicKey` (see {@link CryptoProvider.x25519Agreement}). */
+export type X25519Agreement = (publicKey: Uint8Array) => Uint8Array;
+
 export interface CryptoProvider {
   /** `'native'` or `'portable'`. */
   readonly name: string;
@@ -44,6 +47,15 @@ export interface CryptoProvider {
    * since anyone could compute it.
    */
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+  /**
+   * X25519 with one private key and many public keys: `x25519Agreement(sk)(pk)`
+   * equals `x25519(sk, pk)`, with the same checks and errors, but the private
+   * key is checked and imported once (a client agrees a key with each of its
+   * neighbours; with many neighbours the per-call import costs as much as the
+   * scalar multiplication itself). Wipe the private key only once the
+   * agreement is no longer used: a provider may read it at each call.
+   */
+  x25519Agreement(privateKey: Uint8Array): X25519Agreement;
 
   /** Ed25519 public key of a 32-byte seed (RFC 8032 §5.1.5). */
   ed25519PublicKey(seed: Uint8Array): Uint8Array;
@@ -84,6 +96,8 @@ export interface RawCryptoProvider {
   readonly name: string;
   x25519PublicKey(privateKey: Uint8Array): Uint8Array;
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+  /** Bound form of `x25519`; like it, returns the all-zero secret for a low-order key. */
+  x25519Agreement(privateKey: Uint8Array): X25519Agreement;
   ed25519PublicKey(seed: Uint8Array): Uint8Array;
   ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array;
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;

@@ -8,12 +8,27 @@
 import { CryptoError } from '../errors.js';
 import { abytes, abytesMin, anumber, DECRYPT, HKDF_MAX_LENGTH, LOW_ORDER_KEY } from './_validate.js';
 import { ed25519VerifyPrecheck, isLowOrderX25519 } from './lowOrder.js';
-import type { CryptoProvider, KeystreamGenerator, RawCryptoProvider } from './types.js';
+import type { CryptoProvider, KeystreamGenerator, RawCryptoProvider, X25519Agreement } from './types.js';
 
 function isZero(bytes: Uint8Array): boolean {
   let acc = 0;
   for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!;
   return acc === 0;
+}
+
+/**
+ * RFC 7748 §6.1: inputs whose result is all zero are refused. Checking the
+ * public list first keeps the private key out of the low-order case altogether.
+ */
+function checkX25519Public(publicKey: Uint8Array): void {
+  abytes(publicKey, 32, 'publicKey');
+  if (isLowOrderX25519(publicKey)) throw new CryptoError(LOW_ORDER_KEY, 'X25519 public key has low order');
+}
+
+/** The raw secret, unless it is all zero (a degenerate key the list above does not name). */
+function checkedSecret(shared: Uint8Array): Uint8Array {
+  if (isZero(shared)) throw new CryptoError(LOW_ORDER_KEY, 'X25519 shared secret is all zero');
+  return shared;
 }
 
 /** A keystream whose `fill` checks its argument before the raw generator writes into it. */
@@ -43,13 +58,16 @@ export function validated(raw: RawCryptoProvider): CryptoProvider {
 
     x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
       abytes(privateKey, 32, 'privateKey');
-      abytes(publicKey, 32, 'publicKey');
-      // RFC 7748 §6.1: reject inputs whose result is all zero. Checking the public
-      // list first keeps the private key out of the low-order case altogether.
-      if (isLowOrderX25519(publicKey)) throw new CryptoError(LOW_ORDER_KEY, 'X25519 public key has low order');
-      const shared = raw.x25519(privateKey, publicKey);
-      if (isZero(shared)) throw new CryptoError(LOW_ORDER_KEY, 'X25519 shared secret is all zero');
-      return shared;
+      checkX25519Public(publicKey);
+      return checkedSecret(raw.x25519(privateKey, publicKey));
+    },
+
+    x25519Agreement(privateKey: Uint8Array): X25519Agreement {
+      const agree = raw.x25519Agreement(abytes(privateKey, 32, 'privateKey'));
+      return (publicKey: Uint8Array): Uint8Array => {
+        checkX25519Public(publicKey);
+        return checkedSecret(agree(publicKey));
+      };
     },
 
     ed25519PublicKey(seed: Uint8Array): Uint8Array {

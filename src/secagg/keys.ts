@@ -4,7 +4,7 @@
  * (Fig. 4: "s_{u,v} ← KA.agree(s_u^SK, s_v^PK)", "c_{u,v} ← KA.agree(c_u^SK, c_v^PK)").
  */
 import { SecAggError } from '../errors.js';
-import type { CryptoProvider } from '../crypto/types.js';
+import type { CryptoProvider, X25519Agreement } from '../crypto/types.js';
 import { concatBytes, u32be } from '../crypto/_validate.js';
 import { isShamirShare, SHAMIR_SHARE_BYTES } from '../crypto/shamir.js';
 import { CryptoError } from '../errors.js';
@@ -41,10 +41,17 @@ export function isCanonicalX25519(pk: Uint8Array): boolean {
   return false;
 }
 
+/**
+ * A private key, or an agreement bound to it (`provider.x25519Agreement(sk)`):
+ * a client deriving keys with many neighbours passes the agreement, so its
+ * private key is imported once per round instead of once per neighbour.
+ */
+export type PrivateKeyOrAgreement = Uint8Array | X25519Agreement;
+
 /** Runs X25519 and turns a low-order failure into a protocol abort naming the peer. */
-function agree(p: CryptoProvider, sk: Uint8Array, pk: Uint8Array, round: number, peer: number): Uint8Array {
+function agree(p: CryptoProvider, sk: PrivateKeyOrAgreement, pk: Uint8Array, round: number, peer: number): Uint8Array {
   try {
-    return p.x25519(sk, pk);
+    return typeof sk === 'function' ? sk(pk) : p.x25519(sk, pk);
   } catch (err) {
     if (err instanceof CryptoError) throw new SecAggError('SECAGG_ERR_LOW_ORDER_KEY', `key agreement with client ${peer} gave a degenerate secret`, round, peer);
     throw err;
@@ -52,7 +59,19 @@ function agree(p: CryptoProvider, sk: Uint8Array, pk: Uint8Array, round: number,
 }
 
 function pairInfo(label: Uint8Array, u: number, v: number): Uint8Array {
-  return concatBytes(label, u32be(Math.min(u, v)), u32be(Math.max(u, v)));
+  const info = new Uint8Array(label.length + 8);
+  info.set(label);
+  const dv = new DataView(info.buffer);
+  dv.setUint32(label.length, Math.min(u, v));
+  dv.setUint32(label.length + 4, Math.max(u, v));
+  return info;
+}
+
+/** HKDF of an agreed secret, which is wiped once the key is derived. */
+function deriveFrom(p: CryptoProvider, secret: Uint8Array, sid: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  const key = p.hkdf(secret, sid, info, length);
+  secret.fill(0);
+  return key;
 }
 
 /**
@@ -60,8 +79,8 @@ function pairInfo(label: Uint8Array, u: number, v: number): Uint8Array {
  * HKDF-SHA256(ikm = X25519(s_u^SK, s_v^PK), salt = sessionId,
  * info = "tally/secagg-v1/pairwise-mask" ‖ u32(min(u,v)) ‖ u32(max(u,v)), L = 16).
  */
-export function pairwiseMaskKey(p: CryptoProvider, sid: Uint8Array, u: number, sSk: Uint8Array, v: number, sPkV: Uint8Array, round: number): Uint8Array {
-  return p.hkdf(agree(p, sSk, sPkV, round, v), sid, pairInfo(LABELS.pairwiseMask, u, v), 16);
+export function pairwiseMaskKey(p: CryptoProvider, sid: Uint8Array, u: number, sSk: PrivateKeyOrAgreement, v: number, sPkV: Uint8Array, round: number): Uint8Array {
+  return deriveFrom(p, agree(p, sSk, sPkV, round, v), sid, pairInfo(LABELS.pairwiseMask, u, v), 16);
 }
 
 /**
@@ -78,8 +97,8 @@ export function selfMaskKey(p: CryptoProvider, sid: Uint8Array, u: number, bU: U
  * info = "tally/secagg-v1/share-encryption" ‖ u32(min) ‖ u32(max), L = 32).
  * Both directions use this key; the nonce names the direction.
  */
-export function shareEncryptionKey(p: CryptoProvider, sid: Uint8Array, u: number, cSk: Uint8Array, v: number, cPkV: Uint8Array, round: number): Uint8Array {
-  return p.hkdf(agree(p, cSk, cPkV, round, v), sid, pairInfo(LABELS.shareEncryption, u, v), 32);
+export function shareEncryptionKey(p: CryptoProvider, sid: Uint8Array, u: number, cSk: PrivateKeyOrAgreement, v: number, cPkV: Uint8Array, round: number): Uint8Array {
+  return deriveFrom(p, agree(p, cSk, cPkV, round, v), sid, pairInfo(LABELS.shareEncryption, u, v), 32);
 }
 
 /** GCM nonce: u32(sender) ‖ u32(recipient) ‖ u32(1). Unique per key since each direction is used once. */

@@ -48,6 +48,19 @@ describe('crosstest: native and portable agree', () => {
     }
   });
 
+  it('X25519 agreements bound to one private key equal the one-shot calls, for many peers and after the key cache fills', () => {
+    const a = rng.bytes(32);
+    const [nAgree, pAgree] = [N.x25519Agreement(a), P.x25519Agreement(a)];
+    const peers = Array.from({ length: 16 }, () => N.x25519PublicKey(rng.bytes(32)));
+    for (const pk of [...peers, ...peers]) { // each peer twice: the second import comes from the cache
+      same(nAgree(pk), P.x25519(a, pk));
+      same(pAgree(pk), N.x25519(a, pk));
+    }
+    // More distinct keys than the native provider's public-key cache holds: it starts over, results stay exact.
+    for (let i = 0; i < 8300; i++) N.x25519(a, rng.bytes(32));
+    for (const pk of peers) same(nAgree(pk), P.x25519(a, pk));
+  });
+
   it('Ed25519 keys, signatures and verification of valid and corrupted signatures', () => {
     for (let i = 0; i < 12; i++) {
       const seed = rng.bytes(32);

@@ -22,6 +22,11 @@ const CASES: Case[] = [
     call: (c, a) => c.x25519(a[0] as Uint8Array, a[1] as Uint8Array),
     args: [{ name: 'privateKey', len: 32, value: b(32) }, { name: 'publicKey', len: 32, value: b(32, 9) }],
   },
+  {
+    fn: 'x25519Agreement',
+    call: (c, a) => c.x25519Agreement(a[0] as Uint8Array)(a[1] as Uint8Array),
+    args: [{ name: 'privateKey', len: 32, value: b(32) }, { name: 'publicKey', len: 32, value: b(32, 9) }],
+  },
   { fn: 'ed25519PublicKey', call: (c, a) => c.ed25519PublicKey(a[0] as Uint8Array), args: [{ name: 'seed', len: 32, value: b(32) }] },
   {
     fn: 'ed25519Sign',

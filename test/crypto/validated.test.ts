@@ -21,6 +21,7 @@ function spy(): { raw: RawCryptoProvider; calls: string[] } {
     name: 'spy',
     x25519PublicKey: rec('x25519PublicKey', new Uint8Array(32)),
     x25519: rec('x25519', new Uint8Array(32)), // the all-zero secret
+    x25519Agreement: () => { calls.push('x25519Agreement'); return () => { calls.push('agree'); return new Uint8Array(32); }; },
     ed25519PublicKey: rec('ed25519PublicKey', new Uint8Array(32)),
     ed25519Sign: rec('ed25519Sign', new Uint8Array(64)),
     ed25519Verify: rec('ed25519Verify', true),
@@ -55,7 +56,13 @@ describe('crypto/validated', () => {
     expect(c.ed25519Verify(b(31), b(1), b(64))).to.equal(false);
     // A low-order public key is refused without computing anything.
     expectError(() => c.x25519(b(32), lowOrderLists().x25519[1]!), CryptoError, LOW_ORDER_KEY, 'X25519 public key has low order');
+    expectError(() => c.x25519Agreement(b(31)), ValidationError, BAD_INPUT);
     expect(calls).to.deep.equal([]);
+    const agree = c.x25519Agreement(b(32));
+    expectError(() => agree(b(31)), ValidationError, BAD_INPUT);
+    expectError(() => agree(lowOrderLists().x25519[1]!), CryptoError, LOW_ORDER_KEY, 'X25519 public key has low order');
+    expect(calls).to.deep.equal(['x25519Agreement']);
+    calls.length = 0;
     const gen = c.aes256Ctr(b(32), b(16));
     expectError(() => gen.fill([0, 0] as unknown as Uint8Array), ValidationError, BAD_INPUT, '"out" expected Uint8Array, got type=object');
     expect(calls).to.deep.equal(['aes256Ctr']);
@@ -66,11 +73,12 @@ describe('crypto/validated', () => {
     const c = validated(raw);
     const b = (n: number) => new Uint8Array(n).fill(9);
     expectError(() => c.x25519(b(32), b(32)), CryptoError, LOW_ORDER_KEY, 'X25519 shared secret is all zero');
+    expectError(() => c.x25519Agreement(b(32))(b(32)), CryptoError, LOW_ORDER_KEY, 'X25519 shared secret is all zero');
     expectError(() => c.aesGcmOpen(b(32), b(12), b(16), b(0)), CryptoError, DECRYPT, 'AES-GCM authentication failed');
     const out = new Uint8Array(3);
     c.aes128Ctr(b(16), b(16)).fill(out);
     expect(Array.from(out)).to.deep.equal([0xab, 0xab, 0xab]);
-    expect(calls).to.deep.equal(['x25519', 'aesGcmOpen', 'aes128Ctr', 'fill']);
+    expect(calls).to.deep.equal(['x25519', 'x25519Agreement', 'agree', 'aesGcmOpen', 'aes128Ctr', 'fill']);
   });
 
   it('both raw providers report a failed GCM tag as null and release nothing', () => {

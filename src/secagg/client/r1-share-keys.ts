@@ -2,7 +2,8 @@
  * Client R1 ShareKeys (Bonawitz et al. 2017, Fig. 4 round 1): check the key
  * list, derive the session id, draw the self-mask seed b_u, split s_u^SK and
  * b_u t-of-k among the neighbours in U1 (and the client itself) and send each
- * neighbour its shares encrypted under the c-key agreement.
+ * neighbour its shares encrypted under the c-key agreement. The share keys
+ * are kept for R4 and c_u^SK is dropped: one key agreement per neighbour.
  */
 import { SecAggError } from '../../errors.js';
 import { equalBytes } from '../../crypto/_validate.js';
@@ -43,19 +44,29 @@ export function handleKeyList(state: AdvertisedState, msg: KeyListMessage): Clie
   const skShares = shamirSplit(state.sSk, config.threshold, holders, rng);
   const bShares = shamirSplit(bU, config.threshold, holders, rng);
   const shares: { to: number; ciphertext: Uint8Array }[] = [];
+  const shareKeys = new Map<number, Uint8Array>();
   let ownSkShare: Uint8Array | undefined;
   let ownBShare: Uint8Array | undefined;
-  holders.forEach((v, i) => {
-    if (v === id) { ownSkShare = skShares[i]!; ownBShare = bShares[i]!; return; }
-    const key = shareEncryptionKey(provider, sid, id, state.cSk, v, keys.get(v)!.cPk, ROUND);
-    shares.push({ to: v, ciphertext: sealShares(provider, key, sid, id, v, skShares[i]!, bShares[i]!) });
-    key.fill(0);
-    skShares[i]!.fill(0);
-    bShares[i]!.fill(0);
-  });
+  const agreeC = provider.x25519Agreement(state.cSk); // c_u^SK imported once for every neighbour
+  try {
+    holders.forEach((v, i) => {
+      if (v === id) { ownSkShare = skShares[i]!; ownBShare = bShares[i]!; return; }
+      const key = shareEncryptionKey(provider, sid, id, agreeC, v, keys.get(v)!.cPk, ROUND);
+      shareKeys.set(v, key); // kept to open v's shares in R4 (spec §3.7: one key per pair, both directions)
+      shares.push({ to: v, ciphertext: sealShares(provider, key, sid, id, v, skShares[i]!, bShares[i]!) });
+      skShares[i]!.fill(0);
+      bShares[i]!.fill(0);
+    });
+  } catch (err) {
+    // A peer's bad key aborts the round: wipe what was derived so far (the caller wipes the state's secrets).
+    for (const key of shareKeys.values()) key.fill(0);
+    for (const share of [...skShares, ...bShares]) share.fill(0);
+    bU.fill(0);
+    throw err;
+  }
   const next: SharedState = {
-    kind: 'shared', ctx, sessionId: sid, keys, cSk: state.cSk, sSk: state.sSk, bU,
+    kind: 'shared', ctx, sessionId: sid, keys, shareKeys, sSk: state.sSk, bU,
     ownSkShare: ownSkShare!, ownBShare: ownBShare!, input: state.input,
   };
-  return { state: next, out: [{ type: 'shares', sessionId: sid, id, shares }], consumed: [] };
+  return { state: next, out: [{ type: 'shares', sessionId: sid, id, shares }], consumed: [state.cSk] };
 }

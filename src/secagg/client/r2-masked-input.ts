@@ -35,15 +35,21 @@ export function handleShareRouting(state: SharedState, msg: ShareRoutingMessage)
   acc.addVector(state.input, 1);
   const consumed: Uint8Array[] = [state.sSk, state.bU];
   const terms: MaskTerm[] = [{ key: selfMaskKey(provider, state.sessionId, id, state.bU), sign: 1 }];
-  for (const v of froms) {
-    terms.push({ key: pairwiseMaskKey(provider, state.sessionId, id, state.sSk, v, state.keys.get(v)!.sPk, ROUND), sign: id < v ? 1 : -1 });
+  const agreeS = provider.x25519Agreement(state.sSk); // s_u^SK imported once for every neighbour
+  try {
+    for (const v of froms) {
+      terms.push({ key: pairwiseMaskKey(provider, state.sessionId, id, agreeS, v, state.keys.get(v)!.sPk, ROUND), sign: id < v ? 1 : -1 });
+    }
+  } catch (err) {
+    for (const term of terms) term.key.fill(0);
+    throw err;
   }
   acc.addMasks(terms);
   for (const term of terms) consumed.push(term.key);
   const masked = acc.resultPacked(config.bits); // packs mod 2^b straight from the sum
   acc.clear();
   const next: MaskedState = {
-    kind: 'masked', ctx, sessionId: state.sessionId, keys: state.keys, cSk: state.cSk,
+    kind: 'masked', ctx, sessionId: state.sessionId, keys: state.keys, shareKeys: state.shareKeys,
     ownSkShare: state.ownSkShare, ownBShare: state.ownBShare, u2,
     ciphertexts: new Map(msg.shares.map((s) => [s.from, s.ciphertext])), signedU3: undefined,
   };

@@ -18,7 +18,7 @@ import { SecAggError } from '../../errors.js';
 import { consistencySignedBytes } from '../config.js';
 import { checkIdList, requireSession, requireSubset, requireThreshold } from '../guards.js';
 import type { UnmaskMessage, UnmaskRequestMessage } from '../messages.js';
-import { openShares, shareEncryptionKey } from '../keys.js';
+import { openShares } from '../keys.js';
 import { secretsOf, type ClientStep, type MaskedState } from './state.js';
 
 const ROUND = 4;
@@ -73,9 +73,9 @@ export function handleUnmaskRequest(state: MaskedState, msg: UnmaskRequestMessag
   const keyShares: { of: number; share: Uint8Array }[] = [];
   const consumed = secretsOf(state);
   const open = (v: number) => {
-    const key = shareEncryptionKey(provider, state.sessionId, id, state.cSk, v, state.keys.get(v)!.cPk, ROUND);
-    const shares = openShares(provider, key, state.sessionId, v, id, state.ciphertexts.get(v)!, ROUND);
-    consumed.push(key, shares.skShare, shares.bShare);
+    // The key derived in R1 (U2 ⊆ U1, so every sender has one); secretsOf(state) wipes it.
+    const shares = openShares(provider, state.shareKeys.get(v)!, state.sessionId, v, id, state.ciphertexts.get(v)!, ROUND);
+    consumed.push(shares.skShare, shares.bShare);
     return shares;
   };
   // Decrypt everything first: a bad ciphertext aborts before any share leaves the client.

@@ -41,7 +41,12 @@ export interface SharedState {
   readonly sessionId: Uint8Array;
   /** Advertised keys of U1 ∩ (N(u) ∪ {u}), by id. */
   readonly keys: ReadonlyMap<number, AdvertisedKeys>;
-  readonly cSk: Uint8Array;
+  /**
+   * c_{u,v}, the share-encryption key of each neighbour v in U1 (spec §3.7),
+   * derived once in R1 and kept to open v's shares in R4: c_u^SK itself is
+   * dropped at the end of R1.
+   */
+  readonly shareKeys: ReadonlyMap<number, Uint8Array>;
   readonly sSk: Uint8Array;
   /** Self-mask seed b_u (32 bytes). */
   readonly bU: Uint8Array;
@@ -57,7 +62,7 @@ export interface MaskedState {
   readonly ctx: ClientContext;
   readonly sessionId: Uint8Array;
   readonly keys: ReadonlyMap<number, AdvertisedKeys>;
-  readonly cSk: Uint8Array;
+  readonly shareKeys: ReadonlyMap<number, Uint8Array>;
   readonly ownSkShare: Uint8Array;
   readonly ownBShare: Uint8Array;
   /** U2 as this client saw it: neighbours whose shares reached it, increasing. */
@@ -95,8 +100,8 @@ export interface ClientStep {
 export function secretsOf(s: ClientState): Uint8Array[] {
   switch (s.kind) {
     case 'advertised': return [s.cSk, s.sSk];
-    case 'shared': return [s.cSk, s.sSk, s.bU, s.ownSkShare, s.ownBShare];
-    case 'masked': return [s.cSk, s.ownSkShare, s.ownBShare, ...s.ciphertexts.values()];
+    case 'shared': return [...s.shareKeys.values(), s.sSk, s.bU, s.ownSkShare, s.ownBShare];
+    case 'masked': return [...s.shareKeys.values(), s.ownSkShare, s.ownBShare, ...s.ciphertexts.values()];
     default: return [];
   }
 }

@@ -181,10 +181,11 @@ export function closeUnmasking(state: R4State): ServerStep {
     const { secret: skV, wrong } = decodeSecret(liveShares(state.keyShares.get(v), faulty), t, v, 'mask key',
       (sk) => equalBytes(provider.x25519PublicKey(sk), sPk), faulty, cache);
     markFaulty(ctx, faulty, wrong, v);
+    const agreeV = provider.x25519Agreement(skV);
     for (const u of graph.neighbors(v)) {
       if (!inU3.has(u)) continue;
       // u added +PRG(s_uv) if u < v and −PRG(s_uv) if u > v; undo it.
-      terms.push({ key: pairwiseMaskKey(provider, sessionId, v, skV, u, state.keyById.get(u)!.sPk, ROUND), sign: u < v ? -1 : 1 });
+      terms.push({ key: pairwiseMaskKey(provider, sessionId, v, agreeV, u, state.keyById.get(u)!.sPk, ROUND), sign: u < v ? -1 : 1 });
     }
     skV.fill(0);
   }
