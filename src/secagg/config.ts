@@ -106,18 +106,34 @@ export function checkConfigShape(c: SessionConfig): void {
  * u8(graph) ‖ u32(k) ‖ [identity key(32)·n in malicious mode]. All integers big-endian.
  */
 export function encodeConfig(c: SessionConfig): Uint8Array {
+  return writeConfig(c, new Uint8Array(0));
+}
+
+/** `prefix ‖ encodeConfig(c)`, written into one buffer (every party hashes it: O(n) bytes, no per-id arrays). */
+function writeConfig(c: SessionConfig, prefix: Uint8Array): Uint8Array {
   const n = c.clientIds.length;
   const k = c.graph.kind === 'harary' ? c.graph.degree : n - 1;
-  const parts: Uint8Array[] = [c.nonce, u32be(n), ...c.clientIds.map(u32be), u32be(c.threshold),
-    Uint8Array.of(c.bits), u32be(c.dim), Uint8Array.of(c.threat === 'malicious' ? 1 : 0),
-    Uint8Array.of(c.graph.kind === 'harary' ? 1 : 0), u32be(k)];
-  if (c.threat === 'malicious') parts.push(...c.identityKeys!);
-  return concatBytes(...parts);
+  const keys = c.threat === 'malicious' ? c.identityKeys! : [];
+  const out = new Uint8Array(prefix.length + 32 + 4 + 4 * n + 4 + 1 + 4 + 1 + 1 + 4 + 32 * keys.length);
+  const dv = new DataView(out.buffer);
+  out.set(prefix);
+  let off = prefix.length;
+  out.set(c.nonce, off); off += 32;
+  dv.setUint32(off, n); off += 4;
+  for (const id of c.clientIds) { dv.setUint32(off, id); off += 4; }
+  dv.setUint32(off, c.threshold); off += 4;
+  out[off++] = c.bits;
+  dv.setUint32(off, c.dim); off += 4;
+  out[off++] = c.threat === 'malicious' ? 1 : 0;
+  out[off++] = c.graph.kind === 'harary' ? 1 : 0;
+  dv.setUint32(off, k); off += 4;
+  for (const key of keys) { out.set(key, off); off += 32; }
+  return out;
 }
 
 /** configHash = SHA-256(label ‖ encodeConfig(c)). */
 export function configHash(provider: CryptoProvider, c: SessionConfig): Uint8Array {
-  return provider.sha256(concatBytes(LABELS.config, encodeConfig(c)));
+  return provider.sha256(writeConfig(c, LABELS.config));
 }
 
 /** One advertised key pair set (R0). */
@@ -137,9 +153,21 @@ export interface AdvertisedKeys {
  * they are checked separately and bind the same keys.
  */
 export function sessionId(provider: CryptoProvider, cfgHash: Uint8Array, keys: readonly AdvertisedKeys[]): Uint8Array {
-  const parts: Uint8Array[] = [LABELS.session, cfgHash, u32be(keys.length)];
-  for (const k of keys) parts.push(u32be(k.id), k.cPk, k.sPk);
-  return provider.sha256(concatBytes(...parts));
+  // One buffer for the whole list: every client hashes all |U1| entries.
+  const label = LABELS.session;
+  const out = new Uint8Array(label.length + 32 + 4 + 68 * keys.length);
+  const dv = new DataView(out.buffer);
+  out.set(label);
+  out.set(cfgHash, label.length);
+  let off = label.length + 32;
+  dv.setUint32(off, keys.length); off += 4;
+  for (const k of keys) {
+    dv.setUint32(off, k.id);
+    out.set(k.cPk, off + 4);
+    out.set(k.sPk, off + 36);
+    off += 68;
+  }
+  return provider.sha256(out);
 }
 
 /** The message an R0 advertisement signature covers (spec §5.2). */

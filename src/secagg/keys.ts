@@ -7,7 +7,7 @@ import { SecAggError } from '../errors.js';
 import type { CryptoProvider, X25519Agreement } from '../crypto/types.js';
 import { concatBytes, u32be } from '../crypto/_validate.js';
 import { isShamirShare, SHAMIR_SHARE_BYTES } from '../crypto/shamir.js';
-import { CryptoError } from '../errors.js';
+import { CryptoError, ValidationError } from '../errors.js';
 import { LABELS } from './config.js';
 
 /** Length of one Shamir share value: eleven GF(2^25 − 39) elements as 4-byte big-endian words (spec §3.8). */
@@ -103,17 +103,35 @@ export function shareEncryptionKey(p: CryptoProvider, sid: Uint8Array, u: number
 
 /** GCM nonce: u32(sender) ‖ u32(recipient) ‖ u32(1). Unique per key since each direction is used once. */
 export function shareNonce(sender: number, recipient: number): Uint8Array {
-  return concatBytes(u32be(sender), u32be(recipient), u32be(1));
+  const nonce = new Uint8Array(12);
+  const dv = new DataView(nonce.buffer);
+  dv.setUint32(0, sender);
+  dv.setUint32(4, recipient);
+  dv.setUint32(8, 1);
+  return nonce;
 }
 
 /** GCM associated data: "tally/secagg-v1/share-aad" ‖ sessionId ‖ u32(sender) ‖ u32(recipient). */
 export function shareAad(sid: Uint8Array, sender: number, recipient: number): Uint8Array {
-  return concatBytes(LABELS.share, sid, u32be(sender), u32be(recipient));
+  const label = LABELS.share;
+  const aad = new Uint8Array(label.length + sid.length + 8);
+  aad.set(label);
+  aad.set(sid, label.length);
+  const dv = new DataView(aad.buffer);
+  dv.setUint32(label.length + sid.length, sender);
+  dv.setUint32(label.length + sid.length + 4, recipient);
+  return aad;
 }
 
 /** Encrypts u's shares of s_u^SK and b_u for recipient v (Bonawitz Fig. 4, round 1). */
 export function sealShares(p: CryptoProvider, key: Uint8Array, sid: Uint8Array, sender: number, recipient: number, skShare: Uint8Array, bShare: Uint8Array): Uint8Array {
-  const pt = concatBytes(u32be(sender), u32be(recipient), skShare, bShare);
+  if (!isShareValue(skShare) || !isShareValue(bShare)) throw new ValidationError('SECAGG_ERR_BAD_SHARE', `shares to seal must be ${SHARE_BYTES}-byte share values`);
+  const pt = new Uint8Array(SHARE_PLAINTEXT_BYTES);
+  const dv = new DataView(pt.buffer);
+  dv.setUint32(0, sender);
+  dv.setUint32(4, recipient);
+  pt.set(skShare, 8);
+  pt.set(bShare, 8 + SHARE_BYTES);
   const sealed = p.aesGcmSeal(key, shareNonce(sender, recipient), pt, shareAad(sid, sender, recipient));
   pt.fill(0);
   return sealed;

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { CryptoProvider } from '../crypto/types.js';
 import { DeterministicRng } from '../crypto/rng.js';
 import { shamirSplit } from '../crypto/shamir.js';
-import { checkAdvertisement } from '../secagg/advertisement.js';
+import { AdvertisedKeySet, checkAdvertisement } from '../secagg/advertisement.js';
 import { sessionId, type AdvertisedKeys, type SessionConfig } from '../secagg/config.js';
 
 /** Seconds per operation. */
@@ -66,7 +66,7 @@ export function measureCosts(provider: CryptoProvider): OperationCosts {
   }));
   const config = { threat: 'semi-honest' } as SessionConfig;
   const keyListEntry = timeOf(4, () => {
-    const seen = new Set<string>();
+    const seen = new AdvertisedKeySet();
     for (const k of list) checkAdvertisement(config, provider, salt, k, seen, 1);
     sessionId(provider, salt, list);
   }) / entries;

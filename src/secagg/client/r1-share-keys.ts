@@ -9,7 +9,7 @@ import { SecAggError } from '../../errors.js';
 import { equalBytes } from '../../crypto/_validate.js';
 import { shamirSplit } from '../../crypto/shamir.js';
 import { sessionId, type AdvertisedKeys } from '../config.js';
-import { checkAdvertisement } from '../advertisement.js';
+import { AdvertisedKeySet, checkAdvertisement } from '../advertisement.js';
 import { checkIdList, requireSession, requireThreshold } from '../guards.js';
 import type { KeyListMessage } from '../messages.js';
 import { sealShares, shareEncryptionKey } from '../keys.js';
@@ -26,7 +26,7 @@ export function handleKeyList(state: AdvertisedState, msg: KeyListMessage): Clie
   const ids = msg.keys.map((k) => k.id);
   checkIdList(ids, (x) => roster.has(x), 'key list', ROUND);
   requireThreshold(ids.length, config.threshold, 'U1 (clients that advertised keys)', ROUND);
-  const seen = new Set<string>();
+  const seen = new AdvertisedKeySet();
   for (const k of msg.keys) checkAdvertisement(config, provider, ctx.configHash, k, seen, ROUND);
   const mine = msg.keys.find((k) => k.id === id);
   if (mine === undefined) throw new SecAggError('SECAGG_ERR_SELF_DROPPED', 'the key list does not include this client', ROUND, id);

@@ -9,6 +9,7 @@
 import { InternalError, SecAggError, TallyError, ValidationError, type SecAggCode } from '../../errors.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import { maskedSum, type AggregatorFactory } from '../../crypto/aggregator.js';
+import { AdvertisedKeySet } from '../advertisement.js';
 import { abortText } from '../codec.js';
 import { configHash, type SessionConfig } from '../config.js';
 import { checkClientMessage, type ClientMessage, type Outgoing } from '../messages.js';
@@ -55,7 +56,7 @@ export function createServer(o: CreateServerOptions): ServerState {
       config: o.config, configHash: configHash(o.provider, o.config), provider: o.provider,
       graph: sessionGraph(o.config, o.provider), aggregator: o.aggregator ?? maskedSum, roster: new Set(o.config.clientIds), dropped: new Map(),
     },
-    adverts: new Map(), seenKeys: new Set(),
+    adverts: new Map(), seenKeys: new AdvertisedKeySet(),
   };
 }
 

@@ -9,6 +9,7 @@
 import type { AdvertisedKeys, SessionConfig } from '../config.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import type { Graph } from '../graph.js';
+import type { AdvertisedKeySet } from '../advertisement.js';
 import type { Outgoing } from '../messages.js';
 import type { Aggregator, AggregatorFactory } from '../../crypto/aggregator.js';
 
@@ -37,7 +38,7 @@ export interface R0State {
   readonly ctx: ServerContext;
   readonly adverts: Map<number, AdvertisedKeys>;
   /** Hex of every accepted public key, to refuse duplicates. */
-  readonly seenKeys: Set<string>;
+  readonly seenKeys: AdvertisedKeySet;
 }
 
 export interface R1State {
