@@ -8,11 +8,12 @@
 import { SecAggError } from '../../errors.js';
 import { equalBytes } from '../../crypto/_validate.js';
 import { shamirSplit } from '../../crypto/shamir.js';
-import { sessionId, type AdvertisedKeys } from '../config.js';
+import { sessionId } from '../config.js';
 import { AdvertisedKeySet, checkAdvertisement } from '../advertisement.js';
 import { checkIdList, requireSession, requireThreshold } from '../guards.js';
 import type { KeyListMessage } from '../messages.js';
 import { sealShares, shareEncryptionKey } from '../keys.js';
+import { HolderTable } from './peers.js';
 import type { AdvertisedState, ClientStep, SharedState } from './state.js';
 
 const ROUND = 1;
@@ -36,36 +37,39 @@ export function handleKeyList(state: AdvertisedState, msg: KeyListMessage): Clie
   const neighborSet = new Set(ctx.neighbors);
   const holders = ids.filter((x) => x === id || neighborSet.has(x));
   requireThreshold(holders.length, config.threshold, 'U1 ∩ this client\'s neighbourhood', ROUND);
-  const holderSet = new Set(holders);
-  const keys = new Map<number, AdvertisedKeys>(msg.keys.filter((k) => holderSet.has(k.id)).map((k) => [k.id, k]));
+  const table = new HolderTable(holders);
+  const sPks = table.slots(32);
+  for (const k of msg.keys) if (table.has(k.id)) table.at(sPks, 32, k.id).set(k.sPk);
   const sid = sessionId(provider, ctx.configHash, msg.keys);
 
   const bU = rng.bytes(32);
   const skShares = shamirSplit(state.sSk, config.threshold, holders, rng);
   const bShares = shamirSplit(bU, config.threshold, holders, rng);
+  const cPkOf = new Map(msg.keys.map((k) => [k.id, k.cPk]));
   const shares: { to: number; ciphertext: Uint8Array }[] = [];
-  const shareKeys = new Map<number, Uint8Array>();
+  const shareKeys = table.slots(32);
   let ownSkShare: Uint8Array | undefined;
   let ownBShare: Uint8Array | undefined;
   const agreeC = provider.x25519Agreement(state.cSk); // c_u^SK imported once for every neighbour
   try {
     holders.forEach((v, i) => {
       if (v === id) { ownSkShare = skShares[i]!; ownBShare = bShares[i]!; return; }
-      const key = shareEncryptionKey(provider, sid, id, agreeC, v, keys.get(v)!.cPk, ROUND);
-      shareKeys.set(v, key); // kept to open v's shares in R4 (spec §3.7: one key per pair, both directions)
+      const key = shareEncryptionKey(provider, sid, id, agreeC, v, cPkOf.get(v)!, ROUND);
+      table.at(shareKeys, 32, v).set(key); // kept to open v's shares in R4 (spec §3.7: one key per pair, both directions)
       shares.push({ to: v, ciphertext: sealShares(provider, key, sid, id, v, skShares[i]!, bShares[i]!) });
+      key.fill(0);
       skShares[i]!.fill(0);
       bShares[i]!.fill(0);
     });
   } catch (err) {
     // A peer's bad key aborts the round: wipe what was derived so far (the caller wipes the state's secrets).
-    for (const key of shareKeys.values()) key.fill(0);
+    shareKeys.fill(0);
     for (const share of [...skShares, ...bShares]) share.fill(0);
     bU.fill(0);
     throw err;
   }
   const next: SharedState = {
-    kind: 'shared', ctx, sessionId: sid, keys, shareKeys, sSk: state.sSk, bU,
+    kind: 'shared', ctx, sessionId: sid, holders: table, sPks, shareKeys, sSk: state.sSk, bU,
     ownSkShare: ownSkShare!, ownBShare: ownBShare!, input: state.input,
   };
   return { state: next, out: [{ type: 'shares', sessionId: sid, id, shares }], consumed: [state.cSk] };

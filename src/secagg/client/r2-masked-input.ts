@@ -21,7 +21,7 @@ export function handleShareRouting(state: SharedState, msg: ShareRoutingMessage)
   requireSession(msg.sessionId, state.sessionId, ROUND);
   const froms = msg.shares.map((s) => s.from);
   // Shares may only come from neighbours that advertised keys in R0 (U2 ⊆ U1), never from ourselves.
-  checkIdList(froms, (v) => v !== id && state.keys.has(v), 'share routing', ROUND);
+  checkIdList(froms, (v) => v !== id && state.holders.has(v), 'share routing', ROUND);
   for (const s of msg.shares) {
     if (!(s.ciphertext instanceof Uint8Array) || s.ciphertext.length !== SHARE_CIPHERTEXT_BYTES) {
       throw new SecAggError('SECAGG_ERR_BAD_SHARE', `share ciphertext from client ${s.from} expected ${SHARE_CIPHERTEXT_BYTES} bytes`, ROUND, s.from);
@@ -38,7 +38,7 @@ export function handleShareRouting(state: SharedState, msg: ShareRoutingMessage)
   const agreeS = provider.x25519Agreement(state.sSk); // s_u^SK imported once for every neighbour
   try {
     for (const v of froms) {
-      terms.push({ key: pairwiseMaskKey(provider, state.sessionId, id, agreeS, v, state.keys.get(v)!.sPk, ROUND), sign: id < v ? 1 : -1 });
+      terms.push({ key: pairwiseMaskKey(provider, state.sessionId, id, agreeS, v, state.holders.at(state.sPks, 32, v), ROUND), sign: id < v ? 1 : -1 });
     }
   } catch (err) {
     for (const term of terms) term.key.fill(0);
@@ -46,12 +46,14 @@ export function handleShareRouting(state: SharedState, msg: ShareRoutingMessage)
   }
   acc.addMasks(terms);
   for (const term of terms) consumed.push(term.key);
+  const ciphertexts = state.holders.slots(SHARE_CIPHERTEXT_BYTES);
+  for (const s of msg.shares) state.holders.at(ciphertexts, SHARE_CIPHERTEXT_BYTES, s.from).set(s.ciphertext);
   const masked = acc.resultPacked(config.bits); // packs mod 2^b straight from the sum
   acc.clear();
   const next: MaskedState = {
-    kind: 'masked', ctx, sessionId: state.sessionId, keys: state.keys, shareKeys: state.shareKeys,
+    kind: 'masked', ctx, sessionId: state.sessionId, holders: state.holders, shareKeys: state.shareKeys,
     ownSkShare: state.ownSkShare, ownBShare: state.ownBShare, u2,
-    ciphertexts: new Map(msg.shares.map((s) => [s.from, s.ciphertext])), signedU3: undefined,
+    ciphertexts, signedU3: undefined,
   };
   return { state: next, out: [{ type: 'masked-input', sessionId: state.sessionId, id, masked }], consumed };
 }

@@ -25,7 +25,7 @@ export function handleConsistencyRequest(state: MaskedState, msg: ConsistencyReq
   checkIdList(msg.survivors, (v) => roster.has(v), 'U3', ROUND);
   if (!msg.survivors.includes(id)) throw new SecAggError('SECAGG_ERR_SELF_DROPPED', 'U3 does not include this client, which sent its masked input', ROUND, id);
   // U3 ⊆ U2 for our neighbourhood: a survivor we never exchanged shares with cannot be a neighbour in U3.
-  const local = msg.survivors.filter((v) => state.keys.has(v));
+  const local = msg.survivors.filter((v) => state.holders.has(v));
   requireSubset(local, new Set(state.u2), 'U3', ROUND);
   requireThreshold(msg.survivors.length, config.threshold, 'U3 (clients whose masked input was accepted)', ROUND);
   requireThreshold(local.length, config.threshold, 'U3 ∩ this client\'s neighbourhood', ROUND);

@@ -18,7 +18,7 @@ import { SecAggError } from '../../errors.js';
 import { consistencySignedBytes } from '../config.js';
 import { checkIdList, requireSession, requireSubset, requireThreshold } from '../guards.js';
 import type { UnmaskMessage, UnmaskRequestMessage } from '../messages.js';
-import { openShares } from '../keys.js';
+import { openShares, SHARE_CIPHERTEXT_BYTES } from '../keys.js';
 import { secretsOf, type ClientStep, type MaskedState } from './state.js';
 
 const ROUND = 4;
@@ -63,8 +63,8 @@ export function handleUnmaskRequest(state: MaskedState, msg: UnmaskRequestMessag
   requireThreshold(msg.survivors.length, config.threshold, 'U3 (survivors)', ROUND);
 
   const u2 = new Set(state.u2);
-  const localAlive = msg.survivors.filter((v) => state.keys.has(v));
-  const localDead = msg.dropped.filter((v) => state.keys.has(v));
+  const localAlive = msg.survivors.filter((v) => state.holders.has(v));
+  const localDead = msg.dropped.filter((v) => state.holders.has(v));
   requireSubset(localAlive, u2, 'survivors', ROUND);
   requireSubset(localDead, u2, 'dropped', ROUND);
   requireThreshold(localAlive.length, config.threshold, 'U3 ∩ this client\'s neighbourhood', ROUND);
@@ -74,7 +74,8 @@ export function handleUnmaskRequest(state: MaskedState, msg: UnmaskRequestMessag
   const consumed = secretsOf(state);
   const open = (v: number) => {
     // The key derived in R1 (U2 ⊆ U1, so every sender has one); secretsOf(state) wipes it.
-    const shares = openShares(provider, state.shareKeys.get(v)!, state.sessionId, v, id, state.ciphertexts.get(v)!, ROUND);
+    const { holders } = state;
+    const shares = openShares(provider, holders.at(state.shareKeys, 32, v), state.sessionId, v, id, holders.at(state.ciphertexts, SHARE_CIPHERTEXT_BYTES, v), ROUND);
     consumed.push(shares.skShare, shares.bShare);
     return shares;
   };

@@ -5,7 +5,8 @@
  * the caller can wipe them. States are immutable; a transition never reuses
  * keys of an aborted session (a new session starts from `startClient`).
  */
-import type { AdvertisedKeys, SessionConfig } from '../config.js';
+import type { SessionConfig } from '../config.js';
+import type { HolderTable } from './peers.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import type { Rng } from '../../crypto/rng.js';
 import type { ClientMessage } from '../messages.js';
@@ -39,14 +40,16 @@ export interface SharedState {
   readonly kind: 'shared';
   readonly ctx: ClientContext;
   readonly sessionId: Uint8Array;
-  /** Advertised keys of U1 ∩ (N(u) ∪ {u}), by id. */
-  readonly keys: ReadonlyMap<number, AdvertisedKeys>;
+  /** The share holders H(u) = U1 ∩ (N(u) ∪ {u}), packed (peers.ts). */
+  readonly holders: HolderTable;
+  /** s_v^PK of each holder, 32 bytes per slot (this client's own slot unused). */
+  readonly sPks: Uint8Array;
   /**
-   * c_{u,v}, the share-encryption key of each neighbour v in U1 (spec §3.7),
-   * derived once in R1 and kept to open v's shares in R4: c_u^SK itself is
-   * dropped at the end of R1.
+   * c_{u,v}, the share-encryption key of each holder v ≠ u (spec §3.7), 32
+   * bytes per slot, derived once in R1 and kept to open v's shares in R4:
+   * c_u^SK itself is dropped at the end of R1.
    */
-  readonly shareKeys: ReadonlyMap<number, Uint8Array>;
+  readonly shareKeys: Uint8Array;
   readonly sSk: Uint8Array;
   /** Self-mask seed b_u (32 bytes). */
   readonly bU: Uint8Array;
@@ -61,14 +64,14 @@ export interface MaskedState {
   readonly kind: 'masked';
   readonly ctx: ClientContext;
   readonly sessionId: Uint8Array;
-  readonly keys: ReadonlyMap<number, AdvertisedKeys>;
-  readonly shareKeys: ReadonlyMap<number, Uint8Array>;
+  readonly holders: HolderTable;
+  readonly shareKeys: Uint8Array;
   readonly ownSkShare: Uint8Array;
   readonly ownBShare: Uint8Array;
   /** U2 as this client saw it: neighbours whose shares reached it, increasing. */
   readonly u2: readonly number[];
-  /** Ciphertexts received in R2, by sender; decrypted only in R4. */
-  readonly ciphertexts: ReadonlyMap<number, Uint8Array>;
+  /** Ciphertexts received in R2, one slot per holder (senders in `u2`); decrypted only in R4. */
+  readonly ciphertexts: Uint8Array;
   /** Malicious mode: the U3 this client signed in R3 (undefined before R3). */
   readonly signedU3: readonly number[] | undefined;
 }
@@ -100,8 +103,8 @@ export interface ClientStep {
 export function secretsOf(s: ClientState): Uint8Array[] {
   switch (s.kind) {
     case 'advertised': return [s.cSk, s.sSk];
-    case 'shared': return [...s.shareKeys.values(), s.sSk, s.bU, s.ownSkShare, s.ownBShare];
-    case 'masked': return [...s.shareKeys.values(), s.ownSkShare, s.ownBShare, ...s.ciphertexts.values()];
+    case 'shared': return [s.shareKeys, s.sSk, s.bU, s.ownSkShare, s.ownBShare];
+    case 'masked': return [s.shareKeys, s.ownSkShare, s.ownBShare, s.ciphertexts];
     default: return [];
   }
 }
