@@ -262,7 +262,10 @@ const DROP_MEANING: Record<DropPoint, string> = {
   r3: 'silent from R3 (masked input sent)', r4: 'silent from R4 (masked input sent, no unmasking)',
 };
 
-function summary(r: SimulationResult, p: Plan): string {
+/** What the whole run cost this process: wall time and peak resident memory (worker threads included). */
+interface RunCost { wallSeconds: number; peakRssBytes: number }
+
+function summary(r: SimulationResult, p: Plan, cost: RunCost): string {
   const c = r.config;
   const n = c.clientIds.length;
   const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
@@ -282,6 +285,7 @@ function summary(r: SimulationResult, p: Plan): string {
     `round               server s   client s (mean)   up/client   down/client`,
     ...r.rounds.filter((x) => x.round !== 3 || c.threat === 'malicious').map((x) => `${ROUND_NAMES[x.round]!.padEnd(18)} ${x.serverSeconds.toFixed(3).padStart(9)} ${x.clientSecondsMean.toFixed(4).padStart(17)} ${kib(x.bytesUp / n).padStart(11)} ${kib(x.bytesDown / n).padStart(13)}`),
     `total: server ${r.serverSeconds.toFixed(3)} s, client ${r.clientSecondsMean.toFixed(4)} s (${r.threads} thread${r.threads === 1 ? '' : 's'}), up ${kib(r.bytesUpPerClient)} and down ${kib(r.bytesDownPerClient)} per client`,
+    `run: ${cost.wallSeconds.toFixed(1)} s wall, peak memory ${(cost.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
   );
   if (r.selfCheck !== undefined) lines.push(`self-check against the plaintext sum of the survivors: ${r.selfCheck ? 'OK' : 'MISMATCH'}`);
   return lines.join('\n');
@@ -292,7 +296,7 @@ function version(): string {
 }
 
 /** The JSON report: the configuration that reproduces the run, then what happened. */
-function report(r: SimulationResult, p: Plan): unknown {
+function report(r: SimulationResult, p: Plan, cost: RunCost): unknown {
   const c = r.config;
   return {
     tally: version(), node: process.version,
@@ -310,6 +314,7 @@ function report(r: SimulationResult, p: Plan): unknown {
     dropped: r.dropped,
     threads: r.threads,
     serverSeconds: r.serverSeconds, clientSecondsMean: r.clientSecondsMean,
+    wallSeconds: cost.wallSeconds, peakRssBytes: cost.peakRssBytes,
     bytesUpPerClient: r.bytesUpPerClient, bytesDownPerClient: r.bytesDownPerClient, maxMessageUpBytes: r.maxMessageUp,
     // A semi-honest session has no R3 (consistency check): its rounds are R0, R1, R2 and R4.
     rounds: r.rounds.filter((x) => x.round !== 3 || c.threat === 'malicious').map((x) => ({
@@ -396,8 +401,10 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   line.done();
-  log(summary(result, p));
-  if (p.out !== undefined) writeFileSync(p.out, JSON.stringify(report(result, p), null, 1) + '\n');
+  // maxRSS: the process's peak resident set in KiB (getrusage), worker threads included.
+  const cost: RunCost = { wallSeconds: (Date.now() - started) / 1000, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  log(summary(result, p, cost));
+  if (p.out !== undefined) writeFileSync(p.out, JSON.stringify(report(result, p, cost), null, 1) + '\n');
   if (result.aborted) {
     console.error(`tally simulate: aborted in round ${result.aborted.round}: ${result.aborted.code}`);
     return 3;

@@ -85,6 +85,8 @@ class Reader {
   u32(what: string): number { this.need(4, what); const v = this.view.getUint32(this.off); this.off += 4; return v; }
   bytes(n: number, what: string): Uint8Array { this.need(n, what); const b = this.buf.slice(this.off, this.off + n); this.off += n; return b; }
   varBytes(what: string): Uint8Array { return this.bytes(this.u32(what), what); }
+  /** Like bytes, but a view into the message buffer (no copy). */
+  bytesView(n: number, what: string): Uint8Array { this.need(n, what); const b = this.buf.subarray(this.off, this.off + n); this.off += n; return b; }
   /** Like varBytes, but a view into the message buffer (no copy), for large payloads. */
   varView(what: string): Uint8Array {
     const n = this.u32(what);
@@ -190,7 +192,11 @@ function optionalSignature(r: Reader): Uint8Array | undefined {
 }
 
 /**
- * Decodes a client → server message.
+ * Decodes a client → server message. The masked input, the share ciphertexts
+ * and the unmasking shares are views into `buf`, not copies (the server keeps
+ * n·k of the last two: one small array each would cost more than the bytes
+ * themselves), so `buf` must not be changed while the message is in use: the
+ * session driver takes ownership of the bytes it receives.
  * @param config the session's configuration: when given, a message longer
  *   than its type's maximum (spec §6.4) is refused before any field is read
  * @throws CodecError `SECAGG_ERR_BAD_MESSAGE` on any malformed or oversized input.
@@ -211,7 +217,7 @@ export function decodeClientMessage(buf: Uint8Array, config?: SessionConfig): Cl
     case TYPE.shares: {
       const sessionId = r.bytes(32, 'session id'); const id = r.u32('id');
       const n = r.count(4 + SHARE_CIPHERTEXT_BYTES, 'shares');
-      const shares = Array.from({ length: n }, () => ({ to: r.u32('to'), ciphertext: r.bytes(SHARE_CIPHERTEXT_BYTES, 'ciphertext') }));
+      const shares = Array.from({ length: n }, () => ({ to: r.u32('to'), ciphertext: r.bytesView(SHARE_CIPHERTEXT_BYTES, 'ciphertext') }));
       m = { type: 'shares', sessionId, id, shares };
       break;
     }
@@ -224,7 +230,7 @@ export function decodeClientMessage(buf: Uint8Array, config?: SessionConfig): Cl
       break;
     case TYPE.unmask: {
       const sessionId = r.bytes(32, 'session id'); const id = r.u32('id');
-      const list = (what: string) => Array.from({ length: r.count(4 + SHARE_BYTES, what) }, () => ({ of: r.u32(what), share: r.bytes(SHARE_BYTES, what) }));
+      const list = (what: string) => Array.from({ length: r.count(4 + SHARE_BYTES, what) }, () => ({ of: r.u32(what), share: r.bytesView(SHARE_BYTES, what) }));
       const selfShares = list('self-mask shares');
       m = { type: 'unmask', sessionId, id, selfShares, keyShares: list('key shares') };
       break;
@@ -240,7 +246,10 @@ export function decodeClientMessage(buf: Uint8Array, config?: SessionConfig): Cl
 }
 
 /**
- * Decodes a server → client message.
+ * Decodes a server → client message. The keys of a key list and the routed
+ * ciphertexts are views into `buf` (every client reads all n keys: n small
+ * copies each would be most of its work in R1), so `buf` must not be changed
+ * while the message is in use; the client copies what it keeps.
  * @param config the session's configuration: when given, a message longer
  *   than its type's maximum (spec §6.4) is refused before any field is read
  * @throws CodecError `SECAGG_ERR_BAD_MESSAGE` on any malformed or oversized input.
@@ -255,7 +264,7 @@ export function decodeServerMessage(buf: Uint8Array, config?: SessionConfig): Se
     case TYPE['key-list']: {
       const configHash = r.bytes(32, 'config hash');
       const keys = Array.from({ length: r.count(4 + 64 + 1, 'keys') }, () => {
-        const id = r.u32('id'); const cPk = r.bytes(32, 'cPk'); const sPk = r.bytes(32, 'sPk'); const signature = optionalSignature(r);
+        const id = r.u32('id'); const cPk = r.bytesView(32, 'cPk'); const sPk = r.bytesView(32, 'sPk'); const signature = optionalSignature(r);
         return { id, cPk, sPk, ...(signature === undefined ? {} : { signature }) };
       });
       m = { type: 'key-list', configHash, keys };
@@ -263,7 +272,7 @@ export function decodeServerMessage(buf: Uint8Array, config?: SessionConfig): Se
     }
     case TYPE['share-routing']: {
       const sessionId = r.bytes(32, 'session id');
-      const shares = Array.from({ length: r.count(4 + SHARE_CIPHERTEXT_BYTES, 'shares') }, () => ({ from: r.u32('from'), ciphertext: r.bytes(SHARE_CIPHERTEXT_BYTES, 'ciphertext') }));
+      const shares = Array.from({ length: r.count(4 + SHARE_CIPHERTEXT_BYTES, 'shares') }, () => ({ from: r.u32('from'), ciphertext: r.bytesView(SHARE_CIPHERTEXT_BYTES, 'ciphertext') }));
       m = { type: 'share-routing', sessionId, shares };
       break;
     }

@@ -111,7 +111,11 @@ export class ServerDriver {
   /** Clients the server still waits for in this round. */
   expected(): number[] { return expectedClients(this.s); }
 
-  /** A message arrived from `from`, the client id the transport authenticated. */
+  /**
+   * A message arrived from `from`, the client id the transport authenticated.
+   * The driver takes ownership of `bytes`: parts of it are kept as views
+   * (see decodeClientMessage), so the transport must not reuse the buffer.
+   */
   receive(from: number, bytes: Uint8Array): void {
     this.serialised(() => this.onMessage(from, bytes));
   }
@@ -281,7 +285,7 @@ export class ClientDriver {
     this.s = step.state;
   }
 
-  /** A message arrived from the server. */
+  /** A message arrived from the server. The driver takes ownership of `bytes` (see decodeServerMessage). */
   receive(bytes: Uint8Array): void {
     this.queue.push(bytes);
     if (this.busy) return;

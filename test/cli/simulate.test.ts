@@ -70,6 +70,9 @@ describe('cli: tally simulate', () => {
     expect(inRound(4)).to.not.include(r4);
     expect(rep.survivors).to.include(r4);
     for (const k of ['serverSeconds', 'clientSecondsMean', 'bytesUpPerClient', 'bytesDownPerClient', 'maxMessageUpBytes']) expect(rep).to.have.property(k);
+    // The run's cost: a node process holds at least a few MiB resident; the wall time covers the server's.
+    expect(rep.peakRssBytes).to.be.greaterThan(8 * 2 ** 20);
+    expect(rep.wallSeconds).to.be.at.least(rep.serverSeconds);
   });
 
   it('reruns a report\'s recorded configuration, seed drawn by the first run, to the same sum', () => {
