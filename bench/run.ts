@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 const SUITES: Record<string, () => Promise<{ main(argv: string[]): Promise<object> }>> = {
   secagg: () => import('./secagg.js'),
   dp: () => import('./dp.js'),
+  scale: () => import('./scale.js'),
 };
 
 const [suite, ...args] = process.argv.slice(2);

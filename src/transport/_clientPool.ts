@@ -17,6 +17,16 @@ import { Worker } from 'node:worker_threads';
 import { TallyError, ValidationError } from '../errors.js';
 import type { ClientJob, ClientJobDone, ClientWorkerInit } from './_clientWorker.js';
 
+/**
+ * Young-generation size of a client worker's heap, in MiB. The clients make
+ * many short-lived objects with native memory behind them (key objects,
+ * ciphers, HMACs, each freed only when its wrapper is collected); a small
+ * young generation collects them sooner. Measured (Harary n = 5,000, k = 42,
+ * two workers): peak resident memory 594 MiB with V8's default, 481 MiB with
+ * 4 MiB for 5% more time, 459 MiB with 2 MiB for 13% more.
+ */
+const CLIENT_YOUNG_GENERATION_MB = 4;
+
 /** A client message handed back by a worker. */
 export interface PooledMessage {
   readonly id: number;
@@ -57,7 +67,7 @@ export class ClientPool {
         ...(init.inputs ? { inputs: mine.map((id) => [id, init.inputs!.get(id)!] as const) } : {}),
         ...(init.identitySeeds ? { identitySeeds: mine.map((id) => [id, init.identitySeeds!.get(id)!] as const) } : {}),
       };
-      const worker = new Worker(url, { workerData: data });
+      const worker = new Worker(url, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: CLIENT_YOUNG_GENERATION_MB } });
       worker.on('message', (d: ClientJobDone) => {
         const p = this.pending.get(d.job);
         this.pending.delete(d.job);
