@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { handleServerMessage } from '../../../src/secagg/client/index.js';
 import type { KeyListMessage } from '../../../src/secagg/messages.js';
-import { SHARE_CIPHERTEXT_BYTES } from '../../../src/secagg/keys.js';
+import { openShares, SHARE_BYTES, SHARE_CIPHERTEXT_BYTES } from '../../../src/secagg/keys.js';
 import { expectAbort, newSession, runUntil, provider } from '../_harness.js';
 
 function keyListFor(threat: 'semi-honest' | 'malicious' = 'semi-honest') {
@@ -21,6 +21,27 @@ describe('secagg/client R1 ShareKeys', () => {
     if (out.type !== 'shares') return;
     expect(out.shares.map((s) => s.to)).to.deep.equal([2, 3, 4, 5]);
     for (const s of out.shares) expect(s.ciphertext.length).to.equal(SHARE_CIPHERTEXT_BYTES);
+  });
+
+  it('hands c_u^SK back to be wiped and keeps the share key of each neighbour, which opens what the neighbour sealed', () => {
+    const { msg, client } = keyListFor();
+    if (client.kind !== 'advertised') throw new Error('expected an advertised client');
+    const step = handleServerMessage(client, msg);
+    expect(step.consumed).to.deep.equal([client.cSk]); // c_u^SK leaves the state: R4 uses the kept keys
+    const next = step.state;
+    if (next.kind !== 'shared') throw new Error('expected a shared state');
+    expect(Object.keys(next)).to.not.include('cSk');
+    expect(Array.from(next.holders.ids)).to.deep.equal([1, 2, 3, 4, 5]);
+    const out = step.out[0]!;
+    if (out.type !== 'shares') throw new Error('expected shares');
+    for (const v of [2, 3, 4, 5]) {
+      const key = next.holders.at(next.shareKeys, 32, v);
+      // The kept key is e_{1,v}: it opens the share this client sealed for v (both directions share the key, spec §3.7).
+      const sealed = out.shares.find((x) => x.to === v)!.ciphertext;
+      const opened = openShares(provider, key, out.sessionId, 1, v, sealed, 4);
+      expect(opened.skShare.length).to.equal(SHARE_BYTES);
+      expect(next.holders.at(next.sPks, 32, v)).to.deep.equal(msg.keys.find((k) => k.id === v)!.sPk);
+    }
   });
 
   it('binds the session id to every advertised key', () => {
