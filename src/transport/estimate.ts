@@ -24,6 +24,8 @@ export interface OperationCosts {
   readonly shareCipher: number;
   /** One Shamir coefficient term for one holder (all limbs). */
   readonly shamirTerm: number;
+  /** One share of one secret, less its coefficient terms (the per-holder cost of a split). */
+  readonly shamirHolder: number;
   /** One 32-bit mask word of AES-128-CTR keystream, added into a sum. */
   readonly maskWord: number;
   /** One entry of the R1 key list, which every client checks and hashes whole (all n entries). */
@@ -57,11 +59,14 @@ export function measureCosts(provider: CryptoProvider): OperationCosts {
   const keyAgreement = timeOf(32, () => provider.hkdf(agree(pk), salt, info, 32)) * 1.2; // the fastest run flatters it
   const key = rng.bytes(32), nonce = rng.bytes(12), plain = rng.bytes(88), aad = rng.bytes(8);
   const shareCipher = timeOf(64, () => provider.aesGcmSeal(key, nonce, plain, aad));
-  const secret = rng.bytes(32), xs = Array.from({ length: 64 }, (_, i) => i + 1);
-  const shamirTerm = timeOf(4, () => shamirSplit(secret, 16, xs, rng)) / (64 * 16);
+  // Two thresholds over the same holders separate the per-term cost from the per-holder one.
+  const secret = rng.bytes(32), xs = Array.from({ length: 256 }, (_, i) => i + 1);
+  const low = timeOf(4, () => shamirSplit(secret, 8, xs, rng)), high = timeOf(4, () => shamirSplit(secret, 128, xs, rng));
+  const shamirTerm = Math.max(0, high - low) / (256 * 120);
+  const shamirHolder = Math.max(0, low / 256 - 8 * shamirTerm);
   const words = 1 << 16, buf = new Uint8Array(4 * words);
   const maskWord = timeOf(8, () => provider.aes128Ctr(key.subarray(0, 16), new Uint8Array(16)).fill(buf)) / words * 1.5;
-  const entries = 128;
+  const entries = 1024;
   const list: AdvertisedKeys[] = Array.from({ length: entries }, (_, i) => ({
     id: i + 1, cPk: provider.x25519PublicKey(rng.bytes(32)), sPk: provider.x25519PublicKey(rng.bytes(32)),
   }));
@@ -74,7 +79,7 @@ export function measureCosts(provider: CryptoProvider): OperationCosts {
   const idKey = rng.bytes(32), signed = rng.bytes(100);
   const signature = provider.ed25519Sign(idKey, signed), idPk = provider.ed25519PublicKey(idKey);
   const signatureCheck = timeOf(8, () => provider.ed25519Verify(idPk, signed, signature));
-  const costs = { keyAgreement, shareCipher, shamirTerm, maskWord, keyListEntry, signatureCheck };
+  const costs = { keyAgreement, shareCipher, shamirTerm, shamirHolder, maskWord, keyListEntry, signatureCheck };
   cache.set(provider.name, costs);
   return costs;
 }
@@ -97,7 +102,7 @@ export interface SessionShape {
 /** Seconds the session should take: the clients' share (spread over `threads`) and the server's. */
 export function estimateSeconds(s: SessionShape, c: OperationCosts): { clients: number; server: number; total: number } {
   const { clients: n, degree: k, threshold: t, dim: m } = s;
-  const perClient = n * (c.keyListEntry + (s.malicious ? c.signatureCheck : 0)) + (2 * k + 1) * c.keyAgreement + 2 * k * c.shareCipher + 2 * (k + 1) * t * c.shamirTerm + (k + 2) * m * c.maskWord;
+  const perClient = n * (c.keyListEntry + (s.malicious ? c.signatureCheck : 0)) + (2 * k + 1) * c.keyAgreement + 2 * k * c.shareCipher + 2 * (k + 1) * (t * c.shamirTerm + c.shamirHolder) + (k + 2) * m * c.maskWord;
   const clients = (n * perClient) / Math.max(1, s.threads);
   const server = n * m * c.maskWord * 1.5 // adding the inputs and removing the self masks
     + s.droppedAfterSharing * k * (c.keyAgreement + m * c.maskWord)
