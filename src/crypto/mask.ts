@@ -41,7 +41,9 @@
  *       (local.set $src (i32.add (local.get $src) (i32.const 64)))
  *       (local.set $nbytes (i32.sub (local.get $nbytes) (i32.const 64)))
  *       (br 0))))
- *   (func (export "sub") …the same with i32x4.sub…))
+ *   (func (export "sub") …the same with i32x4.sub…)
+ *   ;; acc[i] += the 8·groups 20-bit values of the packed stream at src (see unpack20Body)
+ *   (func (export "unpack20add") (param $acc i32) (param $src i32) (param $groups i32) (local $t v128) …))
  * ```
  */
 import { ValidationError } from '../errors.js';
@@ -57,6 +59,11 @@ interface WasmAddKernel {
   add(acc: number, src: number, nbytes: number): void;
   /** acc[i] −= src[i] over `nbytes` bytes (multiple of 64). */
   sub(acc: number, src: number, nbytes: number): void;
+  /**
+   * acc[i] += value i of the 20-bit little-endian bit stream at `src`, for
+   * 8·groups values (20 bytes each 8); reads up to 6 bytes past the last group.
+   */
+  unpack20add(acc: number, src: number, groups: number): void;
 }
 
 interface WasmApi {
@@ -90,14 +97,51 @@ function funcBody(simdOp: number): number[] {
   return [...leb(body.length), ...body];
 }
 
+/**
+ * unpack20add: for each group of 20 bytes (8 values of 20 bits), two halves
+ * of 10 bytes each give 4 values: a 16-byte load at the half, an i8x16.swizzle
+ * that puts bytes (0,1,2), (2,3,4), (5,6,7), (7,8,9) into the low three bytes
+ * of lanes 0-3, a shift right by 4 kept in lanes 1 and 3 only (bitselect: the
+ * odd values start mid-byte), the 20-bit mask, and an i32x4.add into the
+ * accumulator. Locals: 0 acc, 1 src, 2 groups, 3 a v128 temporary.
+ */
+function unpack20Body(): number[] {
+  const LOCAL_GET = 0x20, LOCAL_SET = 0x21, I32_CONST = 0x41, SIMD = 0xfd, ALIGN16 = 0x04, ALIGN1 = 0x00;
+  const v128 = (bytes: number[]) => [SIMD, 0x0c, ...bytes];
+  const lanes = (words: number[]) => words.flatMap((w) => [w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, (w >>> 24) & 0xff]);
+  // Swizzle indices ≥ 16 give 0: each lane is bytes (i, i+1, i+2) of the half and a zero byte.
+  const IDX = [0, 1, 2, 0x80, 2, 3, 4, 0x80, 5, 6, 7, 0x80, 7, 8, 9, 0x80];
+  const SEL = lanes([0, 0xffffffff, 0, 0xffffffff]);
+  const MASK = lanes([0xfffff, 0xfffff, 0xfffff, 0xfffff]);
+  const code: number[] = [0x02, 0x40, 0x03, 0x40, LOCAL_GET, 2, 0x45 /* i32.eqz */, 0x0d, 1 /* br_if 1 */];
+  for (const [srcOff, accOff] of [[0, 0], [10, 16]] as const) {
+    code.push(
+      LOCAL_GET, 1, SIMD, 0x00 /* v128.load */, ALIGN1, ...leb(srcOff),
+      ...v128(IDX), SIMD, 0x0e /* i8x16.swizzle */, LOCAL_SET, 3,
+      LOCAL_GET, 0, // store address
+      LOCAL_GET, 0, SIMD, 0x00, ALIGN16, ...leb(accOff),
+      LOCAL_GET, 3, I32_CONST, 4, SIMD, ...leb(0xad) /* i32x4.shr_u */,
+      LOCAL_GET, 3, ...v128(SEL), SIMD, 0x52 /* v128.bitselect */,
+      ...v128(MASK), SIMD, 0x4e /* v128.and */,
+      SIMD, ...leb(0xae) /* i32x4.add */,
+      SIMD, 0x0b /* v128.store */, ALIGN16, ...leb(accOff));
+  }
+  for (const [local, step, op] of [[0, 32, 0x6a], [1, 20, 0x6a], [2, 1, 0x6b]] as const) { // i32.add / i32.sub
+    code.push(LOCAL_GET, local, I32_CONST, ...leb(step) /* < 64: one signed LEB byte */, op, LOCAL_SET, local);
+  }
+  code.push(0x0c, 0 /* br 0 */, 0x0b, 0x0b, 0x0b /* end loop, block, func */);
+  const body = [0x01, 0x01, 0x7b /* one v128 local */, ...code];
+  return [...leb(body.length), ...body];
+}
+
 /** The kernel module bytes (see the text form above). */
 export const WASM_ADD_BYTES: Uint8Array = Uint8Array.from([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   ...section(1, [1, 0x60, 3, 0x7f, 0x7f, 0x7f, 0]), // type 0: (i32, i32, i32) -> ()
-  ...section(3, [2, 0, 0]), // two functions of type 0
+  ...section(3, [3, 0, 0, 0]), // three functions of type 0
   ...section(5, [1, 0x00, 1]), // one memory, min 1 page
-  ...section(7, [3, ...name('mem'), 0x02, 0, ...name('add'), 0x00, 0, ...name('sub'), 0x00, 1]),
-  ...section(10, [2, ...funcBody(0xae /* i32x4.add */), ...funcBody(0xb1 /* i32x4.sub */)]),
+  ...section(7, [4, ...name('mem'), 0x02, 0, ...name('add'), 0x00, 0, ...name('sub'), 0x00, 1, ...name('unpack20add'), 0x00, 2]),
+  ...section(10, [3, ...funcBody(0xae /* i32x4.add */), ...funcBody(0xb1 /* i32x4.sub */), ...unpack20Body()]),
 ]);
 
 let compiled: object | null | undefined;
@@ -117,11 +161,11 @@ function createWasmAddKernel(bytes: number): WasmAddKernel | null {
   if (compiled === null) return null;
   try {
     const ex = new wa.Instance(compiled, {}).exports as unknown as {
-      mem: WasmAddKernel['memory']; add: WasmAddKernel['add']; sub: WasmAddKernel['sub'];
+      mem: WasmAddKernel['memory']; add: WasmAddKernel['add']; sub: WasmAddKernel['sub']; unpack20add: WasmAddKernel['unpack20add'];
     };
     const pages = Math.ceil(bytes / 65536);
     if (pages > 1) ex.mem.grow(pages - 1);
-    return { memory: ex.mem, add: ex.add, sub: ex.sub };
+    return { memory: ex.mem, add: ex.add, sub: ex.sub, unpack20add: ex.unpack20add };
   } catch {
     return null;
   }
@@ -359,6 +403,14 @@ export class MaskAccumulator {
       const n = Math.min(words, this.dim - w);
       const start = (w * b) / 8;
       const end = w + n === this.dim ? bytes.length : ((w + n) * b) / 8;
+      const k = this.kernel;
+      if (b === 20 && sign === 1 && k !== null && n % 8 === 0) {
+        // The packed chunk (2.5 bytes a value) goes into the scratch, which holds 4 bytes a value: the
+        // kernel's over-read of 6 bytes stays inside it. Unpacked and added in one pass.
+        this.scratch.set(bytes.subarray(start, end));
+        k.unpack20add(this.chunkBytes + w * 4, 0, n / 8);
+        continue;
+      }
       unpackInto(bytes.subarray(start, end), b, n, this.scratchU32, staging);
       // Round up to 64 bytes: the stale scratch tail only reaches padding words.
       this.addScratch(w * 4, Math.ceil(n / 16) * 64, sign);

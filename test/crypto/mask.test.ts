@@ -149,6 +149,24 @@ describe('secagg/mask', () => {
     }
   });
 
+  it('addPacked at b = 20 (the SIMD unpack-and-add kernel) equals addVector, with extreme values and wrapping sums', () => {
+    for (const [dim, chunkBytes] of [[8, 64], [24, 64], [16384, 65536], [65576, 65536], [100003, 65536], [1000, 128]] as const) {
+      // All-ones values, zeros and random ones: every bit of the 20 reaches the sum, and nothing beyond them.
+      const v = reduce(randomVec(dim, `ap20-${dim}`), 20);
+      for (let i = 0; i < dim; i += 3) v[i] = i % 2 === 0 ? 0xfffff : 0;
+      const packed = packVector(v, 20);
+      const want = new MaskAccumulator(dim, nativeProvider, { chunkBytes, backend: 'js' });
+      want.addMask(keyOf('w'), 1); // a sum near 2^32 in places: the adds must wrap
+      for (let r = 0; r < 3; r++) want.addVector(v, 1);
+      for (const backend of ['js', 'wasm'] as const) {
+        const a = new MaskAccumulator(dim, nativeProvider, { chunkBytes, backend });
+        a.addMask(keyOf('w'), 1);
+        for (let r = 0; r < 3; r++) a.addPacked(packed, 20, 1);
+        expect(Array.from(a.result(32)), `dim=${dim} ${backend}`).to.deep.equal(Array.from(want.result(32)));
+      }
+    }
+  });
+
   it('addPacked refuses a wrong length or set padding bits before touching the sum', () => {
     const acc = new MaskAccumulator(10, nativeProvider);
     acc.addVector(Uint32Array.from({ length: 10 }, (_, i) => i), 1);
