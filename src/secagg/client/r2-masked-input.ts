@@ -41,7 +41,9 @@ export function handleShareRouting(state: SharedState, msg: ShareRoutingMessage)
       terms.push({ key: pairwiseMaskKey(provider, state.sessionId, id, agreeS, v, state.holders.at(state.sPks, 32, v), ROUND), sign: id < v ? 1 : -1 });
     }
   } catch (err) {
+    // A peer's bad key aborts the round: wipe the keys derived so far and the input already in the sum.
     for (const term of terms) term.key.fill(0);
+    acc.clear();
     throw err;
   }
   acc.addMasks(terms);
