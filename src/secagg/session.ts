@@ -71,11 +71,16 @@ export function randomInput(rng: Rng, dim: number, bits: number): Uint32Array {
   return v;
 }
 
-
-/** The plaintext sum mod 2^bits of the inputs at the given 0-based indices (the self-check of every session runner). */
-export function plaintextSum(inputs: readonly Uint32Array[], indices: readonly number[], dim: number, bits: number): Uint32Array {
+/**
+ * The plaintext sum mod 2^bits of the inputs at the given 0-based indices (the
+ * self-check of every session runner). `inputs` may be a function that makes
+ * input i when asked: each is then read once and dropped, so the sum needs
+ * O(dim) memory however many inputs it adds.
+ */
+export function plaintextSum(inputs: readonly Uint32Array[] | ((index: number) => Uint32Array), indices: readonly number[], dim: number, bits: number): Uint32Array {
+  const inputOf = typeof inputs === 'function' ? inputs : (i: number) => inputs[i]!;
   const acc = new Uint32Array(dim);
-  for (const i of indices) { const x = inputs[i]!; for (let j = 0; j < dim; j++) acc[j] = acc[j]! + x[j]!; }
+  for (const i of indices) { const x = inputOf(i); for (let j = 0; j < dim; j++) acc[j] = acc[j]! + x[j]!; }
   if (bits < 32) { const m = 2 ** bits - 1; for (let j = 0; j < dim; j++) acc[j] = acc[j]! & m; }
   return acc;
 }

@@ -27,6 +27,7 @@ import { toHex } from '../crypto/_validate.js';
 import type { SessionConfig, ThreatModel } from '../secagg/config.js';
 import { ServerDriver, type ServerOutcome, type SessionListener } from '../secagg/driver.js';
 import { LockstepNetwork } from '../secagg/lockstep.js';
+import { plaintextSum } from '../secagg/session.js';
 import type { DropRecord } from '../secagg/server/index.js';
 import { drawnInput, simulatedClient, simulationRng, type ClientSetup } from './_clients.js';
 import { ClientPool } from './_clientPool.js';
@@ -225,17 +226,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   });
   let expected: Uint32Array | undefined;
   if (outcome.kind === 'completed') {
-    // One survivor's input at a time, added in place: O(m) memory. A Uint32Array stores each sum mod 2^32.
-    const acc = new Uint32Array(o.dim);
-    for (const i of survivors) {
-      const x = inputOf(i);
-      for (let j = 0; j < o.dim; j++) acc[j]! += x[j]!;
-    }
-    if (o.bits < 32) {
-      const mask = 2 ** o.bits - 1;
-      for (let j = 0; j < o.dim; j++) acc[j]! &= mask;
-    }
-    expected = acc;
+    // One survivor's input at a time (re-drawn from the seed): O(m) memory.
+    expected = plaintextSum(inputOf, survivors, o.dim, o.bits);
   }
   const sum = outcome.kind === 'completed' ? outcome.sum : undefined;
   return {
