@@ -107,6 +107,41 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 }
 
 /**
+ * Concatenates byte strings and unsigned 32-bit integers, each integer as its
+ * big-endian 4 bytes ({@link u32be}), into one fresh array: the transcript
+ * encodings of secagg-v1 (labels, ids, keys) without a 4-byte array per
+ * integer. Takes an array, not arguments, so a list of n ids never meets the
+ * engine's limit on arguments.
+ * @throws ValidationError `CRYPTO_ERR_BAD_INPUT` when a part is neither a
+ *   `Uint8Array` nor an integer in `[0, 2^32 - 1]`
+ */
+export function concatFields(parts: readonly (Uint8Array | number)[]): Uint8Array {
+  let total = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    if (typeof p === 'number') {
+      if (p >>> 0 !== p) anumber(p, `parts[${i}]`, 0, 0xffffffff); // throws: not a u32
+      total += 4;
+    } else {
+      total += (isBytes(p) ? p : abytes(p, undefined, `parts[${i}]`)).length;
+    }
+  }
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  let off = 0;
+  for (const p of parts) {
+    if (typeof p === 'number') {
+      dv.setUint32(off, p, false);
+      off += 4;
+    } else {
+      out.set(p, off);
+      off += p.length;
+    }
+  }
+  return out;
+}
+
+/**
  * Big-endian 4-byte encoding of an unsigned 32-bit integer.
  * @throws ValidationError `CRYPTO_ERR_BAD_INPUT` when `n` is not an integer in `[0, 2^32 - 1]`
  * @example

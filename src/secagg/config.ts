@@ -12,7 +12,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { CryptoProvider } from '../crypto/types.js';
-import { concatBytes, u32be } from '../crypto/_validate.js';
+import { concatFields } from '../crypto/_validate.js';
 import { SHAMIR_MAX_X } from '../crypto/shamir.js';
 
 /** The adversary the session is built to withstand (secagg-v1 §2.2). */
@@ -106,34 +106,21 @@ export function checkConfigShape(c: SessionConfig): void {
  * u8(graph) ‖ u32(k) ‖ [identity key(32)·n in malicious mode]. All integers big-endian.
  */
 export function encodeConfig(c: SessionConfig): Uint8Array {
-  return writeConfig(c, new Uint8Array(0));
+  return concatFields(configFields(c));
 }
 
-/** `prefix ‖ encodeConfig(c)`, written into one buffer (every party hashes it: O(n) bytes, no per-id arrays). */
-function writeConfig(c: SessionConfig, prefix: Uint8Array): Uint8Array {
+/** The fields of {@link encodeConfig}, in order (u32 numbers, one-byte arrays, keys). */
+function configFields(c: SessionConfig): (Uint8Array | number)[] {
   const n = c.clientIds.length;
   const k = c.graph.kind === 'harary' ? c.graph.degree : n - 1;
-  const keys = c.threat === 'malicious' ? c.identityKeys! : [];
-  const out = new Uint8Array(prefix.length + 32 + 4 + 4 * n + 4 + 1 + 4 + 1 + 1 + 4 + 32 * keys.length);
-  const dv = new DataView(out.buffer);
-  out.set(prefix);
-  let off = prefix.length;
-  out.set(c.nonce, off); off += 32;
-  dv.setUint32(off, n); off += 4;
-  for (const id of c.clientIds) { dv.setUint32(off, id); off += 4; }
-  dv.setUint32(off, c.threshold); off += 4;
-  out[off++] = c.bits;
-  dv.setUint32(off, c.dim); off += 4;
-  out[off++] = c.threat === 'malicious' ? 1 : 0;
-  out[off++] = c.graph.kind === 'harary' ? 1 : 0;
-  dv.setUint32(off, k); off += 4;
-  for (const key of keys) { out.set(key, off); off += 32; }
-  return out;
+  return [c.nonce, n, ...c.clientIds, c.threshold, Uint8Array.of(c.bits), c.dim,
+    Uint8Array.of(c.threat === 'malicious' ? 1 : 0), Uint8Array.of(c.graph.kind === 'harary' ? 1 : 0), k,
+    ...(c.threat === 'malicious' ? c.identityKeys! : [])];
 }
 
 /** configHash = SHA-256(label ‖ encodeConfig(c)). */
 export function configHash(provider: CryptoProvider, c: SessionConfig): Uint8Array {
-  return provider.sha256(writeConfig(c, LABELS.config));
+  return provider.sha256(concatFields([LABELS.config, ...configFields(c)]));
 }
 
 /** One advertised key pair set (R0). */
@@ -154,28 +141,17 @@ export interface AdvertisedKeys {
  */
 export function sessionId(provider: CryptoProvider, cfgHash: Uint8Array, keys: readonly AdvertisedKeys[]): Uint8Array {
   // One buffer for the whole list: every client hashes all |U1| entries.
-  const label = LABELS.session;
-  const out = new Uint8Array(label.length + 32 + 4 + 68 * keys.length);
-  const dv = new DataView(out.buffer);
-  out.set(label);
-  out.set(cfgHash, label.length);
-  let off = label.length + 32;
-  dv.setUint32(off, keys.length); off += 4;
-  for (const k of keys) {
-    dv.setUint32(off, k.id);
-    out.set(k.cPk, off + 4);
-    out.set(k.sPk, off + 36);
-    off += 68;
-  }
-  return provider.sha256(out);
+  const parts: (Uint8Array | number)[] = [LABELS.session, cfgHash, keys.length];
+  for (const k of keys) parts.push(k.id, k.cPk, k.sPk);
+  return provider.sha256(concatFields(parts));
 }
 
 /** The message an R0 advertisement signature covers (spec §5.2). */
 export function advertiseSignedBytes(cfgHash: Uint8Array, id: number, cPk: Uint8Array, sPk: Uint8Array): Uint8Array {
-  return concatBytes(LABELS.advertise, cfgHash, u32be(id), cPk, sPk);
+  return concatFields([LABELS.advertise, cfgHash, id, cPk, sPk]);
 }
 
 /** The message an R3 consistency signature covers (spec §5.5). */
 export function consistencySignedBytes(sid: Uint8Array, survivors: readonly number[]): Uint8Array {
-  return concatBytes(LABELS.consistency, sid, u32be(survivors.length), ...survivors.map(u32be));
+  return concatFields([LABELS.consistency, sid, survivors.length, ...survivors]);
 }

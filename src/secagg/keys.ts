@@ -5,7 +5,7 @@
  */
 import { SecAggError } from '../errors.js';
 import type { CryptoProvider, X25519Agreement } from '../crypto/types.js';
-import { concatBytes, u32be } from '../crypto/_validate.js';
+import { concatFields } from '../crypto/_validate.js';
 import { isShamirShare, SHAMIR_SHARE_BYTES } from '../crypto/shamir.js';
 import { CryptoError, ValidationError } from '../errors.js';
 import { LABELS } from './config.js';
@@ -59,12 +59,7 @@ function agree(p: CryptoProvider, sk: PrivateKeyOrAgreement, pk: Uint8Array, rou
 }
 
 function pairInfo(label: Uint8Array, u: number, v: number): Uint8Array {
-  const info = new Uint8Array(label.length + 8);
-  info.set(label);
-  const dv = new DataView(info.buffer);
-  dv.setUint32(label.length, Math.min(u, v));
-  dv.setUint32(label.length + 4, Math.max(u, v));
-  return info;
+  return concatFields([label, Math.min(u, v), Math.max(u, v)]);
 }
 
 /** HKDF of an agreed secret, which is wiped once the key is derived. */
@@ -88,7 +83,7 @@ export function pairwiseMaskKey(p: CryptoProvider, sid: Uint8Array, u: number, s
  * HKDF-SHA256(ikm = b_u, salt = sessionId, info = "tally/secagg-v1/self-mask" ‖ u32(u), L = 16).
  */
 export function selfMaskKey(p: CryptoProvider, sid: Uint8Array, u: number, bU: Uint8Array): Uint8Array {
-  return p.hkdf(bU, sid, concatBytes(LABELS.selfMask, u32be(u)), 16);
+  return p.hkdf(bU, sid, concatFields([LABELS.selfMask, u]), 16);
 }
 
 /**
@@ -103,35 +98,18 @@ export function shareEncryptionKey(p: CryptoProvider, sid: Uint8Array, u: number
 
 /** GCM nonce: u32(sender) ‖ u32(recipient) ‖ u32(1). Unique per key since each direction is used once. */
 export function shareNonce(sender: number, recipient: number): Uint8Array {
-  const nonce = new Uint8Array(12);
-  const dv = new DataView(nonce.buffer);
-  dv.setUint32(0, sender);
-  dv.setUint32(4, recipient);
-  dv.setUint32(8, 1);
-  return nonce;
+  return concatFields([sender, recipient, 1]);
 }
 
 /** GCM associated data: "tally/secagg-v1/share-aad" ‖ sessionId ‖ u32(sender) ‖ u32(recipient). */
 export function shareAad(sid: Uint8Array, sender: number, recipient: number): Uint8Array {
-  const label = LABELS.share;
-  const aad = new Uint8Array(label.length + sid.length + 8);
-  aad.set(label);
-  aad.set(sid, label.length);
-  const dv = new DataView(aad.buffer);
-  dv.setUint32(label.length + sid.length, sender);
-  dv.setUint32(label.length + sid.length + 4, recipient);
-  return aad;
+  return concatFields([LABELS.share, sid, sender, recipient]);
 }
 
 /** Encrypts u's shares of s_u^SK and b_u for recipient v (Bonawitz Fig. 4, round 1). */
 export function sealShares(p: CryptoProvider, key: Uint8Array, sid: Uint8Array, sender: number, recipient: number, skShare: Uint8Array, bShare: Uint8Array): Uint8Array {
   if (!isShareValue(skShare) || !isShareValue(bShare)) throw new ValidationError('SECAGG_ERR_BAD_SHARE', `shares to seal must be ${SHARE_BYTES}-byte share values`);
-  const pt = new Uint8Array(SHARE_PLAINTEXT_BYTES);
-  const dv = new DataView(pt.buffer);
-  dv.setUint32(0, sender);
-  dv.setUint32(4, recipient);
-  pt.set(skShare, 8);
-  pt.set(bShare, 8 + SHARE_BYTES);
+  const pt = concatFields([sender, recipient, skShare, bShare]);
   const sealed = p.aesGcmSeal(key, shareNonce(sender, recipient), pt, shareAad(sid, sender, recipient));
   pt.fill(0);
   return sealed;

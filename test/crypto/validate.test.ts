@@ -7,6 +7,7 @@ import {
   anumber,
   BAD_INPUT,
   concatBytes,
+  concatFields,
   equalBytes,
   fromHex,
   isBytes,
@@ -63,6 +64,18 @@ describe('crypto validators', () => {
     expect(a[0]).to.equal(1);
     expect(concatBytes()).to.deep.equal(new Uint8Array(0));
     expectError(() => concatBytes(a, 5 as unknown as Uint8Array), ValidationError, BAD_INPUT, '"parts[1]" expected Uint8Array, got type=number');
+  });
+
+  it('concatFields writes byte strings and u32 integers as concatBytes of them and their u32be', () => {
+    const label = Uint8Array.of(7, 7, 7), key = Uint8Array.of(1, 2);
+    expect(concatFields([label, 258, key, 0, 0xffffffff])).to.deep.equal(concatBytes(label, u32be(258), key, u32be(0), u32be(0xffffffff)));
+    expect(concatFields([])).to.deep.equal(new Uint8Array(0));
+    const ids = Array.from({ length: 200_000 }, (_, i) => i); // an array, not arguments: no argument limit
+    expect(concatFields(ids).length).to.equal(800_000);
+    expectError(() => concatFields([label, 2 ** 32]), ValidationError, BAD_INPUT, '"parts[1]" expected integer in [0, 4294967295], got 4294967296');
+    expectError(() => concatFields([-1]), ValidationError, BAD_INPUT, '"parts[0]" expected integer in [0, 4294967295], got -1');
+    expectError(() => concatFields([1.5]), ValidationError, BAD_INPUT, '"parts[0]" expected integer in [0, 4294967295], got 1.5');
+    expectError(() => concatFields([label, 'x' as unknown as Uint8Array]), ValidationError, BAD_INPUT, '"parts[1]" expected Uint8Array, got type=string');
   });
 
   it('u32be encodes big-endian and range-checks', () => {
