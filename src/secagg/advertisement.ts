@@ -41,16 +41,16 @@ export class AdvertisedKeySet {
  */
 export function checkAdvertisement(config: SessionConfig, provider: CryptoProvider, cfgHash: Uint8Array,
   k: AdvertisedKeys, seen: AdvertisedKeySet, round: number): void {
-  for (const pk of [k.cPk, k.sPk]) {
+  for (const [i, pk] of [k.cPk, k.sPk].entries()) {
     if (!(pk instanceof Uint8Array) || pk.length !== 32) throw new SecAggError('SECAGG_ERR_BAD_MESSAGE', `client ${k.id} advertised a key that is not 32 bytes`, round, k.id);
     // A low-order key makes the X25519 output known to everyone (RFC 7748 §7): its masks would be public.
     if (isLowOrderX25519(pk)) throw new SecAggError('SECAGG_ERR_LOW_ORDER_KEY', `client ${k.id} advertised a low-order public key`, round, k.id);
     // X25519 ignores bit 255 and reduces u mod p: only the canonical encoding makes byte equality key equality (spec §3.2).
     if (!isCanonicalX25519(pk)) throw new SecAggError('SECAGG_ERR_NON_CANONICAL_KEY', `client ${k.id} advertised a public key that is not canonically encoded`, round, k.id);
-    // Identical keys would give identical pairwise secrets (Flower: "Some public keys are identical").
-    if (seen.has(pk)) throw new SecAggError('SECAGG_ERR_DUPLICATE_KEY', `client ${k.id} advertised a public key already advertised in this session`, round, k.id);
+    // Identical keys would give identical pairwise secrets (Flower: "Some public keys are identical"),
+    // also the two keys of one advertisement.
+    if (seen.has(pk) || (i === 1 && equalBytes(k.cPk, pk))) throw new SecAggError('SECAGG_ERR_DUPLICATE_KEY', `client ${k.id} advertised a public key already advertised in this session`, round, k.id);
   }
-  if (equalBytes(k.cPk, k.sPk)) throw new SecAggError('SECAGG_ERR_DUPLICATE_KEY', `client ${k.id} advertised a public key already advertised in this session`, round, k.id);
   if (config.threat === 'malicious') {
     const rosterKey = config.identityKeys![config.clientIds.indexOf(k.id)]!;
     const ok = k.signature instanceof Uint8Array && k.signature.length === 64

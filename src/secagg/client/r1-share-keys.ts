@@ -38,14 +38,17 @@ export function handleKeyList(state: AdvertisedState, msg: KeyListMessage): Clie
   const holders = ids.filter((x) => x === id || neighborSet.has(x));
   requireThreshold(holders.length, config.threshold, 'U1 ∩ this client\'s neighbourhood', ROUND);
   const table = new HolderTable(holders);
-  const sPks = table.slots(32);
-  for (const k of msg.keys) if (table.has(k.id)) table.at(sPks, 32, k.id).set(k.sPk);
+  // The holders' keys, in one pass over the list: s_v^PK is kept for R2, c_v^PK used here only.
+  const sPks = table.slots(32), cPks = table.slots(32);
+  for (const k of msg.keys) {
+    const slot = table.slot(k.id);
+    if (slot >= 0) { sPks.set(k.sPk, 32 * slot); cPks.set(k.cPk, 32 * slot); }
+  }
   const sid = sessionId(provider, ctx.configHash, msg.keys);
 
   const bU = rng.bytes(32);
   const skShares = shamirSplit(state.sSk, config.threshold, holders, rng);
   const bShares = shamirSplit(bU, config.threshold, holders, rng);
-  const cPkOf = new Map(msg.keys.map((k) => [k.id, k.cPk]));
   const shares: { to: number; ciphertext: Uint8Array }[] = [];
   const shareKeys = table.slots(32);
   let ownSkShare: Uint8Array | undefined;
@@ -54,7 +57,7 @@ export function handleKeyList(state: AdvertisedState, msg: KeyListMessage): Clie
   try {
     holders.forEach((v, i) => {
       if (v === id) { ownSkShare = skShares[i]!; ownBShare = bShares[i]!; return; }
-      const key = shareEncryptionKey(provider, sid, id, agreeC, v, cPkOf.get(v)!, ROUND);
+      const key = shareEncryptionKey(provider, sid, id, agreeC, v, table.at(cPks, 32, v), ROUND);
       table.at(shareKeys, 32, v).set(key); // kept to open v's shares in R4 (spec §3.7: one key per pair, both directions)
       shares.push({ to: v, ciphertext: sealShares(provider, key, sid, id, v, skShares[i]!, bShares[i]!) });
       key.fill(0);

@@ -37,7 +37,7 @@ export interface R0State {
   readonly kind: 'r0';
   readonly ctx: ServerContext;
   readonly adverts: Map<number, AdvertisedKeys>;
-  /** Hex of every accepted public key, to refuse duplicates. */
+  /** Every accepted public key, to refuse duplicates. */
   readonly seenKeys: AdvertisedKeySet;
 }
 
