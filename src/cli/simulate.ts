@@ -7,7 +7,6 @@
  */
 import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { systemRng, type Rng } from '../crypto/rng.js';
@@ -369,7 +368,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!quiet) for (const w of p.warnings) console.error(`tally simulate: warning: ${w}`);
 
   // Loaded once the command line is known to be good, so a usage error answers at once.
-  const [{ getProvider }, { simulationRng }, { estimateSeconds, measureCosts, roughly }, { simulate }] = await Promise.all([
+  const [{ getProvider }, { simulationRng }, { estimateSeconds, measureCosts, roughly }, { simulate, autoClientThreads }] = await Promise.all([
     import('../crypto/index.js'), import('../transport/_clients.js'), import('../transport/estimate.js'), import('../transport/simulation.js'),
   ]);
   const provider = getProvider(p.provider);
@@ -377,7 +376,7 @@ export async function run(argv: string[]): Promise<number> {
   const count = Math.round(p.rate * p.n);
   const drops = chooseDrops(simulationRng(p.seed, 'drops'), p.n, count, p.at, p.threat);
   if (!quiet) {
-    const threads = p.threads === 'auto' ? Math.min(availableParallelism(), 16) : p.threads;
+    const threads = p.threads === 'auto' ? autoClientThreads(p.dim) : p.threads;
     const early = [...drops.values()].filter((d) => d === 'r1' || d === 'r2').length;
     const e = estimateSeconds({ clients: p.n, degree: k, threshold: p.threshold, dim: p.dim, droppedAfterSharing: early, threads, malicious: p.threat === 'malicious' }, measureCosts(provider));
     if (e.total > ANNOUNCE_SECONDS) console.error(`tally simulate: ${roughly(e.total)} expected (${p.n} clients, k=${k}, m=${p.dim})`);

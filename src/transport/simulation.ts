@@ -121,6 +121,16 @@ const THREAD_BYTES = 512 << 20;
 /** A pool segment of client messages stays under this many bytes (see `_clientPool.ts`). */
 const SEGMENT_BYTES = 4 << 20;
 
+/**
+ * Most client threads 'auto' starts for vectors of `dim` entries: every core
+ * (at most 16), fewer when each thread's vectors would add up past
+ * {@link THREAD_BYTES}. A thread holds about four vectors of m words while a
+ * client masks its input (sum, packed output, input, its random bytes).
+ */
+export function autoClientThreads(dim: number): number {
+  return Math.max(1, Math.min(availableParallelism(), 16, Math.floor(THREAD_BYTES / (16 * dim))));
+}
+
 /** Threads for a session: the requested count, or for 'auto' every core when the session is long enough to pay. */
 function threadsFor(o: SimulationOptions, config: SessionConfig): number {
   const want = o.threads ?? 'auto';
@@ -129,8 +139,7 @@ function threadsFor(o: SimulationOptions, config: SessionConfig): number {
   }
   if (o.provider.name !== 'native' && o.provider.name !== 'portable') return 1;
   if (want !== 'auto') return want;
-  // A thread holds about four vectors of m words while a client masks its input (sum, packed output, input, its random bytes).
-  const cores = Math.min(availableParallelism(), 16, Math.floor(THREAD_BYTES / (16 * config.dim)));
+  const cores = autoClientThreads(config.dim);
   if (cores < 2) return 1;
   const n = config.clientIds.length;
   const k = config.graph.kind === 'harary' ? config.graph.degree : n - 1;
