@@ -13,14 +13,12 @@
  * ran on. Key-list checks, share encryption, Shamir sharing, the server and
  * the messages are all above it.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { nativeProvider } from '../src/crypto/native.js';
 import { DeterministicRng } from '../src/crypto/rng.js';
 import { rawKeystreamRate } from './_mask.js';
+import { runSimulate } from './_simulate.js';
 
 interface ScaleCase {
   readonly name: string;
@@ -71,12 +69,12 @@ interface Report {
 
 /** One run of `tally simulate` in a fresh process; its report. */
 function runCase(c: ScaleCase): Report {
-  const out = join(tmpdir(), `tally-bench-scale-${process.pid}.json`);
-  execFileSync(process.execPath, [new URL('../src/cli/main.js', import.meta.url).pathname, 'simulate', ...c.args, '--out', out, '--quiet'],
-    { stdio: ['ignore', 'ignore', 'inherit'] });
-  const r = JSON.parse(readFileSync(out, 'utf8')) as Report;
-  rmSync(out, { force: true });
-  return r;
+  return runSimulate(c.args) as Report;
+}
+
+/** How many clients took part in `round` (the report's participants). */
+function participants(r: Report, round: number): number {
+  return r.rounds.find((x) => x.round === round)?.participants.length ?? 0;
 }
 
 /**
@@ -88,16 +86,14 @@ function runCase(c: ScaleCase): Report {
  */
 function agreements(r: Report): number {
   const n = r.config.clients, k = r.config.neighbors;
-  const count = (round: number) => r.rounds.find((x) => x.round === round)?.participants.length ?? 0;
-  const [u1, u2, sentMasked] = [count(0), count(1), count(2)];
+  const [u1, u2, sentMasked] = [participants(r, 0), participants(r, 1), participants(r, 2)];
   return u2 * ((u1 - 1) * k) / (n - 1) + sentMasked * ((u2 - 1) * k) / (n - 1);
 }
 
 /** Keystream bytes the clients expanded in R2: a self mask and one pairwise mask per neighbour in U2, 4·m bytes each. */
 function keystreamBytes(r: Report): number {
   const n = r.config.clients, k = r.config.neighbors;
-  const count = (round: number) => r.rounds.find((x) => x.round === round)?.participants.length ?? 0;
-  return count(2) * (1 + ((count(1) - 1) * k) / (n - 1)) * 4 * r.config.dim;
+  return participants(r, 2) * (1 + ((participants(r, 1) - 1) * k) / (n - 1)) * 4 * r.config.dim;
 }
 
 const fmt = (x: number, d = 1) => x.toFixed(d);

@@ -17,13 +17,12 @@
  * more than one core.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { findSecAggPlusParams } from '../src/secagg/params.js';
 import { benchMaskExpansion, rawKeystreamRate } from './_mask.js';
 import type { CaseResult, DropMode, ServerCase } from './_secagg-server.js';
+import { runSimulate } from './_simulate.js';
 
 const half = (k: number) => Math.floor(k / 2) + 1; // semi-honest default threshold over k+1 holders
 
@@ -76,19 +75,11 @@ function runCase(c: ServerCase): CaseResult {
 
 /** `tally simulate` on the same case (in one process, over the lockstep channel); its report's figures. */
 function simulateCase(n: number, dim: number, bits: number): { command: string; serverSeconds: number; roundSeconds: { round: number; seconds: number }[]; selfCheck: boolean; threads?: number } {
-  const out = join(tmpdir(), `tally-bench-simulate-${process.pid}.json`);
-  const args = ['simulate', '--clients', `${n}`, '--dim', `${dim}`, '--dropout', '0.1', '--drop-at', 'r2', '--graph', 'complete', '--bits', `${bits}`, '--seed', 's', '--out', out, '--quiet'];
-  execFileSync(process.execPath, [new URL('../src/cli/main.js', import.meta.url).pathname, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  // The report's keys are camelCase (older reports: snake_case).
-  type Report = { serverSeconds?: number; server_seconds?: number; selfCheck?: boolean; self_check?: boolean; threads?: number; rounds: { round: number; serverSeconds?: number; server_seconds?: number }[] };
-  const r = JSON.parse(readFileSync(out, 'utf8')) as Report;
-  rmSync(out, { force: true });
-  const serverSeconds = r.serverSeconds ?? r.server_seconds;
-  if (typeof serverSeconds !== 'number') throw new Error('the simulate report has no server time');
+  const args = ['--clients', `${n}`, '--dim', `${dim}`, '--dropout', '0.1', '--drop-at', 'r2', '--graph', 'complete', '--bits', `${bits}`, '--seed', 's'];
+  const r = runSimulate(args) as { serverSeconds: number; selfCheck?: boolean; threads: number; rounds: { round: number; serverSeconds: number }[] };
   return {
-    command: `tally ${args.filter((a) => a !== '--quiet').slice(0, -2).join(' ')}`, serverSeconds,
-    roundSeconds: r.rounds.map((x) => ({ round: x.round, seconds: x.serverSeconds ?? x.server_seconds ?? NaN })), selfCheck: r.selfCheck ?? r.self_check ?? false,
-    ...(r.threads !== undefined ? { threads: r.threads } : {}),
+    command: `tally simulate ${args.join(' ')}`, serverSeconds: r.serverSeconds,
+    roundSeconds: r.rounds.map((x) => ({ round: x.round, seconds: x.serverSeconds })), selfCheck: r.selfCheck ?? false, threads: r.threads,
   };
 }
 
