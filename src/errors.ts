@@ -29,8 +29,30 @@ export const CRYPTO_CODES = [
 /** A code of the crypto suite (`docs/crypto.md`). */
 export type CryptoCode = (typeof CRYPTO_CODES)[number];
 
+export const WIRE_CODES = [
+  'WIRE_ERR_BAD_FIELD', 'WIRE_ERR_NON_CANONICAL', 'WIRE_ERR_OVERSIZE', 'WIRE_ERR_TRAILING_BYTES', 'WIRE_ERR_TRUNCATED',
+  'WIRE_ERR_UNKNOWN_TYPE', 'WIRE_ERR_UNKNOWN_VERSION',
+] as const;
+/** A code of the wire envelope (`protocols/wire-v1/errors.md`). */
+export type WireCode = (typeof WIRE_CODES)[number];
+
+export const NET_CODES = [
+  'NET_ERR_AUTH_FAILED', 'NET_ERR_CLOSED', 'NET_ERR_CONFIG_MISMATCH', 'NET_ERR_DUPLICATE_CONNECTION', 'NET_ERR_HANDSHAKE_TIMEOUT',
+  'NET_ERR_IDLE_TIMEOUT', 'NET_ERR_INPUT_RELEASED', 'NET_ERR_INSECURE', 'NET_ERR_PROTOCOL', 'NET_ERR_RATE_LIMITED',
+  'NET_ERR_SHUTDOWN', 'NET_ERR_TLS', 'NET_ERR_UNKNOWN_SITE', 'NET_ERR_UNREACHABLE',
+] as const;
+/** A code of the network transport and coordinator (`docs/deployment.md`). */
+export type NetCode = (typeof NET_CODES)[number];
+
+export const CONSORTIUM_CODES = [
+  'CONSORTIUM_ERR_BAD_CONFIG', 'CONSORTIUM_ERR_BAD_KEY', 'CONSORTIUM_ERR_EXISTS',
+  'STORE_ERR_CORRUPT', 'STORE_ERR_SCHEMA',
+] as const;
+/** A code of the consortium configuration, key files and the coordinator's store (`docs/deployment.md`). */
+export type ConsortiumCode = (typeof CONSORTIUM_CODES)[number];
+
 /** Every code a {@link TallyError} can carry. */
-export type TallyCode = SecAggCode | DpCode | CryptoCode | 'INTERNAL_ERROR';
+export type TallyCode = SecAggCode | DpCode | CryptoCode | WireCode | NetCode | ConsortiumCode | 'INTERNAL_ERROR';
 
 /**
  * The error hierarchy of tally. Every failure that a caller may need to act on
@@ -99,6 +121,14 @@ export class SecAggError extends TallyError {
 export class DpError extends TallyError {
   declare readonly code: DpCode;
   constructor(code: DpCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A network peer or the transport failed: refused authentication, a timeout, a closed connection. */
+export class NetError extends TallyError {
+  declare readonly code: NetCode | WireCode;
+  constructor(code: NetCode | WireCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
