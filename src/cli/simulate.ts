@@ -13,7 +13,7 @@ import { systemRng, type Rng } from '../crypto/rng.js';
 import { toHex } from '../crypto/_validate.js';
 import { TallyError } from '../errors.js';
 import type { GraphSpec, ThreatModel } from '../secagg/config.js';
-import { findSecAggPlusParams } from '../secagg/params.js';
+import { chooseSessionParams, DEFAULT_CORRUPT_FRACTION, DEFAULT_DROPOUT_RATE, thresholdRange } from '../secagg/params.js';
 import type { DropPoint, SimulationResult } from '../transport/simulation.js';
 
 const MAX_CLIENTS = 100_000;
@@ -145,16 +145,6 @@ function chooseDrops(rng: Rng, n: number, count: number, at: string, threat: Thr
   return new Map(order.slice(0, count).map((i, k) => [i, at === 'mixed' ? mixed[k % mixed.length]! : (at as DropPoint)]));
 }
 
-/** The thresholds a client with k share holders may use (Bonawitz et al. 2017 §6 for a malicious server). */
-function thresholdRange(k: number, threat: ThreatModel): [number, number] {
-  return [threat === 'malicious' ? Math.floor((2 * (k + 1)) / 3) + 1 : 2, k];
-}
-
-/** The default threshold for an explicit graph: a majority of the k + 1 clients of a neighbourhood (malicious: more than 2/3). */
-function defaultThreshold(k: number, threat: ThreatModel): number {
-  return threat === 'malicious' ? Math.floor((2 * (k + 1)) / 3) + 1 : Math.floor((k + 1) / 2) + 1;
-}
-
 /** Everything a run needs, checked. */
 interface Plan {
   readonly n: number;
@@ -187,10 +177,10 @@ function plan(values: Values): Plan {
   const n0 = num(values.clients, 'clients', 20, isInt(1, MAX_CLIENTS), `an integer in [${minClients}, ${MAX_CLIENTS}]`);
   const dim0 = num(values.dim, 'dim', 10000, isInt(1, MAX_DIM), `an integer in [1, ${MAX_DIM}]`);
   const bits0 = num(values.bits, 'bits', 32, isInt(1, 32), 'an integer in [1, 32]');
-  const rate = num(values.dropout, 'dropout', 0.1, (x) => x >= 0 && x <= 1, 'a rate in [0, 1]');
+  const rate = num(values.dropout, 'dropout', DEFAULT_DROPOUT_RATE, (x) => x >= 0 && x <= 1, 'a rate in [0, 1]');
   const at = oneOf(values['drop-at'], 'drop-at', 'mixed', ['r0', 'r1', 'r2', 'r3', 'r4', 'mixed'] as const);
   const graphKind = oneOf(values.graph, 'graph', 'auto', ['auto', 'complete', 'harary'] as const);
-  const corrupt = num(values.corrupt, 'corrupt', 0.05, (x) => x >= 0 && x < 1, 'a fraction in [0, 1)');
+  const corrupt = num(values.corrupt, 'corrupt', DEFAULT_CORRUPT_FRACTION, (x) => x >= 0 && x < 1, 'a fraction in [0, 1)');
   const provider = oneOf(values.provider, 'provider', 'native', ['native', 'portable'] as const);
   const threads = values.threads === 'auto' ? 'auto' : num(values.threads, 'threads', 0, isInt(1, 64), "'auto' or an integer in [1, 64]") || 'auto';
   if (values.seed !== undefined && values.seed.length === 0) throw new UsageError('--seed expected a non-empty string');
@@ -213,30 +203,26 @@ function plan(values: Values): Plan {
 
   const notes: string[] = [];
   const warnings: string[] = [];
-  let graph: GraphSpec = { kind: 'complete' };
-  let recommended: number | undefined;
+  let degree: number | undefined;
   if (values.neighbors !== undefined) {
     const oddOk = n % 2 === 0 ? 'any K' : 'even K (N is odd)';
-    const k = num(values.neighbors, 'neighbors', 0, isInt(threat === 'malicious' ? 3 : 2, n - 1),
+    degree = num(values.neighbors, 'neighbors', 0, isInt(threat === 'malicious' ? 3 : 2, n - 1),
       `an integer in [${threat === 'malicious' ? 3 : 2}, ${n - 1}] with ${n} clients${threat === 'malicious' ? ' against a malicious server' : ''}`);
-    if (k % 2 === 1 && n % 2 === 1 && k !== n - 1) {
-      throw new UsageError(`--neighbors ${k}: with ${n} clients the Harary graph takes ${oddOk} in [2, ${n - 1}], or K = ${n - 1}`);
+    if (degree % 2 === 1 && n % 2 === 1 && degree !== n - 1) {
+      throw new UsageError(`--neighbors ${degree}: with ${n} clients the Harary graph takes ${oddOk} in [2, ${n - 1}], or K = ${n - 1}`);
     }
-    graph = k === n - 1 ? { kind: 'complete' } : { kind: 'harary', degree: k };
-  } else if (graphKind !== 'complete') {
-    let p;
-    try {
-      p = findSecAggPlusParams({ n, corruptFraction: corrupt, dropoutRate: rate, threat });
-    } catch (err) {
-      if (!(err instanceof TallyError)) throw err;
-      throw new UsageError(`--corrupt ${corrupt} with --dropout ${rate} and ${n} clients: the parameter finder found no safe graph (${err.message}); lower --corrupt or --dropout, or choose --graph complete`);
-    }
-    graph = p.graph === 'harary' ? { kind: 'harary', degree: p.k } : { kind: 'complete' };
-    recommended = p.t;
-    notes.push(`parameter finder: ${p.graph === 'harary' ? `Harary graph, k=${p.k}, t=${p.t}` : `complete graph, t=${p.t}`}: ${p.reason}`);
   }
-  const k = graph.kind === 'harary' ? graph.degree : n - 1;
-  recommended ??= defaultThreshold(k, threat);
+  let p;
+  try {
+    p = chooseSessionParams({ n, threat, graph: graphKind, degree, corruptFraction: corrupt, dropoutRate: rate });
+  } catch (err) {
+    if (!(err instanceof TallyError)) throw err;
+    throw new UsageError(`--corrupt ${corrupt} with --dropout ${rate} and ${n} clients: the parameter finder found no safe graph (${err.message}); lower --corrupt or --dropout, or choose --graph complete`);
+  }
+  if (p.finder) notes.push(`parameter finder: ${p.graph === 'harary' ? `Harary graph, k=${p.k}, t=${p.t}` : `complete graph, t=${p.t}`}: ${p.finder.reason}`);
+  const graph: GraphSpec = p.graph === 'harary' ? { kind: 'harary', degree: p.k } : { kind: 'complete' };
+  const k = p.k;
+  const recommended = p.t;
   const [lo, hi] = thresholdRange(k, threat);
   let threshold = recommended;
   if (values.threshold !== undefined) {

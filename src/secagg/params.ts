@@ -200,11 +200,83 @@ export function validateThreshold(p: { n: number; k: number; t: number; threat: 
     throw new ValidationError(THRESHOLD, `"t" expected an integer in [2, k=${k}] (t ≥ 2 for secrecy, t ≤ k share holders), got ${String(t)}`);
   }
   if (threat === 'malicious') {
-    if (3 * t <= 2 * (k + 1)) {
+    if (t < thresholdRange(k, threat)[0]) {
       throw new ValidationError(THRESHOLD, `"t" must exceed 2(k+1)/3 = ${((2 * (k + 1)) / 3).toFixed(2)} against a malicious server ` +
         `(Bonawitz et al. 2017 §6), got t=${t} with k=${k}`);
     }
   } else if (threat !== 'semi-honest') {
     throw new ValidationError(THRESHOLD, `"threat" expected 'semi-honest' or 'malicious', got ${String(threat)}`);
   }
+}
+
+/**
+ * The thresholds a client with k share holders may use, as [lo, hi] (empty
+ * when lo > hi): 2 ≤ t ≤ k, and against a malicious server t > 2(k+1)/3,
+ * i.e. t ≥ ⌊2(k+1)/3⌋ + 1 (Bonawitz et al. 2017 §6). The rule
+ * {@link validateThreshold} enforces.
+ */
+export function thresholdRange(k: number, threat: Threat): [number, number] {
+  return [threat === 'malicious' ? Math.floor((2 * (k + 1)) / 3) + 1 : 2, k];
+}
+
+/**
+ * The default threshold for a given graph: a majority of the k + 1 clients of
+ * a neighbourhood, ⌊(k+1)/2⌋ + 1 (against a malicious server more than two
+ * thirds, ⌊2(k+1)/3⌋ + 1).
+ */
+export function defaultThreshold(k: number, threat: Threat): number {
+  return threat === 'malicious' ? Math.floor((2 * (k + 1)) / 3) + 1 : Math.floor((k + 1) / 2) + 1;
+}
+
+/** The parameter finder's assumptions when the caller states none: 5% of the clients corrupt, 10% dropping out. */
+export const DEFAULT_CORRUPT_FRACTION = 0.05;
+export const DEFAULT_DROPOUT_RATE = 0.1;
+
+/** Inputs of {@link chooseSessionParams}. */
+export interface SessionParamsInput {
+  /** Number of clients, 3 ≤ n ≤ 10^6. */
+  readonly n: number;
+  /** Default `'semi-honest'`. */
+  readonly threat?: Threat;
+  /** `'auto'` (default): the parameter finder's choice; `'complete'`; `'harary'` (with `degree`, that graph; without, the finder's). */
+  readonly graph?: 'auto' | 'complete' | 'harary';
+  /** Harary degree k, with `graph: 'harary'`; k = n − 1 gives the complete graph. Not checked here (the session configuration checks it). */
+  readonly degree?: number;
+  /** The finder's γ (default {@link DEFAULT_CORRUPT_FRACTION}). */
+  readonly corruptFraction?: number;
+  /** The finder's δ (default {@link DEFAULT_DROPOUT_RATE}). */
+  readonly dropoutRate?: number;
+}
+
+/** Output of {@link chooseSessionParams}. */
+export interface SessionParams {
+  readonly graph: 'complete' | 'harary';
+  /** Share holders per client: the Harary degree, or n − 1 for the complete graph. */
+  readonly k: number;
+  /** Shamir threshold. */
+  readonly t: number;
+  /** The finder's result when it chose the graph, else undefined. */
+  readonly finder: SecAggPlusParams | undefined;
+}
+
+/**
+ * The graph and threshold of a session whose caller leaves them open: the one
+ * rule of `tally simulate` and `tally consortium init`. An explicit Harary
+ * degree k gives that graph (the complete graph when k = n − 1) and an
+ * explicit complete graph k = n − 1, both with {@link defaultThreshold};
+ * otherwise (`'auto'`, or `'harary'` without a degree) the graph and
+ * threshold are {@link findSecAggPlusParams}'s for γ and δ.
+ * @throws ValidationError `SECAGG_ERR_BAD_PARAMS` when the finder finds no safe graph
+ */
+export function chooseSessionParams(input: SessionParamsInput): SessionParams {
+  const { n, degree } = input;
+  const threat = input.threat ?? 'semi-honest', graph = input.graph ?? 'auto';
+  if (graph === 'harary' && degree !== undefined) {
+    return { graph: degree === n - 1 ? 'complete' : 'harary', k: degree, t: defaultThreshold(degree, threat), finder: undefined };
+  }
+  if (graph === 'complete') return { graph: 'complete', k: n - 1, t: defaultThreshold(n - 1, threat), finder: undefined };
+  const p = findSecAggPlusParams({
+    n, threat, corruptFraction: input.corruptFraction ?? DEFAULT_CORRUPT_FRACTION, dropoutRate: input.dropoutRate ?? DEFAULT_DROPOUT_RATE,
+  });
+  return { graph: p.graph, k: p.k, t: p.t, finder: p };
 }
