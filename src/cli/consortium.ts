@@ -1,0 +1,211 @@
+/**
+ * `tally consortium init`: writes a consortium for a trial on one machine
+ * (the configuration, a key file per site, the TLS material) and prints the
+ * commands that run it. Every option is checked before any file is written.
+ * Exit status: 0 done, 2 bad usage, a bad value or an existing consortium.
+ */
+import { isAbsolute, join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { TallyError } from '../errors.js';
+import { chooseSessionParams, thresholdRange, type Threat } from '../secagg/params.js';
+
+const MAX_SITES = 100_000;
+const MAX_DIM = 1 << 28;
+
+const MAIN_HELP = `usage: tally consortium init [options]
+
+  init    write a consortium for a trial on one machine: its configuration,
+          one identity key per site and the TLS material
+
+Run 'tally consortium init --help' for its options.`;
+
+const INIT_HELP = `usage: tally consortium init --dir DIR --sites N [options]
+
+Writes DIR/consortium.json (protocols/consortium-v1), one Ed25519 identity
+key per site (DIR/keys/site-<i>.key, mode 0600) and the TLS material
+(DIR/tls/: a consortium CA and the coordinator's certificate; with --mtls a
+client certificate per site in DIR/tls/sites/). Every site's key is here, so
+this suits a trial on one machine; in a real consortium each site runs
+'tally keygen' and hands over only its public key.
+
+  --dir DIR           folder to write into (created if missing)
+  --sites N           number of sites, 3..${MAX_SITES} (4.. with --threat malicious)
+  --host H            coordinator address the sites connect to (default 127.0.0.1);
+                      its certificate also names localhost, 127.0.0.1 and ::1
+  --port P            coordinator port, 1..65535 (default 7455)
+  --dim M             vector length, 1..${MAX_DIM} (default 10)
+  --bits B            inputs and sum are integers mod 2^B, 1..32 (default 32)
+  --threat MODEL      semi-honest (default) | malicious
+  --graph KIND        auto (default): the SecAgg+ parameter finder's choice, as
+                      'tally simulate'; complete; harary
+  --neighbors K       Harary degree, with --graph harary only: 2 ≤ K ≤ N−1, even
+                      when N is odd (or K = N−1), K ≥ 3 against a malicious
+                      coordinator; default: the parameter finder's choice
+  --threshold T       Shamir threshold, 2 ≤ T ≤ K (K = N−1 for the complete
+                      graph), T > 2(K+1)/3 against a malicious coordinator;
+                      default: as 'tally simulate'
+  --name NAME         consortium name (default 'tally consortium')
+  --mtls              also require client certificates (mutual TLS)
+  --force             replace the files of an existing consortium in DIR
+  -h, --help          show this help
+
+Exit status: 0 done, 2 bad usage or a bad value, or DIR already holds a
+consortium (without --force).
+`;
+
+/** A mistake in the command line: one line to the user, exit 2. */
+class UsageError extends Error {}
+
+const STRING_OPTIONS = ['dir', 'sites', 'host', 'port', 'dim', 'bits', 'threat', 'graph', 'neighbors', 'threshold', 'name'] as const;
+type Values = Partial<Record<(typeof STRING_OPTIONS)[number], string>> & { mtls?: boolean; force?: boolean; help?: boolean };
+
+/** `--sites -5` reads as the value -5 (node's parser would call it an ambiguous option). */
+function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!, next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && (STRING_OPTIONS as readonly string[]).includes(a.slice(2)) && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+function int(v: string | undefined, name: string, lo: number, hi: number, what = `an integer in [${lo}, ${hi}]`): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isInteger(x) || x < lo || x > hi) throw new UsageError(`--${name} expected ${what}, got '${v}'`);
+  return x;
+}
+
+function oneOf<T extends string>(v: string | undefined, name: string, dflt: T, allowed: readonly T[]): T {
+  if (v === undefined) return dflt;
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`--${name} expected ${allowed.join('|')}, got '${v}'`);
+  return v as T;
+}
+
+/** The checked options of init, and warnings for stderr. */
+function planInit(v: Values) {
+  if (v.dir === undefined || v.dir === '') throw new UsageError('missing --dir');
+  if (v.sites === undefined) throw new UsageError('missing --sites');
+  const threat = oneOf<Threat>(v.threat, 'threat', 'semi-honest', ['semi-honest', 'malicious']);
+  const minSites = threat === 'malicious' ? 4 : 3;
+  const n = int(v.sites, 'sites', minSites, MAX_SITES, `an integer in [${minSites}, ${MAX_SITES}]${threat === 'malicious' ? ' against a malicious coordinator' : ''}`)!;
+  if (v.host !== undefined && (v.host === '' || v.host.length > 253 || /[\s,/]/.test(v.host))) throw new UsageError(`--host expected a host name or IP address, got '${v.host}'`);
+  const port = int(v.port, 'port', 1, 65535);
+  const dim = int(v.dim, 'dim', 1, MAX_DIM);
+  const bits = int(v.bits, 'bits', 1, 32);
+  if (v.name !== undefined && (v.name.length === 0 || v.name.length > 200)) throw new UsageError('--name expected 1..200 characters');
+  const graph = oneOf(v.graph, 'graph', 'auto', ['auto', 'complete', 'harary'] as const);
+  if (v.neighbors !== undefined && graph !== 'harary') throw new UsageError('--neighbors sets the Harary degree: use it with --graph harary');
+  const kMin = threat === 'malicious' ? 3 : 2;
+  const degree = int(v.neighbors, 'neighbors', kMin, n - 1,
+    `an integer in [${kMin}, ${n - 1}] with ${n} sites${threat === 'malicious' ? ' against a malicious coordinator' : ''}`);
+  if (degree !== undefined && degree % 2 === 1 && n % 2 === 1 && degree !== n - 1) {
+    throw new UsageError(`--neighbors ${degree}: with ${n} sites the Harary graph takes an even K in [2, ${n - 1}], or K = ${n - 1}`);
+  }
+  let chosen;
+  try {
+    chosen = chooseSessionParams({ n, threat, graph, ...(degree !== undefined ? { degree } : {}) });
+  } catch (err) {
+    if (!(err instanceof TallyError)) throw err;
+    throw new UsageError(`--sites ${n}: the parameter finder found no safe graph (${err.message}); choose --graph complete`);
+  }
+  const warnings: string[] = [];
+  let threshold: number | undefined;
+  if (v.threshold !== undefined) {
+    const [lo, hi] = thresholdRange(chosen.k, threat);
+    const rule = threat === 'malicious' ? '2(k+1)/3 < T ≤ k against a malicious coordinator (Bonawitz et al. 2017 §6)' : '2 ≤ T ≤ k';
+    threshold = int(v.threshold, 'threshold', lo, hi,
+      lo <= hi ? `an integer in [${lo}, ${hi}] with k=${chosen.k} share holders per site (${rule})` : `a value that k=${chosen.k} does not allow (${rule})`)!;
+    if (threshold < chosen.t) {
+      warnings.push(`--threshold ${threshold} is below the ${chosen.t} the defaults use: the coordinator together with any ${threshold} colluding neighbours ` +
+        `of a site can rebuild its secrets and unmask its input`);
+    }
+  }
+  return {
+    options: {
+      dir: v.dir, sites: n, threat, mtls: v.mtls === true, force: v.force === true,
+      ...(v.host !== undefined ? { host: v.host } : {}), ...(port !== undefined ? { port } : {}), ...(dim !== undefined ? { dim } : {}),
+      ...(bits !== undefined ? { bits } : {}), ...(graph !== 'auto' ? { graph } : {}), ...(degree !== undefined ? { degree } : {}),
+      ...(threshold !== undefined ? { threshold } : {}), ...(v.name !== undefined ? { name: v.name } : {}),
+    },
+    warnings,
+    finder: chosen.finder,
+  };
+}
+
+/** A path as the user would type it: relative to the working folder when inside it. */
+function shownPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r !== '' && !r.startsWith('..') && !isAbsolute(r) ? r : p;
+}
+
+/** A shell word: quoted when it holds anything but safe characters. */
+function sh(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+async function init(argv: string[]): Promise<number> {
+  let values: Values;
+  try {
+    ({ values } = parseArgs({
+      args: joinNegativeValues(argv), strict: true, allowPositionals: false, options: {
+        ...Object.fromEntries(STRING_OPTIONS.map((o) => [o, { type: 'string' as const }])),
+        mtls: { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    }) as { values: Values });
+  } catch (err) {
+    return usageError((err as Error).message.split('\n')[0]!, 'init');
+  }
+  if (values.help) { console.log(INIT_HELP); return 0; }
+  let p;
+  try {
+    p = planInit(values);
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(err.message, 'init');
+    throw err;
+  }
+  for (const w of p.warnings) console.error(`tally consortium: warning: ${w}`);
+  const { initConsortium } = await import('../federation/consortium.js');
+  const r = await initConsortium(p.options);
+  const c = r.consortium, a = c.config.aggregation, n = c.sites.length;
+  const k = a.graph === 'harary' ? a.degree! : n - 1;
+  const { host, port } = c.config.coordinator;
+  const cfg = shownPath(r.configFile);
+  const lines = [
+    `wrote ${cfg}: "${c.config.name}", ${n} sites, ${a.graph === 'harary' ? `Harary graph k=${k}` : `complete graph (k=${k})`}, t=${a.threshold}, ${a.threat}, m=${a.dim}, b=${a.bits}; coordinator ${host.includes(':') ? `[${host}]` : host}:${port}, TLS${c.tls?.clientCertificates ? ' with client certificates' : ''}`,
+  ];
+  if (p.finder) lines.push(`  graph and threshold: the parameter finder's (${p.finder.reason})`);
+  lines.push(
+    `wrote ${r.keyFiles.length} site key files, mode 0600: ${shownPath(r.keyFiles[0]!)} … ${shownPath(r.keyFiles[r.keyFiles.length - 1]!)}`,
+    `wrote TLS material: ${r.tlsFiles.slice(0, 4).map(shownPath).join(', ')}` +
+      (r.tlsFiles.length > 4 ? `, and ${(r.tlsFiles.length - 4) / 2} site client certificates with their keys in ${shownPath(join(c.dir, 'tls', 'sites'))}` : ''),
+    `consortium hash: ${Buffer.from(c.hash).toString('hex')}`,
+    '',
+    'Every private key of the trial is in this folder; keep tls/ca.key offline in a real consortium.',
+    'Next, start the coordinator, then one site per key file (each with its own vector):',
+    `  tally serve --config ${sh(cfg)}`,
+    ...c.sites.slice(0, 3).map((s, i) => `  tally join --config ${sh(cfg)} --key ${sh(shownPath(r.keyFiles[i]!))} --vector FILE   # ${s.id}`),
+    ...(n > 3 ? [`  … and so on to ${c.sites[n - 1]!.id}`] : []),
+  );
+  console.log(lines.join('\n'));
+  return 0;
+}
+
+function usageError(message: string, sub?: string): number {
+  console.error(`tally consortium: ${message} (see tally consortium ${sub === undefined ? '' : `${sub} `}--help)`);
+  return 2;
+}
+
+/** Entry point of `tally consortium`; returns the exit status. */
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    (sub === undefined ? console.error : console.log)(MAIN_HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub === 'init') return init(rest);
+  return usageError(`unknown sub-command '${sub}' (expected init)`);
+}
