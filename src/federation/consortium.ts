@@ -165,6 +165,7 @@ function describe(e: ErrorObject): string {
       return `${fieldPath(e.instancePath, String(p.additionalProperty))}: unknown field (${path === '(top level)' ? 'the top level' : path} allows ${allowed})`;
     }
     case 'type': case 'minimum': case 'maximum':
+      if (e.keyword === 'type' && deferred({ ...e, keyword: 'minimum' })) return `${path}: expected an integer, got ${shown(e.data)}`;
       if (ps.type === 'integer' && typeof ps.minimum === 'number' && typeof ps.maximum === 'number') {
         return `${path}: expected an integer in [${ps.minimum}, ${ps.maximum}], got ${shown(e.data)}`;
       }
@@ -244,10 +245,10 @@ export function parseConsortium(json: unknown, dir: string, file?: string): Cons
   } catch (err) {
     if (!(err instanceof TallyError)) throw err;
     const [lo, hi] = thresholdRange(k, a.threat);
-    const rule = a.threat === 'malicious' ? '2(k+1)/3 < t ≤ k against a malicious coordinator, Bonawitz et al. 2017 §6' : '2 ≤ t ≤ k';
+    const rule = `${a.threat === 'malicious' ? '2(k+1)/3 < t ≤ k against a malicious coordinator (Bonawitz et al. 2017 §6)' : '2 ≤ t ≤ k'} with k = ${k} share holders per site`;
     throw bad('aggregation.threshold', lo <= hi
-      ? `expected an integer in [${lo}, ${hi}], got ${a.threshold} (${rule}, with k = ${k} share holders per site)`
-      : `no threshold satisfies ${rule} with k = ${k} share holders per site; ${a.graph === 'harary' ? 'raise aggregation.degree' : 'the roster needs at least 4 sites'}`);
+      ? `expected an integer in [${lo}, ${hi}], got ${a.threshold}: ${rule}`
+      : `no threshold satisfies ${rule}; ${a.graph === 'harary' ? 'raise aggregation.degree' : 'the roster needs at least 4 sites'}`);
   }
   // What the sessions will check: the consortium must give a valid secagg-v1 configuration.
   try {
