@@ -37,6 +37,8 @@ const COMMANDS: Record<string, Command> = {
   dp: { summary: 'differential-privacy accounting: epsilon, calibrate', load: () => import('./dp.js') },
   consortium: { summary: 'write a consortium: configuration, site keys, TLS material (init)', load: () => import('./consortium.js') },
   keygen: { summary: 'write an Ed25519 site identity and print its public key', load: () => import('./keygen.js') },
+  serve: { summary: 'run the coordinator: secure-aggregation sessions with the roster\'s sites', load: () => import('./serve.js') },
+  join: { summary: 'take part in the consortium\'s sessions as one site', load: () => import('./join.js') },
 };
 
 function usage(): string {

@@ -1,0 +1,32 @@
+/**
+ * What the network commands (`serve`, `join`) share on their command lines:
+ * the usage error, the --out check made before any work starts, and the
+ * loopback test behind --insecure-loopback.
+ */
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
+
+/** A bad command line: the command prints it with a pointer to --help and exits 2. */
+export class UsageError extends Error {}
+
+/** Refuses an --out path that cannot be written, before any work is done. */
+export function checkOutPath(path: string, flag = '--out'): void {
+  const full = resolve(path);
+  if (existsSync(full) && statSync(full).isDirectory()) throw new UsageError(`${flag} ${path} is a folder; name a file`);
+  const dir = dirname(full);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${flag} ${path}: the folder ${dir} does not exist`);
+  try {
+    accessSync(existsSync(full) ? full : dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`${flag} ${path}: ${existsSync(full) ? 'the file' : `the folder ${dir}`} is not writable`);
+  }
+}
+
+/** True for `localhost`, 127.0.0.0/8 and ::1: addresses no other machine can reach. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
+  return false;
+}

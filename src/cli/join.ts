@@ -1,0 +1,132 @@
+/**
+ * `tally join`: one site of a consortium. Connects to the coordinator with
+ * the site's roster key, takes part in sessions with its input vector until
+ * one completes, and reconnects by itself when the connection drops.
+ * Exit status: 0 the input is in a completed sum, 1 the coordinator stayed
+ * unreachable, 2 bad usage, configuration or a refusal a retry cannot change
+ * (unknown site, failed authentication, different consortium), 3 the input
+ * was released in a session that did not complete and may not be used again.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { NetError, ValidationError } from '../errors.js';
+import type { Consortium } from '../federation/consortium.js';
+import { checkOutPath, isLoopback, UsageError } from './_args.js';
+
+const HELP = `usage: tally join --config FILE --key KEYFILE --vector VECTOR [options]
+
+Takes part, as one site, in the consortium's secure-aggregation sessions
+until one completes with this site's vector in the sum.
+
+  --config FILE         the consortium configuration (consortium.json)
+  --key KEYFILE         the site's identity (made by 'tally keygen' or
+                        'tally consortium init'); the roster entry with its
+                        public key names the site
+  --vector VECTOR       a JSON array of dim integers in [0, 2^bits)
+  --state FILE          where the site records released inputs
+                        (default: KEYFILE.state.json)
+  --out FILE            write the result as JSON (its folder must exist)
+  --url URL             the coordinator's address (default: from FILE)
+  --tls-cert FILE, --tls-key FILE
+                        the site's client certificate and key, when the
+                        consortium uses mutual TLS (default: tls/sites/<id>.crt
+                        and .key beside FILE)
+  --insecure-loopback   connect without TLS (loopback trials only)
+  --quiet               print nothing but errors
+  -h, --help            show this help
+
+A site never uses one input in two sessions once it has sent its unmasking
+shares: if such a session does not complete, join exits with status 3 and
+the site needs a new input (see docs/threat-model.md).
+`;
+
+function usageError(message: string): number {
+  console.error(`tally join: ${message} (see tally join --help)`);
+  return 2;
+}
+
+/** Reads --vector: a JSON array of `dim` integers in [0, 2^bits). */
+function loadVector(file: string, dim: number, bits: number): Uint32Array {
+  let doc: unknown;
+  try { doc = JSON.parse(readFileSync(file, 'utf8')); } catch (err) { throw new UsageError(`--vector: cannot read ${file}: ${(err as Error).message.split('\n')[0]}`); }
+  if (!Array.isArray(doc) || doc.length !== dim) throw new UsageError(`--vector: ${file} must hold a JSON array of ${dim} integers (the consortium's dim), got ${Array.isArray(doc) ? `${doc.length} entries` : typeof doc}`);
+  const limit = 2 ** bits;
+  return Uint32Array.from(doc, (x, i) => {
+    if (!Number.isInteger(x) || x < 0 || x >= limit) throw new UsageError(`--vector: entry ${i} = ${JSON.stringify(x)} is not an integer in [0, 2^${bits})`);
+    return x as number;
+  });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv, strict: true, allowPositionals: false, options: {
+        config: { type: 'string' }, key: { type: 'string' }, vector: { type: 'string' }, state: { type: 'string' }, out: { type: 'string' },
+        url: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'insecure-loopback': { type: 'boolean' },
+        quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    return usageError((err as Error).message.split('\n')[0]!);
+  }
+  if (values.help === true) { console.log(HELP); return 0; }
+  const quiet = values.quiet === true;
+  const log = quiet ? () => {} : (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  const [{ loadConsortium }, { readSiteKey }, { runSite }] = await Promise.all([
+    import('../federation/consortium.js'), import('../federation/keys.js'), import('../federation/site.js'),
+  ]);
+  let input: Uint32Array;
+  let consortium: Consortium;
+  try {
+    for (const f of ['config', 'key', 'vector'] as const) if (values[f] === undefined) throw new UsageError(`--${f} is required`);
+    if (values.out !== undefined) checkOutPath(values.out);
+    if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+    consortium = loadConsortium(resolve(values.config!));
+    input = loadVector(values.vector!, consortium.config.aggregation.dim, consortium.config.aggregation.bits);
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(err.message);
+    throw err;
+  }
+  const key = readSiteKey(resolve(values.key!));
+  const hexKey = Buffer.from(key.publicKey).toString('hex');
+  const site = consortium.sites.find((s) => Buffer.from(s.publicKey).toString('hex') === hexKey);
+  if (site === undefined) throw new ValidationError('NET_ERR_UNKNOWN_SITE', `no roster entry of ${values.config} has the public key of ${values.key} (${hexKey})`);
+
+  let tls: { ca: Buffer; cert?: Buffer; key?: Buffer } | undefined;
+  if (values['insecure-loopback'] === true) {
+    const host = values.url !== undefined ? new URL(values.url).hostname.replace(/^\[|\]$/g, '') : consortium.config.coordinator.host;
+    if (!isLoopback(host)) throw new ValidationError('NET_ERR_INSECURE', `--insecure-loopback is only allowed with a loopback coordinator address, and ${host} is not one`);
+  } else if (consortium.tls === undefined) {
+    throw new ValidationError('NET_ERR_INSECURE', 'the configuration names no TLS material (coordinator.tls.ca); give it the consortium CA, or run a loopback trial with --insecure-loopback');
+  } else {
+    tls = { ca: readFileSync(consortium.tls.ca) };
+    const certFile = values['tls-cert'] ?? (consortium.tls.clientCertificates ? resolve(consortium.tls.ca, '..', 'sites', `${site.id}.crt`) : undefined);
+    const keyFile = values['tls-key'] ?? (consortium.tls.clientCertificates ? resolve(consortium.tls.ca, '..', 'sites', `${site.id}.key`) : undefined);
+    if (certFile !== undefined && keyFile !== undefined) tls = { ...tls, cert: readFileSync(certFile), key: readFileSync(keyFile) };
+  }
+
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  log(`site ${site.id} (${site.name}) joining`);
+  try {
+    const result = await runSite({
+      consortium, siteId: site.id, seed: key.seed, input, stateFile: resolve(values.state ?? `${values.key}.state.json`),
+      ...(values.url !== undefined ? { url: values.url } : {}), ...(tls !== undefined ? { tls } : {}), log, signal: stop.signal,
+    });
+    if (values.out !== undefined) writeFileSync(values.out, `${JSON.stringify({ site: site.id, ...result })}\n`);
+    if (!quiet) console.log(`tally join: session ${result.session.slice(0, 16)}… completed with ${result.survivors.length} sites in the sum`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof NetError)) throw err;
+    console.error(`tally join: ${err.code}: ${err.message}`);
+    switch (err.code) {
+      case 'NET_ERR_INPUT_RELEASED': return 3;
+      case 'NET_ERR_AUTH_FAILED': case 'NET_ERR_UNKNOWN_SITE': case 'NET_ERR_CONFIG_MISMATCH': return 2;
+      case 'NET_ERR_SHUTDOWN': return 130;
+      default: return 1;
+    }
+  }
+}

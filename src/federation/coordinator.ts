@@ -1,0 +1,304 @@
+/**
+ * The coordinator of a consortium (`tally serve`): gathers the roster's sites
+ * over the network, runs one secure-aggregation session at a time through the
+ * session driver, and keeps every session and result in its store.
+ *
+ * The network is one more channel behind {@link ServerDriver}: a session's
+ * server messages go out as `secagg` envelopes to the site whose client id
+ * they name, a site's `secagg` envelopes come in under the client id its
+ * connection authenticated (never an id the message claims; the driver
+ * refuses a mismatch), and a timer per round is the deadline policy.
+ *
+ * Sessions. The cohort of every session is the whole roster with the
+ * consortium's parameters (so its security parameters are the ones the sites
+ * agreed to and check); a site that is not connected when a session starts is
+ * silent from R0 and dropped at R0's deadline. A session starts once every
+ * roster site is connected, or once `gatherMs` has passed with at least t of
+ * them connected. Each session has a fresh 32-byte nonce, and so fresh keys on
+ * every site: nothing is reused across two sessions, and a session is never
+ * resumed. A round closes when every expected site answered, when its
+ * deadline passes, or as soon as every site it still waits for has
+ * disconnected.
+ *
+ * Crash recovery: at start-up every session the store still has as running
+ * was interrupted by a crash; it is recorded as aborted (COORDINATOR_RESTART)
+ * before anything else happens, and the sites, which reconnect by themselves,
+ * take part in the next session with fresh keys.
+ */
+import { randomBytes } from 'node:crypto';
+import { nativeProvider } from '../crypto/native.js';
+import type { CryptoProvider } from '../crypto/types.js';
+import { ServerDriver, type ServerOutcome } from '../secagg/driver.js';
+import type { SessionConfig } from '../secagg/config.js';
+import { envelopeLimits, type Envelope, type SessionStartBody } from '../transport/envelope.js';
+import { SiteListener, type SiteConnection, type TlsServerMaterial } from '../transport/ws-server.js';
+import type { Consortium, RosterSite } from './consortium.js';
+import type { CoordinatorStore } from './store.js';
+
+export interface CoordinatorOptions {
+  readonly consortium: Consortium;
+  readonly store: CoordinatorStore;
+  /** TLS material; absent only for plain loopback trials (the CLI's --insecure-loopback). */
+  readonly tls?: TlsServerMaterial;
+  /** Overrides of the consortium's coordinator address (port 0: a free port). */
+  readonly host?: string;
+  readonly port?: number;
+  readonly provider?: CryptoProvider;
+  /** One line per event worth a log (site connected, session started, round closed…). */
+  readonly log?: (line: string) => void;
+}
+
+/** A session's outcome with site ids instead of client ids. */
+export interface SessionReport {
+  readonly session: string;
+  readonly outcome: 'completed' | 'aborted';
+  readonly survivors: readonly string[];
+  readonly dropped: readonly { readonly site: string; readonly round: number; readonly code: string }[];
+  readonly sum: readonly number[] | undefined;
+  readonly abort: { readonly code: string; readonly message: string; readonly round: number } | undefined;
+  readonly rounds: readonly { readonly round: number; readonly participants: readonly string[] }[];
+}
+
+interface Running {
+  readonly nonce: Uint8Array;
+  readonly hex: string;
+  readonly driver: ServerDriver;
+  readonly done: Promise<SessionReport>;
+  readonly finish: (r: SessionReport) => void;
+}
+
+export class Coordinator {
+  private readonly bySiteClient = new Map<number, RosterSite>();
+  private running: Running | undefined;
+  private readonly waiters = new Set<() => void>();
+  private closed = false;
+  private readonly log: (line: string) => void;
+
+  private constructor(private readonly o: CoordinatorOptions, private readonly listener: SiteListener, readonly recovered: readonly string[]) {
+    for (const s of o.consortium.sites) this.bySiteClient.set(s.clientId, s);
+    this.log = o.log ?? (() => {});
+  }
+
+  /** Recovers the store, then starts listening. */
+  static async start(o: CoordinatorOptions): Promise<Coordinator> {
+    const recovered = o.store.recoverInterrupted();
+    o.store.syncRoster(o.consortium.sites.map((s) => ({ id: s.id, name: s.name, clientId: s.clientId, publicKey: s.publicKey })));
+    const c = o.consortium.config;
+    let self: Coordinator | undefined;
+    const listener = await SiteListener.listen({
+      host: o.host ?? c.coordinator.host,
+      port: o.port ?? c.coordinator.port,
+      ...(o.tls !== undefined ? { tls: o.tls } : {}),
+      consortium: o.consortium.hash,
+      sites: o.consortium.sites,
+      limits: consortiumLimits(o.consortium),
+      handshakeMs: c.deadlines.handshakeMs,
+      idleMs: c.deadlines.idleMs,
+      connectionsPerMinutePerIp: c.limits?.connectionsPerMinutePerIp ?? 600,
+      provider: o.provider ?? nativeProvider,
+      events: {
+        authenticated: (s) => self?.onConnected(s),
+        frame: (s, e) => self?.onFrame(s, e),
+        closed: (s, code) => self?.onClosed(s, code),
+        refused: (e) => self?.log(`refused ${e.site ?? '(unidentified)'} from ${e.remote}: ${e.code}: ${e.message}`),
+      },
+    });
+    self = new Coordinator(o, listener, recovered);
+    for (const id of recovered) self.log(`session ${id} was interrupted by a restart: recorded as aborted (COORDINATOR_RESTART)`);
+    return self;
+  }
+
+  get port(): number { return this.listener.port; }
+  /** Site ids connected and authenticated now. */
+  connectedSites(): string[] { return this.listener.connected().map((c) => c.siteId).sort(); }
+
+  /**
+   * Waits for the sites (see the module comment), then runs one session to
+   * its end. Resolves with the report; rejects only if the coordinator is
+   * closed while waiting.
+   */
+  async runSession(signal?: AbortSignal): Promise<SessionReport> {
+    await this.gather(signal);
+    return this.startSession().done;
+  }
+
+  /** Stops: an unfinished session is recorded as aborted (NET_ERR_SHUTDOWN), the sites are told, the listener closes. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.waiters) w();
+    const r = this.running;
+    if (r !== undefined) {
+      const abort = { code: 'NET_ERR_SHUTDOWN', message: 'the coordinator was stopped', round: Math.min(r.driver.round, 4) };
+      this.o.store.finishSession(r.hex, { kind: 'aborted', ...abort });
+      this.running = undefined;
+      this.broadcast({ kind: 'abort', session: r.nonce, code: abort.code, message: abort.message });
+      r.finish({ session: r.hex, outcome: 'aborted', survivors: [], dropped: [], sum: undefined, abort, rounds: [] });
+    }
+    await this.listener.close();
+  }
+
+  private get threshold(): number { return this.o.consortium.config.aggregation.threshold; }
+
+  private gather(signal?: AbortSignal): Promise<void> {
+    const total = this.o.consortium.sites.length;
+    const gatherMs = this.o.consortium.config.deadlines.gatherMs;
+    const since = Date.now();
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = (): void => {
+        if (this.closed || signal?.aborted === true) { done(); reject(new Error('closed')); return; }
+        const n = this.listener.connected().length;
+        if (n >= total || (n >= this.threshold && Date.now() - since >= gatherMs)) { done(); resolve(); }
+      };
+      const done = (): void => { this.waiters.delete(check); if (timer !== undefined) clearInterval(timer); signal?.removeEventListener('abort', check); };
+      this.waiters.add(check);
+      signal?.addEventListener('abort', check);
+      timer = setInterval(check, Math.max(20, Math.min(500, gatherMs / 4)));
+      timer.unref();
+      check();
+    });
+  }
+
+  private sessionConfig(nonce: Uint8Array): SessionConfig {
+    const a = this.o.consortium.config.aggregation;
+    const sites = this.o.consortium.sites;
+    return {
+      nonce,
+      clientIds: sites.map((s) => s.clientId),
+      threshold: a.threshold,
+      bits: a.bits,
+      dim: a.dim,
+      threat: a.threat,
+      graph: a.graph === 'harary' ? { kind: 'harary', degree: a.degree! } : { kind: 'complete' },
+      ...(a.threat === 'malicious' ? { identityKeys: sites.map((s) => s.publicKey) } : {}),
+    };
+  }
+
+  private startSession(): Running {
+    const nonce = new Uint8Array(randomBytes(32));
+    const hex = Buffer.from(nonce).toString('hex');
+    const config = this.sessionConfig(nonce);
+    const roundMs = this.o.consortium.config.deadlines.roundMs;
+    const cohort = this.listener.connected();
+    const start: SessionStartBody = {
+      session: nonce, clientIds: config.clientIds, threshold: config.threshold, bits: config.bits, dim: config.dim,
+      threat: config.threat, graph: config.graph, roundDeadlinesMs: [roundMs, roundMs, roundMs, roundMs, roundMs],
+    };
+    this.o.store.beginSession({
+      sessionId: hex,
+      params: { clientIds: config.clientIds, threshold: config.threshold, bits: config.bits, dim: config.dim, threat: config.threat, graph: config.graph, roundMs, connectedAtStart: cohort.map((c) => c.siteId) },
+    });
+    this.log(`session ${hex.slice(0, 16)}… started: ${cohort.length} of ${config.clientIds.length} sites connected, t=${config.threshold}`);
+    let finish!: (r: SessionReport) => void;
+    const done = new Promise<SessionReport>((resolve) => { finish = resolve; });
+    const siteOf = (clientId: number): string => this.bySiteClient.get(clientId)?.id ?? `client-${clientId}`;
+    const store = this.o.store;
+    const driver: ServerDriver = new ServerDriver({
+      config,
+      provider: this.o.provider ?? nativeProvider,
+      channel: {
+        send: (to, bytes) => { this.connectionOf(to)?.send({ kind: 'secagg', session: nonce, payload: bytes }); },
+      },
+      deadlines: {
+        arm: (_round, close) => {
+          const t = setTimeout(close, roundMs);
+          // Sites that are gone will not answer: close as soon as only they are left.
+          const early = setImmediate(() => this.closeIfOnlyAbsent());
+          return () => { clearTimeout(t); clearImmediate(early); };
+        },
+      },
+      listener: {
+        roundClosed: (r) => {
+          if (this.running?.driver !== driver) return;
+          store.recordRound(hex, { round: r.round, participants: r.participants.map(siteOf) });
+          this.log(`session ${hex.slice(0, 16)}… R${r.round} closed: ${r.participants.length} answered`);
+        },
+        dropped: (d) => {
+          if (this.running?.driver !== driver) return;
+          store.recordDrop(hex, { site: siteOf(d.peer), round: d.round, code: d.code });
+        },
+        outcome: (out) => {
+          if (this.running?.driver !== driver) return; // closed meanwhile: already recorded
+          const report = toReport(hex, out, siteOf);
+          if (out.kind === 'completed') {
+            store.finishSession(hex, { kind: 'completed', sum: out.sum, survivors: report.survivors });
+            this.broadcast({ kind: 'result', session: nonce, sum: out.sum, survivors: out.survivors, dropped: [...out.dropped.keys()].sort((a, b) => a - b) });
+            this.log(`session ${hex.slice(0, 16)}… completed: ${out.survivors.length} sites in the sum`);
+          } else {
+            store.finishSession(hex, { kind: 'aborted', code: out.code, message: out.message, round: out.round });
+            this.broadcast({ kind: 'abort', session: nonce, code: out.code, message: out.message });
+            this.log(`session ${hex.slice(0, 16)}… aborted in R${out.round}: ${out.code}: ${out.message}`);
+          }
+          this.running = undefined;
+          finish(report);
+        },
+      },
+    });
+    const running: Running = { nonce, hex, driver, done, finish };
+    this.running = running;
+    for (const c of cohort) c.send({ kind: 'session-start', ...start });
+    return running;
+  }
+
+  private connectionOf(clientId: number): SiteConnection | undefined {
+    const site = this.bySiteClient.get(clientId);
+    return site === undefined ? undefined : this.listener.connection(site.id);
+  }
+
+  private broadcast(e: Envelope): void {
+    for (const c of this.listener.connected()) c.send(e);
+  }
+
+  /** Closes the current round when every site it waits for has disconnected. */
+  private closeIfOnlyAbsent(): void {
+    const r = this.running;
+    if (r === undefined || r.driver.outcome !== undefined) return;
+    const waiting = r.driver.expected();
+    if (waiting.length > 0 && waiting.every((id) => this.connectionOf(id) === undefined)) r.driver.closeRound();
+  }
+
+  private onConnected(s: SiteConnection): void {
+    this.log(`site ${s.siteId} connected from ${s.remote}`);
+    for (const w of this.waiters) w();
+  }
+
+  private onFrame(s: SiteConnection, e: Envelope): void {
+    if (e.kind !== 'secagg') {
+      s.fail('NET_ERR_PROTOCOL', `a site may only send secagg frames after the handshake, got ${e.kind}`);
+      return;
+    }
+    const r = this.running;
+    // A late frame of an earlier session, or one sent before any session: ignored.
+    if (r === undefined || !sameBytes(e.session, r.nonce)) return;
+    r.driver.receive(s.clientId, e.payload);
+    this.closeIfOnlyAbsent();
+  }
+
+  private onClosed(s: SiteConnection, code: string | undefined): void {
+    this.log(`site ${s.siteId} disconnected${code !== undefined ? ` (${code})` : ''}`);
+    this.closeIfOnlyAbsent();
+  }
+}
+
+/** The envelope limits of a consortium: every frame bound follows from its roster size and parameters. */
+export function consortiumLimits(c: Consortium) {
+  const a = c.config.aggregation;
+  return envelopeLimits({
+    rosterSize: c.sites.length, dim: a.dim, bits: a.bits,
+    graph: a.graph === 'harary' ? { kind: 'harary', degree: a.degree! } : { kind: 'complete' },
+  });
+}
+
+function toReport(hex: string, out: ServerOutcome, siteOf: (id: number) => string): SessionReport {
+  const dropped = [...out.dropped].sort((a, b) => a[0] - b[0]).map(([peer, d]) => ({ site: siteOf(peer), round: d.round, code: d.code }));
+  const rounds = out.rounds.map((r) => ({ round: r.round, participants: r.participants.map(siteOf) }));
+  if (out.kind === 'completed') {
+    return { session: hex, outcome: 'completed', survivors: out.survivors.map(siteOf), dropped, sum: [...out.sum], abort: undefined, rounds };
+  }
+  return { session: hex, outcome: 'aborted', survivors: [], dropped, sum: undefined, abort: { code: out.code, message: out.message, round: out.round }, rounds };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

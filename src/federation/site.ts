@@ -1,0 +1,276 @@
+/**
+ * A site of a consortium (`tally join`): connects to the coordinator,
+ * reconnects by itself, and takes part in sessions with its input until one
+ * completes.
+ *
+ * What a site checks before it takes part. A `session-start` must carry the
+ * consortium's own parameters (roster ids, threshold, bits, dim, threat
+ * model, graph): a coordinator cannot lower the threshold or shrink the
+ * cohort behind the sites' backs. Any difference is refused
+ * (NET_ERR_CONFIG_MISMATCH) and the site does not take part.
+ *
+ * Input release (docs/threat-model.md, "differencing"). Once a site has sent
+ * its unmasking shares (R4) in a session, its input counts as released, even
+ * if that session then dies: the coordinator may hold the masked input of
+ * that session and, from other sessions with the same input, could learn
+ * differences of sums that isolate this site. A released input is never
+ * used in another session; the release is written to the site's state file
+ * (fsync'd) before the R4 message leaves. An input that never reached R4 may
+ * join the next session, with fresh keys, like any other input.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { nativeProvider } from '../crypto/native.js';
+import { systemRng } from '../crypto/rng.js';
+import type { CryptoProvider } from '../crypto/types.js';
+import { NetError } from '../errors.js';
+import type { SessionConfig } from '../secagg/config.js';
+import { ClientDriver } from '../secagg/driver.js';
+import type { Envelope, SessionStartBody } from '../transport/envelope.js';
+import { backoffDelay, CoordinatorLink } from '../transport/ws-client.js';
+import { consortiumLimits } from './coordinator.js';
+import type { Consortium, RosterSite } from './consortium.js';
+
+export interface SiteOptions {
+  readonly consortium: Consortium;
+  readonly siteId: string;
+  /** The site's Ed25519 roster seed. */
+  readonly seed: Uint8Array;
+  /** The input: `dim` integers in [0, 2^bits). */
+  readonly input: Uint32Array;
+  /** File where released inputs are recorded (created when missing). */
+  readonly stateFile: string;
+  /** Coordinator URL override (default from the consortium: wss://host:port/, ws:// with `insecure`). */
+  readonly url?: string;
+  /** TLS: the CA the site trusts, and with mutual TLS its certificate and key. */
+  readonly tls?: { readonly ca: Buffer | string; readonly cert?: Buffer | string; readonly key?: Buffer | string };
+  readonly provider?: CryptoProvider;
+  readonly log?: (line: string) => void;
+  /** Stops waiting; the promise rejects with NET_ERR_SHUTDOWN. */
+  readonly signal?: AbortSignal;
+}
+
+/** What a site learns from a completed session. */
+export interface SiteResult {
+  readonly session: string;
+  readonly inSum: boolean;
+  readonly survivors: readonly string[];
+  readonly dropped: readonly string[];
+  readonly sum: readonly number[];
+}
+
+/** Released inputs of a site, on disk. */
+interface SiteState {
+  readonly version: 1;
+  readonly released: { readonly input: string; readonly session: string; readonly at: string }[];
+}
+
+function readState(file: string): SiteState {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, released: [] };
+    throw err;
+  }
+  const s = JSON.parse(text) as SiteState;
+  if (s?.version !== 1 || !Array.isArray(s.released)) throw new NetError('NET_ERR_PROTOCOL', `${file} is not a tally site state file`);
+  return s;
+}
+
+/** Writes the state file atomically and durably (temp file, fsync, rename). */
+function writeState(file: string, s: SiteState): void {
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(s, null, 2)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+/**
+ * A keyed digest of the input (HMAC-SHA256 under the site's seed), so the
+ * state file records which input was released without revealing it.
+ */
+function inputDigest(seed: Uint8Array, input: Uint32Array): string {
+  return createHmac('sha256', seed).update('tally/site/released-input').update(new Uint8Array(input.buffer, input.byteOffset, input.byteLength)).digest('hex');
+}
+
+/** Differences between a session-start and what the consortium agreed, in words (empty: none). */
+export function startMismatches(c: Consortium, s: SessionStartBody): string[] {
+  const a = c.config.aggregation;
+  const out: string[] = [];
+  const ids = c.sites.map((x) => x.clientId);
+  if (s.clientIds.length !== ids.length || s.clientIds.some((id, i) => id !== ids[i])) out.push(`the cohort is not the roster (${s.clientIds.length} ids, roster ${ids.length})`);
+  if (s.threshold !== a.threshold) out.push(`threshold ${s.threshold}, agreed ${a.threshold}`);
+  if (s.bits !== a.bits) out.push(`bits ${s.bits}, agreed ${a.bits}`);
+  if (s.dim !== a.dim) out.push(`dim ${s.dim}, agreed ${a.dim}`);
+  if (s.threat !== a.threat) out.push(`threat model ${s.threat}, agreed ${a.threat}`);
+  const degree = s.graph.kind === 'harary' ? s.graph.degree : undefined;
+  if (s.graph.kind !== a.graph || (a.graph === 'harary' && degree !== a.degree)) out.push(`graph ${s.graph.kind}${degree !== undefined ? ` k=${degree}` : ''}, agreed ${a.graph}${a.degree !== undefined ? ` k=${a.degree}` : ''}`);
+  return out;
+}
+
+/**
+ * Takes part in sessions until one completes; resolves with its result.
+ * @throws NetError: NET_ERR_INPUT_RELEASED (the input was released in a
+ *   session that did not complete), NET_ERR_UNREACHABLE (no connection for
+ *   the consortium's `reconnectMaxMs`), NET_ERR_AUTH_FAILED /
+ *   NET_ERR_UNKNOWN_SITE / NET_ERR_CONFIG_MISMATCH (refused by the
+ *   coordinator: retrying cannot help), NET_ERR_SHUTDOWN (aborted by `signal`)
+ */
+export async function runSite(o: SiteOptions): Promise<SiteResult> {
+  const c = o.consortium;
+  const me: RosterSite | undefined = c.sites.find((s) => s.id === o.siteId);
+  if (me === undefined) throw new NetError('NET_ERR_UNKNOWN_SITE', `site '${o.siteId}' is not in the roster`);
+  const log = o.log ?? (() => {});
+  const provider = o.provider ?? nativeProvider;
+  const digest = inputDigest(o.seed, o.input);
+  const released = (): boolean => readState(o.stateFile).released.some((r) => r.input === digest);
+  if (released()) throw new NetError('NET_ERR_INPUT_RELEASED', 'this input was already released in an earlier session (its unmasking shares were sent); give the site a new input');
+  const { host, port } = c.config.coordinator;
+  const url = o.url ?? `${o.tls !== undefined ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  const limits = consortiumLimits(c);
+  const maxWait = c.config.deadlines.reconnectMaxMs;
+  let attempt = 0;
+  let unreachableSince = Date.now();
+
+  for (;;) {
+    if (o.signal?.aborted === true) throw new NetError('NET_ERR_SHUTDOWN', 'stopped');
+    let link: CoordinatorLink;
+    try {
+      link = await CoordinatorLink.connect({
+        url, ...(o.tls !== undefined ? { tls: o.tls } : {}), siteId: o.siteId, seed: o.seed, consortium: c.hash, limits,
+        handshakeMs: c.config.deadlines.handshakeMs, provider,
+      });
+    } catch (err) {
+      if (!(err instanceof NetError)) throw err;
+      // Refusals that a retry cannot change end the site's run.
+      if (err.code === 'NET_ERR_AUTH_FAILED' || err.code === 'NET_ERR_UNKNOWN_SITE' || err.code === 'NET_ERR_CONFIG_MISMATCH') throw err;
+      if (Date.now() - unreachableSince > maxWait) throw new NetError('NET_ERR_UNREACHABLE', `no connection to ${url} for ${maxWait} ms: ${err.message}`, { cause: err });
+      const wait = backoffDelay(attempt++);
+      log(`connection failed (${err.code}); retrying in ${wait} ms`);
+      await sleep(wait, o.signal);
+      continue;
+    }
+    attempt = 0;
+    log(`connected to ${url} as ${o.siteId} (client id ${link.clientId})`);
+    // One connection: sessions until one completes with this input, or the link drops.
+    while (link.open) {
+      const r = await takePart(o, me, link, provider, digest, log);
+      if (r.kind === 'result') { link.close(); return r.result; }
+      if (r.kind === 'fatal') { link.close(); throw r.error; }
+      if (released()) {
+        link.close();
+        throw new NetError('NET_ERR_INPUT_RELEASED', 'the session this input was released in did not complete; the input may not be used again: give the site a new input');
+      }
+    }
+    unreachableSince = Date.now();
+    await sleep(backoffDelay(attempt++), o.signal);
+  }
+}
+
+type Turn = { kind: 'result'; result: SiteResult } | { kind: 'again' } | { kind: 'fatal'; error: NetError };
+
+/**
+ * One connection's life: waits for a session-start, runs the session, and
+ * returns when the session ends (result or abort) or the link closes.
+ */
+function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provider: CryptoProvider, digest: string, log: (l: string) => void): Promise<Turn> {
+  const c = o.consortium;
+  return new Promise<Turn>((resolve) => {
+    let driver: ClientDriver | undefined;
+    let session: Uint8Array | undefined;
+    let settled = false;
+    const end = (t: Turn): void => {
+      if (settled) return;
+      settled = true;
+      driver?.leave(); // zeroes every secret still held
+      link.off('frame', onFrame);
+      link.off('close', onClose);
+      o.signal?.removeEventListener('abort', onAbort);
+      resolve(t);
+    };
+    const onAbort = (): void => end({ kind: 'fatal', error: new NetError('NET_ERR_SHUTDOWN', 'stopped') });
+    const onClose = (err: NetError): void => {
+      log(`connection closed: ${err.code}: ${err.message}`);
+      if (err.code === 'NET_ERR_AUTH_FAILED' || err.code === 'NET_ERR_UNKNOWN_SITE' || err.code === 'NET_ERR_CONFIG_MISMATCH') end({ kind: 'fatal', error: err });
+      else end({ kind: 'again' });
+    };
+    const onFrame = (e: Envelope): void => {
+      if (e.kind === 'session-start') {
+        if (driver !== undefined && driver.outcome === undefined) driver.leave(); // a new session replaces an unfinished one
+        const bad = startMismatches(c, e);
+        if (bad.length > 0) {
+          log(`refused a session: ${bad.join('; ')}`);
+          driver = undefined;
+          session = undefined;
+          return;
+        }
+        const config: SessionConfig = {
+          nonce: e.session, clientIds: e.clientIds, threshold: e.threshold, bits: e.bits, dim: e.dim, threat: e.threat, graph: e.graph,
+          ...(e.threat === 'malicious' ? { identityKeys: c.sites.map((s) => s.publicKey) } : {}),
+        };
+        session = e.session;
+        const nonce = e.session;
+        const hex = Buffer.from(nonce).toString('hex');
+        log(`session ${hex.slice(0, 16)}… started`);
+        driver = new ClientDriver({
+          config, id: me.clientId, provider, rng: systemRng,
+          ...(e.threat === 'malicious' ? { identitySeed: o.seed } : {}),
+          input: o.input,
+          channel: { send: (bytes) => { link.send({ kind: 'secagg', session: nonce, payload: bytes }); } },
+          listener: {
+            message: (m) => {
+              // Record the release durably before the unmasking shares leave (see the module comment).
+              if (m.direction === 'to-server' && m.round === 4) {
+                const s = readState(o.stateFile);
+                if (!s.released.some((r) => r.input === digest)) {
+                  writeState(o.stateFile, { version: 1, released: [...s.released, { input: digest, session: hex, at: new Date().toISOString() }] });
+                }
+              }
+            },
+          },
+        });
+        driver.start();
+        return;
+      }
+      if (session === undefined || !('session' in e) || !sameBytes(e.session, session)) return; // not about our session
+      if (e.kind === 'secagg') { driver?.receive(e.payload); return; }
+      if (e.kind === 'result') {
+        const name = (id: number): string => c.sites.find((s) => s.clientId === id)?.id ?? `client-${id}`;
+        const inSum = e.survivors.includes(me.clientId);
+        const result: SiteResult = {
+          session: Buffer.from(e.session).toString('hex'), inSum, survivors: e.survivors.map(name), dropped: e.dropped.map(name), sum: [...e.sum],
+        };
+        log(`session completed: ${e.survivors.length} sites in the sum${inSum ? ', this site among them' : ', this site not among them'}`);
+        if (inSum) end({ kind: 'result', result });
+        else { driver = undefined; session = undefined; end({ kind: 'again' }); }
+        return;
+      }
+      if (e.kind === 'abort') {
+        log(`session aborted by the coordinator: ${e.code}: ${e.message}`);
+        end({ kind: 'again' });
+      }
+    };
+    link.on('frame', onFrame);
+    link.on('close', onClose);
+    o.signal?.addEventListener('abort', onAbort);
+    if (!link.open) onClose(new NetError('NET_ERR_CLOSED', 'closed'));
+  });
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => { clearTimeout(t); signal?.removeEventListener('abort', done); resolve(); };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,268 @@
+/**
+ * `tally serve` and `tally join` as separate processes on loopback: one
+ * coordinator, several sites, sites killed at random moments, a coordinator
+ * killed with SIGKILL and restarted on its state, and hostile peers beside
+ * the honest ones. Every case asserts the exact sum over the sites the
+ * coordinator reports as survivors.
+ */
+import { expect } from 'chai';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+import { nativeProvider } from '../../src/crypto/native.js';
+import { loadConsortium } from '../../src/federation/consortium.js';
+import { consortiumLimits } from '../../src/federation/coordinator.js';
+import { readSiteKey } from '../../src/federation/keys.js';
+import { CoordinatorStore } from '../../src/federation/store.js';
+import { authSignedBytes, decodeEnvelope, encodeEnvelope, type Envelope } from '../../src/transport/envelope.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+interface Proc {
+  readonly p: ChildProcess;
+  out: string;
+  err: string;
+  readonly exit: Promise<number | null>;
+  /** Resolves when stdout has a line matching `re`. */
+  waitFor(re: RegExp, ms?: number): Promise<string>;
+}
+
+function tally(args: string[]): Proc {
+  const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc: Proc = {
+    p, out: '', err: '',
+    exit: new Promise((resolve) => p.on('exit', (code, signal) => resolve(signal !== null ? null : code))),
+    waitFor(re, ms = 20_000) {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}; stdout:\n${proc.out}\nstderr:\n${proc.err}`)), ms);
+        const check = (): void => {
+          const m = proc.out.split('\n').find((l) => re.test(l));
+          if (m !== undefined) { clearTimeout(t); p.stdout!.off('data', check); resolve(m); }
+        };
+        p.stdout!.on('data', check);
+        check();
+      });
+    },
+  };
+  p.stdout!.on('data', (d: Buffer) => { proc.out += d.toString(); });
+  p.stderr!.on('data', (d: Buffer) => { proc.err += d.toString(); });
+  return proc;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A consortium made by `tally consortium init`, with deadlines short enough for tests. */
+async function consortium(sites: number, dim: number, deadlines: Record<string, number>): Promise<{ dir: string; config: string; port: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tally-sj-'));
+  const port = await freePort();
+  const r = spawnSync(process.execPath, [MAIN, 'consortium', 'init', '--dir', dir, '--sites', String(sites), '--dim', String(dim), '--port', String(port), '--graph', 'complete'], { encoding: 'utf8' });
+  expect(r.status, r.stderr).to.equal(0);
+  const config = join(dir, 'consortium.json');
+  const doc = JSON.parse(readFileSync(config, 'utf8'));
+  doc.deadlines = { ...doc.deadlines, ...deadlines };
+  writeFileSync(config, JSON.stringify(doc, null, 2));
+  return { dir, config, port };
+}
+
+function vectors(n: number, dim: number, seed: number): number[][] {
+  let x = seed;
+  return Array.from({ length: n }, () => Array.from({ length: dim }, () => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x; }));
+}
+
+function expectedSum(vs: number[][], survivors: readonly string[]): number[] {
+  const out = new Array<number>(vs[0]!.length).fill(0);
+  for (const s of survivors) {
+    const v = vs[Number(s.slice('site-'.length)) - 1]!;
+    for (let j = 0; j < v.length; j++) out[j] = (out[j]! + v[j]!) % 2 ** 32;
+  }
+  return out;
+}
+
+function join_(dir: string, config: string, i: number, extra: string[] = []): Proc {
+  return tally(['join', '--config', config, '--key', join(dir, 'keys', `site-${i}.key`), '--vector', join(dir, `v${i}.json`), '--out', join(dir, `r${i}.json`), ...extra]);
+}
+
+/** A hostile peer that authenticates as a roster site and then never answers. */
+async function silentSite(dir: string, config: string, port: number, i: number): Promise<WebSocket> {
+  const c = loadConsortium(config);
+  const key = readSiteKey(join(dir, 'keys', `site-${i}.key`));
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { ca: readFileSync(join(dir, 'tls', 'ca.crt')), perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('open', () => ws.send(encodeEnvelope({ kind: 'hello', siteId: `site-${i}`, consortium: c.hash })));
+    ws.on('message', (d) => {
+      const e = decodeEnvelope(new Uint8Array(d as Buffer), consortiumLimits(c));
+      if (e.kind === 'challenge') ws.send(encodeEnvelope({ kind: 'auth', signature: nativeProvider.ed25519Sign(key.seed, authSignedBytes(c.hash, e.challenge, `site-${i}`)) }));
+      if (e.kind === 'welcome') resolve();
+    });
+  });
+  return ws;
+}
+
+describe('cli: tally serve and tally join as processes', function () {
+  this.timeout(120_000);
+  const procs: Proc[] = [];
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const p of procs.splice(0)) if (p.p.exitCode === null) p.p.kill('SIGKILL');
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('one coordinator and five sites over TLS: every process exits 0 and the sum is exact', async () => {
+    const c = await consortium(5, 32, { gatherMs: 15000, roundMs: 5000 });
+    dirs.push(c.dir);
+    const vs = vectors(5, 32, 11);
+    vs.forEach((v, i) => writeFileSync(join(c.dir, `v${i + 1}.json`), JSON.stringify(v)));
+    const serve = tally(['serve', '--config', c.config, '--once', '--out', join(c.dir, 'result.json')]);
+    procs.push(serve);
+    await serve.waitFor(/listening on wss:/);
+    const sites = [1, 2, 3, 4, 5].map((i) => join_(c.dir, c.config, i));
+    procs.push(...sites);
+    expect(await serve.exit, serve.err).to.equal(0);
+    for (const s of sites) expect(await s.exit, s.err).to.equal(0);
+    const result = JSON.parse(readFileSync(join(c.dir, 'result.json'), 'utf8'));
+    expect(result.outcome).to.equal('completed');
+    expect(result.survivors).to.deep.equal(['site-1', 'site-2', 'site-3', 'site-4', 'site-5']);
+    expect(result.sum).to.deep.equal(expectedSum(vs, result.survivors));
+    expect(result.rounds.map((r: { round: number }) => r.round)).to.deep.equal([0, 1, 2, 4]);
+    for (let i = 1; i <= 5; i++) {
+      const r = JSON.parse(readFileSync(join(c.dir, `r${i}.json`), 'utf8'));
+      expect(r).to.include({ site: `site-${i}`, session: result.session, inSum: true });
+      expect(r.sum).to.deep.equal(result.sum);
+    }
+  });
+
+  it('a site killed with SIGKILL at a random moment: the session completes and names exactly the sites in the sum', async () => {
+    const c = await consortium(6, 16, { gatherMs: 6000, roundMs: 1500 });
+    dirs.push(c.dir);
+    const vs = vectors(6, 16, 12);
+    vs.forEach((v, i) => writeFileSync(join(c.dir, `v${i + 1}.json`), JSON.stringify(v)));
+    const serve = tally(['serve', '--config', c.config, '--once', '--out', join(c.dir, 'result.json')]);
+    procs.push(serve);
+    await serve.waitFor(/listening on wss:/);
+    const sites = [1, 2, 3, 4, 5, 6].map((i) => join_(c.dir, c.config, i));
+    procs.push(...sites);
+    const victim = sites[Math.floor(Math.random() * 6)]!;
+    setTimeout(() => victim.p.kill('SIGKILL'), Math.floor(Math.random() * 800));
+    expect(await serve.exit, serve.err).to.equal(0);
+    const result = JSON.parse(readFileSync(join(c.dir, 'result.json'), 'utf8'));
+    expect(result.outcome).to.equal('completed');
+    expect(result.survivors.length).to.be.at.least(5);
+    expect(result.sum).to.deep.equal(expectedSum(vs, result.survivors));
+    for (const s of sites) if (s !== victim) expect(await s.exit, s.err).to.equal(0);
+  });
+
+  it('the coordinator killed with SIGKILL mid-session and restarted: the session is recorded as aborted, the sites reconnect and the next one completes', async () => {
+    const c = await consortium(5, 8, { gatherMs: 1500, roundMs: 4000, reconnectMaxMs: 20000 });
+    dirs.push(c.dir);
+    const vs = vectors(5, 8, 13);
+    vs.forEach((v, i) => writeFileSync(join(c.dir, `v${i + 1}.json`), JSON.stringify(v)));
+    const state = join(c.dir, 'state');
+    const first = tally(['serve', '--config', c.config, '--state', state]);
+    procs.push(first);
+    await first.waitFor(/listening on wss:/);
+    // site-5 is a peer that authenticates and never answers: R0 waits for it until its deadline.
+    const stall = await silentSite(c.dir, c.config, c.port, 5);
+    const sites = [1, 2, 3, 4].map((i) => join_(c.dir, c.config, i));
+    procs.push(...sites);
+    await first.waitFor(/session [0-9a-f]{16}… started/);
+    first.p.kill('SIGKILL');
+    expect(await first.exit).to.equal(null);
+    stall.terminate();
+    const second = tally(['serve', '--config', c.config, '--state', state, '--once', '--out', join(c.dir, 'result.json')]);
+    procs.push(second);
+    expect(await second.exit, second.err + second.out).to.equal(0);
+    for (const s of sites) expect(await s.exit, s.err).to.equal(0);
+    const result = JSON.parse(readFileSync(join(c.dir, 'result.json'), 'utf8'));
+    expect(result.survivors).to.deep.equal(['site-1', 'site-2', 'site-3', 'site-4']);
+    expect(result.sum).to.deep.equal(expectedSum(vs, result.survivors));
+    const store = CoordinatorStore.open(join(state, 'coordinator.sqlite'));
+    try {
+      const all = store.sessions();
+      expect(all.map((s) => s.state)).to.deep.equal(['completed', 'aborted']);
+      expect(all[1]!.abort!.code).to.equal('COORDINATOR_RESTART');
+      expect(all[0]!.sessionId).to.equal(result.session);
+      expect([...all[0]!.sum!]).to.deep.equal(result.sum);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('hostile peers beside honest sites (unknown key, replayed answer, random bytes, oversized frame): refused, and the sum is exact', async () => {
+    const c = await consortium(4, 8, { gatherMs: 3000, roundMs: 4000 });
+    dirs.push(c.dir);
+    const vs = vectors(4, 8, 14);
+    vs.forEach((v, i) => writeFileSync(join(c.dir, `v${i + 1}.json`), JSON.stringify(v)));
+    const serve = tally(['serve', '--config', c.config, '--once', '--out', join(c.dir, 'result.json')]);
+    procs.push(serve);
+    await serve.waitFor(/listening on wss:/);
+    const cons = loadConsortium(c.config);
+    const limits = consortiumLimits(cons);
+    const ca = readFileSync(join(c.dir, 'tls', 'ca.crt'));
+    const peer = (): Promise<{ ws: WebSocket; first: Promise<Envelope | 'closed'> }> => new Promise((resolve) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${c.port}/`, { ca, perMessageDeflate: false });
+      const first = new Promise<Envelope | 'closed'>((r) => {
+        ws.once('message', (d) => r(decodeEnvelope(new Uint8Array(d as Buffer), limits)));
+        ws.once('close', () => r('closed'));
+      });
+      ws.on('error', () => {});
+      ws.on('open', () => resolve({ ws, first }));
+    });
+    // An identity that is not in the roster, claiming site-1.
+    const stranger = nativeProvider.ed25519PublicKey(new Uint8Array(32).fill(9));
+    expect(stranger.length).to.equal(32);
+    let p = await peer();
+    p.ws.send(encodeEnvelope({ kind: 'hello', siteId: 'site-1', consortium: cons.hash }));
+    const ch = await p.first as Extract<Envelope, { kind: 'challenge' }>;
+    const refused = new Promise<Envelope>((r) => p.ws.once('message', (d) => r(decodeEnvelope(new Uint8Array(d as Buffer), limits))));
+    p.ws.send(encodeEnvelope({ kind: 'auth', signature: nativeProvider.ed25519Sign(new Uint8Array(32).fill(9), authSignedBytes(cons.hash, ch.challenge, 'site-1')) }));
+    expect(await refused).to.include({ kind: 'error', code: 'NET_ERR_AUTH_FAILED' });
+    // Random bytes, then an oversized frame.
+    p = await peer();
+    p.ws.send(Buffer.from(Array.from({ length: 64 }, () => Math.floor(Math.random() * 256))));
+    const junk = await p.first;
+    expect(junk === 'closed' || (junk.kind === 'error' && /^WIRE_ERR_|^NET_ERR_PROTOCOL$/.test(junk.code))).to.equal(true);
+    p = await peer();
+    p.ws.send(Buffer.alloc(16 << 20));
+    expect(await p.first).to.equal('closed');
+    // The honest sites; a replay of site-2's answer on another connection is refused meanwhile.
+    const sites = [1, 2, 3, 4].map((i) => join_(c.dir, c.config, i));
+    procs.push(...sites);
+    expect(await serve.exit, serve.err).to.equal(0);
+    for (const s of sites) expect(await s.exit, s.err).to.equal(0);
+    const result = JSON.parse(readFileSync(join(c.dir, 'result.json'), 'utf8'));
+    expect(result.survivors).to.deep.equal(['site-1', 'site-2', 'site-3', 'site-4']);
+    expect(result.sum).to.deep.equal(expectedSum(vs, result.survivors));
+  });
+
+  it('refuses to start without TLS unless --insecure-loopback on a loopback address; join refuses a vector of the wrong length', async () => {
+    const c = await consortium(3, 4, {});
+    dirs.push(c.dir);
+    const doc = JSON.parse(readFileSync(c.config, 'utf8'));
+    delete doc.coordinator.tls;
+    writeFileSync(c.config, JSON.stringify(doc));
+    let r = spawnSync(process.execPath, [MAIN, 'serve', '--config', c.config, '--once'], { encoding: 'utf8' });
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.match(/NET_ERR_INSECURE/);
+    r = spawnSync(process.execPath, [MAIN, 'serve', '--config', c.config, '--once', '--insecure-loopback', '--host', '0.0.0.0'], { encoding: 'utf8' });
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.match(/NET_ERR_INSECURE.*not one/);
+    writeFileSync(join(c.dir, 'v1.json'), JSON.stringify([1, 2, 3]));
+    r = spawnSync(process.execPath, [MAIN, 'join', '--config', c.config, '--key', join(c.dir, 'keys', 'site-1.key'), '--vector', join(c.dir, 'v1.json'), '--insecure-loopback'], { encoding: 'utf8' });
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.match(/--vector.*4 integers/);
+    r = spawnSync(process.execPath, [MAIN, 'serve', '--config', c.config, '--out', join(c.dir, 'nope', 'r.json'), '--once', '--insecure-loopback'], { encoding: 'utf8' });
+    expect(r.status).to.equal(2);
+  });
+});

@@ -1,0 +1,231 @@
+/**
+ * The coordinator and its sites over real WebSocket connections on loopback,
+ * in one process: TLS, roster authentication, refusals, dropouts, exact sums.
+ * (test/cli/serve-join.test.ts runs the same with separate processes.)
+ */
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { nativeProvider } from '../../src/crypto/native.js';
+import { NetError } from '../../src/errors.js';
+import { Coordinator, consortiumLimits, type SessionReport } from '../../src/federation/coordinator.js';
+import { initConsortium, loadConsortium, type Consortium } from '../../src/federation/consortium.js';
+import { readSiteKey } from '../../src/federation/keys.js';
+import { runSite, type SiteResult } from '../../src/federation/site.js';
+import { CoordinatorStore } from '../../src/federation/store.js';
+import { authSignedBytes, decodeEnvelope, encodeEnvelope, type Envelope } from '../../src/transport/envelope.js';
+
+interface Fixture {
+  dir: string;
+  consortium: Consortium;
+  coordinator: Coordinator;
+  store: CoordinatorStore;
+  url: string;
+  ca: Buffer;
+}
+
+async function fixture(o: { sites: number; dim: number; bits?: number; threat?: 'semi-honest' | 'malicious'; roundMs?: number; mtls?: boolean }): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'tally-net-'));
+  const made = await initConsortium({ dir, sites: o.sites, dim: o.dim, bits: o.bits ?? 32, threat: o.threat ?? 'semi-honest', graph: 'complete', port: 0, ...(o.mtls === true ? { mtls: true } : {}) });
+  const raw = JSON.parse(readFileSync(made.configFile, 'utf8'));
+  // Short deadlines keep the tests quick; deadlines are not part of the consortium hash.
+  raw.deadlines = { ...raw.deadlines, gatherMs: 1000, roundMs: o.roundMs ?? 2000, handshakeMs: 2000, reconnectMaxMs: 3000 };
+  const { parseConsortium } = await import('../../src/federation/consortium.js');
+  const consortium = parseConsortium(raw, dir, made.configFile);
+  const t = consortium.tls!;
+  const store = CoordinatorStore.open(':memory:');
+  const coordinator = await Coordinator.start({
+    consortium, store, host: '127.0.0.1', port: 0,
+    tls: { cert: readFileSync(t.cert), key: readFileSync(t.key), ca: readFileSync(t.ca), clientCertificates: t.clientCertificates },
+  });
+  return { dir, consortium, coordinator, store, url: `wss://127.0.0.1:${coordinator.port}/`, ca: readFileSync(t.ca) };
+}
+
+async function teardown(f: Fixture): Promise<void> {
+  await f.coordinator.close();
+  f.store.close();
+  rmSync(f.dir, { recursive: true, force: true });
+}
+
+function inputs(n: number, dim: number, bits: number, seed: number): Uint32Array[] {
+  let x = seed >>> 0;
+  const next = (): number => { x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0; return x; };
+  return Array.from({ length: n }, () => Uint32Array.from({ length: dim }, () => (bits === 32 ? next() : next() % 2 ** bits)));
+}
+
+function sumOf(vs: Uint32Array[], ids: readonly string[], bits: number): number[] {
+  const mod = 2 ** bits;
+  const out = new Array<number>(vs[0]!.length).fill(0);
+  for (const id of ids) {
+    const v = vs[Number(id.slice('site-'.length)) - 1]!;
+    for (let j = 0; j < v.length; j++) out[j] = (out[j]! + v[j]!) % mod;
+  }
+  return out;
+}
+
+function site(f: Fixture, i: number, input: Uint32Array, signal?: AbortSignal): Promise<SiteResult> {
+  const key = readSiteKey(join(f.dir, 'keys', `site-${i}.key`));
+  const tlsDir = join(f.dir, 'tls');
+  const mtls = f.consortium.tls!.clientCertificates;
+  return runSite({
+    consortium: f.consortium, siteId: `site-${i}`, seed: key.seed, input, stateFile: join(f.dir, `site-${i}.state.json`), url: f.url,
+    tls: { ca: f.ca, ...(mtls ? { cert: readFileSync(join(tlsDir, 'sites', `site-${i}.crt`)), key: readFileSync(join(tlsDir, 'sites', `site-${i}.key`)) } : {}) },
+    ...(signal !== undefined ? { signal } : {}),
+  });
+}
+
+/** A raw WebSocket peer that speaks the envelope by hand (for attacks). */
+function rawPeer(f: Fixture): Promise<{ ws: WebSocket; next: () => Promise<Envelope | { closed: true }> }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(f.url, { ca: f.ca, perMessageDeflate: false });
+    const queue: (Envelope | { closed: true })[] = [];
+    const wait: ((e: Envelope | { closed: true }) => void)[] = [];
+    const push = (e: Envelope | { closed: true }): void => { const w = wait.shift(); if (w) w(e); else queue.push(e); };
+    ws.on('message', (d) => push(decodeEnvelope(new Uint8Array(d as Buffer), consortiumLimits(f.consortium))));
+    ws.on('close', () => push({ closed: true }));
+    ws.on('error', () => { /* the close event follows */ });
+    ws.on('open', () => resolve({ ws, next: () => new Promise((r) => { const q = queue.shift(); if (q) r(q); else wait.push(r); }) }));
+    setTimeout(() => reject(new Error('no connection')), 3000).unref();
+  });
+}
+
+describe('coordinator and sites over WebSockets (in process)', function () {
+  this.timeout(60_000);
+
+  it('five sites over TLS: the session completes and every site gets the exact sum', async () => {
+    const f = await fixture({ sites: 5, dim: 64 });
+    try {
+      const xs = inputs(5, 64, 32, 1);
+      const session = f.coordinator.runSession();
+      const results = await Promise.all(xs.map((x, i) => site(f, i + 1, x)));
+      const report: SessionReport = await session;
+      expect(report.outcome).to.equal('completed');
+      expect(report.survivors).to.deep.equal(['site-1', 'site-2', 'site-3', 'site-4', 'site-5']);
+      expect(report.sum).to.deep.equal(sumOf(xs, report.survivors, 32));
+      for (const r of results) {
+        expect(r.inSum).to.equal(true);
+        expect(r.sum).to.deep.equal(report.sum);
+        expect(r.session).to.equal(report.session);
+      }
+      const stored = f.store.session(report.session)!;
+      expect(stored.state).to.equal('completed');
+      expect([...stored.sum!]).to.deep.equal(report.sum);
+      expect(stored.survivors).to.deep.equal(report.survivors);
+    } finally {
+      await teardown(f);
+    }
+  });
+
+  it('malicious threat model with mutual TLS: completes with the exact sum', async () => {
+    const f = await fixture({ sites: 5, dim: 16, bits: 20, threat: 'malicious', mtls: true });
+    try {
+      const xs = inputs(5, 16, 20, 2);
+      const session = f.coordinator.runSession();
+      await Promise.all(xs.map((x, i) => site(f, i + 1, x)));
+      const report = await session;
+      expect(report.outcome).to.equal('completed');
+      expect(report.sum).to.deep.equal(sumOf(xs, report.survivors, 20));
+    } finally {
+      await teardown(f);
+    }
+  });
+
+  it('a site that is not connected is dropped at R0; the rest complete with the exact sum over the survivors', async () => {
+    const f = await fixture({ sites: 5, dim: 8, roundMs: 800 });
+    try {
+      const xs = inputs(5, 8, 32, 3);
+      const session = f.coordinator.runSession();
+      const results = await Promise.all([1, 2, 3, 4].map((i) => site(f, i, xs[i - 1]!)));
+      const report = await session;
+      expect(report.outcome).to.equal('completed');
+      expect(report.survivors).to.deep.equal(['site-1', 'site-2', 'site-3', 'site-4']);
+      expect(report.dropped.map((d) => [d.site, d.round])).to.deep.equal([['site-5', 0]]);
+      expect(report.sum).to.deep.equal(sumOf(xs, report.survivors, 32));
+      expect(results[0]!.dropped).to.deep.equal(['site-5']);
+    } finally {
+      await teardown(f);
+    }
+  });
+
+  it('refuses an unknown site, a wrong signature, a replayed answer, a second connection, garbage and oversized frames', async () => {
+    const f = await fixture({ sites: 3, dim: 4 });
+    try {
+      const hash = f.consortium.hash;
+      // Unknown site id.
+      let p = await rawPeer(f);
+      p.ws.send(encodeEnvelope({ kind: 'hello', siteId: 'site-9', consortium: hash }));
+      expect(await p.next()).to.include({ kind: 'error', code: 'NET_ERR_UNKNOWN_SITE' });
+      // A different consortium.
+      p = await rawPeer(f);
+      p.ws.send(encodeEnvelope({ kind: 'hello', siteId: 'site-1', consortium: new Uint8Array(32) }));
+      expect(await p.next()).to.include({ kind: 'error', code: 'NET_ERR_CONFIG_MISMATCH' });
+      // A key that is not site-1's roster key.
+      p = await rawPeer(f);
+      p.ws.send(encodeEnvelope({ kind: 'hello', siteId: 'site-1', consortium: hash }));
+      let ch = (await p.next()) as Extract<Envelope, { kind: 'challenge' }>;
+      const other = readSiteKey(join(f.dir, 'keys', 'site-2.key'));
+      p.ws.send(encodeEnvelope({ kind: 'auth', signature: nativeProvider.ed25519Sign(other.seed, authSignedBytes(hash, ch.challenge, 'site-1')) }));
+      expect(await p.next()).to.include({ kind: 'error', code: 'NET_ERR_AUTH_FAILED' });
+      // Replay: a valid answer to one challenge, sent on another connection.
+      const k1 = readSiteKey(join(f.dir, 'keys', 'site-1.key'));
+      const a = await rawPeer(f);
+      a.ws.send(encodeEnvelope({ kind: 'hello', siteId: 'site-1', consortium: hash }));
+      ch = (await a.next()) as Extract<Envelope, { kind: 'challenge' }>;
+      const answer = nativeProvider.ed25519Sign(k1.seed, authSignedBytes(hash, ch.challenge, 'site-1'));
+      const b = await rawPeer(f);
+      b.ws.send(encodeEnvelope({ kind: 'hello', siteId: 'site-1', consortium: hash }));
+      await b.next(); // its own, different challenge
+      b.ws.send(encodeEnvelope({ kind: 'auth', signature: answer }));
+      expect(await b.next()).to.include({ kind: 'error', code: 'NET_ERR_AUTH_FAILED' });
+      // The genuine answer on its own connection is welcome; a second connection for site-1 is refused.
+      a.ws.send(encodeEnvelope({ kind: 'auth', signature: answer }));
+      expect(await a.next()).to.include({ kind: 'welcome', siteId: 'site-1', clientId: 1 });
+      const dup = await rawPeer(f);
+      dup.ws.send(encodeEnvelope({ kind: 'hello', siteId: 'site-1', consortium: hash }));
+      ch = (await dup.next()) as Extract<Envelope, { kind: 'challenge' }>;
+      dup.ws.send(encodeEnvelope({ kind: 'auth', signature: nativeProvider.ed25519Sign(k1.seed, authSignedBytes(hash, ch.challenge, 'site-1')) }));
+      expect(await dup.next()).to.include({ kind: 'error', code: 'NET_ERR_DUPLICATE_CONNECTION' });
+      a.ws.close();
+      // Random bytes.
+      p = await rawPeer(f);
+      p.ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef, 1, 2, 3]));
+      const e = (await p.next()) as Extract<Envelope, { kind: 'error' }>;
+      expect(e.kind).to.equal('error');
+      expect(e.code).to.match(/^WIRE_ERR_/);
+      // A text frame.
+      p = await rawPeer(f);
+      p.ws.send('hello');
+      expect(await p.next()).to.include({ kind: 'error', code: 'NET_ERR_PROTOCOL' });
+      // An oversized frame: cut off by the listener before it is parsed.
+      p = await rawPeer(f);
+      p.ws.send(Buffer.alloc(8 << 20));
+      expect(await p.next()).to.deep.equal({ closed: true });
+      // The coordinator still serves honest sites.
+      const xs = inputs(3, 4, 32, 4);
+      const session = f.coordinator.runSession();
+      await Promise.all(xs.map((x, i) => site(f, i + 1, x)));
+      const report = await session;
+      expect(report.outcome).to.equal('completed');
+      expect(report.sum).to.deep.equal(sumOf(xs, report.survivors, 32));
+    } finally {
+      await teardown(f);
+    }
+  });
+
+  it('a site whose connection is refused for good gives up with the coordinator\'s code', async () => {
+    const f = await fixture({ sites: 3, dim: 4 });
+    try {
+      const other = loadConsortium(join(f.dir, 'consortium.json'));
+      // The same site, but a consortium file whose threshold differs: a different hash.
+      const changed = { ...other, hash: new Uint8Array(32).fill(7) } as Consortium;
+      const key = readSiteKey(join(f.dir, 'keys', 'site-1.key'));
+      const err = await runSite({ consortium: changed, siteId: 'site-1', seed: key.seed, input: new Uint32Array(4), stateFile: join(f.dir, 's.json'), url: f.url, tls: { ca: f.ca } }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(NetError);
+      expect((err as NetError).code).to.equal('NET_ERR_CONFIG_MISMATCH');
+    } finally {
+      await teardown(f);
+    }
+  });
+});
