@@ -1,6 +1,6 @@
 /**
  * `tally vectors`: generate or check the protocol test vectors of the
- * secagg-v1 and dp-v1 suites.
+ * secagg-v1, dp-v1 and wire-v1 suites.
  * Exit status: 0 success, 1 a mismatch (or a file that fails its schema),
  * 2 bad usage.
  */
@@ -9,12 +9,13 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkVectors, defaultVectorDir, generateVectors, KINDS } from '../secagg/vectors/index.js';
 import { checkDpVectors, defaultDpVectorDir, DP_KINDS, generateDpVectors } from '../dp/vectors/index.js';
+import { checkWireVectors, defaultWireVectorDir, generateWireVectors, WIRE_KINDS } from '../transport/vectors/index.js';
 
 type CheckResult = { kind: string; tcId: number; ok: boolean; message: string };
 
 /** One vector suite: its kinds, default folder, generator and checker. */
 interface Suite {
-  readonly name: 'secagg-v1' | 'dp-v1';
+  readonly name: 'secagg-v1' | 'dp-v1' | 'wire-v1';
   readonly kinds: readonly string[];
   readonly defaultDir: () => string;
   readonly generate: (dir: string) => string[];
@@ -32,6 +33,10 @@ const SUITES: readonly Suite[] = [
     name: 'dp-v1', kinds: DP_KINDS.map((k) => k.kind), defaultDir: defaultDpVectorDir, generate: (dir) => generateDpVectors(dir),
     check: (dir, kinds) => checkDpVectors(dir, kinds === undefined ? {} : { kinds }), how: 'recomputed with the dp samplers and encoder',
   },
+  {
+    name: 'wire-v1', kinds: WIRE_KINDS.map((k) => k.kind), defaultDir: defaultWireVectorDir, generate: (dir) => generateWireVectors(dir),
+    check: (dir, kinds) => checkWireVectors(dir, kinds === undefined ? {} : { kinds }), how: 'recomputed with the envelope codec',
+  },
 ];
 
 const HELP = `usage: tally vectors generate [--suite SUITE] [DIR]
@@ -45,14 +50,16 @@ check     validates every file in DIR against its JSON Schema, then recomputes
           summary per suite; exit 1 on any mismatch
 
 Without DIR each selected suite uses its folder in the tally package:
-protocols/secagg-v1/vectors and protocols/dp-v1/vectors. With DIR and no
---suite, the suite is the "version" of the vector files already in DIR
-(secagg-v1 when DIR holds none).
+protocols/secagg-v1/vectors, protocols/dp-v1/vectors and
+protocols/wire-v1/vectors. With DIR and no --suite, the suite is the
+"version" of the vector files already in DIR (secagg-v1 when DIR holds
+none).
 
-  --suite SUITE  secagg-v1, dp-v1 or all (default all)
+  --suite SUITE  secagg-v1, dp-v1, wire-v1 or all (default all)
   --kind KIND    check only this kind (repeatable); kinds:
                    secagg-v1: ${KINDS.map((k) => k.kind).join(', ')}
                    dp-v1: ${DP_KINDS.map((k) => k.kind).join(', ')}
+                   wire-v1: ${WIRE_KINDS.map((k) => k.kind).join(', ')}
   -h, --help     show this help
 `;
 
@@ -117,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
   if (command === undefined) return usageError('missing command (generate or check)');
   if (extra.length > 0) return usageError(`unexpected argument '${extra[0]}'`);
   const suiteArg = values.suite ?? 'all';
-  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError(`--suite: unknown suite '${suiteArg}' (secagg-v1, dp-v1 or all)`);
+  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError(`--suite: unknown suite '${suiteArg}' (secagg-v1, dp-v1, wire-v1 or all)`);
 
   let selected = SUITES.filter((s) => suiteArg === 'all' || s.name === suiteArg);
   const dir = dirArg === undefined ? undefined : resolve(dirArg);

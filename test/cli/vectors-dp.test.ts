@@ -9,11 +9,12 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DP = join(ROOT, 'protocols', 'dp-v1', 'vectors');
 const SECAGG = join(ROOT, 'protocols', 'secagg-v1', 'vectors');
+const WIRE = join(ROOT, 'protocols', 'wire-v1', 'vectors');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 const tally = (...args: string[]) => spawnSync(process.execPath, [CLI, 'vectors', ...args], { encoding: 'utf8' });
 
-describe('tally vectors --suite (dp-v1 and secagg-v1)', () => {
+describe('tally vectors --suite (dp-v1, secagg-v1 and wire-v1)', () => {
   let tmp: string;
   beforeEach(() => { tmp = mkdtempSync(join(tmpdir(), 'tally-cli-vectors-')); });
   afterEach(() => rmSync(tmp, { recursive: true, force: true }));
@@ -46,6 +47,21 @@ describe('tally vectors --suite (dp-v1 and secagg-v1)', () => {
     expect(c.status, c.stderr).to.equal(0);
     expect(c.stdout).to.match(/^ok: \d+ test cases in 9 kinds recomputed/m);
     expect(c.stdout).to.contain(`(dp-v1: ${tmp})`);
+  });
+
+  it('generate --suite wire-v1 DIR writes the committed files byte for byte, and check DIR infers the suite', () => {
+    const g = tally('generate', '--suite', 'wire-v1', tmp);
+    expect(g.status, g.stderr).to.equal(0);
+    expect(g.stdout).to.contain(`wrote 1 wire-v1 vector files to ${tmp}`);
+    const names = readdirSync(tmp).sort();
+    expect(names).to.deep.equal(readdirSync(WIRE).filter((f) => f.endsWith('.json')).sort());
+    for (const f of names) expect(readFileSync(join(tmp, f), 'utf8'), f).to.equal(readFileSync(join(WIRE, f), 'utf8'));
+    const c = tally('check', tmp);
+    expect(c.status, c.stderr).to.equal(0);
+    expect(c.stdout).to.match(/^ok: \d+ test cases in 1 kinds recomputed with the envelope codec, 0 failure\(s\) \(wire-v1: /m);
+    const wrong = tally('check', '--suite', 'wire-v1', '--kind', 'drbg');
+    expect(wrong.status).to.equal(2);
+    expect(wrong.stderr).to.contain("unknown kind 'drbg' in wire-v1");
   });
 
   it('check DIR exits 1 and names the failing dp case on a mismatch', () => {
