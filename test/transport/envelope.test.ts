@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { nativeProvider } from '../../src/crypto/native.js';
 import { concatBytes } from '../../src/crypto/_validate.js';
-import { CodecError, ValidationError } from '../../src/errors.js';
+import { CodecError, ValidationError, WIRE_CODES } from '../../src/errors.js';
 import { maxMessageBytes, TYPE } from '../../src/secagg/codec.js';
 import {
   authSignedBytes, decodeEnvelope, encodeEnvelope, ENVELOPE_KINDS, envelopeLimits, maxFrameBytes, type Envelope, type EnvelopeKind, type EnvelopeLimits,
@@ -13,6 +13,7 @@ import { BODY_FIELD, bodyOf, frameOf, lenField, packed, u32Field, unpacked, vari
 
 // Tests run from dist/test/transport: the repository root is three levels up.
 const PROTO = fileURLToPath(new URL('../../../protocols/wire-v1/envelope.proto', import.meta.url));
+const ERRORS = fileURLToPath(new URL('../../../protocols/wire-v1/errors.md', import.meta.url));
 
 const b = (n: number, v = 1) => new Uint8Array(n).fill(v);
 const V = (n: number) => varint(n).length;
@@ -404,5 +405,12 @@ describe('wire-v1 envelope: auth signed bytes (spec §4.3)', () => {
     for (const f of [() => authSignedBytes(b(31), b(32), 'a'), () => authSignedBytes(b(32), b(33), 'a'), () => authSignedBytes(b(32), b(32), ''), () => authSignedBytes(b(32), b(32), 'a\u0000')]) {
       expect(codeOf(f)).to.equal('ValidationError:WIRE_ERR_BAD_FIELD');
     }
+  });
+});
+
+describe('protocols/wire-v1/errors.md', () => {
+  it('has one table row per WIRE code of src/errors.ts', () => {
+    const rows = readFileSync(ERRORS, 'utf8').split('\n').filter((l) => l.startsWith('| `WIRE_ERR_')).map((l) => /^\| `(WIRE_ERR_[A-Z_]+)`/.exec(l)![1]);
+    expect([...rows].sort()).to.deep.equal([...WIRE_CODES].sort());
   });
 });
