@@ -57,6 +57,8 @@ export interface SessionReport {
   readonly sum: readonly number[] | undefined;
   readonly abort: { readonly code: string; readonly message: string; readonly round: number } | undefined;
   readonly rounds: readonly { readonly round: number; readonly participants: readonly string[] }[];
+  /** Envelope bytes of this session on the sites' connections (frames, without WebSocket and TLS framing). */
+  readonly traffic: { readonly up: number; readonly down: number };
 }
 
 interface Running {
@@ -65,6 +67,7 @@ interface Running {
   readonly driver: ServerDriver;
   readonly done: Promise<SessionReport>;
   readonly finish: (r: SessionReport) => void;
+  readonly traffic: { up: number; down: number };
 }
 
 export class Coordinator {
@@ -98,7 +101,7 @@ export class Coordinator {
       provider: o.provider ?? nativeProvider,
       events: {
         authenticated: (s) => self?.onConnected(s),
-        frame: (s, e) => self?.onFrame(s, e),
+        frame: (s, e, bytes) => self?.onFrame(s, e, bytes),
         closed: (s, code) => self?.onClosed(s, code),
         refused: (e) => self?.log(`refused ${e.site ?? '(unidentified)'} from ${e.remote}: ${e.code}: ${e.message}`),
       },
@@ -133,7 +136,7 @@ export class Coordinator {
       this.o.store.finishSession(r.hex, { kind: 'aborted', ...abort });
       this.running = undefined;
       this.broadcast({ kind: 'abort', session: r.nonce, code: abort.code, message: abort.message });
-      r.finish({ session: r.hex, outcome: 'aborted', survivors: [], dropped: [], sum: undefined, abort, rounds: [] });
+      r.finish({ session: r.hex, outcome: 'aborted', survivors: [], dropped: [], sum: undefined, abort, rounds: [], traffic: { ...r.traffic } });
     }
     await this.listener.close();
   }
@@ -190,6 +193,7 @@ export class Coordinator {
       params: { clientIds: config.clientIds, threshold: config.threshold, bits: config.bits, dim: config.dim, threat: config.threat, graph: config.graph, roundMs, connectedAtStart: cohort.map((c) => c.siteId) },
     });
     this.log(`session ${hex.slice(0, 16)}… started: ${cohort.length} of ${config.clientIds.length} sites connected, t=${config.threshold}`);
+    const traffic = { up: 0, down: 0 };
     let finish!: (r: SessionReport) => void;
     const done = new Promise<SessionReport>((resolve) => { finish = resolve; });
     const siteOf = (clientId: number): string => this.bySiteClient.get(clientId)?.id ?? `client-${clientId}`;
@@ -198,7 +202,7 @@ export class Coordinator {
       config,
       provider: this.o.provider ?? nativeProvider,
       channel: {
-        send: (to, bytes) => { this.connectionOf(to)?.send({ kind: 'secagg', session: nonce, payload: bytes }); },
+        send: (to, bytes) => { traffic.down += this.connectionOf(to)?.send({ kind: 'secagg', session: nonce, payload: bytes }) ?? 0; },
       },
       deadlines: {
         arm: (_round, close) => {
@@ -220,24 +224,23 @@ export class Coordinator {
         },
         outcome: (out) => {
           if (this.running?.driver !== driver) return; // closed meanwhile: already recorded
-          const report = toReport(hex, out, siteOf);
           if (out.kind === 'completed') {
-            store.finishSession(hex, { kind: 'completed', sum: out.sum, survivors: report.survivors });
-            this.broadcast({ kind: 'result', session: nonce, sum: out.sum, survivors: out.survivors, dropped: [...out.dropped.keys()].sort((a, b) => a - b) });
+            store.finishSession(hex, { kind: 'completed', sum: out.sum, survivors: out.survivors.map(siteOf) });
+            traffic.down += this.broadcast({ kind: 'result', session: nonce, sum: out.sum, survivors: out.survivors, dropped: [...out.dropped.keys()].sort((a, b) => a - b) });
             this.log(`session ${hex.slice(0, 16)}… completed: ${out.survivors.length} sites in the sum`);
           } else {
             store.finishSession(hex, { kind: 'aborted', code: out.code, message: out.message, round: out.round });
-            this.broadcast({ kind: 'abort', session: nonce, code: out.code, message: out.message });
+            traffic.down += this.broadcast({ kind: 'abort', session: nonce, code: out.code, message: out.message });
             this.log(`session ${hex.slice(0, 16)}… aborted in R${out.round}: ${out.code}: ${out.message}`);
           }
           this.running = undefined;
-          finish(report);
+          finish(toReport(hex, out, siteOf, traffic));
         },
       },
     });
-    const running: Running = { nonce, hex, driver, done, finish };
+    const running: Running = { nonce, hex, driver, done, finish, traffic };
     this.running = running;
-    for (const c of cohort) c.send({ kind: 'session-start', ...start });
+    for (const c of cohort) traffic.down += c.send({ kind: 'session-start', ...start });
     return running;
   }
 
@@ -246,8 +249,11 @@ export class Coordinator {
     return site === undefined ? undefined : this.listener.connection(site.id);
   }
 
-  private broadcast(e: Envelope): void {
-    for (const c of this.listener.connected()) c.send(e);
+  /** Sends `e` to every connected site; returns the bytes sent. */
+  private broadcast(e: Envelope): number {
+    let bytes = 0;
+    for (const c of this.listener.connected()) bytes += c.send(e);
+    return bytes;
   }
 
   /** Closes the current round when every site it waits for has disconnected. */
@@ -263,7 +269,7 @@ export class Coordinator {
     for (const w of this.waiters) w();
   }
 
-  private onFrame(s: SiteConnection, e: Envelope): void {
+  private onFrame(s: SiteConnection, e: Envelope, bytes: number): void {
     if (e.kind !== 'secagg') {
       s.fail('NET_ERR_PROTOCOL', `a site may only send secagg frames after the handshake, got ${e.kind}`);
       return;
@@ -271,6 +277,7 @@ export class Coordinator {
     const r = this.running;
     // A late frame of an earlier session, or one sent before any session: ignored.
     if (r === undefined || !sameBytes(e.session, r.nonce)) return;
+    r.traffic.up += bytes;
     r.driver.receive(s.clientId, e.payload);
     this.closeIfOnlyAbsent();
   }
@@ -290,13 +297,14 @@ export function consortiumLimits(c: Consortium) {
   });
 }
 
-function toReport(hex: string, out: ServerOutcome, siteOf: (id: number) => string): SessionReport {
+function toReport(hex: string, out: ServerOutcome, siteOf: (id: number) => string, t: { up: number; down: number }): SessionReport {
+  const traffic = { up: t.up, down: t.down };
   const dropped = [...out.dropped].sort((a, b) => a[0] - b[0]).map(([peer, d]) => ({ site: siteOf(peer), round: d.round, code: d.code }));
   const rounds = out.rounds.map((r) => ({ round: r.round, participants: r.participants.map(siteOf) }));
   if (out.kind === 'completed') {
-    return { session: hex, outcome: 'completed', survivors: out.survivors.map(siteOf), dropped, sum: [...out.sum], abort: undefined, rounds };
+    return { session: hex, outcome: 'completed', survivors: out.survivors.map(siteOf), dropped, sum: [...out.sum], abort: undefined, rounds, traffic };
   }
-  return { session: hex, outcome: 'aborted', survivors: [], dropped, sum: undefined, abort: { code: out.code, message: out.message, round: out.round }, rounds };
+  return { session: hex, outcome: 'aborted', survivors: [], dropped, sum: undefined, abort: { code: out.code, message: out.message, round: out.round }, rounds, traffic };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -51,8 +51,8 @@ export interface TlsServerMaterial {
 export interface SiteListenerEvents {
   /** A site completed the handshake. */
   authenticated?(site: SiteConnection): void;
-  /** An authenticated site sent a frame (never a handshake frame). */
-  frame?(site: SiteConnection, e: Envelope): void;
+  /** An authenticated site sent a frame (never a handshake frame) of `bytes` bytes. */
+  frame?(site: SiteConnection, e: Envelope, bytes: number): void;
   /** An authenticated site's connection closed (`code` says why when the listener closed it). */
   closed?(site: SiteConnection, code: TallyCode | undefined): void;
   /** A connection was refused or failed before or after authentication (for logs; never throws). */
@@ -93,11 +93,12 @@ export class SiteConnection {
   /** Why the listener closed it, when it did. */
   get closeCode(): TallyCode | undefined { return this.closedWith; }
 
-  /** Sends one envelope; false (and nothing sent) once the connection is closed. */
-  send(e: Envelope): boolean {
-    if (!this.isOpen) return false;
-    this.ws.send(encodeEnvelope(e));
-    return true;
+  /** Sends one envelope; returns its size in bytes, or 0 (nothing sent) once the connection is closed. */
+  send(e: Envelope): number {
+    if (!this.isOpen) return 0;
+    const bytes = encodeEnvelope(e);
+    this.ws.send(bytes);
+    return bytes.length;
   }
 
   /** Sends an `error` frame naming `code`, then closes the connection. */
@@ -266,7 +267,7 @@ export class SiteListener {
         if (err instanceof CodecError) { fail(err.code, `bad frame: ${err.message}`); return; }
         throw err;
       }
-      if (state === 'open') { this.o.events.frame?.(conn!, e); return; }
+      if (state === 'open') { this.o.events.frame?.(conn!, e, bytes.length); return; }
       if (state === 'hello') {
         if (e.kind !== 'hello') { fail('NET_ERR_PROTOCOL', `expected hello, got ${e.kind}`); return; }
         claimed = this.byId.get(e.siteId);

@@ -4,7 +4,7 @@
  * (test/cli/serve-join.test.ts runs the same with separate processes.)
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -14,6 +14,9 @@ import { Coordinator, consortiumLimits, type SessionReport } from '../../src/fed
 import { initConsortium, loadConsortium, type Consortium } from '../../src/federation/consortium.js';
 import { readSiteKey } from '../../src/federation/keys.js';
 import { runSite, type SiteResult } from '../../src/federation/site.js';
+import { systemRng } from '../../src/crypto/rng.js';
+import { ClientDriver } from '../../src/secagg/driver.js';
+import { CoordinatorLink } from '../../src/transport/ws-client.js';
 import { CoordinatorStore } from '../../src/federation/store.js';
 import { authSignedBytes, decodeEnvelope, encodeEnvelope, type Envelope } from '../../src/transport/envelope.js';
 
@@ -26,12 +29,13 @@ interface Fixture {
   ca: Buffer;
 }
 
-async function fixture(o: { sites: number; dim: number; bits?: number; threat?: 'semi-honest' | 'malicious'; roundMs?: number; mtls?: boolean }): Promise<Fixture> {
+async function fixture(o: { sites: number; dim: number; bits?: number; threat?: 'semi-honest' | 'malicious'; roundMs?: number; mtls?: boolean; handshakeMs?: number; perMinute?: number }): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'tally-net-'));
   const made = await initConsortium({ dir, sites: o.sites, dim: o.dim, bits: o.bits ?? 32, threat: o.threat ?? 'semi-honest', graph: 'complete', port: 0, ...(o.mtls === true ? { mtls: true } : {}) });
   const raw = JSON.parse(readFileSync(made.configFile, 'utf8'));
   // Short deadlines keep the tests quick; deadlines are not part of the consortium hash.
-  raw.deadlines = { ...raw.deadlines, gatherMs: 1000, roundMs: o.roundMs ?? 2000, handshakeMs: 2000, reconnectMaxMs: 3000 };
+  raw.deadlines = { ...raw.deadlines, gatherMs: 1000, roundMs: o.roundMs ?? 2000, handshakeMs: o.handshakeMs ?? 2000, reconnectMaxMs: 3000 };
+  if (o.perMinute !== undefined) raw.limits = { ...raw.limits, connectionsPerMinutePerIp: o.perMinute };
   const { parseConsortium } = await import('../../src/federation/consortium.js');
   const consortium = parseConsortium(raw, dir, made.configFile);
   const t = consortium.tls!;
@@ -85,10 +89,38 @@ function rawPeer(f: Fixture): Promise<{ ws: WebSocket; next: () => Promise<Envel
     const push = (e: Envelope | { closed: true }): void => { const w = wait.shift(); if (w) w(e); else queue.push(e); };
     ws.on('message', (d) => push(decodeEnvelope(new Uint8Array(d as Buffer), consortiumLimits(f.consortium))));
     ws.on('close', () => push({ closed: true }));
-    ws.on('error', () => { /* the close event follows */ });
+    ws.on('error', (err) => reject(err)); // before 'open' only; later the close event follows
     ws.on('open', () => resolve({ ws, next: () => new Promise((r) => { const q = queue.shift(); if (q) r(q); else wait.push(r); }) }));
     setTimeout(() => reject(new Error('no connection')), 3000).unref();
   });
+}
+
+/**
+ * A site run by hand through the library's driver, which stops sending from
+ * round `silentFrom` on (0: authenticates, then never answers).
+ */
+async function partialSite(f: Fixture, i: number, input: Uint32Array, silentFrom: number): Promise<{ link: CoordinatorLink }> {
+  const key = readSiteKey(join(f.dir, 'keys', `site-${i}.key`));
+  const link = await CoordinatorLink.connect({
+    url: f.url, tls: { ca: f.ca }, siteId: `site-${i}`, seed: key.seed, consortium: f.consortium.hash,
+    limits: consortiumLimits(f.consortium), handshakeMs: 2000, provider: nativeProvider,
+  });
+  let driver: ClientDriver | undefined;
+  let round = 0;
+  link.on('frame', (e) => {
+    if (e.kind === 'session-start') {
+      if (silentFrom === 0) return;
+      const nonce = e.session;
+      driver = new ClientDriver({
+        config: { nonce, clientIds: e.clientIds, threshold: e.threshold, bits: e.bits, dim: e.dim, threat: e.threat, graph: e.graph },
+        id: i, provider: nativeProvider, rng: systemRng, input,
+        channel: { send: (bytes) => { if (round < silentFrom) link.send({ kind: 'secagg', session: nonce, payload: bytes }); } },
+        listener: { message: (m) => { if (m.direction === 'to-server') round = m.round; } },
+      });
+      driver.start();
+    } else if (e.kind === 'secagg') driver?.receive(e.payload);
+  });
+  return { link };
 }
 
 describe('coordinator and sites over WebSockets (in process)', function () {
@@ -224,6 +256,66 @@ describe('coordinator and sites over WebSockets (in process)', function () {
       const err = await runSite({ consortium: changed, siteId: 'site-1', seed: key.seed, input: new Uint32Array(4), stateFile: join(f.dir, 's.json'), url: f.url, tls: { ca: f.ca } }).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(NetError);
       expect((err as NetError).code).to.equal('NET_ERR_CONFIG_MISMATCH');
+    } finally {
+      await teardown(f);
+    }
+  });
+
+  it('a connected site that stays silent is dropped when the round deadline passes (SILENT)', async () => {
+    const f = await fixture({ sites: 4, dim: 8, roundMs: 600 });
+    try {
+      const xs = inputs(4, 8, 32, 5);
+      const quiet = await partialSite(f, 4, xs[3]!, 0); // authenticates, never answers
+      const session = f.coordinator.runSession();
+      await Promise.all([1, 2, 3].map((i) => site(f, i, xs[i - 1]!)));
+      const report = await session;
+      quiet.link.close();
+      expect(report.outcome).to.equal('completed');
+      expect(report.dropped).to.deep.equal([{ site: 'site-4', round: 0, code: 'SILENT' }]);
+      expect(report.sum).to.deep.equal(sumOf(xs, ['site-1', 'site-2', 'site-3'], 32));
+    } finally {
+      await teardown(f);
+    }
+  });
+
+  it('an input whose unmasking shares were sent is never used again when that session dies', async () => {
+    const f = await fixture({ sites: 4, dim: 8, roundMs: 30_000 });
+    try {
+      const xs = inputs(4, 8, 32, 6);
+      // site-4 takes part until its masked input, then stays silent: R4 waits for it.
+      const stuck = await partialSite(f, 4, xs[3]!, 4);
+      const session = f.coordinator.runSession();
+      const honest = [1, 2, 3].map((i) => site(f, i, xs[i - 1]!).then(() => 'completed', (e: unknown) => e));
+      // Each honest site records the release before its R4 message leaves.
+      for (let i = 0; i < 400 && ![1, 2, 3].every((i) => existsSync(join(f.dir, `site-${i}.state.json`))); i++) await new Promise((r) => setTimeout(r, 25));
+      expect([1, 2, 3].every((i) => existsSync(join(f.dir, `site-${i}.state.json`)))).to.equal(true);
+      await f.coordinator.close(); // the session dies in R4
+      const report = await session;
+      expect(report.outcome).to.equal('aborted');
+      for (const r of await Promise.all(honest)) {
+        expect(r).to.be.instanceOf(NetError);
+        expect((r as NetError).code).to.equal('NET_ERR_INPUT_RELEASED');
+      }
+      stuck.link.close();
+      // The same input is refused at once, before any connection; a new input is fine locally.
+      const again = await site(f, 1, xs[0]!).catch((e: unknown) => e);
+      expect((again as NetError).code).to.equal('NET_ERR_INPUT_RELEASED');
+      expect(f.store.session(report.session)!.state).to.equal('aborted');
+    } finally {
+      await teardown(f);
+    }
+  });
+
+  it('a peer that never says hello is cut off at the handshake deadline; connections beyond the per-address rate are refused', async () => {
+    const f = await fixture({ sites: 3, dim: 4, handshakeMs: 300, perMinute: 4 });
+    try {
+      const p = await rawPeer(f);
+      expect(await p.next()).to.include({ kind: 'error', code: 'NET_ERR_HANDSHAKE_TIMEOUT' });
+      const results: string[] = [];
+      for (let i = 0; i < 5; i++) results.push(await rawPeer(f).then(() => 'open', (e: Error) => e.message));
+      // 1 + 3 connections are allowed in the minute; the fifth upgrade is answered 429.
+      expect(results.slice(0, 3)).to.deep.equal(['open', 'open', 'open']);
+      expect(results[3]).to.match(/429/);
     } finally {
       await teardown(f);
     }
