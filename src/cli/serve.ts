@@ -111,6 +111,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     for (;;) {
       let report;
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
       try {
         report = await coordinator.runSession(stop.signal);
       } catch (err) {
@@ -120,9 +122,13 @@ export async function run(argv: string[]): Promise<number> {
       if (stop.signal.aborted) return values.once === true ? 3 : 0;
       if (values.once === true) {
         if (values.out !== undefined) {
+          const cpu = process.cpuUsage(cpu0);
           writeFileSync(values.out, `${JSON.stringify({
             session: report.session, outcome: report.outcome, survivors: report.survivors, dropped: report.dropped,
             ...(report.sum !== undefined ? { sum: report.sum } : {}), ...(report.abort !== undefined ? { abort: report.abort } : {}), rounds: report.rounds,
+            // What the session cost the coordinator, from the start of gathering the sites to the outcome.
+            traffic: report.traffic, wallSeconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6,
+            peakRssBytes: process.resourceUsage().maxRSS * 1024,
           })}\n`);
         }
         return report.outcome === 'completed' ? 0 : 3;
