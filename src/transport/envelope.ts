@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { concatFields } from '../crypto/_validate.js';
+import { concatFields, isBytes } from '../crypto/_validate.js';
 import { CodecError, InternalError, ValidationError, type WireCode } from '../errors.js';
 import { maxMessageBytes, TYPE } from '../secagg/codec.js';
 import { packageRoot } from '../vectors/common.js';
@@ -393,10 +393,11 @@ function envelopeOf(kind: EnvelopeKind, m: Body): Envelope {
  * challenge, signature, session, payload) are views into `frame`, not copies:
  * `frame` must not change while they are in use. The sum is a copy.
  * @param limits the consortium's bounds ({@link envelopeLimits})
- * @throws CodecError with a `WIRE_ERR_*` code on any bad frame (nothing else escapes)
+ * @throws CodecError with a `WIRE_ERR_*` code on any bad frame (nothing else escapes);
+ *   ValidationError `WIRE_ERR_BAD_FIELD` when `frame` is not a Uint8Array (a caller error)
  */
 export function decodeEnvelope(frame: Uint8Array, limits: EnvelopeLimits): Envelope {
-  if (!(frame instanceof Uint8Array)) throw new ValidationError('WIRE_ERR_BAD_FIELD', 'a frame must be a Uint8Array');
+  if (!isBytes(frame)) throw new ValidationError('WIRE_ERR_BAD_FIELD', 'a frame must be a Uint8Array');
   // (1) The frame starts 08 01: field 1 (varint) holding version 1, minimally.
   if (frame.length < 2 || frame[0] !== 0x08 || frame[1] !== ENVELOPE_VERSION) {
     const what = frame.length === 0 ? 'an empty frame' : frame[0] !== 0x08 ? 'no version field first' : frame.length < 2 ? 'an unfinished version' : `version byte 0x${frame[1]!.toString(16).padStart(2, '0')}`;
