@@ -30,7 +30,7 @@ import { nativeProvider } from '../crypto/native.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { ServerDriver, type ServerOutcome } from '../secagg/driver.js';
 import type { SessionConfig } from '../secagg/config.js';
-import { envelopeLimits, type Envelope, type SessionStartBody } from '../transport/envelope.js';
+import { clipText, encodeEnvelope, envelopeLimits, type Envelope, type SessionStartBody } from '../transport/envelope.js';
 import { SiteListener, type SiteConnection, type TlsServerMaterial } from '../transport/ws-server.js';
 import type { Consortium, RosterSite } from './consortium.js';
 import type { CoordinatorStore } from './store.js';
@@ -135,7 +135,7 @@ export class Coordinator {
       const abort = { code: 'NET_ERR_SHUTDOWN', message: 'the coordinator was stopped', round: Math.min(r.driver.round, 4) };
       this.o.store.finishSession(r.hex, { kind: 'aborted', ...abort });
       this.running = undefined;
-      this.broadcast({ kind: 'abort', session: r.nonce, code: abort.code, message: abort.message });
+      r.traffic.down += this.broadcast({ kind: 'abort', session: r.nonce, code: abort.code, message: abort.message });
       r.finish({ session: r.hex, outcome: 'aborted', survivors: [], dropped: [], sum: undefined, abort, rounds: [], traffic: { ...r.traffic } });
     }
     await this.listener.close();
@@ -224,23 +224,28 @@ export class Coordinator {
         },
         outcome: (out) => {
           if (this.running?.driver !== driver) return; // closed meanwhile: already recorded
+          // Recorded first: whatever happens next, the store has the outcome.
+          this.running = undefined;
           if (out.kind === 'completed') {
             store.finishSession(hex, { kind: 'completed', sum: out.sum, survivors: out.survivors.map(siteOf) });
-            traffic.down += this.broadcast({ kind: 'result', session: nonce, sum: out.sum, survivors: out.survivors, dropped: [...out.dropped.keys()].sort((a, b) => a - b) });
+            // `dropped` of a result: the sites whose input is not in the sum (an R4 dropout is in it).
+            const inSum = new Set(out.survivors);
+            const notInSum = config.clientIds.filter((id) => !inSum.has(id));
+            traffic.down += this.broadcast({ kind: 'result', session: nonce, sum: out.sum, survivors: out.survivors, dropped: notInSum });
             this.log(`session ${hex.slice(0, 16)}… completed: ${out.survivors.length} sites in the sum`);
           } else {
             store.finishSession(hex, { kind: 'aborted', code: out.code, message: out.message, round: out.round });
-            traffic.down += this.broadcast({ kind: 'abort', session: nonce, code: out.code, message: out.message });
+            traffic.down += this.broadcast({ kind: 'abort', session: nonce, code: out.code, message: clipText(out.message) });
             this.log(`session ${hex.slice(0, 16)}… aborted in R${out.round}: ${out.code}: ${out.message}`);
           }
-          this.running = undefined;
           finish(toReport(hex, out, siteOf, traffic));
         },
       },
     });
     const running: Running = { nonce, hex, driver, done, finish, traffic };
     this.running = running;
-    for (const c of cohort) traffic.down += c.send({ kind: 'session-start', ...start });
+    const startFrame = encodeEnvelope({ kind: 'session-start', ...start });
+    for (const c of cohort) traffic.down += c.sendEncoded(startFrame);
     return running;
   }
 
@@ -249,10 +254,11 @@ export class Coordinator {
     return site === undefined ? undefined : this.listener.connection(site.id);
   }
 
-  /** Sends `e` to every connected site; returns the bytes sent. */
+  /** Sends `e`, encoded once, to every connected site; returns the bytes sent. */
   private broadcast(e: Envelope): number {
+    const frame = encodeEnvelope(e);
     let bytes = 0;
-    for (const c of this.listener.connected()) bytes += c.send(e);
+    for (const c of this.listener.connected()) bytes += c.sendEncoded(frame);
     return bytes;
   }
 
@@ -270,6 +276,7 @@ export class Coordinator {
   }
 
   private onFrame(s: SiteConnection, e: Envelope, bytes: number): void {
+    if (e.kind === 'error') { s.close(); return; } // a party that receives error closes without answering (wire-v1 §4)
     if (e.kind !== 'secagg') {
       s.fail('NET_ERR_PROTOCOL', `a site may only send secagg frames after the handshake, got ${e.kind}`);
       return;

@@ -259,7 +259,8 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
     link.on('frame', onFrame);
     link.on('close', onClose);
     o.signal?.addEventListener('abort', onAbort);
-    if (!link.open) onClose(new NetError('NET_ERR_CLOSED', 'closed'));
+    if (o.signal?.aborted === true) onAbort();
+    else if (!link.open) onClose(new NetError('NET_ERR_CLOSED', 'closed'));
   });
 }
 

@@ -448,3 +448,15 @@ export function authSignedBytes(consortium: Uint8Array, challenge: Uint8Array, s
   const id = utf8.encode(siteId);
   return concatFields([AUTH_LABEL, consortium, challenge, id.length, id]);
 }
+
+/**
+ * `s` cut to at most `maxBytes` UTF-8 bytes, never inside a character, for
+ * the free-text fields (`message` of abort and error) whose bound is in bytes.
+ */
+export function clipText(s: string, maxBytes = MAX_MESSAGE_BYTES): string {
+  const bytes = new TextEncoder().encode(s);
+  if (bytes.length <= maxBytes) return s;
+  let end = maxBytes;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // back to the start of a character
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}

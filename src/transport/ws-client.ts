@@ -58,6 +58,7 @@ export class CoordinatorLink extends EventEmitter<{ frame: [Envelope]; close: [N
     return new Promise((resolve, reject) => {
       let settled = false;
       let link: CoordinatorLink | undefined;
+      let challenged = false; // welcome is only valid after our answer to a challenge (spec §4.2)
       const ws = new WebSocket(o.url, {
         perMessageDeflate: false,
         maxPayload: maxFrameBytes(o.limits),
@@ -85,12 +86,13 @@ export class CoordinatorLink extends EventEmitter<{ frame: [Envelope]; close: [N
         }
         if (e.kind === 'error') { fail(new NetError(remoteCode(e.code), `the coordinator refused: ${e.message}`)); return; }
         if (link !== undefined) { link.emit('frame', e); return; }
-        if (e.kind === 'challenge') {
+        if (e.kind === 'challenge' && !challenged) {
+          challenged = true;
           const sig = o.provider.ed25519Sign(o.seed, authSignedBytes(o.consortium, e.challenge, o.siteId));
           ws.send(encodeEnvelope({ kind: 'auth', signature: sig }));
           return;
         }
-        if (e.kind === 'welcome') {
+        if (e.kind === 'welcome' && challenged) {
           if (e.siteId !== o.siteId) { fail(new NetError('NET_ERR_PROTOCOL', `welcomed as '${e.siteId}', not '${o.siteId}'`)); return; }
           clearTimeout(timer);
           settled = true;

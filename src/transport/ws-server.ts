@@ -31,7 +31,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { CryptoProvider } from '../crypto/types.js';
 import { CodecError, NetError, type TallyCode } from '../errors.js';
-import { authSignedBytes, decodeEnvelope, encodeEnvelope, maxFrameBytes, type Envelope, type EnvelopeLimits } from './envelope.js';
+import { authSignedBytes, clipText, decodeEnvelope, encodeEnvelope, maxFrameBytes, type Envelope, type EnvelopeLimits } from './envelope.js';
 
 /** A roster entry as the listener needs it. */
 export interface KnownSite {
@@ -95,10 +95,22 @@ export class SiteConnection {
 
   /** Sends one envelope; returns its size in bytes, or 0 (nothing sent) once the connection is closed. */
   send(e: Envelope): number {
+    return this.isOpen ? this.sendEncoded(encodeEnvelope(e)) : 0;
+  }
+
+  /** Sends an envelope already encoded (a broadcast encodes once); returns its size, or 0 once closed. */
+  sendEncoded(frame: Uint8Array): number {
     if (!this.isOpen) return 0;
-    const bytes = encodeEnvelope(e);
-    this.ws.send(bytes);
-    return bytes.length;
+    this.ws.send(frame);
+    return frame.length;
+  }
+
+  /** Closes without an `error` frame (the answer to the peer's own `error`, spec §4). */
+  close(): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    this.ws.close(1000);
+    setTimeout(() => this.ws.terminate(), 2000).unref();
   }
 
   /** Sends an `error` frame naming `code`, then closes the connection. */
@@ -115,7 +127,7 @@ export class SiteConnection {
 
 function sendErrorAndClose(ws: WebSocket, code: TallyCode, message: string, wsCode = WS_POLICY): void {
   try {
-    ws.send(encodeEnvelope({ kind: 'error', code, message: message.slice(0, 1000) }));
+    ws.send(encodeEnvelope({ kind: 'error', code, message: clipText(message) }));
   } catch { /* the socket may already be gone */ }
   ws.close(wsCode, code);
   // A peer that never completes the closing handshake is cut off.
