@@ -8,6 +8,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TallyError } from '../errors.js';
 import { chooseSessionParams, thresholdRange, type Threat } from '../secagg/params.js';
+import { COMPLETE_GRAPH_MAX_SITES, defaultInitGraph } from '../federation/consortium.js';
 
 const MAX_SITES = 100_000;
 const MAX_DIM = 1 << 28;
@@ -36,8 +37,9 @@ this suits a trial on one machine; in a real consortium each site runs
   --dim M             vector length, 1..${MAX_DIM} (default 10)
   --bits B            inputs and sum are integers mod 2^B, 1..32 (default 32)
   --threat MODEL      semi-honest (default) | malicious
-  --graph KIND        auto (default): the SecAgg+ parameter finder's choice, as
-                      'tally simulate'; complete; harary
+  --graph KIND        complete (default up to ${COMPLETE_GRAPH_MAX_SITES} sites): every pair of
+                      sites shares masks; auto (default above): the SecAgg+
+                      parameter finder's choice, as 'tally simulate'; harary
   --neighbors K       Harary degree, with --graph harary only: 2 ≤ K ≤ N−1, even
                       when N is odd (or K = N−1), K ≥ 3 against a malicious
                       coordinator; default: the parameter finder's choice
@@ -97,7 +99,7 @@ function planInit(v: Values) {
   const dim = int(v.dim, 'dim', 1, MAX_DIM);
   const bits = int(v.bits, 'bits', 1, 32);
   if (v.name !== undefined && (v.name.length === 0 || v.name.length > 200)) throw new UsageError('--name expected 1..200 characters');
-  const graph = oneOf(v.graph, 'graph', 'auto', ['auto', 'complete', 'harary'] as const);
+  const graph = oneOf(v.graph, 'graph', defaultInitGraph(n), ['auto', 'complete', 'harary'] as const);
   if (v.neighbors !== undefined && graph !== 'harary') throw new UsageError('--neighbors sets the Harary degree: use it with --graph harary');
   const kMin = threat === 'malicious' ? 3 : 2;
   const degree = int(v.neighbors, 'neighbors', kMin, n - 1,

@@ -361,6 +361,20 @@ export interface InitOptions {
 }
 
 /**
+ * Up to this many sites, `consortium init` chooses the complete graph when no
+ * graph is given: each site then holds shares for every other (O(n) work and
+ * traffic, small at this size), and privacy rests on fewer than t of all n
+ * sites colluding with the coordinator, with no assumption about the fraction
+ * of corrupt sites. Above it, the SecAgg+ parameter finder's choice.
+ */
+export const COMPLETE_GRAPH_MAX_SITES = 100;
+
+/** The graph `consortium init` uses for n sites when none is given. */
+export function defaultInitGraph(n: number): 'complete' | 'auto' {
+  return n <= COMPLETE_GRAPH_MAX_SITES ? 'complete' : 'auto';
+}
+
+/**
  * Writes a consortium for a trial on one machine: `DIR/consortium.json`, one
  * key file per site (`DIR/keys/site-<i>.key`, mode 0600) and the TLS material
  * under `DIR/tls/` (with `mtls`, client certificates under `DIR/tls/sites/`).
@@ -374,7 +388,7 @@ export async function initConsortium(o: InitOptions): Promise<{ configFile: stri
   if (!Number.isInteger(n) || n < MIN_SITES || n > MAX_SITES) throw bad('sites', `expected an integer in [${MIN_SITES}, ${MAX_SITES}], got ${shown(n)}`);
   const dir = resolve(o.dir);
   const threat = o.threat ?? INIT_DEFAULTS.threat;
-  const graphKind = o.graph ?? (o.degree !== undefined ? 'harary' : 'auto');
+  const graphKind = o.graph ?? (o.degree !== undefined ? 'harary' : defaultInitGraph(n));
   let chosen;
   try {
     chosen = chooseSessionParams({ n, threat, graph: graphKind, ...(o.degree !== undefined ? { degree: o.degree } : {}) });

@@ -40,8 +40,10 @@ describe('cli: tally consortium init and tally keygen', () => {
     const dir = join(root, 'trial');
     const c = loadConsortium(join(dir, 'consortium.json'));
     expect(c.sites.map((s) => s.id)).to.deep.equal(['site-1', 'site-2', 'site-3', 'site-4', 'site-5']);
-    const p = chooseSessionParams({ n: 5 });
-    expect(c.config.aggregation).to.deep.include({ threat: 'semi-honest', graph: p.graph, threshold: p.t, bits: 32, dim: 10 });
+    // Up to 100 sites the default is the complete graph, with t = ⌊n/2⌋ + 1.
+    const p = chooseSessionParams({ n: 5, graph: 'complete' });
+    expect(c.config.aggregation).to.deep.equal({ threat: 'semi-honest', graph: 'complete', threshold: p.t, bits: 32, dim: 10 });
+    expect(p.t).to.equal(3);
     expect(c.config.coordinator).to.deep.include({ host: '127.0.0.1', port: 7455 });
     expect(c.tls!.clientCertificates).to.equal(false);
     for (const f of [c.tls!.ca, c.tls!.cert, c.tls!.key, join(dir, 'tls', 'ca.key')]) expect(existsSync(f), f).to.equal(true);

@@ -7,6 +7,7 @@ import { lowOrderLists } from '../../src/crypto/index.js';
 import { TallyError, ValidationError } from '../../src/errors.js';
 import {
   initConsortium, loadConsortium, parseConsortium, siteByClientId, siteById, type ConsortiumConfig,
+  COMPLETE_GRAPH_MAX_SITES,
 } from '../../src/federation/consortium.js';
 import { generateSiteKey, readSiteKey } from '../../src/federation/keys.js';
 import { chooseSessionParams } from '../../src/secagg/params.js';
@@ -263,9 +264,18 @@ describe('federation/consortium: consortium.json', () => {
       expect(cfg.coordinator).to.deep.equal({ host: '127.0.0.1', port: 7455, tls: { ca: 'tls/ca.crt', cert: 'tls/coordinator.crt', key: 'tls/coordinator.key', clientCertificates: false } });
       expect(cfg.deadlines).to.deep.equal({ gatherMs: 10000, roundMs: 5000, handshakeMs: 5000, idleMs: 60000, reconnectMaxMs: 30000 });
       expect(cfg.limits).to.deep.equal({ connectionsPerMinutePerIp: 600 });
-      const p = chooseSessionParams({ n: 6 });
-      expect(cfg.aggregation).to.deep.equal({ threat: 'semi-honest', graph: p.graph, ...(p.graph === 'harary' ? { degree: p.k } : {}), threshold: p.t, bits: 32, dim: 10 });
+      // Up to COMPLETE_GRAPH_MAX_SITES sites the default is the complete graph.
+      const p = chooseSessionParams({ n: 6, graph: 'complete' });
+      expect(cfg.aggregation).to.deep.equal({ threat: 'semi-honest', graph: 'complete', threshold: p.t, bits: 32, dim: 10 });
       c.sites.forEach((s, i) => expect(hex(readSiteKey(r.keyFiles[i]!).publicKey)).to.equal(hex(s.publicKey)));
+    });
+
+    it('above COMPLETE_GRAPH_MAX_SITES sites, takes the parameter finder\'s graph and threshold', async () => {
+      const n = COMPLETE_GRAPH_MAX_SITES + 20;
+      const r = await initConsortium({ dir: join(root, 'large'), sites: n });
+      const p = chooseSessionParams({ n });
+      expect(p.graph).to.equal('harary');
+      expect(r.consortium.config.aggregation).to.deep.equal({ threat: 'semi-honest', graph: 'harary', degree: p.k, threshold: p.t, bits: 32, dim: 10 });
     });
 
     it('takes explicit parameters, and with mtls writes and requires site certificates', async () => {
