@@ -14,7 +14,9 @@
  * agreed to and check); a site that is not connected when a session starts is
  * silent from R0 and dropped at R0's deadline. A session starts once every
  * roster site is connected, or once `gatherMs` has passed with at least t of
- * them connected. Each session has a fresh 32-byte nonce, and so fresh keys on
+ * them connected; after a session, gathering waits a second (or one round's
+ * deadline if shorter) so that sites that leave once they have their result
+ * are not counted for the next. Each session has a fresh 32-byte nonce, and so fresh keys on
  * every site: nothing is reused across two sessions, and a session is never
  * resumed. A round closes when every expected site answered, when its
  * deadline passes, or as soon as every site it still waits for has
@@ -34,6 +36,9 @@ import { clipText, encodeEnvelope, envelopeLimits, type Envelope, type SessionSt
 import { SiteListener, type SiteConnection, type TlsServerMaterial } from '../transport/ws-server.js';
 import type { Consortium, RosterSite } from './consortium.js';
 import type { CoordinatorStore } from './store.js';
+
+/** Pause between the end of a session and the gathering for the next (at most one round's deadline). */
+const SETTLE_MS = 1000;
 
 export interface CoordinatorOptions {
   readonly consortium: Consortium;
@@ -75,6 +80,7 @@ export class Coordinator {
   private running: Running | undefined;
   private readonly waiters = new Set<() => void>();
   private closed = false;
+  private lastEnded = 0;
   private readonly log: (line: string) => void;
 
   private constructor(private readonly o: CoordinatorOptions, private readonly listener: SiteListener, readonly recovered: readonly string[]) {
@@ -143,7 +149,11 @@ export class Coordinator {
 
   private get threshold(): number { return this.o.consortium.config.aggregation.threshold; }
 
-  private gather(signal?: AbortSignal): Promise<void> {
+  private async gather(signal?: AbortSignal): Promise<void> {
+    // Sites that were only waiting for the last result leave right after it: give them the
+    // time to go, so that they do not count as connected for the next session.
+    const settle = this.lastEnded + Math.min(SETTLE_MS, this.o.consortium.config.deadlines.roundMs) - Date.now();
+    if (settle > 0) await new Promise((r) => setTimeout(r, settle));
     const total = this.o.consortium.sites.length;
     const gatherMs = this.o.consortium.config.deadlines.gatherMs;
     const since = Date.now();
@@ -226,6 +236,7 @@ export class Coordinator {
           if (this.running?.driver !== driver) return; // closed meanwhile: already recorded
           // Recorded first: whatever happens next, the store has the outcome.
           this.running = undefined;
+          this.lastEnded = Date.now();
           if (out.kind === 'completed') {
             store.finishSession(hex, { kind: 'completed', sum: out.sum, survivors: out.survivors.map(siteOf) });
             // `dropped` of a result: the sites whose input is not in the sum (an R4 dropout is in it).

@@ -199,7 +199,7 @@ describe('cli: tally serve and tally join as processes', function () {
     }
   });
 
-  it('hostile peers beside honest sites (unknown key, replayed answer, random bytes, oversized frame): refused, and the sum is exact', async () => {
+  it('hostile peers beside honest sites (a key not in the roster, random bytes, an oversized frame, a replayed answer): refused, and the sum is exact', async () => {
     const c = await consortium(4, 8, { gatherMs: 3000, roundMs: 4000 });
     dirs.push(c.dir);
     const vs = vectors(4, 8, 14);
@@ -236,7 +236,20 @@ describe('cli: tally serve and tally join as processes', function () {
     p = await peer();
     p.ws.send(Buffer.alloc(16 << 20));
     expect(await p.first).to.equal('closed');
-    // The honest sites; a replay of site-2's answer on another connection is refused meanwhile.
+    // Replay: site-3's valid answer to the challenge of one connection, sent on another connection.
+    const k3 = readSiteKey(join(c.dir, 'keys', 'site-3.key'));
+    const a = await peer();
+    a.ws.send(encodeEnvelope({ kind: 'hello', siteId: 'site-3', consortium: cons.hash }));
+    const chA = await a.first as Extract<Envelope, { kind: 'challenge' }>;
+    const answer = nativeProvider.ed25519Sign(k3.seed, authSignedBytes(cons.hash, chA.challenge, 'site-3'));
+    const b = await peer();
+    b.ws.send(encodeEnvelope({ kind: 'hello', siteId: 'site-3', consortium: cons.hash }));
+    await b.first; // b's own challenge
+    const replayed = new Promise<Envelope>((r) => b.ws.once('message', (d) => r(decodeEnvelope(new Uint8Array(d as Buffer), limits))));
+    b.ws.send(encodeEnvelope({ kind: 'auth', signature: answer }));
+    expect(await replayed).to.include({ kind: 'error', code: 'NET_ERR_AUTH_FAILED' });
+    a.ws.terminate(); // never authenticated: the real site-3 connects below
+    // The honest sites.
     const sites = [1, 2, 3, 4].map((i) => join_(c.dir, c.config, i));
     procs.push(...sites);
     expect(await serve.exit, serve.err).to.equal(0);
@@ -244,6 +257,32 @@ describe('cli: tally serve and tally join as processes', function () {
     const result = JSON.parse(readFileSync(join(c.dir, 'result.json'), 'utf8'));
     expect(result.survivors).to.deep.equal(['site-1', 'site-2', 'site-3', 'site-4']);
     expect(result.sum).to.deep.equal(expectedSum(vs, result.survivors));
+  });
+
+  it('without --once the coordinator serves session after session until SIGTERM, which closes it cleanly', async () => {
+    const c = await consortium(3, 4, { gatherMs: 10000, roundMs: 4000 });
+    dirs.push(c.dir);
+    const state = join(c.dir, 'state');
+    const serve = tally(['serve', '--config', c.config, '--state', state]);
+    procs.push(serve);
+    await serve.waitFor(/listening on wss:/);
+    const vs = [vectors(3, 4, 15), vectors(3, 4, 16)];
+    for (const [n, v] of vs.entries()) {
+      v.forEach((x, i) => writeFileSync(join(c.dir, `v${i + 1}.json`), JSON.stringify(x)));
+      const sites = [1, 2, 3].map((i) => join_(c.dir, c.config, i, ['--state', join(c.dir, `s${i}.json`)]));
+      procs.push(...sites);
+      for (const s of sites) expect(await s.exit, s.err).to.equal(0);
+      const r = JSON.parse(readFileSync(join(c.dir, 'r1.json'), 'utf8'));
+      expect(r.sum, `session ${n + 1}`).to.deep.equal(expectedSum(v, ['site-1', 'site-2', 'site-3']));
+    }
+    serve.p.kill('SIGTERM');
+    expect(await serve.exit, serve.err).to.equal(0);
+    const store = CoordinatorStore.open(join(state, 'coordinator.sqlite'));
+    try {
+      expect(store.sessions().map((s) => s.state)).to.deep.equal(['completed', 'completed']);
+    } finally {
+      store.close();
+    }
   });
 
   it('refuses to start without TLS unless --insecure-loopback on a loopback address; join refuses a vector of the wrong length', async () => {
