@@ -1,7 +1,7 @@
 /**
- * What the network commands (`serve`, `join`) share on their command lines:
- * the usage error, the --out check made before any work starts, and the
- * loopback test behind --insecure-loopback.
+ * What the commands share on their command lines: the usage error, negative
+ * numbers as option values, the --out check made before any work starts, and
+ * the loopback test behind --insecure-loopback.
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -9,6 +9,23 @@ import { dirname, resolve } from 'node:path';
 
 /** A bad command line: the command prints it with a pointer to --help and exits 2. */
 export class UsageError extends Error {}
+
+/**
+ * `--clients -5` reads as the value -5 of an option that takes a value
+ * (node's parser would call it an ambiguous option); `valued` lists those
+ * options, without their dashes.
+ */
+export function joinNegativeValues(argv: readonly string[], valued: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!, next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && valued.includes(a.slice(2)) && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
 
 /** Refuses an --out path that cannot be written, before any work is done. */
 export function checkOutPath(path: string, flag = '--out'): void {

@@ -6,6 +6,7 @@
  */
 import { isAbsolute, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { joinNegativeValues, UsageError } from './_args.js';
 import { TallyError } from '../errors.js';
 import { chooseSessionParams, thresholdRange, type Threat } from '../secagg/params.js';
 import { COMPLETE_GRAPH_MAX_SITES, defaultInitGraph } from '../federation/consortium.js';
@@ -56,23 +57,8 @@ consortium (without --force).
 `;
 
 /** A mistake in the command line: one line to the user, exit 2. */
-class UsageError extends Error {}
-
 const STRING_OPTIONS = ['dir', 'sites', 'host', 'port', 'dim', 'bits', 'threat', 'graph', 'neighbors', 'threshold', 'name'] as const;
 type Values = Partial<Record<(typeof STRING_OPTIONS)[number], string>> & { mtls?: boolean; force?: boolean; help?: boolean };
-
-/** `--sites -5` reads as the value -5 (node's parser would call it an ambiguous option). */
-function joinNegativeValues(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!, next = argv[i + 1];
-    if (a.startsWith('--') && !a.includes('=') && (STRING_OPTIONS as readonly string[]).includes(a.slice(2)) && next !== undefined && /^-[\d.]/.test(next)) {
-      out.push(`${a}=${next}`);
-      i++;
-    } else out.push(a);
-  }
-  return out;
-}
 
 function int(v: string | undefined, name: string, lo: number, hi: number, what = `an integer in [${lo}, ${hi}]`): number | undefined {
   if (v === undefined) return undefined;
@@ -153,7 +139,7 @@ async function init(argv: string[]): Promise<number> {
   let values: Values;
   try {
     ({ values } = parseArgs({
-      args: joinNegativeValues(argv), strict: true, allowPositionals: false, options: {
+      args: joinNegativeValues(argv, STRING_OPTIONS), strict: true, allowPositionals: false, options: {
         ...Object.fromEntries(STRING_OPTIONS.map((o) => [o, { type: 'string' as const }])),
         mtls: { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },

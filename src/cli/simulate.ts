@@ -5,10 +5,10 @@
  * combination, before any work starts.
  * Exit status: 0 done, 1 the self-check failed, 2 bad usage, 3 aborted.
  */
-import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkOutPath, joinNegativeValues, UsageError } from './_args.js';
 import { systemRng, type Rng } from '../crypto/rng.js';
 import { toHex } from '../crypto/_validate.js';
 import { TallyError } from '../errors.js';
@@ -66,22 +66,7 @@ Exit status: 0 done, 1 the self-check failed, 2 bad usage, 3 the session aborted
 `;
 
 /** A mistake in the command line: one line to the user, exit 2. */
-class UsageError extends Error {}
-
 const STRING_OPTIONS = ['clients', 'dim', 'bits', 'dropout', 'drop-at', 'threat', 'graph', 'neighbors', 'threshold', 'corrupt', 'seed', 'inputs', 'out', 'provider', 'threads'] as const;
-
-/** `--clients -5` reads as the value -5 (node's parser would call it an ambiguous option). */
-function joinNegativeValues(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!, next = argv[i + 1];
-    if (a.startsWith('--') && !a.includes('=') && (STRING_OPTIONS as readonly string[]).includes(a.slice(2)) && next !== undefined && /^-[\d.]/.test(next)) {
-      out.push(`${a}=${next}`);
-      i++;
-    } else out.push(a);
-  }
-  return out;
-}
 
 function num(v: string | undefined, name: string, dflt: number, ok: (x: number) => boolean, what: string): number {
   if (v === undefined) return dflt;
@@ -117,19 +102,6 @@ function loadInputs(file: string): { bits: number; inputs: Uint32Array[] } {
     });
   });
   return { bits, inputs };
-}
-
-/** Refuses an --out path that cannot be written, before any work is done. */
-function checkOut(path: string): void {
-  const full = resolve(path);
-  if (existsSync(full) && statSync(full).isDirectory()) throw new UsageError(`--out ${path} is a folder; name a file`);
-  const dir = dirname(full);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--out ${path}: the folder ${dir} does not exist`);
-  try {
-    accessSync(existsSync(full) ? full : dir, constants.W_OK);
-  } catch {
-    throw new UsageError(`--out ${path}: ${existsSync(full) ? 'the file' : `the folder ${dir}`} is not writable`);
-  }
 }
 
 /** Chooses `count` distinct client indices and their drop points from `rng`. */
@@ -184,7 +156,7 @@ function plan(values: Values): Plan {
   const provider = oneOf(values.provider, 'provider', 'native', ['native', 'portable'] as const);
   const threads = values.threads === 'auto' ? 'auto' : num(values.threads, 'threads', 0, isInt(1, 64), "'auto' or an integer in [1, 64]") || 'auto';
   if (values.seed !== undefined && values.seed.length === 0) throw new UsageError('--seed expected a non-empty string');
-  if (values.out !== undefined) checkOut(values.out);
+  if (values.out !== undefined) checkOutPath(values.out);
   const file = values.inputs === undefined ? undefined : loadInputs(values.inputs);
 
   // Combinations.
@@ -332,7 +304,7 @@ export async function run(argv: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
-      args: joinNegativeValues(argv), strict: true, allowPositionals: false, options: {
+      args: joinNegativeValues(argv, STRING_OPTIONS), strict: true, allowPositionals: false, options: {
         ...Object.fromEntries(STRING_OPTIONS.map((o) => [o, { type: 'string' as const }])),
         quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
