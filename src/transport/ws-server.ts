@@ -262,7 +262,7 @@ export class SiteListener {
     handshakeTimer.unref();
     // Idle: ping every half period; a peer that answered no ping in a whole period is cut off.
     const idle = setInterval(() => {
-      if (Date.now() - lastPong > this.o.idleMs) { fail('NET_ERR_IDLE_TIMEOUT', `no answer to pings for ${this.o.idleMs} ms`); ws.terminate(); return; }
+      if (Date.now() - lastPong > this.o.idleMs) { clearInterval(idle); fail('NET_ERR_IDLE_TIMEOUT', `no answer to pings for ${this.o.idleMs} ms`); return; }
       try { ws.ping(); } catch { /* closing */ }
     }, Math.max(50, Math.floor(this.o.idleMs / 2)));
     idle.unref();

@@ -27,12 +27,13 @@ export interface Fixture {
   ca: Buffer;
 }
 
-export async function fixture(o: { sites: number; dim: number; bits?: number; threat?: 'semi-honest' | 'malicious'; roundMs?: number; mtls?: boolean; handshakeMs?: number; perMinute?: number }): Promise<Fixture> {
+export async function fixture(o: { sites: number; dim: number; bits?: number; threat?: 'semi-honest' | 'malicious'; roundMs?: number; mtls?: boolean; handshakeMs?: number; idleMs?: number; perMinute?: number }): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'tally-net-'));
   const made = await initConsortium({ dir, sites: o.sites, dim: o.dim, bits: o.bits ?? 32, threat: o.threat ?? 'semi-honest', graph: 'complete', port: 0, ...(o.mtls === true ? { mtls: true } : {}) });
   const raw = JSON.parse(readFileSync(made.configFile, 'utf8'));
   // Short deadlines keep the tests quick; deadlines are not part of the consortium hash.
   raw.deadlines = { ...raw.deadlines, gatherMs: 1000, roundMs: o.roundMs ?? 2000, handshakeMs: o.handshakeMs ?? 2000, reconnectMaxMs: 3000 };
+  if (o.idleMs !== undefined) raw.deadlines.idleMs = o.idleMs;
   if (o.perMinute !== undefined) raw.limits = { ...raw.limits, connectionsPerMinutePerIp: o.perMinute };
   const consortium = parseConsortium(raw, dir, made.configFile);
   const t = consortium.tls!;
@@ -78,9 +79,9 @@ export function site(f: Fixture, i: number, input: Uint32Array, signal?: AbortSi
 }
 
 /** A raw WebSocket peer that speaks the envelope by hand (for attacks). */
-export function rawPeer(f: Fixture): Promise<{ ws: WebSocket; next: () => Promise<Envelope | { closed: true }> }> {
+export function rawPeer(f: Fixture, o: { autoPong?: boolean } = {}): Promise<{ ws: WebSocket; next: () => Promise<Envelope | { closed: true }> }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(f.url, { ca: f.ca, perMessageDeflate: false });
+    const ws = new WebSocket(f.url, { ca: f.ca, perMessageDeflate: false, autoPong: o.autoPong ?? true });
     const queue: (Envelope | { closed: true })[] = [];
     const wait: ((e: Envelope | { closed: true }) => void)[] = [];
     const push = (e: Envelope | { closed: true }): void => { const w = wait.shift(); if (w) w(e); else queue.push(e); };

@@ -212,4 +212,22 @@ describe('coordinator and sites over WebSockets (in process)', function () {
       await teardown(f);
     }
   });
+
+  it('an authenticated peer that answers no ping is cut off at the idle deadline', async () => {
+    const f = await fixture({ sites: 3, dim: 4, idleMs: 400 });
+    try {
+      const p = await rawPeer(f, { autoPong: false });
+      const key = readSiteKey(join(f.dir, 'keys', 'site-1.key'));
+      p.ws.send(encodeEnvelope({ kind: 'hello', siteId: 'site-1', consortium: f.consortium.hash }));
+      const ch = (await p.next()) as Extract<Envelope, { kind: 'challenge' }>;
+      p.ws.send(encodeEnvelope({ kind: 'auth', signature: nativeProvider.ed25519Sign(key.seed, authSignedBytes(f.consortium.hash, ch.challenge, 'site-1')) }));
+      expect(await p.next()).to.include({ kind: 'welcome' });
+      const t0 = Date.now();
+      expect(await p.next()).to.include({ kind: 'error', code: 'NET_ERR_IDLE_TIMEOUT' });
+      expect(Date.now() - t0).to.be.within(300, 3000);
+      expect(f.coordinator.connectedSites()).to.not.include('site-1');
+    } finally {
+      await teardown(f);
+    }
+  });
 });
