@@ -285,7 +285,7 @@ describe('cli: tally serve and tally join as processes', function () {
     }
   });
 
-  it('refuses to start without TLS unless --insecure-loopback on a loopback address; join refuses a vector of the wrong length', async () => {
+  it('refuses to start without TLS unless --insecure-loopback on a loopback address, where a session runs over plain WebSocket; join refuses a vector of the wrong length', async () => {
     const c = await consortium(3, 4, {});
     dirs.push(c.dir);
     const doc = JSON.parse(readFileSync(c.config, 'utf8'));
@@ -303,5 +303,18 @@ describe('cli: tally serve and tally join as processes', function () {
     expect(r.stderr).to.match(/--vector.*4 integers/);
     r = spawnSync(process.execPath, [MAIN, 'serve', '--config', c.config, '--out', join(c.dir, 'nope', 'r.json'), '--once', '--insecure-loopback'], { encoding: 'utf8' });
     expect(r.status).to.equal(2);
+    // On loopback, --insecure-loopback on both sides runs a session over plain WebSocket.
+    const vs = vectors(3, 4, 17);
+    vs.forEach((v, i) => writeFileSync(join(c.dir, `v${i + 1}.json`), JSON.stringify(v)));
+    const serve = tally(['serve', '--config', c.config, '--once', '--insecure-loopback', '--out', join(c.dir, 'result.json')]);
+    procs.push(serve);
+    await serve.waitFor(/listening on ws:/);
+    const sites = [1, 2, 3].map((i) => join_(c.dir, c.config, i, ['--insecure-loopback']));
+    procs.push(...sites);
+    expect(await serve.exit, serve.err).to.equal(0);
+    for (const s of sites) expect(await s.exit, s.err).to.equal(0);
+    const result = JSON.parse(readFileSync(join(c.dir, 'result.json'), 'utf8'));
+    expect(result.sum).to.deep.equal(expectedSum(vs, result.survivors));
+    expect(result.survivors).to.deep.equal(['site-1', 'site-2', 'site-3']);
   });
 });
