@@ -102,7 +102,8 @@ async function main(job: SitesJob): Promise<SitesReport> {
   const survivorCounts = new Set<number>();
   for (const o of outcomes) {
     if (o.result === undefined) continue;
-    const d = sumDigest(o.result.sum);
+    // The consortium's default keeps the sum from the sites: they then report it as withheld.
+    const d = o.result.sum === undefined ? 'withheld' : sumDigest(o.result.sum);
     sums.set(d, (sums.get(d) ?? 0) + 1);
     sessions.add(o.result.session);
     survivorCounts.add(o.result.survivors.length);

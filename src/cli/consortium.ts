@@ -49,6 +49,8 @@ this suits a trial on one machine; in a real consortium each site runs
                       default: as 'tally simulate'
   --name NAME         consortium name (default 'tally consortium')
   --mtls              also require client certificates (mutual TLS)
+  --sum-to-sites      send each completed session's sum to the sites too
+                      (default: only the coordinator learns it)
   --force             replace the files of an existing consortium in DIR
   -h, --help          show this help
 
@@ -58,7 +60,7 @@ consortium (without --force).
 
 /** A mistake in the command line: one line to the user, exit 2. */
 const STRING_OPTIONS = ['dir', 'sites', 'host', 'port', 'dim', 'bits', 'threat', 'graph', 'neighbors', 'threshold', 'name'] as const;
-type Values = Partial<Record<(typeof STRING_OPTIONS)[number], string>> & { mtls?: boolean; force?: boolean; help?: boolean };
+type Values = Partial<Record<(typeof STRING_OPTIONS)[number], string>> & { mtls?: boolean; 'sum-to-sites'?: boolean; force?: boolean; help?: boolean };
 
 function int(v: string | undefined, name: string, lo: number, hi: number, what = `an integer in [${lo}, ${hi}]`): number | undefined {
   if (v === undefined) return undefined;
@@ -114,7 +116,7 @@ function planInit(v: Values) {
   }
   return {
     options: {
-      dir: v.dir, sites: n, threat, mtls: v.mtls === true, force: v.force === true,
+      dir: v.dir, sites: n, threat, mtls: v.mtls === true, sumToSites: v['sum-to-sites'] === true, force: v.force === true,
       ...(v.host !== undefined ? { host: v.host } : {}), ...(port !== undefined ? { port } : {}), ...(dim !== undefined ? { dim } : {}),
       ...(bits !== undefined ? { bits } : {}), ...(graph !== 'auto' ? { graph } : {}), ...(degree !== undefined ? { degree } : {}),
       ...(threshold !== undefined ? { threshold } : {}), ...(v.name !== undefined ? { name: v.name } : {}),
@@ -141,7 +143,7 @@ async function init(argv: string[]): Promise<number> {
     ({ values } = parseArgs({
       args: joinNegativeValues(argv, STRING_OPTIONS), strict: true, allowPositionals: false, options: {
         ...Object.fromEntries(STRING_OPTIONS.map((o) => [o, { type: 'string' as const }])),
-        mtls: { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        mtls: { type: 'boolean' }, 'sum-to-sites': { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }) as { values: Values });
   } catch (err) {

@@ -64,6 +64,8 @@ export interface AggregationConfig {
   readonly threshold: number;
   readonly bits: number;
   readonly dim: number;
+  /** Whether sites receive each completed session's sum (absent: false; see the schema). */
+  readonly sumToSites?: boolean;
 }
 
 export interface DeadlinesConfig {
@@ -354,6 +356,8 @@ export interface InitOptions {
   threshold?: number;
   /** Also write a client certificate per site and require them (`clientCertificates: true`). */
   mtls?: boolean;
+  /** Send each completed session's sum to the sites (`aggregation.sumToSites`). */
+  sumToSites?: boolean;
   /** Replace the files of an existing consortium in `dir`. */
   force?: boolean;
   /** Consortium name (default 'tally consortium'). */
@@ -400,6 +404,7 @@ export async function initConsortium(o: InitOptions): Promise<{ configFile: stri
   const aggregation: AggregationConfig = {
     threat, graph: chosen.graph, ...(degree !== undefined ? { degree } : {}),
     threshold: o.threshold ?? chosen.t, bits: o.bits ?? INIT_DEFAULTS.bits, dim: o.dim ?? INIT_DEFAULTS.dim,
+    ...(o.sumToSites === true ? { sumToSites: true } : {}),
   };
 
   const configFile = join(dir, 'consortium.json');

@@ -242,7 +242,9 @@ export class Coordinator {
             // `dropped` of a result: the sites whose input is not in the sum (an R4 dropout is in it).
             const inSum = new Set(out.survivors);
             const notInSum = config.clientIds.filter((id) => !inSum.has(id));
-            traffic.down += this.broadcast({ kind: 'result', session: nonce, sum: out.sum, survivors: out.survivors, dropped: notInSum });
+            // The sites get the sum only when the consortium agreed to it (aggregation.sumToSites).
+            const sum = this.o.consortium.config.aggregation.sumToSites === true ? out.sum : new Uint32Array(0);
+            traffic.down += this.broadcast({ kind: 'result', session: nonce, sum, survivors: out.survivors, dropped: notInSum });
             this.log(`session ${hex.slice(0, 16)}… completed: ${out.survivors.length} sites in the sum`);
           } else {
             store.finishSession(hex, { kind: 'aborted', code: out.code, message: out.message, round: out.round });

@@ -56,7 +56,8 @@ export interface SiteResult {
   readonly inSum: boolean;
   readonly survivors: readonly string[];
   readonly dropped: readonly string[];
-  readonly sum: readonly number[];
+  /** The sum, when the consortium sends it to the sites (`aggregation.sumToSites`). */
+  readonly sum: readonly number[] | undefined;
 }
 
 /** Released inputs of a site, on disk. */
@@ -243,8 +244,14 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
       if (e.kind === 'result') {
         const name = (id: number): string => c.sites.find((s) => s.clientId === id)?.id ?? `client-${id}`;
         const inSum = e.survivors.includes(me.clientId);
+        const shared = c.config.aggregation.sumToSites === true;
+        if (shared !== (e.sum.length === c.config.aggregation.dim)) {
+          log(`refused a result: ${shared ? `expected the sum of ${c.config.aggregation.dim} entries, got ${e.sum.length}` : 'the consortium does not send the sum to the sites, and the result carries one'}`);
+          end({ kind: 'fatal', error: new NetError('NET_ERR_CONFIG_MISMATCH', 'the coordinator\'s result does not follow the consortium\'s aggregation.sumToSites') });
+          return;
+        }
         const result: SiteResult = {
-          session: Buffer.from(e.session).toString('hex'), inSum, survivors: e.survivors.map(name), dropped: e.dropped.map(name), sum: [...e.sum],
+          session: Buffer.from(e.session).toString('hex'), inSum, survivors: e.survivors.map(name), dropped: e.dropped.map(name), sum: shared ? [...e.sum] : undefined,
         };
         log(`session completed: ${e.survivors.length} sites in the sum${inSum ? ', this site among them' : ', this site not among them'}`);
         if (inSum) end({ kind: 'result', result });

@@ -46,6 +46,7 @@ export type Envelope =
   | { readonly kind: 'welcome'; readonly siteId: string; readonly clientId: number }
   | ({ readonly kind: 'session-start' } & SessionStartBody)
   | { readonly kind: 'secagg'; readonly session: Uint8Array; readonly payload: Uint8Array }
+  /** `sum` is empty when the consortium does not send the sum to the sites (`aggregation.sumToSites`). */
   | { readonly kind: 'result'; readonly session: Uint8Array; readonly sum: Uint32Array; readonly survivors: readonly number[]; readonly dropped: readonly number[] }
   | { readonly kind: 'abort'; readonly session: Uint8Array; readonly code: string; readonly message: string }
   | { readonly kind: 'error'; readonly code: string; readonly message: string };
@@ -247,8 +248,10 @@ function checkBody(kind: EnvelopeKind, m: Body, fail: Fail): void {
     case 'secagg': checkBytes(m, 'session', fail, HASH_BYTES); checkBytes(m, 'payload', fail); return;
     case 'result': {
       checkBytes(m, 'session', fail, HASH_BYTES);
-      checkBytes(m, 'sum', fail);
-      if ((m.sum as Uint8Array).length % 4 !== 0) fail(`sum must be 4·dim bytes, got ${(m.sum as Uint8Array).length}`);
+      // Empty (absent) when the consortium keeps the sum from the sites (spec §3.2).
+      const sum = optionalBytes(m.sum);
+      if (sum === undefined) fail('sum must be bytes');
+      if (sum.length % 4 !== 0) fail(`sum must be 4·dim bytes (or none), got ${sum.length}`);
       const survivors = checkIds(m, 'survivors', fail, 1);
       const dropped = checkIds(m, 'dropped', fail, 0);
       // Both lists are sorted: one merge finds a common id.
@@ -275,6 +278,15 @@ function sumBytes(sum: Uint32Array): Uint8Array {
   const dv = new DataView(out.buffer);
   sum.forEach((v, i) => dv.setUint32(4 * i, v, true));
   return out;
+}
+
+/**
+ * A bytes field that may be absent: protobufjs leaves an absent proto3
+ * `bytes` field at its default, an empty array, rather than a Uint8Array.
+ */
+function optionalBytes(v: unknown): Uint8Array | undefined {
+  if (v instanceof Uint8Array) return v;
+  return Array.isArray(v) && v.length === 0 ? new Uint8Array(0) : undefined;
 }
 
 function sumOf(b: Uint8Array): Uint32Array {
@@ -379,7 +391,7 @@ function envelopeOf(kind: EnvelopeKind, m: Body): Envelope {
       roundDeadlinesMs: ids('round_deadlines_ms'),
     };
     case 'secagg': return { kind, session: bytes('session'), payload: bytes('payload') };
-    case 'result': return { kind, session: bytes('session'), sum: sumOf(bytes('sum')), survivors: ids('survivors'), dropped: ids('dropped') };
+    case 'result': return { kind, session: bytes('session'), sum: sumOf(optionalBytes(m.sum)!), survivors: ids('survivors'), dropped: ids('dropped') };
     case 'abort': return { kind, session: bytes('session'), code: m.code as string, message: m.message as string };
     case 'error': return { kind, code: m.code as string, message: m.message as string };
   }

@@ -63,10 +63,10 @@ function freePort(): Promise<number> {
 }
 
 /** A consortium made by `tally consortium init`, with deadlines short enough for tests. */
-async function consortium(sites: number, dim: number, deadlines: Record<string, number>): Promise<{ dir: string; config: string; port: number }> {
+async function consortium(sites: number, dim: number, deadlines: Record<string, number>, extra: string[] = []): Promise<{ dir: string; config: string; port: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'tally-sj-'));
   const port = await freePort();
-  const r = spawnSync(process.execPath, [MAIN, 'consortium', 'init', '--dir', dir, '--sites', String(sites), '--dim', String(dim), '--port', String(port), '--graph', 'complete'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [MAIN, 'consortium', 'init', '--dir', dir, '--sites', String(sites), '--dim', String(dim), '--port', String(port), '--graph', 'complete', ...extra], { encoding: 'utf8' });
   expect(r.status, r.stderr).to.equal(0);
   const config = join(dir, 'consortium.json');
   const doc = JSON.parse(readFileSync(config, 'utf8'));
@@ -119,8 +119,8 @@ describe('cli: tally serve and tally join as processes', function () {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
-  it('one coordinator and five sites over TLS: every process exits 0 and the sum is exact', async () => {
-    const c = await consortium(5, 32, { gatherMs: 15000, roundMs: 5000 });
+  it('one coordinator and five sites over TLS: every process exits 0 and the sum, sent to the sites too (--sum-to-sites), is exact', async () => {
+    const c = await consortium(5, 32, { gatherMs: 15000, roundMs: 5000 }, ['--sum-to-sites']);
     dirs.push(c.dir);
     const vs = vectors(5, 32, 11);
     vs.forEach((v, i) => writeFileSync(join(c.dir, `v${i + 1}.json`), JSON.stringify(v)));
@@ -260,7 +260,7 @@ describe('cli: tally serve and tally join as processes', function () {
   });
 
   it('without --once the coordinator serves session after session until SIGTERM, which closes it cleanly', async () => {
-    const c = await consortium(3, 4, { gatherMs: 10000, roundMs: 4000 });
+    const c = await consortium(3, 4, { gatherMs: 10000, roundMs: 4000 }, ['--sum-to-sites']);
     dirs.push(c.dir);
     const state = join(c.dir, 'state');
     const serve = tally(['serve', '--config', c.config, '--state', state]);

@@ -27,9 +27,9 @@ export interface Fixture {
   ca: Buffer;
 }
 
-export async function fixture(o: { sites: number; dim: number; bits?: number; threat?: 'semi-honest' | 'malicious'; roundMs?: number; mtls?: boolean; handshakeMs?: number; idleMs?: number; perMinute?: number }): Promise<Fixture> {
+export async function fixture(o: { sites: number; dim: number; bits?: number; threat?: 'semi-honest' | 'malicious'; roundMs?: number; mtls?: boolean; handshakeMs?: number; idleMs?: number; perMinute?: number; sumToSites?: boolean }): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'tally-net-'));
-  const made = await initConsortium({ dir, sites: o.sites, dim: o.dim, bits: o.bits ?? 32, threat: o.threat ?? 'semi-honest', graph: 'complete', port: 0, ...(o.mtls === true ? { mtls: true } : {}) });
+  const made = await initConsortium({ dir, sites: o.sites, dim: o.dim, bits: o.bits ?? 32, threat: o.threat ?? 'semi-honest', graph: 'complete', port: 0, ...(o.mtls === true ? { mtls: true } : {}), ...(o.sumToSites === true ? { sumToSites: true } : {}) });
   const raw = JSON.parse(readFileSync(made.configFile, 'utf8'));
   // Short deadlines keep the tests quick; deadlines are not part of the consortium hash.
   raw.deadlines = { ...raw.deadlines, gatherMs: 1000, roundMs: o.roundMs ?? 2000, handshakeMs: o.handshakeMs ?? 2000, reconnectMaxMs: 3000 };

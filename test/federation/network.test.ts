@@ -18,8 +18,8 @@ import { fixture, inputs, partialSite, rawPeer, site, sumOf, teardown } from './
 describe('coordinator and sites over WebSockets (in process)', function () {
   this.timeout(60_000);
 
-  it('five sites over TLS: the session completes and every site gets the exact sum', async () => {
-    const f = await fixture({ sites: 5, dim: 64 });
+  it('five sites over TLS: the session completes and every site gets the exact sum (aggregation.sumToSites)', async () => {
+    const f = await fixture({ sites: 5, dim: 64, sumToSites: true });
     try {
       const xs = inputs(5, 64, 32, 1);
       const session = f.coordinator.runSession();
@@ -68,6 +68,8 @@ describe('coordinator and sites over WebSockets (in process)', function () {
       expect(report.dropped.map((d) => [d.site, d.round])).to.deep.equal([['site-5', 0]]);
       expect(report.sum).to.deep.equal(sumOf(xs, report.survivors, 32));
       expect(results[0]!.dropped).to.deep.equal(['site-5']);
+      // By default the sites learn the outcome and who is in the sum, not the sum.
+      for (const r of results) expect(r).to.include({ inSum: true, sum: undefined, session: report.session });
     } finally {
       await teardown(f);
     }

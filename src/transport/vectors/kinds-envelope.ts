@@ -84,6 +84,7 @@ function validEnvelopes(): [string, Envelope][] {
     ['secagg carrying a secagg-v1 client abort message', { kind: 'secagg', session: h32(), payload: encodeClientMessage({ type: 'abort', id: 3, code: 'SECAGG_ERR_SELF_DROPPED' }) }],
     [`secagg, the largest: a payload of P = ${P_MAIN} bytes`, { kind: 'secagg', session: h32(), payload: r.bytes(P_MAIN) }],
     ['result, no client dropped', { kind: 'result', session: h32(), sum: Uint32Array.from({ length: 8 }, (_, i) => i * 0x01010101), survivors: [1, 2, 3, 4, 5], dropped: [] }],
+    ['result without the sum (the consortium keeps it from the sites)', { kind: 'result', session: h32(), sum: new Uint32Array(0), survivors: [1, 2, 4, 5], dropped: [3] }],
     ['result, the largest for n = 5: five-byte ids, one dropped', {
       kind: 'result', session: h32(), sum: new Uint32Array(r.bytes(32).buffer), survivors: BIG_IDS(5).slice(1), dropped: BIG_IDS(5).slice(0, 1),
     }],
@@ -200,7 +201,6 @@ function invalidFrames(valid: Map<string, Uint8Array>): Invalid[] {
     ['secagg with an empty payload (absent)', 'WIRE_ERR_BAD_FIELD', frameOf(7, lenField(1, h32))],
     ['secagg without session', 'WIRE_ERR_BAD_FIELD', frameOf(7, lenField(2, Uint8Array.of(1, 0x0f)))],
     ['result: sum of 6 bytes', 'WIRE_ERR_BAD_FIELD', resultOf(lenField(2, z(6)), packed(3, [1]))],
-    ['result: no sum', 'WIRE_ERR_BAD_FIELD', resultOf(packed(3, [1]))],
     ['result: no survivor', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(4, [1, 2]))],
     ['result: survivors not increasing', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [2, 1]))],
     ['result: a survivor also dropped', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [1, 3, 5]), packed(4, [2, 3]))],
