@@ -51,8 +51,15 @@ export const CONSORTIUM_CODES = [
 /** A code of the consortium configuration, key files and the coordinator's store (`docs/deployment.md`). */
 export type ConsortiumCode = (typeof CONSORTIUM_CODES)[number];
 
+export const TRAIN_CODES = [
+  'TRAIN_ERR_BACKEND', 'TRAIN_ERR_BAD_ADAPTER', 'TRAIN_ERR_BAD_CHECKPOINT', 'TRAIN_ERR_BAD_DATA', 'TRAIN_ERR_BAD_PARAM',
+  'TRAIN_ERR_BAD_SAFETENSORS', 'TRAIN_ERR_UNSUPPORTED_MODEL',
+] as const;
+/** A code of the training engine (`docs/training.md`). */
+export type TrainCode = (typeof TRAIN_CODES)[number];
+
 /** Every code a {@link TallyError} can carry. */
-export type TallyCode = SecAggCode | DpCode | CryptoCode | WireCode | NetCode | ConsortiumCode | 'INTERNAL_ERROR';
+export type TallyCode = SecAggCode | DpCode | CryptoCode | WireCode | NetCode | ConsortiumCode | TrainCode | 'INTERNAL_ERROR';
 
 /**
  * The error hierarchy of tally. Every failure that a caller may need to act on
