@@ -1,0 +1,308 @@
+/**
+ * A GPT-2 language model with LoRA adapters, in TensorFlow.js.
+ *
+ * The architecture is exactly GPT-2's (Radford et al. 2019; Hugging Face
+ * `GPT2LMHeadModel`): token and learned position embeddings, pre-LayerNorm
+ * blocks of causal self-attention (one fused `c_attn` projection to q, k, v)
+ * and a GELU ("gelu_new", the tanh approximation) MLP, a final LayerNorm, and
+ * an unembedding tied to the token embedding. Weights keep Hugging Face's
+ * names and its Conv1D layout `[in, out]` (y = x·W + b), so a checkpoint
+ * loads without any renaming or transposition.
+ *
+ * LoRA (Hu et al. 2021) as Hugging Face PEFT applies it to a Conv1D with
+ * `fan_in_fan_out`: y = x·W + b + (α/r)·dropout(x)·Aᵀ·Bᵀ, with A `[r, in]`
+ * initialised Kaiming-uniform (a = √5, i.e. U(−1/√in, 1/√in)) and B
+ * `[out, r]` zero, so a fresh adapter changes nothing. The base weights are
+ * constants; only the adapter's A and B are variables (with FFA-LoRA, only B).
+ *
+ * Tokens are bytes (ids 0..255; 256 is EOS/BOS when the vocabulary has 257
+ * entries).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { DeterministicRng } from '../crypto/rng.js';
+import { ValidationError } from '../errors.js';
+
+/** The shape parameters of a GPT-2 model (the fields of its config.json that the forward pass reads). */
+export interface Gpt2Shape {
+  readonly vocab_size: number;
+  readonly n_positions: number;
+  readonly n_embd: number;
+  readonly n_layer: number;
+  readonly n_head: number;
+  readonly layer_norm_epsilon: number;
+}
+
+/** The Conv1D modules LoRA may adapt: the attention's fused q/k/v and output projections, the MLP's input projection. */
+export type LoraTarget = 'c_attn' | 'c_proj' | 'c_fc';
+
+export interface LoraOptions {
+  readonly r: number;
+  readonly alpha: number;
+  /** Dropout on the adapter's input while training (0 to 1, exclusive of 1). */
+  readonly dropout?: number;
+  /** Default ['c_attn']. `c_proj` is the attention's output projection (attn.c_proj). */
+  readonly targets?: readonly LoraTarget[];
+  /** Seed of A's initialisation (B starts at zero). */
+  readonly seed?: string | Uint8Array;
+  /** FFA-LoRA (Sun et al. 2024): A stays at its initial value, only B is trained. */
+  readonly freezeA?: boolean;
+  /** Start from these A and B values (PEFT names) instead of a fresh initialisation. */
+  readonly weights?: ReadonlyMap<string, Float32Array>;
+}
+
+/** Hugging Face's name of a block's module weight, with the `transformer.` prefix GPT2LMHeadModel uses. */
+function moduleName(layer: number, target: LoraTarget): string {
+  return target === 'c_fc' ? `transformer.h.${layer}.mlp.c_fc` : `transformer.h.${layer}.attn.${target}`;
+}
+
+/** PEFT's names of the A and B tensors of one adapted module. */
+export function loraNames(layer: number, target: LoraTarget): { a: string; b: string } {
+  const base = `base_model.model.${moduleName(layer, target)}`;
+  return { a: `${base}.lora_A.weight`, b: `${base}.lora_B.weight` };
+}
+
+/** `[in, out]` of a target module in a model of width E. */
+function moduleDims(e: number, target: LoraTarget): [number, number] {
+  return target === 'c_attn' ? [e, 3 * e] : target === 'c_proj' ? [e, e] : [e, 4 * e];
+}
+
+interface Lora {
+  readonly a: tf.Variable;
+  readonly b: tf.Variable;
+  /** PEFT's names of A and B (tfjs variable names are global, so the variables get generated ones). */
+  readonly names: { readonly a: string; readonly b: string };
+}
+
+/** A GPT-2 model with its (optional) LoRA adapter. Call {@link dispose} when done. */
+export class Gpt2Model {
+  readonly shape: Gpt2Shape;
+  readonly lora: Readonly<Required<Omit<LoraOptions, 'weights' | 'seed'>>> | undefined;
+  private readonly w = new Map<string, tf.Tensor>();
+  private readonly adapters = new Map<string, Lora>();
+  private readonly causal: tf.Tensor2D;
+
+  /**
+   * @param weights every tensor of the checkpoint, Hugging Face names with the
+   *   `transformer.` prefix, Conv1D weights `[in, out]`
+   * @throws ValidationError TRAIN_ERR_BAD_CHECKPOINT on a missing or mis-shaped tensor,
+   *   TRAIN_ERR_BAD_PARAM on bad LoRA options
+   */
+  constructor(shape: Gpt2Shape, weights: ReadonlyMap<string, Float32Array>, lora?: LoraOptions) {
+    this.shape = shape;
+    const { n_embd: e, n_layer: l, vocab_size: v, n_positions: p } = shape;
+    if (e % shape.n_head !== 0) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `n_embd ${e} is not a multiple of n_head ${shape.n_head}`);
+    const want = (name: string, dims: number[]): void => {
+      const data = weights.get(name);
+      const size = dims.reduce((x, y) => x * y, 1);
+      if (data === undefined) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `missing tensor ${name}`);
+      if (data.length !== size) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `${name} has ${data.length} values, expected [${dims.join(', ')}]`);
+      this.w.set(name, tf.tensor(data, dims, 'float32'));
+    };
+    try {
+      want('transformer.wte.weight', [v, e]);
+      want('transformer.wpe.weight', [p, e]);
+      for (let i = 0; i < l; i++) {
+        const h = `transformer.h.${i}`;
+        for (const ln of ['ln_1', 'ln_2']) { want(`${h}.${ln}.weight`, [e]); want(`${h}.${ln}.bias`, [e]); }
+        want(`${h}.attn.c_attn.weight`, [e, 3 * e]); want(`${h}.attn.c_attn.bias`, [3 * e]);
+        want(`${h}.attn.c_proj.weight`, [e, e]); want(`${h}.attn.c_proj.bias`, [e]);
+        want(`${h}.mlp.c_fc.weight`, [e, 4 * e]); want(`${h}.mlp.c_fc.bias`, [4 * e]);
+        want(`${h}.mlp.c_proj.weight`, [4 * e, e]); want(`${h}.mlp.c_proj.bias`, [e]);
+      }
+      want('transformer.ln_f.weight', [e]);
+      want('transformer.ln_f.bias', [e]);
+      if (lora !== undefined) this.lora = this.initLora(lora);
+      // 0 where a position may attend (itself and earlier), a large negative elsewhere.
+      this.causal = tf.tidy(() => tf.sub(tf.linalg.bandPart(tf.ones([p, p]), -1, 0), 1).mul(1e9) as tf.Tensor2D);
+    } catch (err) {
+      this.dispose();
+      throw err;
+    }
+  }
+
+  private initLora(o: LoraOptions): Required<Omit<LoraOptions, 'weights' | 'seed'>> {
+    const targets: LoraTarget[] = [...new Set<LoraTarget>(o.targets ?? ['c_attn'])];
+    const dropout = o.dropout ?? 0;
+    if (!Number.isInteger(o.r) || o.r < 1) throw new ValidationError('TRAIN_ERR_BAD_PARAM', `LoRA rank r must be a positive integer, got ${o.r}`);
+    if (!(o.alpha > 0)) throw new ValidationError('TRAIN_ERR_BAD_PARAM', `LoRA alpha must be positive, got ${o.alpha}`);
+    if (!(dropout >= 0 && dropout < 1)) throw new ValidationError('TRAIN_ERR_BAD_PARAM', `LoRA dropout must be in [0, 1), got ${dropout}`);
+    for (const t of targets) if (t !== 'c_attn' && t !== 'c_proj' && t !== 'c_fc') throw new ValidationError('TRAIN_ERR_BAD_PARAM', `unknown LoRA target module ${String(t)}`);
+    const rng = new DeterministicRng(o.seed ?? 'tally/lora-init');
+    const freezeA = o.freezeA === true;
+    for (let i = 0; i < this.shape.n_layer; i++) {
+      for (const t of targets) {
+        const [inDim, outDim] = moduleDims(this.shape.n_embd, t);
+        const names = loraNames(i, t);
+        let a: Float32Array, b: Float32Array;
+        if (o.weights !== undefined) {
+          a = o.weights.get(names.a) ?? missing(names.a);
+          b = o.weights.get(names.b) ?? missing(names.b);
+          if (a.length !== o.r * inDim) throw new ValidationError('TRAIN_ERR_BAD_ADAPTER', `${names.a} has ${a.length} values, expected [${o.r}, ${inDim}]`);
+          if (b.length !== outDim * o.r) throw new ValidationError('TRAIN_ERR_BAD_ADAPTER', `${names.b} has ${b.length} values, expected [${outDim}, ${o.r}]`);
+        } else {
+          // PEFT: nn.init.kaiming_uniform_(A, a=√5) → U(−1/√in, 1/√in); B zero.
+          const bound = 1 / Math.sqrt(inDim);
+          a = uniform(rng, o.r * inDim, bound);
+          b = new Float32Array(outDim * o.r);
+        }
+        this.adapters.set(moduleName(i, t), { a: variable(a, [o.r, inDim], !freezeA), b: variable(b, [outDim, o.r], true), names });
+      }
+    }
+    return { r: o.r, alpha: o.alpha, dropout, targets, freezeA };
+  }
+
+  /** The trainable variables (LoRA B, and A unless frozen), in a fixed order. */
+  trainable(): tf.Variable[] {
+    const out: tf.Variable[] = [];
+    for (const { a, b } of this.adapters.values()) {
+      if (a.trainable) out.push(a);
+      out.push(b);
+    }
+    return out;
+  }
+
+  /** PEFT's name of each trainable variable, in the order of {@link trainable}. */
+  trainableNames(): string[] {
+    const out: string[] = [];
+    for (const { a, names } of this.adapters.values()) {
+      if (a.trainable) out.push(names.a);
+      out.push(names.b);
+    }
+    return out;
+  }
+
+  /** The adapter's current values under PEFT's names (copies). */
+  adapterWeights(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const { a, b, names } of this.adapters.values()) {
+      out.set(names.a, a.dataSync() as Float32Array);
+      out.set(names.b, b.dataSync() as Float32Array);
+    }
+    return out;
+  }
+
+  /** Sets the adapter's values (PEFT names; every A and B of the model). */
+  setAdapterWeights(values: ReadonlyMap<string, Float32Array>): void {
+    for (const { a, b, names } of this.adapters.values()) {
+      for (const [v, name] of [[a, names.a], [b, names.b]] as const) {
+        const x = values.get(name) ?? missing(name);
+        if (x.length !== v.size) throw new ValidationError('TRAIN_ERR_BAD_ADAPTER', `${name} has ${x.length} values, expected [${v.shape.join(', ')}]`);
+        tf.tidy(() => v.assign(tf.tensor(x, v.shape)));
+      }
+    }
+  }
+
+  private conv1d(x: tf.Tensor3D, module: string, training: boolean): tf.Tensor3D {
+    const w = this.w.get(`${module}.weight`) as tf.Tensor2D;
+    const b = this.w.get(`${module}.bias`)!;
+    const [bs, t, inDim] = x.shape;
+    const x2 = x.reshape([bs * t, inDim]) as tf.Tensor2D;
+    let y = tf.add(tf.matMul(x2, w), b) as tf.Tensor2D;
+    const ad = this.adapters.get(module);
+    if (ad !== undefined) {
+      const lo = this.lora!;
+      const xin = training && lo.dropout > 0 ? tf.dropout(x2, lo.dropout) as tf.Tensor2D : x2;
+      // (α/r)·x·Aᵀ·Bᵀ: two thin matmuls, never the [in, out] product.
+      const delta = tf.matMul(tf.matMul(xin, ad.a, false, true), ad.b, false, true).mul(lo.alpha / lo.r);
+      y = tf.add(y, delta) as tf.Tensor2D;
+    }
+    return y.reshape([bs, t, y.shape[1]]) as tf.Tensor3D;
+  }
+
+  private layerNorm(x: tf.Tensor3D, name: string): tf.Tensor3D {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const n = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, this.shape.layer_norm_epsilon)));
+    return tf.add(tf.mul(n, this.w.get(`${name}.weight`)!), this.w.get(`${name}.bias`)!) as tf.Tensor3D;
+  }
+
+  /**
+   * Next-token logits `[B, T, vocab]` for token ids `[B, T]` (int32, T ≤ n_positions).
+   * `training` turns the adapter's dropout on.
+   */
+  logits(ids: tf.Tensor2D, training = false): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [bs, t] = ids.shape;
+      const { n_embd: e, n_head: nh, n_positions: p } = this.shape;
+      if (t > p) throw new ValidationError('TRAIN_ERR_BAD_PARAM', `a window of ${t} tokens is longer than n_positions ${p}`);
+      const d = e / nh;
+      const wte = this.w.get('transformer.wte.weight') as tf.Tensor2D;
+      const pos = this.w.get('transformer.wpe.weight')!.slice([0, 0], [t, e]);
+      let x = tf.add(tf.gather(wte, ids), pos) as tf.Tensor3D;
+      const mask = this.causal.slice([0, 0], [t, t]);
+      for (let i = 0; i < this.shape.n_layer; i++) {
+        const h = `transformer.h.${i}`;
+        const qkv = this.conv1d(this.layerNorm(x, `${h}.ln_1`), `${h}.attn.c_attn`, training);
+        // [B, T, 3E] → q, k, v as [B, heads, T, d].
+        const heads = (z: tf.Tensor3D) => z.reshape([bs, t, nh, d]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+        const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        const scores = tf.add(tf.matMul(heads(q), heads(k), false, true).div(Math.sqrt(d)), mask);
+        const att = tf.matMul(tf.softmax(scores, -1), heads(v)).transpose([0, 2, 1, 3]).reshape([bs, t, e]) as tf.Tensor3D;
+        x = tf.add(x, this.conv1d(att, `${h}.attn.c_proj`, training)) as tf.Tensor3D;
+        const m = gelu(this.conv1d(this.layerNorm(x, `${h}.ln_2`), `${h}.mlp.c_fc`, training));
+        x = tf.add(x, this.conv1d(m, `${h}.mlp.c_proj`, training)) as tf.Tensor3D;
+      }
+      const out = this.layerNorm(x, 'transformer.ln_f');
+      // Tied unembedding: logits = x·wteᵀ.
+      return tf.matMul(out.reshape([bs * t, e]), wte, false, true).reshape([bs, t, this.shape.vocab_size]) as tf.Tensor3D;
+    });
+  }
+
+  /**
+   * Mean next-token cross-entropy (nats per token) of windows `[B, T]`: every
+   * position but the last predicts the next token of its window; `lengths`
+   * gives each window's real length (the rest is padding and not counted).
+   */
+  loss(ids: tf.Tensor2D, lengths?: readonly number[], training = false): tf.Scalar {
+    return tf.tidy(() => {
+      const [bs, t] = ids.shape;
+      const logits = this.logits(ids, training).slice([0, 0, 0], [bs, t - 1, this.shape.vocab_size]);
+      const targets = ids.slice([0, 1], [bs, t - 1]);
+      const logp = tf.logSoftmax(logits, -1);
+      const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, this.shape.vocab_size)), -1); // [B, T−1]
+      const valid = lengths === undefined
+        ? tf.ones([bs, t - 1])
+        : tf.tensor2d(lengths.flatMap((n) => Array.from({ length: t - 1 }, (_, j) => (j + 1 < n ? 1 : 0))), [bs, t - 1]);
+      return tf.div(tf.neg(tf.sum(tf.mul(picked, valid))), tf.maximum(tf.sum(valid), 1)) as tf.Scalar;
+    });
+  }
+
+  /** Frees every tensor and variable of the model. */
+  dispose(): void {
+    for (const x of this.w.values()) x.dispose();
+    this.w.clear();
+    for (const { a, b } of this.adapters.values()) { a.dispose(); b.dispose(); }
+    this.adapters.clear();
+    (this as unknown as { causal?: tf.Tensor }).causal?.dispose();
+  }
+}
+
+/** GELU, tanh approximation ("gelu_new"): ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+function gelu(x: tf.Tensor3D): tf.Tensor3D {
+  const c = Math.sqrt(2 / Math.PI);
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(c, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))))))) as tf.Tensor3D;
+}
+
+/** A variable holding `data` (the temporary tensor it is made from is freed). */
+function variable(data: Float32Array, shape: number[], trainable: boolean): tf.Variable {
+  const t = tf.tensor(data, shape, 'float32');
+  try {
+    return tf.variable(t, trainable);
+  } finally {
+    t.dispose();
+  }
+}
+
+function missing(name: string): never {
+  throw new ValidationError('TRAIN_ERR_BAD_ADAPTER', `missing adapter tensor ${name}`);
+}
+
+/** `n` floats uniform in (−bound, bound) from the seeded generator (24 random bits each). */
+function uniform(rng: DeterministicRng, n: number, bound: number): Float32Array {
+  const bytes = rng.bytes(3 * n);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = ((bytes[3 * i]! << 16) | (bytes[3 * i + 1]! << 8) | bytes[3 * i + 2]!) / 2 ** 24;
+    out[i] = (2 * u - 1) * bound;
+  }
+  return out;
+}
