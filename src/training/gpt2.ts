@@ -87,7 +87,7 @@ export class Gpt2Model {
    * @throws ValidationError TRAIN_ERR_BAD_CHECKPOINT on a missing or mis-shaped tensor,
    *   TRAIN_ERR_BAD_PARAM on bad LoRA options
    */
-  constructor(shape: Gpt2Shape, weights: ReadonlyMap<string, Float32Array>, lora?: LoraOptions) {
+  constructor(shape: Gpt2Shape, weights: ReadonlyMap<string, Float32Array>, lora?: LoraOptions, o: { readonly trainBase?: boolean } = {}) {
     this.shape = shape;
     const { n_embd: e, n_layer: l, vocab_size: v, n_positions: p } = shape;
     if (e % shape.n_head !== 0) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `n_embd ${e} is not a multiple of n_head ${shape.n_head}`);
@@ -96,7 +96,8 @@ export class Gpt2Model {
       const size = dims.reduce((x, y) => x * y, 1);
       if (data === undefined) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `missing tensor ${name}`);
       if (data.length !== size) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `${name} has ${data.length} values, expected [${dims.join(', ')}]`);
-      this.w.set(name, tf.tensor(data, dims, 'float32'));
+      // Pre-training trains the base weights themselves; otherwise they are constants.
+      this.w.set(name, o.trainBase === true ? variable(data, dims, true) : tf.tensor(data, dims, 'float32'));
     };
     try {
       want('transformer.wte.weight', [v, e]);
@@ -151,9 +152,14 @@ export class Gpt2Model {
     return { r: o.r, alpha: o.alpha, dropout, targets, freezeA };
   }
 
-  /** The trainable variables (LoRA B, and A unless frozen), in a fixed order. */
+  /**
+   * The trainable variables in a fixed order: the base weights when the model
+   * was built with `trainBase` (pre-training), then the adapter's (B, and A
+   * unless frozen).
+   */
   trainable(): tf.Variable[] {
     const out: tf.Variable[] = [];
+    for (const x of this.w.values()) if (x instanceof tf.Variable) out.push(x);
     for (const { a, b } of this.adapters.values()) {
       if (a.trainable) out.push(a);
       out.push(b);
@@ -161,13 +167,21 @@ export class Gpt2Model {
     return out;
   }
 
-  /** PEFT's name of each trainable variable, in the order of {@link trainable}. */
+  /** The name of each trainable variable (Hugging Face's for base weights, PEFT's for the adapter), in the order of {@link trainable}. */
   trainableNames(): string[] {
     const out: string[] = [];
+    for (const [name, x] of this.w) if (x instanceof tf.Variable) out.push(name);
     for (const { a, names } of this.adapters.values()) {
       if (a.trainable) out.push(names.a);
       out.push(names.b);
     }
+    return out;
+  }
+
+  /** The base weights' current values under Hugging Face's names (copies). */
+  baseWeights(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, x] of this.w) out.set(name, x.dataSync() as Float32Array);
     return out;
   }
 
@@ -274,6 +288,47 @@ export class Gpt2Model {
     this.adapters.clear();
     (this as unknown as { causal?: tf.Tensor }).causal?.dispose();
   }
+}
+
+/**
+ * Fresh GPT-2 weights, as Hugging Face initialises GPT2LMHeadModel: every
+ * weight matrix and embedding N(0, 0.02²), the residual projections
+ * (attn.c_proj, mlp.c_proj) N(0, (0.02/√(2·n_layer))²) (Radford et al. 2019,
+ * §2.3), biases 0, LayerNorm gains 1. Seeded.
+ */
+export function initGpt2Weights(shape: Gpt2Shape, seed: string | Uint8Array): Map<string, Float32Array> {
+  const rng = new DeterministicRng(seed);
+  const { n_embd: e, n_layer: l, vocab_size: v, n_positions: p } = shape;
+  const out = new Map<string, Float32Array>();
+  const normal = (n: number, std: number): Float32Array => gaussian(rng, n, std);
+  const resid = 0.02 / Math.sqrt(2 * l);
+  out.set('transformer.wte.weight', normal(v * e, 0.02));
+  out.set('transformer.wpe.weight', normal(p * e, 0.02));
+  for (let i = 0; i < l; i++) {
+    const h = `transformer.h.${i}`;
+    for (const ln of ['ln_1', 'ln_2']) { out.set(`${h}.${ln}.weight`, new Float32Array(e).fill(1)); out.set(`${h}.${ln}.bias`, new Float32Array(e)); }
+    out.set(`${h}.attn.c_attn.weight`, normal(e * 3 * e, 0.02)); out.set(`${h}.attn.c_attn.bias`, new Float32Array(3 * e));
+    out.set(`${h}.attn.c_proj.weight`, normal(e * e, resid)); out.set(`${h}.attn.c_proj.bias`, new Float32Array(e));
+    out.set(`${h}.mlp.c_fc.weight`, normal(e * 4 * e, 0.02)); out.set(`${h}.mlp.c_fc.bias`, new Float32Array(4 * e));
+    out.set(`${h}.mlp.c_proj.weight`, normal(4 * e * e, resid)); out.set(`${h}.mlp.c_proj.bias`, new Float32Array(e));
+  }
+  out.set('transformer.ln_f.weight', new Float32Array(e).fill(1));
+  out.set('transformer.ln_f.bias', new Float32Array(e));
+  return out;
+}
+
+/** `n` normal samples of standard deviation `std` (Box–Muller over 32-bit uniforms in (0, 1)). */
+function gaussian(rng: DeterministicRng, n: number, std: number): Float32Array {
+  const out = new Float32Array(n);
+  const bytes = rng.bytes(8 * Math.ceil(n / 2));
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < n; i += 2) {
+    const u1 = (dv.getUint32(4 * i) + 0.5) / 2 ** 32, u2 = (dv.getUint32(4 * i + 4) + 0.5) / 2 ** 32;
+    const r = Math.sqrt(-2 * Math.log(u1)) * std;
+    out[i] = r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  }
+  return out;
 }
 
 /** GELU, tanh approximation ("gelu_new"): ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */

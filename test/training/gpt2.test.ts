@@ -7,7 +7,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { TallyError } from '../../src/errors.js';
-import { Gpt2Model, loraNames, type Gpt2Shape } from '../../src/training/gpt2.js';
+import { Gpt2Model, initGpt2Weights, loraNames, type Gpt2Shape } from '../../src/training/gpt2.js';
+import { trainLocal } from '../../src/training/train.js';
 
 interface Fixture {
   config: Gpt2Shape;
@@ -180,5 +181,30 @@ describe('training/gpt2: the model against PyTorch', function () {
     expect(code(() => new Gpt2Model(FIXTURE.config, weights, { r: 2, alpha: 1, dropout: 1 }))).to.equal('TRAIN_ERR_BAD_PARAM');
     const bad = new Map(adapter); bad.set(loraNames(0, 'c_attn').a, new Float32Array(5));
     expect(code(() => new Gpt2Model(FIXTURE.config, weights, { r: 4, alpha: 8, targets: ['c_attn', 'c_proj'], weights: bad }))).to.equal('TRAIN_ERR_BAD_ADAPTER');
+  });
+
+  it('fresh weights follow GPT-2\'s initialisation, seeded; with trainBase the base weights are what trains', () => {
+    const shape = FIXTURE.config;
+    const w = initGpt2Weights(shape, 'init');
+    const std = (x: Float32Array) => Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length);
+    expect(std(w.get('transformer.wte.weight')!)).to.be.closeTo(0.02, 0.002);
+    expect(std(w.get('transformer.h.0.mlp.c_fc.weight')!)).to.be.closeTo(0.02, 0.002);
+    expect(std(w.get('transformer.h.1.mlp.c_proj.weight')!)).to.be.closeTo(0.02 / Math.sqrt(2 * shape.n_layer), 0.002);
+    expect([...w.get('transformer.ln_f.weight')!].every((v) => v === 1)).to.equal(true);
+    expect([...w.get('transformer.h.0.attn.c_attn.bias')!].every((v) => v === 0)).to.equal(true);
+    expect([...initGpt2Weights(shape, 'init').get('transformer.wpe.weight')!]).to.deep.equal([...w.get('transformer.wpe.weight')!]);
+    const m = new Gpt2Model(shape, w, undefined, { trainBase: true });
+    try {
+      expect(m.trainableNames()).to.include('transformer.wte.weight');
+      expect(m.trainable().length).to.equal(w.size);
+      const text = Buffer.from('pre-training learns bytes. '.repeat(30));
+      const windows = Array.from({ length: Math.floor(text.length / 16) }, (_, i) => Uint16Array.from(text.subarray(16 * i, 16 * i + 16)));
+      const r = trainLocal(m, windows, { steps: 30, batchSize: 8, lr: 0.01, seed: 'pre' });
+      expect(r.losses[29]!).to.be.below(r.losses[0]! * 0.6);
+      const after = m.baseWeights().get('transformer.wte.weight')!;
+      expect(after.some((v, i) => v !== w.get('transformer.wte.weight')![i])).to.equal(true);
+    } finally {
+      m.dispose();
+    }
   });
 });
