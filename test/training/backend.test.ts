@@ -13,6 +13,20 @@ import { withStockBatchMatMulGrad } from '../../src/training/_wasm-matmul-grad.j
 const NODE_HINT = /looks like you are running TensorFlow\.js in Node\.js/;
 const leaked: tf.Tensor[] = [];
 
+/**
+ * Leaves tfjs's active backend as it was found, for the test files that run
+ * after this one in the same process (none set: tfjs's own default, cpu).
+ */
+function keepActiveBackend(): void {
+  let found: string | null = null;
+  before(() => {
+    found = tf.getBackend();
+  });
+  after(async () => {
+    await tf.setBackend(found ?? 'cpu');
+  });
+}
+
 /** A tfjs backend named `name` made of the cpu kernels, with its matmul made wrong or leaky on request. */
 function registerFake(name: string, matmul: 'right' | 'wrong' | 'leaks' = 'right'): void {
   tf.registerBackend(name, () => new tf.MathBackendCPU());
@@ -60,6 +74,7 @@ async function rejection(p: Promise<unknown>): Promise<TallyError> {
 }
 
 describe('training/backend: initBackend', () => {
+  keepActiveBackend();
   const savedEnv = process.env['TALLY_BACKEND'];
   before(() => {
     delete process.env['TALLY_BACKEND'];
@@ -73,7 +88,6 @@ describe('training/backend: initBackend', () => {
   after(async () => {
     if (savedEnv === undefined) delete process.env['TALLY_BACKEND'];
     else process.env['TALLY_BACKEND'] = savedEnv;
-    await initBackend();
     for (const name of ['fake-ok', 'fake-wrong', 'fake-leaks', 'fake-fresh']) if (tf.findBackendFactory(name)) tf.removeBackend(name);
     tf.dispose(leaked);
   });
@@ -295,10 +309,8 @@ const opShapes = (batchA: number[], batchB: number[], ta: boolean, tb: boolean) 
 const FLAGS: [boolean, boolean][] = [[false, false], [false, true], [true, false], [true, true]];
 
 describe('training/backend: the BatchMatMul gradient', () => {
+  keepActiveBackend();
   before(async () => {
-    await initBackend();
-  });
-  after(async () => {
     await initBackend();
   });
 
