@@ -88,7 +88,7 @@ for use_lora in (False, True):
 fixture = {
     "description": "A tiny GPT-2 (vocab 257, n_positions 16, n_embd 16, 2 layers, 2 heads) with a LoRA adapter (r 4, alpha 8, c_attn and attn c_proj), and its logits, loss and LoRA gradients from PyTorch " + torch.__version__ + ", written by scripts/gpt2-anchor.py",
     "config": {"vocab_size": V, "n_positions": P, "n_embd": E, "n_layer": L, "n_head": H, "layer_norm_epsilon": EPS},
-    "lora": {"r": R, "alpha": ALPHA, "targets": list(targets)},
+    "lora": {"r": R, "alpha": ALPHA, "targets": ["c_attn", "attn.c_proj"]},
     "weights": {k: {"shape": list(v.shape), "f32": b64(v)} for k, v in w.items()},
     "adapter": {k: {"shape": list(v.shape), "f32": b64(v)} for k, v in lora.items()},
     "ids": ids.tolist(),

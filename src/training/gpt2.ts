@@ -18,9 +18,10 @@
  * Tokens are bytes (ids 0..255; 256 is EOS/BOS when the vocabulary has 257
  * entries).
  */
-import * as tf from '@tensorflow/tfjs';
 import { DeterministicRng } from '../crypto/rng.js';
 import { ValidationError } from '../errors.js';
+import { adaptedModules, loraTensorName, type Gpt2Module, type LoraTargetModule } from './adapter-format.js';
+import { tf } from './backend.js';
 
 /** The shape parameters of a GPT-2 model (the fields of its config.json that the forward pass reads). */
 export interface Gpt2Shape {
@@ -32,16 +33,18 @@ export interface Gpt2Shape {
   readonly layer_norm_epsilon: number;
 }
 
-/** The Conv1D modules LoRA may adapt: the attention's fused q/k/v and output projections, the MLP's input projection. */
-export type LoraTarget = 'c_attn' | 'c_proj' | 'c_fc';
 
 export interface LoraOptions {
   readonly r: number;
   readonly alpha: number;
   /** Dropout on the adapter's input while training (0 to 1, exclusive of 1). */
   readonly dropout?: number;
-  /** Default ['c_attn']. `c_proj` is the attention's output projection (attn.c_proj). */
-  readonly targets?: readonly LoraTarget[];
+  /**
+   * PEFT `target_modules` (default ['c_attn']), matched as PEFT matches them:
+   * "c_proj" adapts both the attention's and the MLP's output projections,
+   * "attn.c_proj" or "mlp.c_proj" one of them.
+   */
+  readonly targets?: readonly LoraTargetModule[];
   /** Seed of A's initialisation (B starts at zero). */
   readonly seed?: string | Uint8Array;
   /** FFA-LoRA (Sun et al. 2024): A stays at its initial value, only B is trained. */
@@ -50,20 +53,19 @@ export interface LoraOptions {
   readonly weights?: ReadonlyMap<string, Float32Array>;
 }
 
-/** Hugging Face's name of a block's module weight, with the `transformer.` prefix GPT2LMHeadModel uses. */
-function moduleName(layer: number, target: LoraTarget): string {
-  return target === 'c_fc' ? `transformer.h.${layer}.mlp.c_fc` : `transformer.h.${layer}.attn.${target}`;
+/** Hugging Face's name of a block's module, with the `transformer.` prefix GPT2LMHeadModel uses. */
+function moduleName(layer: number, m: Gpt2Module): string {
+  return `transformer.h.${layer}.${m}`;
 }
 
 /** PEFT's names of the A and B tensors of one adapted module. */
-export function loraNames(layer: number, target: LoraTarget): { a: string; b: string } {
-  const base = `base_model.model.${moduleName(layer, target)}`;
-  return { a: `${base}.lora_A.weight`, b: `${base}.lora_B.weight` };
+export function loraNames(layer: number, m: Gpt2Module): { a: string; b: string } {
+  return { a: loraTensorName(layer, m, 'A'), b: loraTensorName(layer, m, 'B') };
 }
 
-/** `[in, out]` of a target module in a model of width E. */
-function moduleDims(e: number, target: LoraTarget): [number, number] {
-  return target === 'c_attn' ? [e, 3 * e] : target === 'c_proj' ? [e, e] : [e, 4 * e];
+/** `[in, out]` of a module in a model of width E. */
+function moduleDims(e: number, m: Gpt2Module): [number, number] {
+  return m === 'attn.c_attn' ? [e, 3 * e] : m === 'attn.c_proj' ? [e, e] : m === 'mlp.c_fc' ? [e, 4 * e] : [4 * e, e];
 }
 
 interface Lora {
@@ -76,7 +78,7 @@ interface Lora {
 /** A GPT-2 model with its (optional) LoRA adapter. Call {@link dispose} when done. */
 export class Gpt2Model {
   readonly shape: Gpt2Shape;
-  readonly lora: Readonly<Required<Omit<LoraOptions, 'weights' | 'seed'>>> | undefined;
+  readonly lora: Readonly<Required<Omit<LoraOptions, 'weights' | 'seed'>> & { readonly modules: readonly Gpt2Module[] }> | undefined;
   private readonly w = new Map<string, tf.Tensor>();
   private readonly adapters = new Map<string, Lora>();
   private readonly causal: tf.Tensor2D;
@@ -121,17 +123,19 @@ export class Gpt2Model {
     }
   }
 
-  private initLora(o: LoraOptions): Required<Omit<LoraOptions, 'weights' | 'seed'>> {
-    const targets: LoraTarget[] = [...new Set<LoraTarget>(o.targets ?? ['c_attn'])];
+  private initLora(o: LoraOptions): NonNullable<Gpt2Model['lora']> {
+    const targets: LoraTargetModule[] = [...new Set<LoraTargetModule>(o.targets ?? ['c_attn'])];
     const dropout = o.dropout ?? 0;
     if (!Number.isInteger(o.r) || o.r < 1) throw new ValidationError('TRAIN_ERR_BAD_PARAM', `LoRA rank r must be a positive integer, got ${o.r}`);
     if (!(o.alpha > 0)) throw new ValidationError('TRAIN_ERR_BAD_PARAM', `LoRA alpha must be positive, got ${o.alpha}`);
     if (!(dropout >= 0 && dropout < 1)) throw new ValidationError('TRAIN_ERR_BAD_PARAM', `LoRA dropout must be in [0, 1), got ${dropout}`);
-    for (const t of targets) if (t !== 'c_attn' && t !== 'c_proj' && t !== 'c_fc') throw new ValidationError('TRAIN_ERR_BAD_PARAM', `unknown LoRA target module ${String(t)}`);
+    const known: readonly string[] = ['c_attn', 'c_proj', 'c_fc', 'attn.c_proj', 'mlp.c_proj'];
+    for (const t of targets) if (!known.includes(t)) throw new ValidationError('TRAIN_ERR_BAD_PARAM', `unknown LoRA target module ${String(t)}; GPT-2's are ${known.join(', ')}`);
+    const modules = adaptedModules(targets);
     const rng = new DeterministicRng(o.seed ?? 'tally/lora-init');
     const freezeA = o.freezeA === true;
     for (let i = 0; i < this.shape.n_layer; i++) {
-      for (const t of targets) {
+      for (const t of modules) {
         const [inDim, outDim] = moduleDims(this.shape.n_embd, t);
         const names = loraNames(i, t);
         let a: Float32Array, b: Float32Array;
@@ -149,7 +153,7 @@ export class Gpt2Model {
         this.adapters.set(moduleName(i, t), { a: variable(a, [o.r, inDim], !freezeA), b: variable(b, [outDim, o.r], true), names });
       }
     }
-    return { r: o.r, alpha: o.alpha, dropout, targets, freezeA };
+    return { r: o.r, alpha: o.alpha, dropout, targets, freezeA, modules };
   }
 
   /**
@@ -216,8 +220,9 @@ export class Gpt2Model {
     if (ad !== undefined) {
       const lo = this.lora!;
       const xin = training && lo.dropout > 0 ? tf.dropout(x2, lo.dropout) as tf.Tensor2D : x2;
-      // (α/r)·x·Aᵀ·Bᵀ: two thin matmuls, never the [in, out] product.
-      const delta = tf.matMul(tf.matMul(xin, ad.a, false, true), ad.b, false, true).mul(lo.alpha / lo.r);
+      // (α/r)·x·Aᵀ·Bᵀ: two thin matmuls, never the [in, out] product. The small
+      // transposes are explicit: wasm runs products with transpose flags ~10× slower.
+      const delta = tf.matMul(tf.matMul(xin, tf.transpose(ad.a)), tf.transpose(ad.b)).mul(lo.alpha / lo.r);
       y = tf.add(y, delta) as tf.Tensor2D;
     }
     return y.reshape([bs, t, y.shape[1]]) as tf.Tensor3D;
@@ -241,7 +246,11 @@ export class Gpt2Model {
       const d = e / nh;
       const wte = this.w.get('transformer.wte.weight') as tf.Tensor2D;
       const pos = this.w.get('transformer.wpe.weight')!.slice([0, 0], [t, e]);
-      let x = tf.add(tf.gather(wte, ids), pos) as tf.Tensor3D;
+      // The embedding as a one-hot product rather than a gather: its gradient is then a
+      // matmul too (the wasm backend has no kernel for a gather's gradient), and with a
+      // byte vocabulary the one-hot matrix is small.
+      const onehot = tf.oneHot(ids.reshape([bs * t]), this.shape.vocab_size).toFloat() as tf.Tensor2D;
+      let x = tf.add(tf.matMul(onehot, wte).reshape([bs, t, e]), pos) as tf.Tensor3D;
       const mask = this.causal.slice([0, 0], [t, t]);
       for (let i = 0; i < this.shape.n_layer; i++) {
         const h = `transformer.h.${i}`;
@@ -249,7 +258,8 @@ export class Gpt2Model {
         // [B, T, 3E] → q, k, v as [B, heads, T, d].
         const heads = (z: tf.Tensor3D) => z.reshape([bs, t, nh, d]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
         const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-        const scores = tf.add(tf.matMul(heads(q), heads(k), false, true).div(Math.sqrt(d)), mask);
+        const kT = k.reshape([bs, t, nh, d]).transpose([0, 2, 3, 1]) as tf.Tensor4D; // [B, heads, d, T]
+        const scores = tf.add(tf.matMul(heads(q), kT).div(Math.sqrt(d)), mask);
         const att = tf.matMul(tf.softmax(scores, -1), heads(v)).transpose([0, 2, 1, 3]).reshape([bs, t, e]) as tf.Tensor3D;
         x = tf.add(x, this.conv1d(att, `${h}.attn.c_proj`, training)) as tf.Tensor3D;
         const m = gelu(this.conv1d(this.layerNorm(x, `${h}.ln_2`), `${h}.mlp.c_fc`, training));
@@ -257,7 +267,7 @@ export class Gpt2Model {
       }
       const out = this.layerNorm(x, 'transformer.ln_f');
       // Tied unembedding: logits = x·wteᵀ.
-      return tf.matMul(out.reshape([bs * t, e]), wte, false, true).reshape([bs, t, this.shape.vocab_size]) as tf.Tensor3D;
+      return tf.matMul(out.reshape([bs * t, e]), tf.transpose(wte)).reshape([bs, t, this.shape.vocab_size]) as tf.Tensor3D;
     });
   }
 

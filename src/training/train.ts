@@ -15,9 +15,9 @@
  * (every position but the last of a window predicts the next token of that
  * window), and its perplexity.
  */
-import * as tf from '@tensorflow/tfjs';
 import { DeterministicRng } from '../crypto/rng.js';
 import { ValidationError } from '../errors.js';
+import { tf } from './backend.js';
 import type { Gpt2Model } from './gpt2.js';
 
 export interface TrainOptions {

@@ -4,7 +4,7 @@
  * an independent PyTorch implementation (test/fixtures/gpt2-anchor.json).
  */
 import { expect } from 'chai';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../src/training/backend.js';
 import { readFileSync } from 'node:fs';
 import { TallyError } from '../../src/errors.js';
 import { Gpt2Model, initGpt2Weights, loraNames, type Gpt2Shape } from '../../src/training/gpt2.js';
@@ -12,7 +12,7 @@ import { trainLocal } from '../../src/training/train.js';
 
 interface Fixture {
   config: Gpt2Shape;
-  lora: { r: number; alpha: number; targets: ('c_attn' | 'c_proj')[] };
+  lora: { r: number; alpha: number; targets: ('c_attn' | 'attn.c_proj')[] };
   weights: Record<string, { shape: number[]; f32: string }>;
   adapter: Record<string, { shape: number[]; f32: string }>;
   ids: number[][];
@@ -83,6 +83,7 @@ describe('training/gpt2: the model against PyTorch', function () {
 
   it('a fresh adapter (B = 0) leaves the logits unchanged; A is Kaiming-uniform within ±1/√in and seeded', () => {
     const base = new Gpt2Model(FIXTURE.config, weights);
+    // PEFT's suffix matching: "c_proj" adapts both attn.c_proj and mlp.c_proj.
     const m = new Gpt2Model(FIXTURE.config, weights, { r: 4, alpha: 8, targets: ['c_attn', 'c_proj', 'c_fc'], seed: 's' });
     const again = new Gpt2Model(FIXTURE.config, weights, { r: 4, alpha: 8, targets: ['c_attn', 'c_proj', 'c_fc'], seed: 's' });
     try {
@@ -90,9 +91,9 @@ describe('training/gpt2: the model against PyTorch', function () {
       const a = base.logits(x), b = m.logits(x);
       expect(maxDiff(a.dataSync(), b.dataSync())).to.equal(0);
       const w = m.adapterWeights();
-      expect(w.size).to.equal(2 * 3 * FIXTURE.config.n_layer);
+      expect(w.size).to.equal(2 * 4 * FIXTURE.config.n_layer);
       const e = FIXTURE.config.n_embd;
-      for (const [target, inDim] of [['c_attn', e], ['c_proj', e], ['c_fc', e]] as const) {
+      for (const [target, inDim] of [['attn.c_attn', e], ['attn.c_proj', e], ['mlp.c_fc', e], ['mlp.c_proj', 4 * e]] as const) {
         const { a: an, b: bn } = loraNames(0, target);
         const av = w.get(an)!;
         expect(av.length).to.equal(4 * inDim);
@@ -100,7 +101,7 @@ describe('training/gpt2: the model against PyTorch', function () {
         expect(Math.max(...av.map(Math.abs))).to.be.above(0.5 / Math.sqrt(inDim));
         expect(w.get(bn)!.every((v) => v === 0)).to.equal(true);
       }
-      expect(maxDiff(w.get(loraNames(1, 'c_fc').a)!, again.adapterWeights().get(loraNames(1, 'c_fc').a)!)).to.equal(0);
+      expect(maxDiff(w.get(loraNames(1, 'mlp.c_fc').a)!, again.adapterWeights().get(loraNames(1, 'mlp.c_fc').a)!)).to.equal(0);
       tf.dispose([x, a, b]);
     } finally {
       base.dispose(); m.dispose(); again.dispose();
@@ -112,11 +113,11 @@ describe('training/gpt2: the model against PyTorch', function () {
     const merged = new Map(weights);
     const e = FIXTURE.config.n_embd;
     for (let i = 0; i < FIXTURE.config.n_layer; i++) {
-      for (const t of targets) {
-        const out = t === 'c_attn' ? 3 * e : e;
+      for (const t of ['attn.c_attn', 'attn.c_proj'] as const) {
+        const out = t === 'attn.c_attn' ? 3 * e : e;
         const { a: an, b: bn } = loraNames(i, t);
         const A = adapter.get(an)!, B = adapter.get(bn)!; // [r, in], [out, r]
-        const name = `transformer.h.${i}.attn.${t}.weight`;
+        const name = `transformer.h.${i}.${t}.weight`;
         const W = Float32Array.from(weights.get(name)!); // [in, out]
         for (let p = 0; p < e; p++) {
           for (let q = 0; q < out; q++) {
@@ -179,8 +180,8 @@ describe('training/gpt2: the model against PyTorch', function () {
     expect(code(() => new Gpt2Model(FIXTURE.config, wrong))).to.equal('TRAIN_ERR_BAD_CHECKPOINT');
     expect(code(() => new Gpt2Model(FIXTURE.config, weights, { r: 0, alpha: 1 }))).to.equal('TRAIN_ERR_BAD_PARAM');
     expect(code(() => new Gpt2Model(FIXTURE.config, weights, { r: 2, alpha: 1, dropout: 1 }))).to.equal('TRAIN_ERR_BAD_PARAM');
-    const bad = new Map(adapter); bad.set(loraNames(0, 'c_attn').a, new Float32Array(5));
-    expect(code(() => new Gpt2Model(FIXTURE.config, weights, { r: 4, alpha: 8, targets: ['c_attn', 'c_proj'], weights: bad }))).to.equal('TRAIN_ERR_BAD_ADAPTER');
+    const bad = new Map(adapter); bad.set(loraNames(0, 'attn.c_attn').a, new Float32Array(5));
+    expect(code(() => new Gpt2Model(FIXTURE.config, weights, { r: 4, alpha: 8, targets: ['c_attn', 'attn.c_proj'], weights: bad }))).to.equal('TRAIN_ERR_BAD_ADAPTER');
   });
 
   it('fresh weights follow GPT-2\'s initialisation, seeded; with trainBase the base weights are what trains', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../src/training/backend.js';
 import { readFileSync } from 'node:fs';
 import { TallyError } from '../../src/errors.js';
 import { Gpt2Model, type Gpt2Shape } from '../../src/training/gpt2.js';
@@ -69,7 +69,7 @@ describe('training/train: local LoRA training and evaluation', function () {
   it('training lowers the loss on a site\'s text; the delta is after − before in the documented layout, and reproducible', () => {
     const windows = textWindows(TEXT, 16);
     const run = (): { r: ReturnType<typeof trainLocal>; before: number; after: number; weights: Map<string, Float32Array> } => {
-      const m = new Gpt2Model(FIXTURE.config, weights, { r: 4, alpha: 8, targets: ['c_attn', 'c_proj', 'c_fc'], seed: 'lower' });
+      const m = new Gpt2Model(FIXTURE.config, weights, { r: 4, alpha: 8, targets: ['c_attn', 'attn.c_proj', 'c_fc'], seed: 'lower' });
       try {
         const start = m.adapterWeights();
         const before = evaluate(m, windows).loss;
