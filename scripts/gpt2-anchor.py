@@ -2,14 +2,14 @@
 """Writes test/fixtures/gpt2-anchor.json: a tiny GPT-2 with a LoRA adapter,
 its forward pass and loss computed by PyTorch, for test/training/gpt2.test.ts.
 
-The reference is written here in plain PyTorch, following Hugging Face's
-GPT2LMHeadModel (Conv1D weights [in, out], pre-LN blocks, fused c_attn,
-gelu_new, tied unembedding) and PEFT's LoRA for Conv1D with fan_in_fan_out
-(y = x W + b + (alpha/r) x A^T B^T). Run with Debian's python3-torch:
+The reference is the plain-PyTorch model of scripts/torch_gpt2.py (Hugging
+Face's GPT2LMHeadModel and PEFT's LoRA for Conv1D). Run with Debian's
+python3-torch:
     /usr/bin/python3 scripts/gpt2-anchor.py
 """
-import base64, json, math, os
+import base64, json, os
 import torch
+from torch_gpt2 import forward
 
 torch.manual_seed(20261126)
 V, P, E, L, H = 257, 16, 16, 2, 2
@@ -38,36 +38,6 @@ for i in range(L):
         lora[f"{base}.lora_A.weight"] = rnd(R, din, scale=0.3)
         lora[f"{base}.lora_B.weight"] = rnd(dout, R, scale=0.3)  # non-zero, so the adapter path is exercised
 
-def gelu_new(x):
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
-
-def conv1d(x, name, lora_key=None):
-    y = x @ w[f"{name}.weight"] + w[f"{name}.bias"]
-    if lora_key is not None and f"{lora_key}.lora_A.weight" in lora:
-        a, b = lora[f"{lora_key}.lora_A.weight"], lora[f"{lora_key}.lora_B.weight"]
-        y = y + (ALPHA / R) * (x @ a.T @ b.T)
-    return y
-
-def forward(ids, use_lora):
-    B, T = ids.shape
-    d = E // H
-    x = w["transformer.wte.weight"][ids] + w["transformer.wpe.weight"][:T]
-    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
-    for i in range(L):
-        h = f"transformer.h.{i}"
-        key = (lambda t: f"base_model.model.{h}.attn.{t}") if use_lora else (lambda t: None)
-        a = torch.nn.functional.layer_norm(x, (E,), w[f"{h}.ln_1.weight"], w[f"{h}.ln_1.bias"], EPS)
-        q, k, v = conv1d(a, f"{h}.attn.c_attn", key("c_attn")).split(E, dim=2)
-        q, k, v = (z.view(B, T, H, d).transpose(1, 2) for z in (q, k, v))
-        s = (q @ k.transpose(-1, -2)) / math.sqrt(d)
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-        o = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(B, T, E)
-        x = x + conv1d(o, f"{h}.attn.c_proj", key("c_proj"))
-        m = torch.nn.functional.layer_norm(x, (E,), w[f"{h}.ln_2.weight"], w[f"{h}.ln_2.bias"], EPS)
-        x = x + conv1d(gelu_new(conv1d(m, f"{h}.mlp.c_fc")), f"{h}.mlp.c_proj")
-    x = torch.nn.functional.layer_norm(x, (E,), w["transformer.ln_f.weight"], w["transformer.ln_f.bias"], EPS)
-    return x @ w["transformer.wte.weight"].T
-
 def b64(t):
     return base64.b64encode(t.detach().contiguous().numpy().astype("<f4").tobytes()).decode()
 
@@ -77,7 +47,8 @@ out = {}
 for use_lora in (False, True):
     for p in lora.values():
         p.requires_grad_(use_lora)
-    logits = forward(ids, use_lora)
+    cfg = {"n_embd": E, "n_head": H, "n_layer": L, "layer_norm_epsilon": EPS}
+    logits = forward(w, cfg, ids, lora if use_lora else None, ALPHA / R)
     loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
     entry = {"logits": b64(logits), "loss": loss.item()}
     if use_lora:
