@@ -27,13 +27,13 @@ export function loadFixture<T>(relative: string): T {
 
 /**
  * Asserts that `fn` throws an instance of `cls` with the given `code` (and, when
- * given, exactly `message`); returns the error.
+ * given, exactly `message`, or a message matching it); returns the error.
  */
 export function expectError(
   fn: () => unknown,
   cls: abstract new (...args: never[]) => TallyError,
   code: string,
-  message?: string,
+  message?: string | RegExp,
 ): TallyError {
   let caught: unknown;
   try {
@@ -44,7 +44,8 @@ export function expectError(
   expect(caught, 'expected an error').to.be.instanceOf(cls);
   const err = caught as TallyError;
   expect(err.code).to.equal(code);
-  if (message !== undefined) expect(err.message).to.equal(message);
+  if (typeof message === 'string') expect(err.message).to.equal(message);
+  else if (message !== undefined) expect(err.message).to.match(message);
   return err;
 }
 

@@ -4,6 +4,7 @@
  * tensor list, save/load round trips and every refusal.
  */
 import { expect } from 'chai';
+import { expectError } from '../crypto/_helpers.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,15 +36,7 @@ function tensorsFor(c: LoraConfig): Map<string, Float32Array> {
 }
 
 function refusedWith(fn: () => unknown, code: TrainCode, message: RegExp): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'refused').to.be.instanceOf(ValidationError);
-  expect((err as ValidationError).code).to.equal(code);
-  expect((err as Error).message).to.match(message);
+  expectError(fn, ValidationError, code, message);
 }
 
 const dirs: string[] = [];

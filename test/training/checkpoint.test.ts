@@ -5,6 +5,7 @@
  * every refusal.
  */
 import { expect } from 'chai';
+import { expectError } from '../crypto/_helpers.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,15 +49,7 @@ function rawFile(entries: { name: string; dtype: string; shape: number[]; bytes:
 }
 
 function refusedWith(fn: () => unknown, code: TrainCode, message: RegExp): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'refused').to.be.instanceOf(ValidationError);
-  expect((err as ValidationError).code).to.equal(code);
-  expect((err as Error).message).to.match(message);
+  expectError(fn, ValidationError, code, message);
 }
 
 const dirs: string[] = [];

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { CodecError, TallyError, ValidationError } from '../../src/errors.js';
+import { expectError } from '../crypto/_helpers.js';
+import { CodecError, ValidationError } from '../../src/errors.js';
 import { DeterministicRng } from '../../src/crypto/rng.js';
 import {
   BYTE_VOCAB_SIZE, decodeText, documentBytes, encodeText, EOS_ID, firstInvalidUtf8, labelDistances, labelSkew,
@@ -11,18 +12,6 @@ import {
   type Document, type PartitionSpec, type SitePartition,
 } from '../../src/training/corpus.js';
 
-/** Asserts that `fn` throws an instance of `cls` with `code`; returns the error. */
-function expectError(fn: () => unknown, cls: abstract new (...args: never[]) => TallyError, code: string): TallyError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected an error').to.be.instanceOf(cls);
-  expect((caught as TallyError).code).to.equal(code);
-  return caught as TallyError;
-}
 
 const doc = (id: string, text: string, labels: Record<string, string | number> = {}): Document => ({ id, text, labels });
 const bytesOf = (ds: readonly Document[]): number => ds.reduce((s, d) => s + documentBytes(d), 0);
