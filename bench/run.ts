@@ -11,6 +11,7 @@ const SUITES: Record<string, () => Promise<{ main(argv: string[]): Promise<objec
   secagg: () => import('./secagg.js'),
   dp: () => import('./dp.js'),
   scale: () => import('./scale.js'),
+  training: () => import('./training.js'),
   transport: () => import('./transport.js'),
 };
 

@@ -84,6 +84,35 @@ def evaluate(model_dir, text_path, adapter_dir=None):
             tokens += len(win) - 1
     return {"loss": total / tokens, "perplexity": math.exp(total / tokens), "tokens": tokens}
 
+def bench(model_dir, batch, rank, steps, threads):
+    """Milliseconds per LoRA training step (c_attn, alpha = 2r, AdamW) on random byte windows, as tally's bench does it."""
+    import time
+    if threads > 0:
+        torch.set_num_threads(threads)
+    cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    w = {(k if k.startswith("transformer.") else "transformer." + k): v for k, v in read_safetensors(os.path.join(model_dir, "model.safetensors")).items()}
+    E, P = cfg["n_embd"], cfg["n_positions"]
+    g = torch.Generator().manual_seed(1)
+    lora = {}
+    for i in range(cfg["n_layer"]):
+        base = f"base_model.model.transformer.h.{i}.attn.c_attn"
+        lora[f"{base}.lora_A.weight"] = ((torch.rand(rank, E, generator=g) * 2 - 1) / math.sqrt(E)).requires_grad_()
+        lora[f"{base}.lora_B.weight"] = torch.zeros(3 * E, rank).requires_grad_()
+    opt = torch.optim.AdamW(list(lora.values()), lr=1e-3, weight_decay=0.0)
+    ids = torch.randint(0, 256, (batch, P), generator=g)
+    times = []
+    for s in range(steps + 2):
+        t0 = time.perf_counter()
+        logits = forward(w, cfg, ids, lora, 2.0)
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if s >= 2:
+            times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {"msPerStep": times[len(times) // 2], "threads": torch.get_num_threads(), "torch": torch.__version__}
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -91,5 +120,14 @@ if __name__ == "__main__":
     e.add_argument("--model", required=True)
     e.add_argument("--adapter")
     e.add_argument("--text", required=True)
+    b = sub.add_parser("bench")
+    b.add_argument("--model", required=True)
+    b.add_argument("--batch", type=int, default=8)
+    b.add_argument("--rank", type=int, default=8)
+    b.add_argument("--steps", type=int, default=10)
+    b.add_argument("--threads", type=int, default=0)
     a = p.parse_args()
-    print(json.dumps(evaluate(a.model, a.text, a.adapter)))
+    if a.cmd == "eval":
+        print(json.dumps(evaluate(a.model, a.text, a.adapter)))
+    else:
+        print(json.dumps(bench(a.model, a.batch, a.rank, a.steps, a.threads)))
