@@ -54,6 +54,7 @@ const started = new Date();
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json'), '--incremental', '--tsBuildInfoFile', join(root, 'dist', '.tsbuildinfo')], { stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
+spawnSync(process.execPath, [join(root, 'scripts', 'prune-dist.mjs')], { stdio: 'inherit' });
 mkdirSync(dirname(stamp), { recursive: true });
 closeSync(openSync(stamp, 'w'));
 utimesSync(stamp, started, started);
