@@ -43,8 +43,22 @@ function remoteCode(code: string): NetCode | WireCode {
  */
 export class CoordinatorLink extends EventEmitter<{ frame: [Envelope]; close: [NetError] }> {
   private closedWith: NetError | undefined;
+  /** Frames that arrived while nobody listened (e.g. a session-start right behind the welcome). */
+  private readonly pending: Envelope[] = [];
   private constructor(private readonly ws: WebSocket, readonly clientId: number) {
     super();
+    // Hand the held frames to the first 'frame' listener, once it is attached.
+    (this as unknown as EventEmitter).on('newListener', (event: string | symbol) => { if (event === 'frame' && this.pending.length > 0) setImmediate(() => this.flush()); });
+  }
+
+  /** Delivers a frame to the listeners, or holds it until there is one. */
+  private deliver(e: Envelope): void {
+    if (this.listenerCount('frame') === 0 || this.pending.length > 0) { this.pending.push(e); this.flush(); return; }
+    this.emit('frame', e);
+  }
+
+  private flush(): void {
+    while (this.pending.length > 0 && this.listenerCount('frame') > 0) this.emit('frame', this.pending.shift()!);
   }
 
   get open(): boolean { return this.closedWith === undefined; }
@@ -85,7 +99,7 @@ export class CoordinatorLink extends EventEmitter<{ frame: [Envelope]; close: [N
           throw err;
         }
         if (e.kind === 'error') { fail(new NetError(remoteCode(e.code), `the coordinator refused: ${e.message}`)); return; }
-        if (link !== undefined) { link.emit('frame', e); return; }
+        if (link !== undefined) { link.deliver(e); return; }
         if (e.kind === 'challenge' && !challenged) {
           challenged = true;
           const sig = o.provider.ed25519Sign(o.seed, authSignedBytes(o.consortium, e.challenge, o.siteId));
