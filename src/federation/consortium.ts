@@ -18,8 +18,9 @@ import { fromHex, toHex } from '../crypto/_validate.js';
 import { isLowOrderEd25519, isNonCanonicalEd25519 } from '../crypto/lowOrder.js';
 import { nativeProvider } from '../crypto/native.js';
 import { TallyError, ValidationError } from '../errors.js';
-import { checkConfigShape } from '../secagg/config.js';
+import { checkConfigShape, type GraphSpec, type SessionConfig } from '../secagg/config.js';
 import { chooseSessionParams, thresholdRange, validateThreshold, type Threat } from '../secagg/params.js';
+import { envelopeLimits, type EnvelopeLimits } from '../transport/envelope.js';
 import { generateTlsMaterial } from '../transport/tls-material.js';
 import { packageRoot } from '../vectors/common.js';
 import { generateSiteKey, writeSiteKey } from './keys.js';
@@ -254,11 +255,7 @@ export function parseConsortium(json: unknown, dir: string, file?: string): Cons
   }
   // What the sessions will check: the consortium must give a valid secagg-v1 configuration.
   try {
-    checkConfigShape({
-      nonce: new Uint8Array(32), clientIds: sites.map((s) => s.clientId), threshold: a.threshold, bits: a.bits, dim: a.dim, threat: a.threat,
-      graph: a.graph === 'harary' ? { kind: 'harary', degree: k } : { kind: 'complete' },
-      ...(a.threat === 'malicious' ? { identityKeys: sites.map((s) => s.publicKey) } : {}),
-    });
+    checkConfigShape(configOf(a, sites, new Uint8Array(32)));
   } catch (err) {
     if (!(err instanceof TallyError)) throw err;
     throw bad('aggregation', err.message);
@@ -318,6 +315,33 @@ function deepFreeze<T>(v: T): T {
 }
 
 const byId = new WeakMap<Consortium, Map<string, RosterSite>>();
+
+/** The neighbour graph of the consortium's sessions. */
+export function graphOf(a: AggregationConfig): GraphSpec {
+  return a.graph === 'harary' ? { kind: 'harary', degree: a.degree! } : { kind: 'complete' };
+}
+
+function configOf(a: AggregationConfig, sites: readonly RosterSite[], nonce: Uint8Array): SessionConfig {
+  return {
+    nonce, clientIds: sites.map((s) => s.clientId), threshold: a.threshold, bits: a.bits, dim: a.dim, threat: a.threat, graph: graphOf(a),
+    ...(a.threat === 'malicious' ? { identityKeys: sites.map((s) => s.publicKey) } : {}),
+  };
+}
+
+/**
+ * The secagg-v1 configuration of one session of the consortium: the whole
+ * roster with the agreed parameters and the session's nonce. The one
+ * derivation the coordinator, every site and the configuration check use.
+ */
+export function sessionConfig(c: Consortium, nonce: Uint8Array): SessionConfig {
+  return configOf(c.config.aggregation, c.sites, nonce);
+}
+
+/** The envelope limits of the consortium: every frame bound follows from its roster size and parameters. */
+export function consortiumLimits(c: Consortium): EnvelopeLimits {
+  const a = c.config.aggregation;
+  return envelopeLimits({ rosterSize: c.sites.length, dim: a.dim, bits: a.bits, graph: graphOf(a) });
+}
 
 /** The roster site with this id, or undefined. */
 export function siteById(c: Consortium, id: string): RosterSite | undefined {

@@ -28,13 +28,13 @@
  * take part in the next session with fresh keys.
  */
 import { randomBytes } from 'node:crypto';
+import { equalBytes } from '../crypto/_validate.js';
 import { nativeProvider } from '../crypto/native.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { ServerDriver, type ServerOutcome } from '../secagg/driver.js';
-import type { SessionConfig } from '../secagg/config.js';
-import { clipText, encodeEnvelope, envelopeLimits, type Envelope, type SessionStartBody } from '../transport/envelope.js';
+import { clipText, encodeEnvelope, type Envelope, type SessionStartBody } from '../transport/envelope.js';
 import { SiteListener, type SiteConnection, type TlsServerMaterial } from '../transport/ws-server.js';
-import type { Consortium, RosterSite } from './consortium.js';
+import { consortiumLimits, sessionConfig, type Consortium, type RosterSite } from './consortium.js';
 import type { CoordinatorStore } from './store.js';
 
 /** Pause between the end of a session and the gathering for the next (at most one round's deadline). */
@@ -173,25 +173,10 @@ export class Coordinator {
     });
   }
 
-  private sessionConfig(nonce: Uint8Array): SessionConfig {
-    const a = this.o.consortium.config.aggregation;
-    const sites = this.o.consortium.sites;
-    return {
-      nonce,
-      clientIds: sites.map((s) => s.clientId),
-      threshold: a.threshold,
-      bits: a.bits,
-      dim: a.dim,
-      threat: a.threat,
-      graph: a.graph === 'harary' ? { kind: 'harary', degree: a.degree! } : { kind: 'complete' },
-      ...(a.threat === 'malicious' ? { identityKeys: sites.map((s) => s.publicKey) } : {}),
-    };
-  }
-
   private startSession(): Running {
     const nonce = new Uint8Array(randomBytes(32));
     const hex = Buffer.from(nonce).toString('hex');
-    const config = this.sessionConfig(nonce);
+    const config = sessionConfig(this.o.consortium, nonce);
     const roundMs = this.o.consortium.config.deadlines.roundMs;
     const cohort = this.listener.connected();
     const start: SessionStartBody = {
@@ -296,7 +281,7 @@ export class Coordinator {
     }
     const r = this.running;
     // A late frame of an earlier session, or one sent before any session: ignored.
-    if (r === undefined || !sameBytes(e.session, r.nonce)) return;
+    if (r === undefined || !equalBytes(e.session, r.nonce)) return;
     r.traffic.up += bytes;
     r.driver.receive(s.clientId, e.payload);
     this.closeIfOnlyAbsent();
@@ -308,15 +293,6 @@ export class Coordinator {
   }
 }
 
-/** The envelope limits of a consortium: every frame bound follows from its roster size and parameters. */
-export function consortiumLimits(c: Consortium) {
-  const a = c.config.aggregation;
-  return envelopeLimits({
-    rosterSize: c.sites.length, dim: a.dim, bits: a.bits,
-    graph: a.graph === 'harary' ? { kind: 'harary', degree: a.degree! } : { kind: 'complete' },
-  });
-}
-
 function toReport(hex: string, out: ServerOutcome, siteOf: (id: number) => string, t: { up: number; down: number }): SessionReport {
   const traffic = { up: t.up, down: t.down };
   const dropped = [...out.dropped].sort((a, b) => a[0] - b[0]).map(([peer, d]) => ({ site: siteOf(peer), round: d.round, code: d.code }));
@@ -325,8 +301,4 @@ function toReport(hex: string, out: ServerOutcome, siteOf: (id: number) => strin
     return { session: hex, outcome: 'completed', survivors: out.survivors.map(siteOf), dropped, sum: [...out.sum], abort: undefined, rounds, traffic };
   }
   return { session: hex, outcome: 'aborted', survivors: [], dropped, sum: undefined, abort: { code: out.code, message: out.message, round: out.round }, rounds, traffic };
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

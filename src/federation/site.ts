@@ -20,16 +20,15 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { equalBytes } from '../crypto/_validate.js';
 import { nativeProvider } from '../crypto/native.js';
 import { systemRng } from '../crypto/rng.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { NetError } from '../errors.js';
-import type { SessionConfig } from '../secagg/config.js';
 import { ClientDriver } from '../secagg/driver.js';
 import type { Envelope, SessionStartBody } from '../transport/envelope.js';
 import { backoffDelay, CoordinatorLink } from '../transport/ws-client.js';
-import { consortiumLimits } from './coordinator.js';
-import type { Consortium, RosterSite } from './consortium.js';
+import { consortiumLimits, sessionConfig, type Consortium, type RosterSite } from './consortium.js';
 
 export interface SiteOptions {
   readonly consortium: Consortium;
@@ -102,16 +101,16 @@ function inputDigest(seed: Uint8Array, input: Uint32Array): string {
 
 /** Differences between a session-start and what the consortium agreed, in words (empty: none). */
 export function startMismatches(c: Consortium, s: SessionStartBody): string[] {
-  const a = c.config.aggregation;
+  const want = sessionConfig(c, s.session);
   const out: string[] = [];
-  const ids = c.sites.map((x) => x.clientId);
+  const ids = want.clientIds;
   if (s.clientIds.length !== ids.length || s.clientIds.some((id, i) => id !== ids[i])) out.push(`the cohort is not the roster (${s.clientIds.length} ids, roster ${ids.length})`);
-  if (s.threshold !== a.threshold) out.push(`threshold ${s.threshold}, agreed ${a.threshold}`);
-  if (s.bits !== a.bits) out.push(`bits ${s.bits}, agreed ${a.bits}`);
-  if (s.dim !== a.dim) out.push(`dim ${s.dim}, agreed ${a.dim}`);
-  if (s.threat !== a.threat) out.push(`threat model ${s.threat}, agreed ${a.threat}`);
-  const degree = s.graph.kind === 'harary' ? s.graph.degree : undefined;
-  if (s.graph.kind !== a.graph || (a.graph === 'harary' && degree !== a.degree)) out.push(`graph ${s.graph.kind}${degree !== undefined ? ` k=${degree}` : ''}, agreed ${a.graph}${a.degree !== undefined ? ` k=${a.degree}` : ''}`);
+  if (s.threshold !== want.threshold) out.push(`threshold ${s.threshold}, agreed ${want.threshold}`);
+  if (s.bits !== want.bits) out.push(`bits ${s.bits}, agreed ${want.bits}`);
+  if (s.dim !== want.dim) out.push(`dim ${s.dim}, agreed ${want.dim}`);
+  if (s.threat !== want.threat) out.push(`threat model ${s.threat}, agreed ${want.threat}`);
+  const graph = (g: SessionStartBody['graph']): string => (g.kind === 'harary' ? `harary k=${g.degree}` : 'complete');
+  if (graph(s.graph) !== graph(want.graph)) out.push(`graph ${graph(s.graph)}, agreed ${graph(want.graph)}`);
   return out;
 }
 
@@ -211,10 +210,8 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
           session = undefined;
           return;
         }
-        const config: SessionConfig = {
-          nonce: e.session, clientIds: e.clientIds, threshold: e.threshold, bits: e.bits, dim: e.dim, threat: e.threat, graph: e.graph,
-          ...(e.threat === 'malicious' ? { identityKeys: c.sites.map((s) => s.publicKey) } : {}),
-        };
+        // The session runs on the site's own copy of the agreed parameters, with the coordinator's nonce.
+        const config = sessionConfig(c, e.session);
         session = e.session;
         const nonce = e.session;
         const hex = Buffer.from(nonce).toString('hex');
@@ -239,7 +236,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
         driver.start();
         return;
       }
-      if (session === undefined || !('session' in e) || !sameBytes(e.session, session)) return; // not about our session
+      if (session === undefined || !('session' in e) || !equalBytes(e.session, session)) return; // not about our session
       if (e.kind === 'secagg') { driver?.receive(e.payload); return; }
       if (e.kind === 'result') {
         const name = (id: number): string => c.sites.find((s) => s.clientId === id)?.id ?? `client-${id}`;
@@ -271,9 +268,6 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
   });
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -29,6 +29,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { equalBytes } from '../crypto/_validate.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { CodecError, NetError, type TallyCode } from '../errors.js';
 import { authSignedBytes, clipText, decodeEnvelope, encodeEnvelope, maxFrameBytes, type Envelope, type EnvelopeLimits } from './envelope.js';
@@ -284,7 +285,7 @@ export class SiteListener {
         if (e.kind !== 'hello') { fail('NET_ERR_PROTOCOL', `expected hello, got ${e.kind}`); return; }
         claimed = this.byId.get(e.siteId);
         if (claimed === undefined) { fail('NET_ERR_UNKNOWN_SITE', `site '${e.siteId}' is not in the roster`); return; }
-        if (!equal(e.consortium, this.o.consortium)) { fail('NET_ERR_CONFIG_MISMATCH', 'the site holds a different consortium configuration (its hash differs)'); return; }
+        if (!equalBytes(e.consortium, this.o.consortium)) { fail('NET_ERR_CONFIG_MISMATCH', 'the site holds a different consortium configuration (its hash differs)'); return; }
         // With client certificates, the certificate's CN must be the claimed site.
         if (this.o.tls?.clientCertificates === true) {
           const cn = (req.socket as TLSSocket).getPeerCertificate?.()?.subject?.CN;
@@ -338,11 +339,4 @@ export function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   return data;
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
 }

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { nativeProvider } from '../../src/crypto/native.js';
 import { systemRng } from '../../src/crypto/rng.js';
-import { Coordinator, consortiumLimits } from '../../src/federation/coordinator.js';
-import { initConsortium, parseConsortium, type Consortium } from '../../src/federation/consortium.js';
+import { Coordinator } from '../../src/federation/coordinator.js';
+import { consortiumLimits, initConsortium, parseConsortium, sessionConfig, type Consortium } from '../../src/federation/consortium.js';
 import { readSiteKey } from '../../src/federation/keys.js';
 import { runSite, type SiteResult } from '../../src/federation/site.js';
 import { CoordinatorStore } from '../../src/federation/store.js';
@@ -111,7 +111,7 @@ export async function partialSite(f: Fixture, i: number, input: Uint32Array, sil
       if (silentFrom === 0) return;
       const nonce = e.session;
       driver = new ClientDriver({
-        config: { nonce, clientIds: e.clientIds, threshold: e.threshold, bits: e.bits, dim: e.dim, threat: e.threat, graph: e.graph },
+        config: sessionConfig(f.consortium, nonce),
         id: i, provider: nativeProvider, rng: systemRng, input,
         channel: { send: (bytes) => { if (round < silentFrom) link.send({ kind: 'secagg', session: nonce, payload: mutate !== undefined ? mutate(bytes, round) : bytes }); } },
         listener: { message: (m) => { if (m.direction === 'to-server') round = m.round; } },
