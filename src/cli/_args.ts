@@ -6,9 +6,44 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 
 /** A bad command line: the command prints it with a pointer to --help and exits 2. */
 export class UsageError extends Error {}
+
+/** Prints a usage error of `tally <cmd>`; returns its exit status, 2. */
+export function usageError(cmd: string, message: string): number {
+  console.error(`tally ${cmd}: ${message} (see tally ${cmd} --help)`);
+  return 2;
+}
+
+/** The options of a command line: a string for each option given a value, true for each flag. */
+export type OptionValues = Readonly<Record<string, string | boolean | undefined>>;
+
+/**
+ * Parses the command line of `tally <cmd>`: `valued` options take a value
+ * (a negative number included), `flags` do not, and -h/--help is always
+ * known. A bad command line is printed as a usage error and gives the exit
+ * status 2 instead of values.
+ */
+export function parseOptions(cmd: string, argv: readonly string[], valued: readonly string[], flags: readonly string[] = []): OptionValues | number {
+  try {
+    return parseArgs({
+      args: joinNegativeValues(argv, valued), strict: true, allowPositionals: false, options: {
+        ...Object.fromEntries(valued.map((o) => [o, { type: 'string' as const }])),
+        ...Object.fromEntries(flags.map((o) => [o, { type: 'boolean' as const }])),
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    return usageError(cmd, (err as Error).message.split('\n')[0]!);
+  }
+}
+
+/** A log that prints each line with an ISO timestamp (nothing when quiet), for long-running commands. */
+export function timestampedLog(quiet: boolean): (line: string) => void {
+  return quiet ? () => {} : (line) => console.log(`${new Date().toISOString()} ${line}`);
+}
 
 /**
  * `--clients -5` reads as the value -5 of an option that takes a value

@@ -9,10 +9,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { NetError, ValidationError } from '../errors.js';
 import type { Consortium } from '../federation/consortium.js';
-import { checkOutPath, isLoopback, UsageError } from './_args.js';
+import { checkOutPath, isLoopback, parseOptions, timestampedLog, usageError, UsageError } from './_args.js';
 
 const HELP = `usage: tally join --config FILE --key KEYFILE --vector VECTOR [options]
 
@@ -41,11 +40,6 @@ shares: if such a session does not complete, join exits with status 3 and
 the site needs a new input (see docs/threat-model.md).
 `;
 
-function usageError(message: string): number {
-  console.error(`tally join: ${message} (see tally join --help)`);
-  return 2;
-}
-
 /** Reads --vector: a JSON array of `dim` integers in [0, 2^bits). */
 function loadVector(file: string, dim: number, bits: number): Uint32Array {
   let doc: unknown;
@@ -59,21 +53,12 @@ function loadVector(file: string, dim: number, bits: number): Uint32Array {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv, strict: true, allowPositionals: false, options: {
-        config: { type: 'string' }, key: { type: 'string' }, vector: { type: 'string' }, state: { type: 'string' }, out: { type: 'string' },
-        url: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'insecure-loopback': { type: 'boolean' },
-        quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    return usageError((err as Error).message.split('\n')[0]!);
-  }
-  if (values.help === true) { console.log(HELP); return 0; }
+  const v = parseOptions('join', argv, ['config', 'key', 'vector', 'state', 'out', 'url', 'tls-cert', 'tls-key'], ['insecure-loopback', 'quiet']);
+  if (typeof v === 'number') return v;
+  if (v.help === true) { console.log(HELP); return 0; }
+  const values = v as Partial<Record<'config' | 'key' | 'vector' | 'state' | 'out' | 'url' | 'tls-cert' | 'tls-key', string>> & Partial<Record<'insecure-loopback' | 'quiet', boolean>>;
   const quiet = values.quiet === true;
-  const log = quiet ? () => {} : (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  const log = timestampedLog(quiet);
   const [{ loadConsortium }, { readSiteKey }, { runSite }] = await Promise.all([
     import('../federation/consortium.js'), import('../federation/keys.js'), import('../federation/site.js'),
   ]);
@@ -86,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     consortium = loadConsortium(resolve(values.config!));
     input = loadVector(values.vector!, consortium.config.aggregation.dim, consortium.config.aggregation.bits);
   } catch (err) {
-    if (err instanceof UsageError) return usageError(err.message);
+    if (err instanceof UsageError) return usageError('join', err.message);
     throw err;
   }
   const key = readSiteKey(resolve(values.key!));

@@ -5,6 +5,7 @@
  * Exit status: 0 done, 2 bad usage or FILE exists.
  */
 import { parseArgs } from 'node:util';
+import { usageError } from './_args.js';
 import { generateSiteKey, writeSiteKey } from '../federation/keys.js';
 
 const HELP = `usage: tally keygen --out FILE
@@ -20,21 +21,16 @@ the consortium's roster: it is the site's "publicKey" in consortium.json.
 Exit status: 0 done, 2 bad usage or FILE exists.
 `;
 
-function usageError(message: string): number {
-  console.error(`tally keygen: ${message} (see tally keygen --help)`);
-  return 2;
-}
-
 /** Entry point of `tally keygen`; returns the exit status. */
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
   } catch (err) {
-    return usageError((err as Error).message.split('\n')[0]!);
+    return usageError('keygen', (err as Error).message.split('\n')[0]!);
   }
   if (values.help) { console.log(HELP); return 0; }
-  if (values.out === undefined || values.out === '') return usageError('missing --out');
+  if (values.out === undefined || values.out === '') return usageError('keygen', 'missing --out');
   const key = generateSiteKey();
   writeSiteKey(values.out, key);
   console.log(Buffer.from(key.publicKey).toString('hex'));

@@ -8,10 +8,9 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ValidationError } from '../errors.js';
 import type { Coordinator as CoordinatorT } from '../federation/coordinator.js';
-import { checkOutPath, isLoopback, UsageError } from './_args.js';
+import { checkOutPath, isLoopback, parseOptions, timestampedLog, usageError, UsageError } from './_args.js';
 
 const HELP = `usage: tally serve --config FILE [options]
 
@@ -41,27 +40,12 @@ the interrupted session is recorded as aborted and a new one starts with
 fresh keys; the sites reconnect by themselves.
 `;
 
-function usageError(message: string): number {
-  console.error(`tally serve: ${message} (see tally serve --help)`);
-  return 2;
-}
-
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv, strict: true, allowPositionals: false, options: {
-        config: { type: 'string' }, state: { type: 'string' }, once: { type: 'boolean' }, out: { type: 'string' },
-        host: { type: 'string' }, port: { type: 'string' }, 'insecure-loopback': { type: 'boolean' },
-        quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    return usageError((err as Error).message.split('\n')[0]!);
-  }
-  if (values.help === true) { console.log(HELP); return 0; }
-  const quiet = values.quiet === true;
-  const log = quiet ? () => {} : (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  const v = parseOptions('serve', argv, ['config', 'state', 'out', 'host', 'port'], ['once', 'insecure-loopback', 'quiet']);
+  if (typeof v === 'number') return v;
+  if (v.help === true) { console.log(HELP); return 0; }
+  const values = v as Partial<Record<'config' | 'state' | 'out' | 'host' | 'port', string>> & Partial<Record<'once' | 'insecure-loopback' | 'quiet', boolean>>;
+  const log = timestampedLog(values.quiet === true);
   let port: number | undefined;
   try {
     if (values.config === undefined) throw new UsageError('--config FILE is required');
@@ -72,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
       if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port expected an integer in [0, 65535], got '${values.port}'`);
     }
   } catch (err) {
-    if (err instanceof UsageError) return usageError(err.message);
+    if (err instanceof UsageError) return usageError('serve', err.message);
     throw err;
   }
 

@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { checkOutPath, joinNegativeValues, UsageError } from './_args.js';
+import { checkOutPath, joinNegativeValues, usageError, UsageError } from './_args.js';
 import { systemRng, type Rng } from '../crypto/rng.js';
 import { toHex } from '../crypto/_validate.js';
 import { TallyError } from '../errors.js';
@@ -295,11 +295,6 @@ function progressLine(): { update(text: string): void; done(): void } {
   };
 }
 
-function usageError(message: string): number {
-  console.error(`tally simulate: ${message} (see tally simulate --help)`);
-  return 2;
-}
-
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
@@ -310,14 +305,14 @@ export async function run(argv: string[]): Promise<number> {
       },
     }));
   } catch (err) {
-    return usageError((err as Error).message.split('\n')[0]!);
+    return usageError('simulate', (err as Error).message.split('\n')[0]!);
   }
   if (values.help) { console.log(HELP); return 0; }
   let p: Plan;
   try {
     p = plan(values as Values);
   } catch (err) {
-    if (err instanceof UsageError) return usageError(err.message);
+    if (err instanceof UsageError) return usageError('simulate', err.message);
     throw err;
   }
   const quiet = values.quiet === true;
@@ -354,7 +349,7 @@ export async function run(argv: string[]): Promise<number> {
     });
   } catch (err) {
     line.done();
-    if (err instanceof TallyError && err.code.startsWith('SECAGG_ERR_BAD_')) return usageError(`${err.code}: ${err.message}`);
+    if (err instanceof TallyError && err.code.startsWith('SECAGG_ERR_BAD_')) return usageError('simulate', `${err.code}: ${err.message}`);
     throw err;
   }
   line.done();

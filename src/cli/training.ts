@@ -12,11 +12,10 @@
  */
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ValidationError } from '../errors.js';
-import { joinNegativeValues, UsageError } from './_args.js';
+import { parseOptions, usageError, UsageError, type OptionValues } from './_args.js';
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = OptionValues;
 
 function num(v: Values, name: string, dflt: number, ok: (x: number) => boolean, what: string): number {
   const s = v[name];
@@ -27,22 +26,6 @@ function num(v: Values, name: string, dflt: number, ok: (x: number) => boolean, 
 }
 const int = (lo: number, hi = Number.MAX_SAFE_INTEGER) => (x: number) => Number.isInteger(x) && x >= lo && x <= hi;
 const positive = (x: number) => x > 0;
-
-function parse(cmd: string, argv: string[], strings: readonly string[], booleans: readonly string[] = []): Values | number {
-  try {
-    const { values } = parseArgs({
-      args: joinNegativeValues(argv, strings), strict: true, allowPositionals: false, options: {
-        ...Object.fromEntries(strings.map((o) => [o, { type: 'string' as const }])),
-        ...Object.fromEntries(booleans.map((o) => [o, { type: 'boolean' as const }])),
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    return values as Values;
-  } catch (err) {
-    console.error(`tally ${cmd}: ${(err as Error).message.split('\n')[0]} (see tally ${cmd} --help)`);
-    return 2;
-  }
-}
 
 function version(): string {
   return (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
@@ -85,7 +68,7 @@ held-out loss are recorded in the checkpoint's metadata.
 `;
 
 export async function pretrain(argv: string[]): Promise<number> {
-  const v = parse('pretrain', argv, ['out', 'cutoff', 'layers', 'embd', 'heads', 'positions', 'steps', 'batch', 'lr', 'warmup', 'held-out', 'seed', 'backend'], ['quiet']);
+  const v = parseOptions('pretrain', argv, ['out', 'cutoff', 'layers', 'embd', 'heads', 'positions', 'steps', 'batch', 'lr', 'warmup', 'held-out', 'seed', 'backend'], ['quiet']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(PRETRAIN_HELP); return 0; }
   const log = v.quiet === true ? () => {} : (s: string) => console.log(s);
@@ -103,7 +86,7 @@ export async function pretrain(argv: string[]): Promise<number> {
       heldOut: num(v, 'held-out', 0.05, (x) => x > 0 && x < 0.5, 'a fraction in (0, 0.5)'), seed: (v.seed as string | undefined) ?? 'tally-base',
     };
   } catch (err) {
-    if (err instanceof UsageError) { console.error(`tally pretrain: ${err.message} (see tally pretrain --help)`); return 2; }
+    if (err instanceof UsageError) return usageError('pretrain', err.message);
     throw err;
   }
   const name = await backend(v, log);
@@ -173,7 +156,7 @@ is what one site does locally.
 `;
 
 export async function train(argv: string[]): Promise<number> {
-  const v = parse('train', argv, ['model', 'text', 'out', 'rank', 'alpha', 'dropout', 'targets', 'steps', 'epochs', 'batch', 'lr', 'warmup', 'weight-decay', 'clip', 'seed', 'backend'], ['ffa', 'quiet']);
+  const v = parseOptions('train', argv, ['model', 'text', 'out', 'rank', 'alpha', 'dropout', 'targets', 'steps', 'epochs', 'batch', 'lr', 'warmup', 'weight-decay', 'clip', 'seed', 'backend'], ['ffa', 'quiet']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(TRAIN_HELP); return 0; }
   const log = v.quiet === true ? () => {} : (s: string) => console.log(s);
@@ -193,7 +176,7 @@ export async function train(argv: string[]): Promise<number> {
       seed: (v.seed as string | undefined) ?? 'tally',
     };
   } catch (err) {
-    if (err instanceof UsageError) { console.error(`tally train: ${err.message} (see tally train --help)`); return 2; }
+    if (err instanceof UsageError) return usageError('train', err.message);
     throw err;
   }
   const name = await backend(v, log);
@@ -247,7 +230,7 @@ has one); every position predicts the next byte within its window.
 `;
 
 export async function evalCommand(argv: string[]): Promise<number> {
-  const v = parse('eval', argv, ['model', 'adapter', 'text', 'batch', 'backend'], ['json']);
+  const v = parseOptions('eval', argv, ['model', 'adapter', 'text', 'batch', 'backend'], ['json']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(EVAL_HELP); return 0; }
   let batch: number;
@@ -255,7 +238,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     for (const f of ['model', 'text']) if (v[f] === undefined) throw new UsageError(`--${f} is required`);
     batch = num(v, 'batch', 16, int(1, 4096), 'an integer in [1, 4096]');
   } catch (err) {
-    if (err instanceof UsageError) { console.error(`tally eval: ${err.message} (see tally eval --help)`); return 2; }
+    if (err instanceof UsageError) return usageError('eval', err.message);
     throw err;
   }
   const json = v.json === true;

@@ -7,6 +7,7 @@
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { usageError } from './_args.js';
 import { checkVectors, defaultVectorDir, generateVectors, KINDS } from '../secagg/vectors/index.js';
 import { checkDpVectors, defaultDpVectorDir, DP_KINDS, generateDpVectors } from '../dp/vectors/index.js';
 import { checkWireVectors, defaultWireVectorDir, generateWireVectors, WIRE_KINDS } from '../transport/vectors/index.js';
@@ -63,11 +64,6 @@ none).
   -h, --help     show this help
 `;
 
-function usageError(message: string): number {
-  console.error(`tally vectors: ${message} (see tally vectors --help)`);
-  return 2;
-}
-
 /** Why `dir` cannot be read as a vector folder, or undefined when it can. */
 function unreadableDir(dir: string): string | undefined {
   if (!existsSync(dir)) return `${dir} does not exist`;
@@ -116,33 +112,33 @@ export async function run(argv: string[]): Promise<number> {
       options: { help: { type: 'boolean', short: 'h' }, kind: { type: 'string', multiple: true }, suite: { type: 'string' } },
     });
   } catch (err) {
-    return usageError((err as Error).message.split('. To specify')[0]!);
+    return usageError('vectors', (err as Error).message.split('. To specify')[0]!);
   }
   const { values, positionals } = parsed;
   if (values.help) { console.log(HELP); return 0; }
   const [command, dirArg, ...extra] = positionals;
-  if (command === undefined) return usageError('missing command (generate or check)');
-  if (extra.length > 0) return usageError(`unexpected argument '${extra[0]}'`);
+  if (command === undefined) return usageError('vectors', 'missing command (generate or check)');
+  if (extra.length > 0) return usageError('vectors', `unexpected argument '${extra[0]}'`);
   const suiteArg = values.suite ?? 'all';
-  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError(`--suite: unknown suite '${suiteArg}' (secagg-v1, dp-v1, wire-v1 or all)`);
+  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError('vectors', `--suite: unknown suite '${suiteArg}' (secagg-v1, dp-v1, wire-v1 or all)`);
 
   let selected = SUITES.filter((s) => suiteArg === 'all' || s.name === suiteArg);
   const dir = dirArg === undefined ? undefined : resolve(dirArg);
-  if (command !== 'generate' && command !== 'check') return usageError(`unknown command '${command}' (generate or check)`);
+  if (command !== 'generate' && command !== 'check') return usageError('vectors', `unknown command '${command}' (generate or check)`);
   if (dir !== undefined) {
     const why = command === 'generate' ? unwritableDir(dir) : unreadableDir(dir);
-    if (why !== undefined) return usageError(`DIR: ${why}`);
+    if (why !== undefined) return usageError('vectors', `DIR: ${why}`);
   }
   if (dir !== undefined && suiteArg === 'all') {
     const found = suitesIn(dir);
-    if (found.size > 1) return usageError(`${dir} holds vectors of several suites (${[...found].sort().join(', ')}); name one with --suite`);
+    if (found.size > 1) return usageError('vectors', `${dir} holds vectors of several suites (${[...found].sort().join(', ')}); name one with --suite`);
     selected = SUITES.filter((s) => s.name === (found.size === 1 ? [...found][0] : 'secagg-v1'));
   }
   const kinds = values.kind ?? [];
-  for (const k of kinds) if (!selected.some((s) => s.kinds.includes(k))) return usageError(`--kind: unknown kind '${k}' in ${selected.map((s) => s.name).join(' and ')}`);
+  for (const k of kinds) if (!selected.some((s) => s.kinds.includes(k))) return usageError('vectors', `--kind: unknown kind '${k}' in ${selected.map((s) => s.name).join(' and ')}`);
 
   if (command === 'generate') {
-    if (kinds.length > 0) return usageError('--kind applies to check only');
+    if (kinds.length > 0) return usageError('vectors', '--kind applies to check only');
     for (const s of selected) {
       const to = dir ?? s.defaultDir();
       const paths = s.generate(to);
