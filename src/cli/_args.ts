@@ -11,6 +11,20 @@ import { parseArgs } from 'node:util';
 /** A bad command line: the command prints it with a pointer to --help and exits 2. */
 export class UsageError extends Error {}
 
+/**
+ * The number an option was given (`dflt` when absent).
+ * @throws UsageError naming the option and `what` it expects, when the value is not a finite number or fails `ok`
+ */
+export function numberOption(v: string | undefined, name: string, dflt: number, ok: (x: number) => boolean, what: string): number {
+  if (v === undefined) return dflt;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || !ok(x)) throw new UsageError(`--${name} expected ${what}, got '${v}'`);
+  return x;
+}
+
+/** A test for {@link numberOption}: an integer in [lo, hi]. */
+export const isInt = (lo: number, hi = Number.MAX_SAFE_INTEGER) => (x: number): boolean => Number.isInteger(x) && x >= lo && x <= hi;
+
 /** Prints a usage error of `tally <cmd>`; returns its exit status, 2. */
 export function usageError(cmd: string, message: string): number {
   console.error(`tally ${cmd}: ${message} (see tally ${cmd} --help)`);

@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { checkOutPath, joinNegativeValues, usageError, UsageError } from './_args.js';
+import { checkOutPath, isInt, joinNegativeValues, numberOption, usageError, UsageError } from './_args.js';
 import { systemRng, type Rng } from '../crypto/rng.js';
 import { toHex } from '../crypto/_validate.js';
 import { TallyError } from '../errors.js';
@@ -67,15 +67,6 @@ Exit status: 0 done, 1 the self-check failed, 2 bad usage, 3 the session aborted
 
 /** A mistake in the command line: one line to the user, exit 2. */
 const STRING_OPTIONS = ['clients', 'dim', 'bits', 'dropout', 'drop-at', 'threat', 'graph', 'neighbors', 'threshold', 'corrupt', 'seed', 'inputs', 'out', 'provider', 'threads'] as const;
-
-function num(v: string | undefined, name: string, dflt: number, ok: (x: number) => boolean, what: string): number {
-  if (v === undefined) return dflt;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || !ok(x)) throw new UsageError(`--${name} expected ${what}, got '${v}'`);
-  return x;
-}
-
-const isInt = (lo: number, hi: number) => (x: number) => Number.isInteger(x) && x >= lo && x <= hi;
 
 function oneOf<T extends string>(v: string | undefined, name: string, dflt: T, allowed: readonly T[]): T {
   if (v === undefined) return dflt;
@@ -146,15 +137,15 @@ function plan(values: Values): Plan {
   // Each option alone.
   const threat = oneOf(values.threat, 'threat', 'semi-honest', ['semi-honest', 'malicious'] as const);
   const minClients = threat === 'malicious' ? 4 : 3;
-  const n0 = num(values.clients, 'clients', 20, isInt(1, MAX_CLIENTS), `an integer in [${minClients}, ${MAX_CLIENTS}]`);
-  const dim0 = num(values.dim, 'dim', 10000, isInt(1, MAX_DIM), `an integer in [1, ${MAX_DIM}]`);
-  const bits0 = num(values.bits, 'bits', 32, isInt(1, 32), 'an integer in [1, 32]');
-  const rate = num(values.dropout, 'dropout', DEFAULT_DROPOUT_RATE, (x) => x >= 0 && x <= 1, 'a rate in [0, 1]');
+  const n0 = numberOption(values.clients, 'clients', 20, isInt(1, MAX_CLIENTS), `an integer in [${minClients}, ${MAX_CLIENTS}]`);
+  const dim0 = numberOption(values.dim, 'dim', 10000, isInt(1, MAX_DIM), `an integer in [1, ${MAX_DIM}]`);
+  const bits0 = numberOption(values.bits, 'bits', 32, isInt(1, 32), 'an integer in [1, 32]');
+  const rate = numberOption(values.dropout, 'dropout', DEFAULT_DROPOUT_RATE, (x) => x >= 0 && x <= 1, 'a rate in [0, 1]');
   const at = oneOf(values['drop-at'], 'drop-at', 'mixed', ['r0', 'r1', 'r2', 'r3', 'r4', 'mixed'] as const);
   const graphKind = oneOf(values.graph, 'graph', 'auto', ['auto', 'complete', 'harary'] as const);
-  const corrupt = num(values.corrupt, 'corrupt', DEFAULT_CORRUPT_FRACTION, (x) => x >= 0 && x < 1, 'a fraction in [0, 1)');
+  const corrupt = numberOption(values.corrupt, 'corrupt', DEFAULT_CORRUPT_FRACTION, (x) => x >= 0 && x < 1, 'a fraction in [0, 1)');
   const provider = oneOf(values.provider, 'provider', 'native', ['native', 'portable'] as const);
-  const threads = values.threads === 'auto' ? 'auto' : num(values.threads, 'threads', 0, isInt(1, 64), "'auto' or an integer in [1, 64]") || 'auto';
+  const threads = values.threads === 'auto' ? 'auto' : numberOption(values.threads, 'threads', 0, isInt(1, 64), "'auto' or an integer in [1, 64]") || 'auto';
   if (values.seed !== undefined && values.seed.length === 0) throw new UsageError('--seed expected a non-empty string');
   if (values.out !== undefined) checkOutPath(values.out);
   const file = values.inputs === undefined ? undefined : loadInputs(values.inputs);
@@ -178,7 +169,7 @@ function plan(values: Values): Plan {
   let degree: number | undefined;
   if (values.neighbors !== undefined) {
     const oddOk = n % 2 === 0 ? 'any K' : 'even K (N is odd)';
-    degree = num(values.neighbors, 'neighbors', 0, isInt(threat === 'malicious' ? 3 : 2, n - 1),
+    degree = numberOption(values.neighbors, 'neighbors', 0, isInt(threat === 'malicious' ? 3 : 2, n - 1),
       `an integer in [${threat === 'malicious' ? 3 : 2}, ${n - 1}] with ${n} clients${threat === 'malicious' ? ' against a malicious server' : ''}`);
     if (degree % 2 === 1 && n % 2 === 1 && degree !== n - 1) {
       throw new UsageError(`--neighbors ${degree}: with ${n} clients the Harary graph takes ${oddOk} in [2, ${n - 1}], or K = ${n - 1}`);
@@ -199,7 +190,7 @@ function plan(values: Values): Plan {
   let threshold = recommended;
   if (values.threshold !== undefined) {
     const rule = threat === 'malicious' ? `2(k+1)/3 < T ≤ k against a malicious server (Bonawitz et al. 2017 §6)` : '2 ≤ T ≤ k';
-    threshold = num(values.threshold, 'threshold', 0, isInt(lo, hi),
+    threshold = numberOption(values.threshold, 'threshold', 0, isInt(lo, hi),
       lo <= hi ? `an integer in [${lo}, ${hi}] with k=${k} share holders per client (${rule})` : `a value that k=${k} does not allow (${rule})`);
     if (threshold < recommended) {
       warnings.push(`--threshold ${threshold} is below the ${recommended} the defaults use: the server together with any ${threshold} colluding neighbours ` +

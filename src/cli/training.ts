@@ -13,18 +13,14 @@
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { ValidationError } from '../errors.js';
-import { parseOptions, usageError, UsageError, type OptionValues } from './_args.js';
+import { isInt, numberOption, parseOptions, usageError, UsageError, type OptionValues } from './_args.js';
 
 type Values = OptionValues;
 
+/** {@link numberOption} of the option `name` of `v`. */
 function num(v: Values, name: string, dflt: number, ok: (x: number) => boolean, what: string): number {
-  const s = v[name];
-  if (s === undefined) return dflt;
-  const x = Number(s);
-  if (typeof s !== 'string' || s.trim() === '' || !Number.isFinite(x) || !ok(x)) throw new UsageError(`--${name} expected ${what}, got '${String(s)}'`);
-  return x;
+  return numberOption(v[name] as string | undefined, name, dflt, ok, what);
 }
-const int = (lo: number, hi = Number.MAX_SAFE_INTEGER) => (x: number) => Number.isInteger(x) && x >= lo && x <= hi;
 const positive = (x: number) => x > 0;
 
 function version(): string {
@@ -75,14 +71,14 @@ export async function pretrain(argv: string[]): Promise<number> {
   let o;
   try {
     if (v.out === undefined) throw new UsageError('--out DIR is required');
-    const heads = num(v, 'heads', 4, int(1, 64), 'an integer in [1, 64]');
+    const heads = num(v, 'heads', 4, isInt(1, 64), 'an integer in [1, 64]');
     o = {
-      out: resolve(v.out as string), cutoff: num(v, 'cutoff', 1946, int(1791, 2021), 'a year in [1791, 2021]'),
-      layers: num(v, 'layers', 3, int(1, 48), 'an integer in [1, 48]'), heads,
-      embd: num(v, 'embd', 96, (x) => int(1, 4096)(x) && x % heads === 0, `a positive multiple of --heads (${heads})`),
-      positions: num(v, 'positions', 128, int(2, 4096), 'an integer in [2, 4096]'),
-      steps: num(v, 'steps', 1000, int(1), 'a positive integer'), batch: num(v, 'batch', 16, int(1, 4096), 'an integer in [1, 4096]'),
-      lr: num(v, 'lr', 0.003, positive, 'a positive number'), warmup: num(v, 'warmup', 50, int(0), 'a non-negative integer'),
+      out: resolve(v.out as string), cutoff: num(v, 'cutoff', 1946, isInt(1791, 2021), 'a year in [1791, 2021]'),
+      layers: num(v, 'layers', 3, isInt(1, 48), 'an integer in [1, 48]'), heads,
+      embd: num(v, 'embd', 96, (x) => isInt(1, 4096)(x) && x % heads === 0, `a positive multiple of --heads (${heads})`),
+      positions: num(v, 'positions', 128, isInt(2, 4096), 'an integer in [2, 4096]'),
+      steps: num(v, 'steps', 1000, isInt(1), 'a positive integer'), batch: num(v, 'batch', 16, isInt(1, 4096), 'an integer in [1, 4096]'),
+      lr: num(v, 'lr', 0.003, positive, 'a positive number'), warmup: num(v, 'warmup', 50, isInt(0), 'a non-negative integer'),
       heldOut: num(v, 'held-out', 0.05, (x) => x > 0 && x < 0.5, 'a fraction in (0, 0.5)'), seed: (v.seed as string | undefined) ?? 'tally-base',
     };
   } catch (err) {
@@ -167,11 +163,11 @@ export async function train(argv: string[]): Promise<number> {
     const targets = String(v.targets ?? 'c_attn').split(',').map((t) => t.trim());
     for (const t of targets) if (!(TARGETS as readonly string[]).includes(t)) throw new UsageError(`--targets expected a comma-separated list of ${TARGETS.join(', ')}, got '${t}'`);
     o = {
-      rank: num(v, 'rank', 8, int(1, 1024), 'an integer in [1, 1024]'), alpha: num(v, 'alpha', 16, positive, 'a positive number'),
+      rank: num(v, 'rank', 8, isInt(1, 1024), 'an integer in [1, 1024]'), alpha: num(v, 'alpha', 16, positive, 'a positive number'),
       dropout: num(v, 'dropout', 0, (x) => x >= 0 && x < 1, 'a number in [0, 1)'), targets: targets as (typeof TARGETS)[number][],
-      steps: v.steps === undefined ? undefined : num(v, 'steps', 1, int(1), 'a positive integer'),
-      epochs: num(v, 'epochs', 1, positive, 'a positive number'), batch: num(v, 'batch', 8, int(1, 4096), 'an integer in [1, 4096]'),
-      lr: num(v, 'lr', 0.001, positive, 'a positive number'), warmup: num(v, 'warmup', 0, int(0), 'a non-negative integer'),
+      steps: v.steps === undefined ? undefined : num(v, 'steps', 1, isInt(1), 'a positive integer'),
+      epochs: num(v, 'epochs', 1, positive, 'a positive number'), batch: num(v, 'batch', 8, isInt(1, 4096), 'an integer in [1, 4096]'),
+      lr: num(v, 'lr', 0.001, positive, 'a positive number'), warmup: num(v, 'warmup', 0, isInt(0), 'a non-negative integer'),
       weightDecay: num(v, 'weight-decay', 0, (x) => x >= 0, 'a non-negative number'), clip: num(v, 'clip', 1, positive, 'a positive number'),
       seed: (v.seed as string | undefined) ?? 'tally',
     };
@@ -236,7 +232,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   let batch: number;
   try {
     for (const f of ['model', 'text']) if (v[f] === undefined) throw new UsageError(`--${f} is required`);
-    batch = num(v, 'batch', 16, int(1, 4096), 'an integer in [1, 4096]');
+    batch = num(v, 'batch', 16, isInt(1, 4096), 'an integer in [1, 4096]');
   } catch (err) {
     if (err instanceof UsageError) return usageError('eval', err.message);
     throw err;
