@@ -202,7 +202,7 @@ export function adapterConfigJson(c: LoraConfig): Record<string, unknown> {
 }
 
 /** `[in, out]` of a module in a model of width e. */
-function moduleDims(e: number, m: Gpt2Module): [number, number] {
+export function moduleDims(e: number, m: Gpt2Module): [number, number] {
   return m === 'attn.c_attn' ? [e, 3 * e] : m === 'attn.c_proj' ? [e, e] : m === 'mlp.c_fc' ? [e, 4 * e] : [4 * e, e];
 }
 

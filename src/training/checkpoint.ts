@@ -175,7 +175,7 @@ export function gpt2ConfigJson(c: Gpt2Config): Record<string, unknown> {
  * mlp.c_proj `[4E, E]`/`[E]`, then ln_f; in that order. lm_head.weight is tied
  * to wte and not stored.
  */
-export function gpt2TensorShapes(c: Gpt2Config): Map<string, number[]> {
+export function gpt2TensorShapes(c: { readonly vocab_size: number; readonly n_positions: number; readonly n_embd: number; readonly n_layer: number }): Map<string, number[]> {
   const { vocab_size: v, n_positions: p, n_embd: e, n_layer: layers } = c;
   const m = new Map<string, number[]>();
   const add = (name: string, shape: number[]) => m.set(TRANSFORMER_PREFIX + name, shape);

@@ -20,7 +20,8 @@
  */
 import { DeterministicRng } from '../crypto/rng.js';
 import { ValidationError } from '../errors.js';
-import { adaptedModules, loraTensorName, type Gpt2Module, type LoraTargetModule } from './adapter-format.js';
+import { adaptedModules, loraTensorName, moduleDims, type Gpt2Module, type LoraTargetModule } from './adapter-format.js';
+import { gpt2TensorShapes } from './checkpoint.js';
 import { tf } from './backend.js';
 
 /** The shape parameters of a GPT-2 model (the fields of its config.json that the forward pass reads). */
@@ -63,11 +64,6 @@ export function loraNames(layer: number, m: Gpt2Module): { a: string; b: string 
   return { a: loraTensorName(layer, m, 'A'), b: loraTensorName(layer, m, 'B') };
 }
 
-/** `[in, out]` of a module in a model of width E. */
-function moduleDims(e: number, m: Gpt2Module): [number, number] {
-  return m === 'attn.c_attn' ? [e, 3 * e] : m === 'attn.c_proj' ? [e, e] : m === 'mlp.c_fc' ? [e, 4 * e] : [4 * e, e];
-}
-
 interface Lora {
   readonly a: tf.Variable;
   readonly b: tf.Variable;
@@ -91,29 +87,17 @@ export class Gpt2Model {
    */
   constructor(shape: Gpt2Shape, weights: ReadonlyMap<string, Float32Array>, lora?: LoraOptions, o: { readonly trainBase?: boolean } = {}) {
     this.shape = shape;
-    const { n_embd: e, n_layer: l, vocab_size: v, n_positions: p } = shape;
+    const { n_embd: e, n_positions: p } = shape;
     if (e % shape.n_head !== 0) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `n_embd ${e} is not a multiple of n_head ${shape.n_head}`);
-    const want = (name: string, dims: number[]): void => {
-      const data = weights.get(name);
-      const size = dims.reduce((x, y) => x * y, 1);
-      if (data === undefined) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `missing tensor ${name}`);
-      if (data.length !== size) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `${name} has ${data.length} values, expected [${dims.join(', ')}]`);
-      // Pre-training trains the base weights themselves; otherwise they are constants.
-      this.w.set(name, o.trainBase === true ? variable(data, dims, true) : tf.tensor(data, dims, 'float32'));
-    };
     try {
-      want('transformer.wte.weight', [v, e]);
-      want('transformer.wpe.weight', [p, e]);
-      for (let i = 0; i < l; i++) {
-        const h = `transformer.h.${i}`;
-        for (const ln of ['ln_1', 'ln_2']) { want(`${h}.${ln}.weight`, [e]); want(`${h}.${ln}.bias`, [e]); }
-        want(`${h}.attn.c_attn.weight`, [e, 3 * e]); want(`${h}.attn.c_attn.bias`, [3 * e]);
-        want(`${h}.attn.c_proj.weight`, [e, e]); want(`${h}.attn.c_proj.bias`, [e]);
-        want(`${h}.mlp.c_fc.weight`, [e, 4 * e]); want(`${h}.mlp.c_fc.bias`, [4 * e]);
-        want(`${h}.mlp.c_proj.weight`, [4 * e, e]); want(`${h}.mlp.c_proj.bias`, [e]);
+      for (const [name, dims] of gpt2TensorShapes(shape)) {
+        const data = weights.get(name);
+        const size = dims.reduce((x, y) => x * y, 1);
+        if (data === undefined) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `missing tensor ${name}`);
+        if (data.length !== size) throw new ValidationError('TRAIN_ERR_BAD_CHECKPOINT', `${name} has ${data.length} values, expected [${dims.join(', ')}]`);
+        // Pre-training trains the base weights themselves; otherwise they are constants.
+        this.w.set(name, o.trainBase === true ? variable(data, dims, true) : tf.tensor(data, dims, 'float32'));
       }
-      want('transformer.ln_f.weight', [e]);
-      want('transformer.ln_f.bias', [e]);
       if (lora !== undefined) this.lora = this.initLora(lora);
       // 0 where a position may attend (itself and earlier), a large negative elsewhere.
       this.causal = tf.tidy(() => tf.sub(tf.linalg.bandPart(tf.ones([p, p]), -1, 0), 1).mul(1e9) as tf.Tensor2D);
@@ -308,22 +292,13 @@ export class Gpt2Model {
  */
 export function initGpt2Weights(shape: Gpt2Shape, seed: string | Uint8Array): Map<string, Float32Array> {
   const rng = new DeterministicRng(seed);
-  const { n_embd: e, n_layer: l, vocab_size: v, n_positions: p } = shape;
+  const resid = 0.02 / Math.sqrt(2 * shape.n_layer);
   const out = new Map<string, Float32Array>();
-  const normal = (n: number, std: number): Float32Array => gaussian(rng, n, std);
-  const resid = 0.02 / Math.sqrt(2 * l);
-  out.set('transformer.wte.weight', normal(v * e, 0.02));
-  out.set('transformer.wpe.weight', normal(p * e, 0.02));
-  for (let i = 0; i < l; i++) {
-    const h = `transformer.h.${i}`;
-    for (const ln of ['ln_1', 'ln_2']) { out.set(`${h}.${ln}.weight`, new Float32Array(e).fill(1)); out.set(`${h}.${ln}.bias`, new Float32Array(e)); }
-    out.set(`${h}.attn.c_attn.weight`, normal(e * 3 * e, 0.02)); out.set(`${h}.attn.c_attn.bias`, new Float32Array(3 * e));
-    out.set(`${h}.attn.c_proj.weight`, normal(e * e, resid)); out.set(`${h}.attn.c_proj.bias`, new Float32Array(e));
-    out.set(`${h}.mlp.c_fc.weight`, normal(e * 4 * e, 0.02)); out.set(`${h}.mlp.c_fc.bias`, new Float32Array(4 * e));
-    out.set(`${h}.mlp.c_proj.weight`, normal(4 * e * e, resid)); out.set(`${h}.mlp.c_proj.bias`, new Float32Array(e));
+  for (const [name, dims] of gpt2TensorShapes(shape)) {
+    const n = dims.reduce((x, y) => x * y, 1);
+    if (dims.length === 1) out.set(name, new Float32Array(n).fill(/\.ln_\w+\.weight$/.test(name) ? 1 : 0)); // LayerNorm gains 1, biases 0
+    else out.set(name, gaussian(rng, n, /\.c_proj\.weight$/.test(name) ? resid : 0.02));
   }
-  out.set('transformer.ln_f.weight', new Float32Array(e).fill(1));
-  out.set('transformer.ln_f.bias', new Float32Array(e));
   return out;
 }
 
