@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- transport [--sites N] [--dim M] [--procs P] [--seed S] [--log] [--keep]`:
+ * `npm run bench -- transport [--sites N] [--dim M] [--bits B] [--procs P] [--seed S] [--log] [--keep]`:
  * one secure-aggregation session over the network, as `tally serve` and
  * `tally join` run it: N concurrent sites (default 500) on loopback over TLS,
  * m = M (default 10,000), SecAgg+ (the Harary graph with the degree and
@@ -156,7 +156,7 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 export async function main(argv: string[]): Promise<object> {
   const { values } = parseArgs({
     args: argv, options: {
-      sites: { type: 'string' }, dim: { type: 'string' }, procs: { type: 'string' }, seed: { type: 'string' }, log: { type: 'boolean' }, keep: { type: 'boolean' },
+      sites: { type: 'string' }, dim: { type: 'string' }, bits: { type: 'string' }, procs: { type: 'string' }, seed: { type: 'string' }, log: { type: 'boolean' }, keep: { type: 'boolean' },
     },
   });
   const int = (v: string | undefined, name: string, dflt: number, lo: number): number => {
@@ -168,7 +168,8 @@ export async function main(argv: string[]): Promise<object> {
   const dim = int(values.dim, 'dim', 10_000, 1);
   const procs = Math.min(n, int(values.procs, 'procs', 4, 1));
   const seed = values.seed ?? 'transport';
-  const bits = 32;
+  const bits = int(values.bits, 'bits', 32, 1);
+  if (bits > 32) throw new Error(`--bits expected an integer in [1, 32], got ${bits}`);
   const loadAtStart = loadavg();
   console.log(`load average at start: ${loadAtStart.map((x) => x.toFixed(2)).join(', ')} (${cpus().length} cores)`);
 
@@ -235,7 +236,7 @@ export async function main(argv: string[]): Promise<object> {
       const expected = new Uint32Array(dim);
       for (const s of result.survivors) {
         const v = siteInput(seed, Number(s.slice('site-'.length)), dim, bits);
-        for (let j = 0; j < dim; j++) expected[j] = (expected[j]! + v[j]!) >>> 0;
+        for (let j = 0; j < dim; j++) expected[j] = (expected[j]! + v[j]!) % 2 ** bits;
       }
       sumOk = result.sum !== undefined && result.sum.length === dim && result.sum.every((x, j) => x === expected[j]);
       if (!sumOk) checks.push('the sum differs from the sum of the survivors\' inputs');
