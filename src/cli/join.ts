@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
   const values = v as Partial<Record<'config' | 'key' | 'vector' | 'state' | 'out' | 'url' | 'tls-cert' | 'tls-key', string>> & Partial<Record<'insecure-loopback' | 'quiet', boolean>>;
   const quiet = values.quiet === true;
   const log = timestampedLog(quiet);
-  const [{ loadConsortium }, { readSiteKey }, { runSite }] = await Promise.all([
+  const [{ loadConsortium }, { readSiteKey }, { runSite, isFinal }] = await Promise.all([
     import('../federation/consortium.js'), import('../federation/keys.js'), import('../federation/site.js'),
   ]);
   let input: Uint32Array;
@@ -107,11 +107,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof NetError)) throw err;
     console.error(`tally join: ${err.code}: ${err.message}`);
-    switch (err.code) {
-      case 'NET_ERR_INPUT_RELEASED': return 3;
-      case 'NET_ERR_AUTH_FAILED': case 'NET_ERR_UNKNOWN_SITE': case 'NET_ERR_CONFIG_MISMATCH': return 2;
-      case 'NET_ERR_SHUTDOWN': return 130;
-      default: return 1;
-    }
+    if (isFinal(err)) return 2;
+    return err.code === 'NET_ERR_INPUT_RELEASED' ? 3 : err.code === 'NET_ERR_SHUTDOWN' ? 130 : 1;
   }
 }

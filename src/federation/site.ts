@@ -148,8 +148,7 @@ export async function runSite(o: SiteOptions): Promise<SiteResult> {
       });
     } catch (err) {
       if (!(err instanceof NetError)) throw err;
-      // Refusals that a retry cannot change end the site's run.
-      if (err.code === 'NET_ERR_AUTH_FAILED' || err.code === 'NET_ERR_UNKNOWN_SITE' || err.code === 'NET_ERR_CONFIG_MISMATCH') throw err;
+      if (isFinal(err)) throw err;
       if (Date.now() - unreachableSince > maxWait) throw new NetError('NET_ERR_UNREACHABLE', `no connection to ${url} for ${maxWait} ms: ${err.message}`, { cause: err });
       const wait = backoffDelay(attempt++);
       log(`connection failed (${err.code}); retrying in ${wait} ms`);
@@ -171,6 +170,11 @@ export async function runSite(o: SiteOptions): Promise<SiteResult> {
     unreachableSince = Date.now();
     await sleep(backoffDelay(attempt++), o.signal);
   }
+}
+
+/** Refusals by the coordinator that a retry cannot change: they end the site's run. */
+export function isFinal(err: NetError): boolean {
+  return err.code === 'NET_ERR_AUTH_FAILED' || err.code === 'NET_ERR_UNKNOWN_SITE' || err.code === 'NET_ERR_CONFIG_MISMATCH';
 }
 
 type Turn = { kind: 'result'; result: SiteResult } | { kind: 'again' } | { kind: 'fatal'; error: NetError };
@@ -197,7 +201,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
     const onAbort = (): void => end({ kind: 'fatal', error: new NetError('NET_ERR_SHUTDOWN', 'stopped') });
     const onClose = (err: NetError): void => {
       log(`connection closed: ${err.code}: ${err.message}`);
-      if (err.code === 'NET_ERR_AUTH_FAILED' || err.code === 'NET_ERR_UNKNOWN_SITE' || err.code === 'NET_ERR_CONFIG_MISMATCH') end({ kind: 'fatal', error: err });
+      if (isFinal(err)) end({ kind: 'fatal', error: err });
       else end({ kind: 'again' });
     };
     const onFrame = (e: Envelope): void => {
