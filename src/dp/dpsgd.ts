@@ -1,15 +1,17 @@
 /**
  * Local DP-SGD (an option, not the default): per-example clipping and Gaussian
  * noise, Abadi et al., "Deep Learning with Differential Privacy" (CCS 2016),
- * Algorithm 1: g̃ = (Σ_i clip(g_i, C) + N(0, (zC)² I)) / B. Used by the
- * training layer when a site wants example-level DP on its own steps; the
+ * Algorithm 1: g̃ = (Σ_i clip(g_i, C) + N(0, (zC)² I)) / B, on per-example
+ * gradients given as arrays. The training loop (`trainLocal`'s `dpSgd`
+ * option, src/training/train.ts) computes the per-example gradients and
+ * clips them on the tfjs backend in one vectorised pass, then adds the same
+ * noise to the clipped sum through {@link addCentralGaussianNoise}; the
  * noise is binary64 Gaussian (see central.ts for the caveat).
  * @module
  */
 import type { Rng } from '../crypto/rng.js';
 import { DpError } from '../errors.js';
-import { toSource } from './_random.js';
-import { clipL2InPlace } from './central.js';
+import { addCentralGaussianNoise, clipL2InPlace } from './central.js';
 
 /** What {@link clipAndNoise} returns. */
 export interface NoisyGradient {
@@ -53,15 +55,15 @@ export function clipAndNoise(perExampleGrads: Float32Array[], clip: number, nois
     if (clipL2InPlace(c, clip) > clip) clippedCount++;
     for (let j = 0; j < dim; j++) sum[j]! += c[j]!;
   });
-  const src = toSource(rng);
-  const std = noiseMultiplier * clip;
+  // The Gaussian mechanism on the sum of clipped gradients (sensitivity C), as
+  // the training loop's vectorised DP-SGD (src/training/train.ts) also adds it.
+  const noisy = addCentralGaussianNoise(sum, clip, noiseMultiplier, rng);
   const noisySum = new Float32Array(dim);
   const noisyMean = new Float32Array(dim);
   const b = perExampleGrads.length;
   for (let j = 0; j < dim; j++) {
-    const v = sum[j]! + (std > 0 ? std * src.gaussian() : 0);
-    noisySum[j] = v;
-    noisyMean[j] = v / b;
+    noisySum[j] = noisy[j]!;
+    noisyMean[j] = noisy[j]! / b;
   }
   return { noisySum, noisyMean, clippedCount };
 }

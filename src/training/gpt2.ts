@@ -64,6 +64,9 @@ export function loraNames(layer: number, m: Gpt2Module): { a: string; b: string 
   return { a: loraTensorName(layer, m, 'A'), b: loraTensorName(layer, m, 'B') };
 }
 
+/** Per-example stand-ins for adapter variables (a leading batch axis), for one forward pass. */
+type PerExampleAdapter = ReadonlyMap<tf.Variable, tf.Tensor>;
+
 interface Lora {
   readonly a: tf.Variable;
   readonly b: tf.Variable;
@@ -194,7 +197,13 @@ export class Gpt2Model {
     }
   }
 
-  private conv1d(x: tf.Tensor3D, module: string, training: boolean): tf.Tensor3D {
+  /** Whether the base weights are trainable (a model built with `trainBase`, for pre-training). */
+  get trainsBase(): boolean {
+    for (const x of this.w.values()) if (x instanceof tf.Variable) return true;
+    return false;
+  }
+
+  private conv1d(x: tf.Tensor3D, module: string, training: boolean, perExample?: PerExampleAdapter): tf.Tensor3D {
     const w = this.w.get(`${module}.weight`) as tf.Tensor2D;
     const b = this.w.get(`${module}.bias`)!;
     const [bs, t, inDim] = x.shape;
@@ -204,9 +213,25 @@ export class Gpt2Model {
     if (ad !== undefined) {
       const lo = this.lora!;
       const xin = training && lo.dropout > 0 ? tf.dropout(x2, lo.dropout) as tf.Tensor2D : x2;
-      // (α/r)·x·Aᵀ·Bᵀ: two thin matmuls, never the [in, out] product. The small
-      // transposes are explicit: wasm runs products with transpose flags ~10× slower.
-      const delta = tf.matMul(tf.matMul(xin, tf.transpose(ad.a)), tf.transpose(ad.b)).mul(lo.alpha / lo.r);
+      const pa = perExample?.get(ad.a), pb = perExample?.get(ad.b);
+      let delta: tf.Tensor2D;
+      if (pa === undefined && pb === undefined) {
+        // (α/r)·x·Aᵀ·Bᵀ: two thin matmuls, never the [in, out] product. The small
+        // transposes are explicit: wasm runs products with transpose flags ~10× slower.
+        delta = tf.matMul(tf.matMul(xin, tf.transpose(ad.a)), tf.transpose(ad.b)).mul(lo.alpha / lo.r);
+      } else {
+        // Per-example adapter: example i's rows [T, in] meet its own A_i [r, in] and
+        // B_i [out, r] in batched products over the B examples; a tensor without a
+        // per-example copy (A under FFA-LoRA) is shared through a 2-D product.
+        const r = lo.r, outDim = ad.b.shape[0];
+        const h = pa !== undefined
+          ? tf.matMul(xin.reshape([bs, t, inDim]), tf.transpose(pa, [0, 2, 1])) // [B, T, in]·[B, in, r]
+          : tf.matMul(xin, tf.transpose(ad.a)).reshape([bs, t, r]);
+        const d = pb !== undefined
+          ? tf.matMul(h, tf.transpose(pb, [0, 2, 1])) // [B, T, r]·[B, r, out]
+          : tf.matMul(h.reshape([bs * t, r]), tf.transpose(ad.b));
+        delta = d.reshape([bs * t, outDim]).mul(lo.alpha / lo.r) as tf.Tensor2D;
+      }
       y = tf.add(y, delta) as tf.Tensor2D;
     }
     return y.reshape([bs, t, y.shape[1]]) as tf.Tensor3D;
@@ -223,6 +248,11 @@ export class Gpt2Model {
    * `training` turns the adapter's dropout on.
    */
   logits(ids: tf.Tensor2D, training = false): tf.Tensor3D {
+    return this.forward(ids, training);
+  }
+
+  /** {@link logits}, with the adapter tensors in `perExample` replaced by their per-example copies. */
+  private forward(ids: tf.Tensor2D, training: boolean, perExample?: PerExampleAdapter): tf.Tensor3D {
     return tf.tidy(() => {
       const [bs, t] = ids.shape;
       const { n_embd: e, n_head: nh, n_positions: p } = this.shape;
@@ -238,16 +268,16 @@ export class Gpt2Model {
       const mask = this.causal.slice([0, 0], [t, t]);
       for (let i = 0; i < this.shape.n_layer; i++) {
         const h = `transformer.h.${i}`;
-        const qkv = this.conv1d(this.layerNorm(x, `${h}.ln_1`), `${h}.attn.c_attn`, training);
+        const qkv = this.conv1d(this.layerNorm(x, `${h}.ln_1`), `${h}.attn.c_attn`, training, perExample);
         // [B, T, 3E] → q, k, v as [B, heads, T, d].
         const heads = (z: tf.Tensor3D) => z.reshape([bs, t, nh, d]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
         const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
         const kT = k.reshape([bs, t, nh, d]).transpose([0, 2, 3, 1]) as tf.Tensor4D; // [B, heads, d, T]
         const scores = tf.add(tf.matMul(heads(q), kT).div(Math.sqrt(d)), mask);
         const att = tf.matMul(tf.softmax(scores, -1), heads(v)).transpose([0, 2, 1, 3]).reshape([bs, t, e]) as tf.Tensor3D;
-        x = tf.add(x, this.conv1d(att, `${h}.attn.c_proj`, training)) as tf.Tensor3D;
-        const m = gelu(this.conv1d(this.layerNorm(x, `${h}.ln_2`), `${h}.mlp.c_fc`, training));
-        x = tf.add(x, this.conv1d(m, `${h}.mlp.c_proj`, training)) as tf.Tensor3D;
+        x = tf.add(x, this.conv1d(att, `${h}.attn.c_proj`, training, perExample)) as tf.Tensor3D;
+        const m = gelu(this.conv1d(this.layerNorm(x, `${h}.ln_2`), `${h}.mlp.c_fc`, training, perExample));
+        x = tf.add(x, this.conv1d(m, `${h}.mlp.c_proj`, training, perExample)) as tf.Tensor3D;
       }
       const out = this.layerNorm(x, 'transformer.ln_f');
       // Tied unembedding: logits = x·wteᵀ.
@@ -262,16 +292,49 @@ export class Gpt2Model {
    */
   loss(ids: tf.Tensor2D, lengths?: readonly number[], training = false): tf.Scalar {
     return tf.tidy(() => {
-      const [bs, t] = ids.shape;
-      const logits = this.logits(ids, training).slice([0, 0, 0], [bs, t - 1, this.shape.vocab_size]);
-      const targets = ids.slice([0, 1], [bs, t - 1]);
-      const logp = tf.logSoftmax(logits, -1);
-      const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, this.shape.vocab_size)), -1); // [B, T−1]
-      const valid = lengths === undefined
-        ? tf.ones([bs, t - 1])
-        : tf.tensor2d(lengths.flatMap((n) => Array.from({ length: t - 1 }, (_, j) => (j + 1 < n ? 1 : 0))), [bs, t - 1]);
-      return tf.div(tf.neg(tf.sum(tf.mul(picked, valid))), tf.maximum(tf.sum(valid), 1)) as tf.Scalar;
+      const { ll, valid } = this.tokenLogLikelihoods(this.logits(ids, training), ids, lengths);
+      return tf.div(tf.neg(tf.sum(ll)), tf.maximum(tf.sum(valid), 1)) as tf.Scalar;
     });
+  }
+
+  /**
+   * Each window's own mean next-token cross-entropy `[B]`, computed with a
+   * per-example copy of the adapter: `perExample[i]` stands for
+   * `trainable()[i]` and has its shape with a leading batch axis (`[B, r, in]`
+   * for an A, `[B, out, r]` for a B), and example b's forward pass uses slice
+   * b of each. The gradient of the sum of the result with respect to
+   * `perExample` is then every example's own gradient, from one backward
+   * pass (the per-example gradients of DP-SGD).
+   * @throws ValidationError TRAIN_ERR_BAD_PARAM when the model trains its base weights, or a tensor's shape is not its variable's with the batch axis
+   */
+  perExampleLosses(ids: tf.Tensor2D, lengths: readonly number[] | undefined, perExample: readonly tf.Tensor[], training = false): tf.Tensor1D {
+    if (this.trainsBase) throw new ValidationError('TRAIN_ERR_BAD_PARAM', 'per-example gradients cover the LoRA adapter only, and this model trains its base weights');
+    const vars = this.trainable();
+    const bs = ids.shape[0];
+    if (perExample.length !== vars.length) throw new ValidationError('TRAIN_ERR_BAD_PARAM', `expected ${vars.length} per-example adapter tensors (one per trainable variable), got ${perExample.length}`);
+    const map: PerExampleAdapter = new Map(vars.map((v, i) => {
+      const x = perExample[i]!;
+      const want = [bs, ...v.shape];
+      if (!tf.util.arraysEqual(x.shape, want)) throw new ValidationError('TRAIN_ERR_BAD_PARAM', `per-example tensor ${i} has shape [${x.shape.join(', ')}], expected [${want.join(', ')}]`);
+      return [v, x];
+    }));
+    return tf.tidy(() => {
+      const { ll, valid } = this.tokenLogLikelihoods(this.forward(ids, training, map), ids, lengths);
+      return tf.div(tf.neg(tf.sum(ll, 1)), tf.maximum(tf.sum(valid, 1), 1)) as tf.Tensor1D;
+    });
+  }
+
+  /** The log-likelihood of every predicted token `[B, T−1]` (0 on padding) and the mask of predicted tokens. */
+  private tokenLogLikelihoods(logits3: tf.Tensor3D, ids: tf.Tensor2D, lengths?: readonly number[]): { ll: tf.Tensor2D; valid: tf.Tensor2D } {
+    const [bs, t] = ids.shape;
+    const logits = logits3.slice([0, 0, 0], [bs, t - 1, this.shape.vocab_size]);
+    const targets = ids.slice([0, 1], [bs, t - 1]);
+    const logp = tf.logSoftmax(logits, -1);
+    const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, this.shape.vocab_size)), -1); // [B, T−1]
+    const valid = lengths === undefined
+      ? tf.ones([bs, t - 1]) as tf.Tensor2D
+      : tf.tensor2d(lengths.flatMap((n) => Array.from({ length: t - 1 }, (_, j) => (j + 1 < n ? 1 : 0))), [bs, t - 1]);
+    return { ll: tf.mul(picked, valid) as tf.Tensor2D, valid };
   }
 
   /** Frees every tensor and variable of the model. */

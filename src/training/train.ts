@@ -3,9 +3,14 @@
  * one site does in one round, without anything of secure aggregation.
  *
  * Training: AdamW (Loshchilov & Hutter 2019: Adam with decoupled weight
- * decay) on the adapter's trainable variables, a learning rate with linear
- * warm-up then cosine or linear decay (or constant), clipping of the global
- * gradient norm, mini-batches of windows drawn from a seeded generator. The
+ * decay) or SGD with momentum on the adapter's trainable variables, a
+ * learning rate with linear warm-up then cosine or linear decay (or
+ * constant), clipping of the global gradient norm, mini-batches of windows
+ * drawn from a seeded generator. Options for federated optimisation: the
+ * FedProx proximal term (Li et al., MLSys 2020) and SCAFFOLD's control
+ * variates (Karimireddy et al., ICML 2020); and for example-level privacy,
+ * DP-SGD with per-example clipping (Abadi et al., CCS 2016), whose
+ * per-example gradients come from one vectorised backward pass. The
  * result is the adapter delta Δ = adapter_after − adapter_before as one flat
  * Float32Array, in the layout {@link LocalResult.layout} describes (the
  * order of `Gpt2Model.trainableNames()`, each tensor row-major), which the DP
@@ -15,7 +20,10 @@
  * (every position but the last of a window predicts the next token of that
  * window), and its perplexity.
  */
-import { DeterministicRng } from '../crypto/rng.js';
+import { DeterministicRng, systemRng, type Rng } from '../crypto/rng.js';
+import { toSource } from '../dp/_random.js';
+import { addCentralGaussianNoise } from '../dp/central.js';
+import { sampledGaussian, type DpEvent } from '../dp/events.js';
 import { ValidationError } from '../errors.js';
 import { tf } from './backend.js';
 import type { Gpt2Model } from './gpt2.js';
@@ -43,6 +51,48 @@ export interface TrainOptions {
   readonly seed: string | Uint8Array;
   /** Called after every step (for progress and logs). */
   readonly onStep?: (s: { readonly step: number; readonly loss: number; readonly lr: number }) => void;
+  /**
+   * 'adamw' (default) or 'sgd': plain SGD, w ← w·(1 − η·weightDecay) − η·u with
+   * u = g, or u ← momentum·u + g with `momentum` (PyTorch's form). Both take the
+   * same learning-rate schedule and `clipNorm`; beta1, beta2 and epsilon are AdamW's.
+   */
+  readonly optimizer?: 'adamw' | 'sgd';
+  /** Momentum of 'sgd', in [0, 1); default 0. Refused with 'adamw'. */
+  readonly momentum?: number;
+  /**
+   * FedProx's μ ≥ 0: the local objective gains (μ/2)·‖w − w_start‖² over the
+   * trainable variables, w_start being their values when this call starts
+   * (the global adapter of the round); default 0, the same as absent.
+   */
+  readonly proximalMu?: number;
+  /**
+   * SCAFFOLD's control variates (Algorithm 1, option II), both in the delta
+   * layout: `global` is the server's c, `local` this site's c_i. Each step's
+   * gradient becomes g − c_i + c, and the result carries `controlDelta`.
+   * Requires `optimizer: 'sgd'` without momentum.
+   */
+  readonly control?: ScaffoldControl;
+  /**
+   * DP-SGD for example-level privacy: each window's gradient is clipped to
+   * L2 norm ≤ `clip` (over all adapter tensors jointly), the clipped gradients
+   * are summed, N(0, (noiseMultiplier·clip)²) is added to each coordinate and
+   * the sum is divided by the batch size. The result carries `dpEvent`.
+   */
+  readonly dpSgd?: DpSgdOptions;
+  /** Randomness of the DP-SGD noise; default the system CSPRNG (`systemRng`). Unused without `dpSgd`. */
+  readonly rng?: Rng;
+}
+
+/** SCAFFOLD's control variates c (`global`) and c_i (`local`), each of the delta's length and layout. */
+export interface ScaffoldControl {
+  readonly global: Float32Array;
+  readonly local: Float32Array;
+}
+
+/** DP-SGD's per-example clip C > 0 and noise multiplier z ≥ 0 (noise std z·C on the sum). */
+export interface DpSgdOptions {
+  readonly clip: number;
+  readonly noiseMultiplier: number;
 }
 
 /** One tensor's place in the flat delta. */
@@ -59,8 +109,17 @@ export interface LocalResult {
   /** Windows this site trained on (its example count, for weighting). */
   readonly examples: number;
   readonly steps: number;
-  /** Training loss of each step (nats per token, on its batch). */
+  /**
+   * Training loss of each step (nats per token, on its batch; with DP-SGD the
+   * mean of the windows' own losses). Not covered by DP: keep it on the site.
+   */
   readonly losses: readonly number[];
+  /** With `control`: c_i⁺ − c_i, in the delta layout, for the site to add to its c_i and send with the delta. */
+  readonly controlDelta?: Float32Array;
+  /** With `dpSgd`: the DP event of this run, `steps` compositions of the Poisson-sampled Gaussian (see docs/training.md on the sampling). */
+  readonly dpEvent?: DpEvent;
+  /** With `dpSgd`: how many per-example gradients, over all steps, had norm above the clip. */
+  readonly clippedExamples?: number;
 }
 
 function bad(message: string): never {
@@ -95,6 +154,61 @@ function checkWindows(windows: readonly Uint16Array[], model: Gpt2Model): void {
 }
 
 /**
+ * Every window's gradient of its own loss (mean cross-entropy over its
+ * predicted tokens), as tensors `[B, ...shape]` in the order of
+ * `model.trainable()`, from one backward pass: each adapter tensor is tiled
+ * to a per-example copy (`[B, r, in]`, `[B, out, r]`), the forward pass runs
+ * example b through copy b with batched products, and the gradient of the
+ * summed losses with respect to the copies holds, in slice b, example b's
+ * gradient (no other example touches copy b). Only the LoRA tensors are
+ * trainable, so the copies are B times the adapter, not the model.
+ * Call inside `tf.tidy`. `lossSum` is Σ_b loss_b.
+ */
+function perExampleGradTensors(model: Gpt2Model, vars: readonly tf.Variable[], ids: tf.Tensor2D, lengths: readonly number[], training: boolean): { lossSum: tf.Scalar; grads: tf.Tensor[] } {
+  const bs = ids.shape[0];
+  const tiles = vars.map((v) => tf.tile(tf.expandDims(v, 0), [bs, ...v.shape.map(() => 1)]));
+  const f = (...perExample: tf.Tensor[]): tf.Scalar => tf.sum(model.perExampleLosses(ids, lengths, perExample, training));
+  const { value, grads } = tf.valueAndGrads(f)(tiles);
+  return { lossSum: value, grads };
+}
+
+/**
+ * Every window's gradient of its own loss at the model's current adapter,
+ * each a Float32Array in the delta layout (the order of
+ * `model.trainableNames()`), computed as DP-SGD computes them (one vectorised
+ * backward pass, no dropout).
+ * @throws ValidationError TRAIN_ERR_BAD_PARAM (a model without adapter, or one that trains its base weights), TRAIN_ERR_BAD_DATA (bad windows)
+ */
+export function perExampleGradients(model: Gpt2Model, windows: readonly Uint16Array[]): Float32Array[] {
+  const vars = model.trainable();
+  if (vars.length === 0) bad('the model has no trainable adapter (give it LoRA options)');
+  checkWindows(windows, model);
+  const { ids, lengths } = batchOf(windows);
+  try {
+    const flat = tf.tidy(() => {
+      const { grads } = perExampleGradTensors(model, vars, ids, lengths, false);
+      return tf.concat(grads.map((g) => g.reshape([windows.length, -1])), 1);
+    });
+    const data = flat.dataSync() as Float32Array;
+    flat.dispose();
+    const d = data.length / windows.length;
+    return windows.map((_, i) => data.slice(i * d, (i + 1) * d));
+  } finally {
+    ids.dispose();
+  }
+}
+
+/** Splits a flat Float32Array in the delta layout into tensors shaped like `vars`. */
+function splitLike(flat: Float32Array, vars: readonly tf.Variable[]): tf.Tensor[] {
+  let offset = 0;
+  return vars.map((v) => {
+    const t = tf.tensor(flat.subarray(offset, offset + v.size), v.shape, 'float32');
+    offset += v.size;
+    return t;
+  });
+}
+
+/**
  * Trains the model's adapter in place on `windows` and returns its delta.
  * @throws ValidationError TRAIN_ERR_BAD_PARAM (bad options, a model without adapter), TRAIN_ERR_BAD_DATA (bad windows)
  */
@@ -111,17 +225,53 @@ export function trainLocal(model: Gpt2Model, windows: readonly Uint16Array[], o:
   if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) bad('beta1 and beta2 must be in [0, 1)');
   if (o.clipNorm !== undefined && !(o.clipNorm > 0)) bad(`clipNorm must be positive, got ${o.clipNorm}`);
   if ((o.warmupSteps ?? 0) < 0 || !Number.isInteger(o.warmupSteps ?? 0)) bad(`warmupSteps must be a non-negative integer, got ${o.warmupSteps}`);
+  const optimizer = o.optimizer ?? 'adamw';
+  if (optimizer !== 'adamw' && optimizer !== 'sgd') bad(`optimizer must be 'adamw' or 'sgd', got ${JSON.stringify(optimizer)}`);
+  const momentum = o.momentum ?? 0;
+  if (!(momentum >= 0 && momentum < 1)) bad(`momentum must be in [0, 1), got ${o.momentum}`);
+  if (optimizer !== 'sgd' && momentum !== 0) bad("momentum is an option of optimizer 'sgd'; AdamW's first moment is beta1");
+  const mu = o.proximalMu ?? 0;
+  if (!(mu >= 0 && Number.isFinite(mu))) bad(`proximalMu must be a finite number ≥ 0, got ${o.proximalMu}`);
+  const total = vars.reduce((n, v) => n + v.size, 0);
+  if (o.control !== undefined) {
+    // SCAFFOLD's option II reads the corrected mean gradient off the displacement
+    // (w_start − w_end)/(K·η); that holds for SGD steps w ← w − η·(g − c_i + c), not
+    // for Adam's normalised steps nor momentum's accumulated ones.
+    if (optimizer !== 'sgd' || momentum !== 0) bad("control (SCAFFOLD) needs optimizer 'sgd' without momentum: its control update (option II) assumes plain SGD steps w ← w − η·(g − c_i + c)");
+    for (const k of ['global', 'local'] as const) {
+      const c: unknown = o.control[k];
+      if (!(c instanceof Float32Array)) bad(`control.${k} must be a Float32Array`);
+      if (c.length !== total) bad(`control.${k} has ${c.length} values; the delta of this model's adapter has ${total}`);
+      const i = c.findIndex((x) => !Number.isFinite(x));
+      if (i >= 0) bad(`control.${k}[${i}] is ${c[i]}, not a finite number`);
+    }
+  }
+  const dp = o.dpSgd;
+  if (dp !== undefined) {
+    if (!(dp.clip > 0 && Number.isFinite(dp.clip))) bad(`dpSgd.clip must be a finite number > 0, got ${dp.clip}`);
+    if (!(dp.noiseMultiplier >= 0 && Number.isFinite(dp.noiseMultiplier))) bad(`dpSgd.noiseMultiplier must be a finite number ≥ 0, got ${dp.noiseMultiplier}`);
+    if (model.trainsBase) bad('dpSgd clips per-example gradients of the LoRA adapter only; this model trains its base weights');
+  }
 
   const before = vars.map((v) => v.dataSync().slice() as Float32Array);
-  const m: tf.Tensor[] = vars.map((v) => tf.zerosLike(v));
-  const s2: tf.Tensor[] = vars.map((v) => tf.zerosLike(v));
+  const sgd = optimizer === 'sgd';
+  // AdamW's two moments, or SGD's momentum buffer (none for plain SGD).
+  const m: tf.Tensor[] = !sgd || momentum > 0 ? vars.map((v) => tf.zerosLike(v)) : [];
+  const s2: tf.Tensor[] = sgd ? [] : vars.map((v) => tf.zerosLike(v));
+  // w_start for FedProx: clones keep the starting values after the variables are assigned.
+  const start: tf.Tensor[] = mu > 0 ? vars.map((v) => tf.clone(v)) : [];
+  // SCAFFOLD's correction c − c_i, added to every step's gradient.
+  const correction: tf.Tensor[] = o.control === undefined ? [] : splitLike(o.control.global.map((c, j) => c - o.control!.local[j]!), vars);
+  const noise = dp === undefined ? undefined : toSource(o.rng ?? systemRng);
   const rng = new DeterministicRng(o.seed);
   const losses: number[] = [];
+  let lrSum = 0, clippedExamples = 0;
   // Batches walk a seeded permutation of the windows, reshuffled at each pass.
   let order: number[] = [];
+  const batch = Math.min(o.batchSize, windows.length);
   const draw = (): Uint16Array[] => {
     const out: Uint16Array[] = [];
-    while (out.length < Math.min(o.batchSize, windows.length)) {
+    while (out.length < batch) {
       if (order.length === 0) order = shuffle(windows.length, rng);
       out.push(windows[order.pop()!]!);
     }
@@ -130,14 +280,56 @@ export function trainLocal(model: Gpt2Model, windows: readonly Uint16Array[], o:
   try {
     for (let step = 0; step < steps; step++) {
       const lr = learningRate(step, steps, o);
+      lrSum += lr;
       const { ids, lengths } = batchOf(draw());
       const loss = tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => model.loss(ids, lengths, true), vars);
-        let g = vars.map((v) => grads[v.name]!);
+        let g: tf.Tensor[];
+        let lossValue: number;
+        if (dp === undefined) {
+          const { value, grads } = tf.variableGrads(() => model.loss(ids, lengths, true), vars);
+          g = vars.map((v) => grads[v.name]!);
+          lossValue = value.dataSync()[0]!;
+        } else {
+          // DP-SGD (Abadi et al. 2016, Algorithm 1): clip each example's gradient over
+          // all adapter tensors jointly to L2 ≤ C, sum, add N(0, (zC)²) per coordinate
+          // (src/dp's Gaussian mechanism on the sum, from the injected rng), divide by B.
+          const { lossSum, grads } = perExampleGradTensors(model, vars, ids, lengths, true);
+          const bs = ids.shape[0];
+          const norms = tf.sqrt(tf.addN(grads.map((x) => tf.sum(tf.square(x.reshape([bs, -1])), 1))));
+          const scale = tf.minimum(1, tf.div(dp.clip, tf.maximum(norms, 1e-30)));
+          const clippedSum = tf.concat(grads.map((x) => tf.sum(tf.mul(x.reshape([bs, -1]), scale.reshape([bs, 1])), 0)));
+          for (const n of norms.dataSync()) if (n > dp.clip) clippedExamples++;
+          const noisy = addCentralGaussianNoise(clippedSum.dataSync() as Float32Array, dp.clip, dp.noiseMultiplier, noise!);
+          g = splitLike(Float32Array.from(noisy, (x) => x / bs), vars);
+          lossValue = lossSum.dataSync()[0]! / bs;
+        }
+        if (mu > 0) {
+          // FedProx: ∇[(μ/2)‖w − w_start‖²] = μ(w − w_start), added to the data gradient
+          // before clipping, so that clipNorm bounds the step of the objective FedProx
+          // minimises (the local loss plus the proximal term), not of the loss alone.
+          // Under DP-SGD it joins after the noise: the term does not depend on the
+          // data, so it is post-processing and is neither clipped per example nor charged.
+          g = g.map((x, i) => tf.add(x, tf.mul(tf.sub(vars[i]!, start[i]!), mu)));
+        }
         if (o.clipNorm !== undefined) {
           const norm = tf.sqrt(tf.addN(g.map((x) => tf.sum(tf.square(x)))));
           const scale = tf.minimum(1, tf.div(o.clipNorm, tf.maximum(norm, 1e-12)));
           g = g.map((x) => tf.mul(x, scale));
+        }
+        // SCAFFOLD: g − c_i + c, after clipping, so the drift correction is applied in
+        // full (clipping it would break the identity controlDelta rests on).
+        if (correction.length > 0) g = g.map((x, i) => tf.add(x, correction[i]!));
+        if (sgd) {
+          vars.forEach((v, i) => {
+            let u = g[i]!;
+            if (momentum > 0) {
+              u = tf.add(tf.mul(m[i]!, momentum), u);
+              m[i]!.dispose();
+              m[i] = tf.keep(u);
+            }
+            v.assign(tf.sub(tf.mul(v, 1 - lr * wd), tf.mul(u, lr)));
+          });
+          return lossValue;
         }
         const c1 = 1 - b1 ** (step + 1), c2 = 1 - b2 ** (step + 1);
         vars.forEach((v, i) => {
@@ -149,17 +341,16 @@ export function trainLocal(model: Gpt2Model, windows: readonly Uint16Array[], o:
           // AdamW: the decay acts on the weights directly, not through the gradient.
           v.assign(tf.sub(tf.mul(v, 1 - lr * wd), tf.mul(update, lr)));
         });
-        return value.dataSync()[0]!;
+        return lossValue;
       });
       ids.dispose();
       losses.push(loss);
       o.onStep?.({ step: step + 1, loss, lr });
     }
   } finally {
-    tf.dispose([...m, ...s2]);
+    tf.dispose([...m, ...s2, ...start, ...correction]);
   }
   const names = model.trainableNames();
-  const total = vars.reduce((n, v) => n + v.size, 0);
   const delta = new Float32Array(total);
   const layout: DeltaEntry[] = [];
   let offset = 0;
@@ -170,7 +361,20 @@ export function trainLocal(model: Gpt2Model, windows: readonly Uint16Array[], o:
     layout.push({ name: names[i]!, shape: v.shape, offset });
     offset += v.size;
   });
-  return { delta, layout, examples: windows.length, steps, losses };
+  const result: { -readonly [K in keyof LocalResult]: LocalResult[K] } = { delta, layout, examples: windows.length, steps, losses };
+  if (o.control !== undefined) {
+    // SCAFFOLD option II: c_i⁺ = c_i − c + (w_start − w_end)/(K·η), so
+    // c_i⁺ − c_i = −c − Δ/(K·η). Option II assumes a constant η; under a schedule
+    // we use the mean η̄ over the K steps, which makes c_i⁺ the η-weighted mean of
+    // the steps' (clipped, proximal) gradients, as it is the plain mean for a constant η.
+    const c = o.control.global, k = lrSum; // K·η̄ = Σ_s η_s
+    result.controlDelta = Float32Array.from(delta, (d, j) => -c[j]! - d / k);
+  }
+  if (dp !== undefined) {
+    result.dpEvent = sampledGaussian(dp.noiseMultiplier, batch / windows.length, steps);
+    result.clippedExamples = clippedExamples;
+  }
+  return result;
 }
 
 /** A seeded permutation of 0..n−1 (Fisher–Yates with rejection-free 32-bit draws reduced by multiplication). */
