@@ -37,6 +37,14 @@ export interface SessionStartBody {
   readonly threat: 'semi-honest' | 'malicious';
   readonly graph: { readonly kind: 'complete' } | { readonly kind: 'harary'; readonly degree: number };
   readonly roundDeadlinesMs: readonly number[];
+  /**
+   * The application's task for this session (spec §3.2, §4.4): opaque bytes
+   * that secagg-v1 never reads, e.g. the federated round's global adapter
+   * and plan. Absent and empty are the same (nothing is written); decoding
+   * always yields a Uint8Array, empty when the frame carries none, otherwise
+   * a view into the frame.
+   */
+  readonly task?: Uint8Array;
 }
 
 export type Envelope =
@@ -52,7 +60,15 @@ export type Envelope =
   | { readonly kind: 'error'; readonly code: string; readonly message: string };
 
 /** Largest accepted encoding (whole frame, bytes) of each kind. */
-export interface EnvelopeLimits { readonly maxBytes: Readonly<Record<EnvelopeKind, number>> }
+export interface EnvelopeLimits {
+  readonly maxBytes: Readonly<Record<EnvelopeKind, number>>;
+  /**
+   * Longest session-start `task`, in bytes (spec §6: τ). When set, the
+   * decoder refuses a longer task with `WIRE_ERR_BAD_FIELD` even inside the
+   * frame bound; {@link envelopeLimits} always sets it.
+   */
+  readonly maxTaskBytes?: number;
+}
 
 /** Fixed field sizes and text bounds (spec §3.2). */
 export const HASH_BYTES = 32;
@@ -62,6 +78,8 @@ export const MAX_CODE_BYTES = 64;
 export const MAX_MESSAGE_BYTES = 1024;
 /** One deadline per secagg round, R0 … R4. */
 export const ROUND_DEADLINES = 5;
+/** The largest task bound `envelopeLimits` accepts (τ ≤ 2^28 bytes, spec §6). */
+export const MAX_TASK_BYTES_LIMIT = 2 ** 28;
 /** The label of the auth signed bytes (spec §4.3); prefix-free with every secagg-v1 label. */
 export const AUTH_LABEL = new TextEncoder().encode('tally/wire-v1/auth');
 
@@ -117,17 +135,20 @@ const packedField = (count: number) => lenField(5 * count);
 const u32Field = (max = 0xffffffff) => 1 + varintSize(max);
 
 /**
- * Limits for a consortium: n roster sites, its graph, bits and dim (spec
- * §6). Every bound is the largest frame an honest party sends, so the limits
- * never refuse one: session-start lists at most n ids, a secagg payload is at
- * most the largest secagg-v1 message of the consortium (secagg-v1 §6.4, with
- * k = n − 1 for the complete graph), a result carries 4·dim sum bytes and at
- * most n ids; the control kinds have fixed bounds.
+ * Limits for a consortium: n roster sites, its graph, bits and dim, and the
+ * longest session-start task τ (spec §6; default 0: no task). Every bound is
+ * the largest frame an honest party sends, so the limits never refuse one:
+ * session-start lists at most n ids and carries a task of at most τ bytes
+ * (none when τ = 0, which leaves its bound as it was before tasks), a secagg
+ * payload is at most the largest secagg-v1 message of the consortium
+ * (secagg-v1 §6.4, with k = n − 1 for the complete graph), a result carries
+ * 4·dim sum bytes and at most n ids; the control kinds have fixed bounds.
  * @throws ValidationError `SECAGG_ERR_BAD_CONFIG` when n ∉ [2, 2^24 − 1], b ∉ [1, 32],
- *   m ∉ [1, 2^28] or a Harary degree ∉ [1, n − 1]
+ *   m ∉ [1, 2^28], a Harary degree ∉ [1, n − 1] or τ ∉ [0, 2^28]
  */
 export function envelopeLimits(p: {
   readonly rosterSize: number; readonly dim: number; readonly bits: number; readonly graph: { kind: 'complete' } | { kind: 'harary'; degree: number };
+  readonly maxTaskBytes?: number;
 }): EnvelopeLimits {
   const n = p.rosterSize;
   const bad = (what: string) => new ValidationError('SECAGG_ERR_BAD_CONFIG', `envelope limits: ${what}`);
@@ -140,26 +161,31 @@ export function envelopeLimits(p: {
   } else if (graph?.kind !== 'complete') {
     throw bad(`graph must be complete or harary, got ${String(graph?.kind)}`);
   }
+  const maxTask = p.maxTaskBytes === undefined ? 0 : p.maxTaskBytes;
+  if (!Number.isInteger(maxTask) || maxTask < 0 || maxTask > MAX_TASK_BYTES_LIMIT) throw bad(`maxTaskBytes must be an integer in [0, 2^28], got ${String(p.maxTaskBytes)}`);
   // maxMessageBytes reads the roster size only (clientIds.length): a sparse array of n holes stands for it.
   const config = { clientIds: new Array<number>(n), graph: p.graph, bits: p.bits, dim: p.dim };
   const payload = Math.max(...(Object.keys(TYPE) as (keyof typeof TYPE)[]).map((t) => maxMessageBytes(t, config)));
   const session = lenField(HASH_BYTES);
   const code = lenField(MAX_CODE_BYTES);
   const message = lenField(MAX_MESSAGE_BYTES);
+  // An empty task is not written: τ = 0 adds nothing.
+  const task = maxTask === 0 ? 0 : lenField(maxTask);
   return {
     maxBytes: {
       hello: frameSize(lenField(MAX_SITE_ID_BYTES) + lenField(HASH_BYTES)),
       challenge: frameSize(lenField(HASH_BYTES)),
       auth: frameSize(lenField(SIGNATURE_BYTES)),
       welcome: frameSize(lenField(MAX_SITE_ID_BYTES) + u32Field()),
-      // session, ids, threshold ≤ n, bits ≤ 32, dim, threat, graph, degree ≤ n − 1, five deadlines
-      'session-start': frameSize(session + packedField(n) + u32Field(n) + u32Field(32) + u32Field() + 2 + 2 + u32Field(n - 1) + packedField(ROUND_DEADLINES)),
+      // session, ids, threshold ≤ n, bits ≤ 32, dim, threat, graph, degree ≤ n − 1, five deadlines, task ≤ τ
+      'session-start': frameSize(session + packedField(n) + u32Field(n) + u32Field(32) + u32Field() + 2 + 2 + u32Field(n - 1) + packedField(ROUND_DEADLINES) + task),
       secagg: frameSize(session + lenField(payload)),
       // survivors and dropped are disjoint: n ids in all, two list headers
       result: frameSize(session + lenField(4 * p.dim) + 2 * (1 + varintSize(5 * n)) + 5 * n),
       abort: frameSize(session + code + message),
       error: frameSize(code + message),
     },
+    maxTaskBytes: maxTask,
   };
 }
 
@@ -243,6 +269,8 @@ function checkBody(kind: EnvelopeKind, m: Body, fail: Fail): void {
       const d = m.round_deadlines_ms;
       if (!Array.isArray(d) || d.length !== ROUND_DEADLINES) fail(`round_deadlines_ms must hold ${ROUND_DEADLINES} entries (R0..R4), got ${Array.isArray(d) ? d.length : typeof d}`);
       for (let i = 0; i < d.length; i++) if (!isU32(d[i]) || d[i] < 1) fail(`round_deadlines_ms[${i}] must be an integer in [1, 2^32 - 1], got ${String(d[i])}`);
+      // Opaque; its bound τ is a consortium parameter, checked by the decoder against its limits.
+      if (optionalBytes(m.task) === undefined) fail('task must be bytes');
       return;
     }
     case 'secagg': checkBytes(m, 'session', fail, HASH_BYTES); checkBytes(m, 'payload', fail); return;
@@ -314,6 +342,8 @@ function bodyOf(e: Envelope): Body {
         // The complete graph's degree is implied: n − 1.
         degree: g?.kind === 'harary' ? g.degree : Array.isArray(ids) ? ids.length - 1 : undefined,
         round_deadlines_ms: Array.isArray(e.roundDeadlinesMs) ? [...e.roundDeadlinesMs] : e.roundDeadlinesMs,
+        // Absent and empty are the same: protobufjs writes no empty bytes field.
+        task: e.task === undefined ? new Uint8Array(0) : isBytes(e.task) ? e.task : encodeFail('task must be a Uint8Array'),
       };
     }
     case 'secagg': return { session: e.session, payload: e.payload };
@@ -389,6 +419,7 @@ function envelopeOf(kind: EnvelopeKind, m: Body): Envelope {
       threat: m.threat === THREAT.malicious ? 'malicious' : 'semi-honest',
       graph: m.graph === GRAPH.harary ? { kind: 'harary', degree: m.degree as number } : { kind: 'complete' },
       roundDeadlinesMs: ids('round_deadlines_ms'),
+      task: optionalBytes(m.task)!,
     };
     case 'secagg': return { kind, session: bytes('session'), payload: bytes('payload') };
     case 'result': return { kind, session: bytes('session'), sum: sumOf(optionalBytes(m.sum)!), survivors: ids('survivors'), dropped: ids('dropped') };
@@ -402,8 +433,9 @@ function envelopeOf(kind: EnvelopeKind, m: Body): Envelope {
  * envelope, in the order of spec §5.1: (1) version, (2) body kind, (3) the
  * kind's size bound, before any parsing, (4) the body length, (5) the body's
  * fields, (6) canonical form. The `bytes` fields of the result (hashes,
- * challenge, signature, session, payload) are views into `frame`, not copies:
- * `frame` must not change while they are in use. The sum is a copy.
+ * challenge, signature, session, payload, a non-empty task) are views into
+ * `frame`, not copies: `frame` must not change while they are in use. The
+ * sum is a copy.
  * @param limits the consortium's bounds ({@link envelopeLimits})
  * @throws CodecError with a `WIRE_ERR_*` code on any bad frame (nothing else escapes);
  *   ValidationError `WIRE_ERR_BAD_FIELD` when `frame` is not a Uint8Array (a caller error)
@@ -438,6 +470,10 @@ export function decodeEnvelope(frame: Uint8Array, limits: EnvelopeLimits): Envel
     throw refuse('WIRE_ERR_BAD_FIELD', `the ${b.kind} body is not a well-formed protobuf message: ${(err as Error).message}`, err);
   }
   checkBody(b.kind, m, (what) => { throw refuse('WIRE_ERR_BAD_FIELD', `${b.kind}: ${what}`); });
+  if (b.kind === 'session-start' && limits.maxTaskBytes !== undefined) {
+    const task = optionalBytes(m.task)!.length;
+    if (task > limits.maxTaskBytes) throw refuse('WIRE_ERR_BAD_FIELD', `session-start: a task of ${task} bytes, more than the ${limits.maxTaskBytes} this consortium allows`);
+  }
   // (6) Canonical form: minimal body length, and the body is its own re-encoding
   // (refuses unknown, repeated or out-of-order fields, non-minimal varints, unpacked lists, written defaults).
   if (end - 3 !== varintSize(len) || !same(b.type.encode(m).finish(), body)) throw refuse('WIRE_ERR_NON_CANONICAL', `the ${b.kind} frame is not in canonical form`);

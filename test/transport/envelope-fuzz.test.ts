@@ -12,6 +12,8 @@ import { BODY_FIELD } from '../../src/transport/vectors/raw.js';
 
 const WIDE: EnvelopeLimits = { maxBytes: Object.fromEntries(ENVELOPE_KINDS.map((k) => [k, 1 << 20])) as Record<EnvelopeKind, number> };
 const TIGHT = envelopeLimits({ rosterSize: 6, dim: 4, bits: 8, graph: { kind: 'harary', degree: 2 } });
+/** TIGHT with session-start tasks of up to 24 bytes (the fuzzed tasks reach 40). */
+const TASKED = envelopeLimits({ rosterSize: 6, dim: 4, bits: 8, graph: { kind: 'harary', degree: 2 }, maxTaskBytes: 24 });
 const WIRE = new Set<string>(WIRE_CODES);
 const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
@@ -47,6 +49,7 @@ const sessionStart = ids(2, 12).chain((clientIds) => fc.record({
   threat: fc.constantFrom('semi-honest' as const, 'malicious' as const),
   graph: fc.oneof(fc.constant({ kind: 'complete' as const }), fc.integer({ min: 1, max: clientIds.length - 1 }).map((degree) => ({ kind: 'harary' as const, degree }))),
   roundDeadlinesMs: fc.array(u32, { minLength: 5, maxLength: 5 }),
+  task: fc.oneof(fc.constant(undefined), fc.uint8Array({ maxLength: 40 })),
 }));
 
 const result = fc.tuple(ids(1, 16), fc.array(fc.boolean(), { minLength: 16, maxLength: 16 })).chain(([all, isDropped]) => {
@@ -98,27 +101,28 @@ describe('wire-v1 envelope: property tests', function () {
     fc.assert(fc.property(envelope, (e) => {
       const f = encodeEnvelope(e);
       const d = decodeEnvelope(f, WIDE);
-      expect(d).to.deep.equal(e);
+      // A session-start decodes with a task, empty when it carries none.
+      expect(d).to.deep.equal(e.kind === 'session-start' ? { ...e, task: e.task ?? new Uint8Array(0) } : e);
       expect(Buffer.from(encodeEnvelope(d)).equals(f)).to.equal(true);
     }), { numRuns: 3000 });
   });
 
   it('random bytes never throw anything but a WIRE_ERR_* CodecError', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (f) => decodesStrictly(f, WIDE) && decodesStrictly(f, TIGHT)), { numRuns: 3000 });
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (f) => decodesStrictly(f, WIDE) && decodesStrictly(f, TIGHT) && decodesStrictly(f, TASKED)), { numRuns: 3000 });
   });
 
   it('random bodies behind a valid header never throw anything but a WIRE_ERR_* CodecError', () => {
     const kinds = Object.values(BODY_FIELD);
     fc.assert(fc.property(fc.constantFrom(...kinds), fc.uint8Array({ maxLength: 120 }), (field, body) => {
       const f = Uint8Array.from([0x08, 0x01, field * 8 + 2, body.length, ...body]);
-      return decodesStrictly(f, WIDE) && decodesStrictly(f, TIGHT);
+      return decodesStrictly(f, WIDE) && decodesStrictly(f, TIGHT) && decodesStrictly(f, TASKED);
     }), { numRuns: 10_000 });
   });
 
   it('bit flips, truncation, insertion, overwrites and removals of valid frames never throw anything but a WIRE_ERR_* CodecError', () => {
     fc.assert(fc.property(envelope, mutation, (e, ms) => {
       const f = ms.reduce((g, m) => m(g), encodeEnvelope(e));
-      return decodesStrictly(f, WIDE) && decodesStrictly(f, TIGHT);
+      return decodesStrictly(f, WIDE) && decodesStrictly(f, TIGHT) && decodesStrictly(f, TASKED);
     }), { numRuns: 10_000 });
   });
 
@@ -126,7 +130,7 @@ describe('wire-v1 envelope: property tests', function () {
     fc.assert(fc.property(envelope, envelope, fc.nat(), fc.nat(), (a, b, i, j) => {
       const fa = encodeEnvelope(a), fb = encodeEnvelope(b);
       const f = Uint8Array.from([...fa.subarray(0, i % (fa.length + 1)), ...fb.subarray(j % (fb.length + 1))]);
-      return decodesStrictly(f, WIDE) && decodesStrictly(f, TIGHT);
+      return decodesStrictly(f, WIDE) && decodesStrictly(f, TIGHT) && decodesStrictly(f, TASKED);
     }), { numRuns: 3000 });
   });
 });

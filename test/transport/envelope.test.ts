@@ -14,6 +14,7 @@ import { BODY_FIELD, bodyOf, frameOf, lenField, packed, u32Field, unpacked, vari
 // Tests run from dist/test/transport: the repository root is three levels up.
 const PROTO = fileURLToPath(new URL('../../../protocols/wire-v1/envelope.proto', import.meta.url));
 const ERRORS = fileURLToPath(new URL('../../../protocols/wire-v1/errors.md', import.meta.url));
+const VECTORS = fileURLToPath(new URL('../../../protocols/wire-v1/vectors/envelope.json', import.meta.url));
 
 const b = (n: number, v = 1) => new Uint8Array(n).fill(v);
 const V = (n: number) => varint(n).length;
@@ -45,6 +46,7 @@ const SAMPLES: Envelope[] = [
   { kind: 'welcome', siteId: 'x', clientId: 0xffffffff },
   SS,
   { ...SS, threat: 'malicious', graph: { kind: 'complete' }, clientIds: [1, 2, 3], threshold: 2 } as Envelope,
+  { ...SS, task: Uint8Array.of(0x7b, 0x22, 0, 0xff) } as Envelope,
   { kind: 'secagg', session: b(32, 3), payload: Uint8Array.of(1, 3, 0xff) },
   { kind: 'result', session: b(32, 4), sum: Uint32Array.of(0, 1, 0xffffffff, 7, 8, 9, 10, 11), survivors: [2, 5, 8], dropped: [3, 13] },
   { kind: 'result', session: b(32, 4), sum: Uint32Array.of(42), survivors: [1], dropped: [] },
@@ -53,6 +55,10 @@ const SAMPLES: Envelope[] = [
   { kind: 'error', code: 'NET_ERR_AUTH_FAILED', message: 'the signature does not verify' },
   { kind: 'error', code: 'WIRE_ERR_OVERSIZE', message: '' },
 ];
+/** Limits of L's consortium with tasks of up to 64 bytes. */
+const LT = envelopeLimits({ rosterSize: 5, dim: 8, bits: 16, graph: { kind: 'complete' }, maxTaskBytes: 64 });
+/** What decoding `e` gives: a session-start always has a task, empty when it carries none. */
+const decoded = (e: Envelope): Envelope => (e.kind === 'session-start' ? { ...e, task: e.task ?? new Uint8Array(0) } : e);
 
 describe('wire-v1 envelope: encoding and round trips', () => {
   it('round-trips every kind exactly', () => {
@@ -60,8 +66,8 @@ describe('wire-v1 envelope: encoding and round trips', () => {
     for (const e of SAMPLES) {
       const f = encodeEnvelope(e);
       expect(f.constructor, e.kind).to.equal(Uint8Array);
-      expect(decodeEnvelope(f, L), e.kind).to.deep.equal(e);
-      expect(encodeEnvelope(decodeEnvelope(f, L)), e.kind).to.deep.equal(f);
+      expect(decodeEnvelope(f, LT), e.kind).to.deep.equal(decoded(e));
+      expect(encodeEnvelope(decodeEnvelope(f, LT)), e.kind).to.deep.equal(f);
     }
   });
 
@@ -74,6 +80,10 @@ describe('wire-v1 envelope: encoding and round trips', () => {
       version: 1, session_start: { session: b(32, 9), client_ids: [2, 3, 5, 8, 13], threshold: 3, bits: 16, dim: 8, threat: 1, graph: 2, degree: 2, round_deadlines_ms: [10_000, 20_000, 30_000, 30_000, 60_000] },
     }).finish();
     expect(encodeEnvelope(SS)).to.deep.equal(new Uint8Array(ss));
+    const withTask = env.encode({
+      version: 1, session_start: { session: b(32, 9), client_ids: [2, 3, 5, 8, 13], threshold: 3, bits: 16, dim: 8, threat: 1, graph: 2, degree: 2, round_deadlines_ms: [10_000, 20_000, 30_000, 30_000, 60_000], task: b(300, 7) },
+    }).finish();
+    expect(encodeEnvelope({ ...SS, task: b(300, 7) })).to.deep.equal(new Uint8Array(withTask));
     // And protobufjs reads every frame back as an Envelope with version 1 and the kind's body.
     for (const e of SAMPLES) {
       const m = env.decode(encodeEnvelope(e)) as unknown as Record<string, unknown>;
@@ -107,7 +117,7 @@ describe('wire-v1 envelope: encoding and round trips', () => {
     const e2 = decodeEnvelope(buf, L) as Extract<Envelope, { kind: 'secagg' }>;
     expect(e2.session.constructor, 'a Buffer frame still gives plain Uint8Array views').to.equal(Uint8Array);
     // An odd offset: the sum still decodes (copied, not an unaligned view).
-    const r = encodeEnvelope(SAMPLES[9]!);
+    const r = encodeEnvelope(SAMPLES[10]!);
     const shifted = new Uint8Array(r.length + 1).subarray(1);
     shifted.set(r);
     expect((decodeEnvelope(shifted, L) as Extract<Envelope, { kind: 'result' }>).sum).to.deep.equal(Uint32Array.of(0, 1, 0xffffffff, 7, 8, 9, 10, 11));
@@ -144,6 +154,9 @@ describe('wire-v1 envelope: encoding and round trips', () => {
       ['4 deadlines', { ...SS, roundDeadlinesMs: [1, 2, 3, 4] }],
       ['6 deadlines', { ...SS, roundDeadlinesMs: [1, 2, 3, 4, 5, 6] }],
       ['deadline 0', { ...SS, roundDeadlinesMs: [1, 2, 0, 4, 5] }],
+      ['task not bytes', { ...SS, task: [1, 2] }],
+      ['task a string', { ...SS, task: 'task' }],
+      ['task null', { ...SS, task: null }],
       ['session of 31 bytes', { kind: 'secagg', session: b(31), payload: b(1) }],
       ['empty payload', { kind: 'secagg', session: b(32), payload: b(0) }],
       ['sum not a Uint32Array', { kind: 'result', session: b(32), sum: [1, 2], survivors: [1], dropped: [] }],
@@ -391,6 +404,130 @@ describe('wire-v1 envelope: size limits (spec §6)', () => {
       { ...ok, rosterSize: 1 }, { ...ok, rosterSize: 2 ** 24 }, { ...ok, rosterSize: 2.5 }, { ...ok, bits: 0 }, { ...ok, bits: 33 }, { ...ok, dim: 0 },
       { ...ok, dim: 2 ** 28 + 1 }, { ...ok, graph: { kind: 'harary', degree: 0 } }, { ...ok, graph: { kind: 'harary', degree: 5 } }, { ...ok, graph: { kind: 'ring' } },
     ]) expect(codeOf(() => envelopeLimits(p as typeof ok)), JSON.stringify(p)).to.equal('ValidationError:SECAGG_ERR_BAD_CONFIG');
+  });
+});
+
+describe('wire-v1 envelope: the session-start task (spec §3.2, §4.4, §6)', () => {
+  const ssFields = [
+    lenField(1, b(32, 9)), packed(2, [2, 3, 5, 8, 13]), u32Field(3, 3), u32Field(4, 16), u32Field(5, 8), u32Field(6, 1), u32Field(7, 2), u32Field(8, 2),
+    packed(9, [10_000, 20_000, 30_000, 30_000, 60_000]),
+  ];
+  const ssOf = (...extra: Uint8Array[]) => frameOf(6, concatBytes(...ssFields, ...extra));
+  const limitsOf = (maxTaskBytes?: number, rosterSize = 5) => envelopeLimits({ rosterSize, dim: 8, bits: 16, graph: { kind: 'complete' }, ...(maxTaskBytes === undefined ? {} : { maxTaskBytes }) });
+
+  it('round-trips a session-start with a task, written last as field 10; the decoded task is a view into the frame', () => {
+    const task = Uint8Array.from({ length: 200 }, (_, i) => (i * 37) & 0xff);
+    const f = encodeEnvelope({ ...SS, task });
+    expect(f).to.deep.equal(ssOf(lenField(10, task)));
+    expect(bodyOf(f).length).to.equal(bodyOf(encodeEnvelope(SS)).length + 1 + V(200) + 200);
+    const e = decodeEnvelope(f, limitsOf(200)) as Extract<Envelope, { kind: 'session-start' }>;
+    expect(e).to.deep.equal({ ...SS, task });
+    expect(e.task!.constructor).to.equal(Uint8Array);
+    expect(e.task!.buffer, 'a view, not a copy').to.equal(f.buffer);
+    expect(encodeEnvelope(e)).to.deep.equal(f);
+    // A Buffer task encodes like its bytes.
+    expect(encodeEnvelope({ ...SS, task: Buffer.from(task) })).to.deep.equal(f);
+  });
+
+  it('round-trips a session-start without a task: absent and empty encode to the same bytes, and decode to an empty task', () => {
+    const f = encodeEnvelope(SS);
+    expect(f).to.deep.equal(ssOf());
+    expect(encodeEnvelope({ ...SS, task: new Uint8Array(0) })).to.deep.equal(f);
+    expect(encodeEnvelope({ ...SS, task: undefined } as Envelope)).to.deep.equal(f);
+    for (const l of [L, limitsOf(64), WIDE]) {
+      const e = decodeEnvelope(f, l) as Extract<Envelope, { kind: 'session-start' }>;
+      expect(e.task).to.be.instanceOf(Uint8Array);
+      expect(e.task).to.have.length(0);
+      expect(encodeEnvelope(e)).to.deep.equal(f);
+    }
+  });
+
+  it('leaves every session-start frame of the vectors without a task unchanged byte for byte', () => {
+    const file = JSON.parse(readFileSync(VECTORS, 'utf8')) as { tests: { op: string; result: string; frame?: string; limits?: Parameters<typeof envelopeLimits>[0]; envelope?: { kind: string; task?: string } }[] };
+    const frames = file.tests.filter((t) => t.op === 'decode' && t.result === 'valid' && t.envelope?.kind === 'session-start' && t.envelope.task === undefined);
+    expect(frames.length).to.be.at.least(4);
+    for (const t of frames) {
+      const f = Buffer.from(t.frame!, 'hex');
+      const e = decodeEnvelope(f, envelopeLimits(t.limits!)) as Extract<Envelope, { kind: 'session-start' }>;
+      expect(e.task).to.have.length(0);
+      expect(Buffer.from(encodeEnvelope(e)).equals(f)).to.equal(true);
+      const { task: _, ...withoutTask } = e;
+      expect(Buffer.from(encodeEnvelope(withoutTask as Envelope)).equals(f)).to.equal(true);
+    }
+  });
+
+  it('carries a task of a few MB under a consortium that allows it', () => {
+    const task = Uint8Array.from({ length: 3 * 2 ** 20 }, (_, i) => (i * 2654435761) >>> 24);
+    const l = limitsOf(4 * 2 ** 20);
+    const f = encodeEnvelope({ ...SS, task });
+    expect(f.length).to.be.at.most(l.maxBytes['session-start']);
+    const e = decodeEnvelope(f, l) as Extract<Envelope, { kind: 'session-start' }>;
+    expect(Buffer.from(e.task!).equals(Buffer.from(task))).to.equal(true);
+    expect(decodeCode(f, L), 'not where tasks are not allowed').to.equal('CodecError:WIRE_ERR_OVERSIZE');
+  });
+
+  it('refuses a task that makes the frame exceed the bound with WIRE_ERR_OVERSIZE, and a longer task within it with WIRE_ERR_BAD_FIELD', () => {
+    for (const [n, tau] of [[5, 0], [5, 1], [5, 64], [5, 127], [5, 128], [40, 1000], [200, 2 ** 14]] as const) {
+      const l = limitsOf(tau, n);
+      const ids = Array.from({ length: n }, (_, i) => 2 ** 28 + i); // five-byte ids: the largest session-start
+      const largest: Envelope = {
+        kind: 'session-start', session: b(32), clientIds: ids, threshold: n, bits: 32, dim: 2 ** 28, threat: 'malicious', graph: { kind: 'complete' },
+        roundDeadlinesMs: Array.from({ length: 5 }, () => 2 ** 28), task: b(tau, 3),
+      };
+      const f = encodeEnvelope(largest);
+      expect(f.length, `n=${n} τ=${tau}: the largest frame is the bound`).to.equal(l.maxBytes['session-start']);
+      expect(decodeCode(f, l), `n=${n} τ=${tau}`).to.equal('ok');
+      const over = encodeEnvelope({ ...largest, task: b(tau + 1, 3) });
+      expect(over.length, `n=${n} τ=${tau}`).to.be.above(l.maxBytes['session-start']);
+      expect(decodeCode(over, l), `n=${n} τ=${tau}: τ + 1 bytes`).to.equal('CodecError:WIRE_ERR_OVERSIZE');
+      // Small ids leave room in the frame: the task's own bound refuses it.
+      const small = encodeEnvelope({ ...SS, task: b(tau + 1, 3) });
+      expect(small.length).to.be.at.most(l.maxBytes['session-start']);
+      expect(decodeCode(small, l), `n=${n} τ=${tau}: τ + 1 bytes, small ids`).to.equal('CodecError:WIRE_ERR_BAD_FIELD');
+      expect(decodeCode(encodeEnvelope({ ...SS, task: b(tau, 3) }), l), `n=${n} τ=${tau}: τ bytes, small ids`).to.equal('ok');
+    }
+    // Limits without maxTaskBytes (built by hand) check the frame bound only.
+    expect(decodeCode(encodeEnvelope({ ...SS, task: b(1000) }), WIDE)).to.equal('ok');
+    expect(decodeCode(encodeEnvelope({ ...SS, task: b(1000) }), { ...WIDE, maxTaskBytes: 999 })).to.equal('CodecError:WIRE_ERR_BAD_FIELD');
+  });
+
+  it('refuses an explicit empty task, a task out of order or twice with WIRE_ERR_NON_CANONICAL', () => {
+    const t = b(10, 5);
+    const cases: [string, Uint8Array][] = [
+      ['an explicit empty task (52 00)', ssOf(lenField(10, new Uint8Array(0)))],
+      ['a task with a non-minimal length', ssOf(lenField(10, t, 1))],
+      ['a task before the deadlines', frameOf(6, concatBytes(...ssFields.slice(0, 8), lenField(10, t), ssFields[8]!))],
+      ['a task twice', ssOf(lenField(10, t), lenField(10, t))],
+      ['an empty task, then a task', ssOf(lenField(10, new Uint8Array(0)), lenField(10, t))],
+      ['field 10 as a varint', ssOf(u32Field(10, 5))],
+    ];
+    for (const [what, f] of cases) expect(decodeCode(f, limitsOf(64)), what).to.equal('CodecError:WIRE_ERR_NON_CANONICAL');
+    expect(decodeCode(ssOf(lenField(10, t)), limitsOf(64)), 'the same task written once, canonically').to.equal('ok');
+  });
+
+  it('grows the session-start bound by 1 + V(τ) + τ and nothing else (τ = 0, the default, leaves every bound as it was)', () => {
+    for (const n of [2, 5, 40, 1000]) {
+      const base = limitsOf(undefined, n);
+      expect(base.maxTaskBytes).to.equal(0);
+      expect(limitsOf(0, n)).to.deep.equal(base);
+      const B0 = 76 + 5 * n + V(5 * n) + V(n) + V(n - 1);
+      expect(base.maxBytes['session-start']).to.equal(frameSize(B0));
+      for (const tau of [1, 127, 128, 2 ** 14, 3 * 2 ** 20, 2 ** 28]) {
+        const l = limitsOf(tau, n);
+        expect(l.maxTaskBytes).to.equal(tau);
+        expect(l.maxBytes['session-start'], `n=${n} τ=${tau}`).to.equal(frameSize(B0 + 1 + V(tau) + tau));
+        for (const k of ENVELOPE_KINDS) if (k !== 'session-start') expect(l.maxBytes[k], `${k} n=${n} τ=${tau}`).to.equal(base.maxBytes[k]);
+        expect(maxFrameBytes(l)).to.equal(Math.max(maxFrameBytes(base), l.maxBytes['session-start']));
+      }
+    }
+  });
+
+  it('refuses a bad task bound with ValidationError SECAGG_ERR_BAD_CONFIG', () => {
+    const ok = { rosterSize: 5, dim: 8, bits: 16, graph: { kind: 'complete' } } as const;
+    for (const maxTaskBytes of [-1, 1.5, 2 ** 28 + 1, NaN, Infinity, '5', null]) {
+      expect(codeOf(() => envelopeLimits({ ...ok, maxTaskBytes } as unknown as typeof ok)), String(maxTaskBytes)).to.equal('ValidationError:SECAGG_ERR_BAD_CONFIG');
+    }
+    expect(codeOf(() => envelopeLimits({ ...ok, maxTaskBytes: 2 ** 28 }))).to.equal('ok');
   });
 });
 

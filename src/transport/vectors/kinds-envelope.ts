@@ -26,7 +26,7 @@ const rngOf = (label: string) => new DeterministicRng(`${SEED_PREFIX}/${KIND}/${
 
 // ---- envelopes as JSON: byte fields as lowercase hex, the sum as its little-endian bytes
 
-const BYTE_FIELDS = new Set(['consortium', 'challenge', 'signature', 'session', 'payload']);
+const BYTE_FIELDS = new Set(['consortium', 'challenge', 'signature', 'session', 'payload', 'task']);
 
 /** The sum's little-endian bytes. */
 function sumHex(sum: Uint32Array): string {
@@ -36,8 +36,11 @@ function sumHex(sum: Uint32Array): string {
   return hex(out);
 }
 
+/** A session-start's empty task is left out: empty and absent are the same (spec §3.2), and the decoder always gives one. */
 function envelopeToJson(e: Envelope): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, v instanceof Uint32Array ? sumHex(v) : v instanceof Uint8Array ? hex(v) : v]));
+  return Object.fromEntries(Object.entries(e)
+    .filter(([k, v]) => !(e.kind === 'session-start' && k === 'task' && (v as Uint8Array).length === 0))
+    .map(([k, v]) => [k, v instanceof Uint32Array ? sumHex(v) : v instanceof Uint8Array ? hex(v) : v]));
 }
 
 function envelopeFromJson(j: Record<string, unknown>): Envelope {
@@ -245,6 +248,59 @@ const LIMITS: [string, LimitsJson][] = [
   ['n = 100000, Harary k = 64, b = 32, m = 2^28 (the largest m)', { rosterSize: 100_000, dim: 2 ** 28, bits: 32, graph: { kind: 'harary', degree: 64 } }],
 ];
 
+/** The consortium of the task cases: MAIN, with session-start tasks of up to τ = 200 bytes (spec §6). */
+const WITH_TASK: LimitsJson = { ...MAIN, maxTaskBytes: 200 };
+
+/** A decode case of a session-start task: the frame, its consortium, and the envelope it gives or the code that refuses it. */
+type TaskCase = [comment: string, limits: LimitsJson, frame: Uint8Array, outcome: Envelope | string];
+
+/**
+ * Session-starts with and without a task (spec §3.2, §6), appended after the
+ * other cases so that their tcIds stay as they were.
+ */
+function taskCases(): TaskCase[] {
+  const r = rngOf('task');
+  const tau = WITH_TASK.maxTaskBytes!;
+  const session = r.bytes(32);
+  const deadlines = [30_000, 30_000, 60_000, 30_000, 60_000];
+  const plain = {
+    kind: 'session-start', session, clientIds: [1, 2, 3, 4, 5], threshold: 2, bits: 16, dim: 8, threat: 'semi-honest', graph: { kind: 'harary', degree: 2 }, roundDeadlinesMs: deadlines,
+  } as const satisfies Envelope;
+  const small = { ...plain, task: r.bytes(48) };
+  const largest = {
+    kind: 'session-start', session: r.bytes(32), clientIds: BIG_IDS(5), threshold: 5, bits: 32, dim: 0x10000000, threat: 'malicious', graph: { kind: 'complete' }, roundDeadlinesMs: BIG_IDS(5), task: r.bytes(tau),
+  } as const satisfies Envelope;
+  const bound = envelopeLimits(WITH_TASK).maxBytes['session-start'];
+  if (encodeEnvelope(largest).length !== bound) throw new VectorMismatch(`the largest task frame has ${encodeEnvelope(largest).length} bytes, not the bound ${bound}`);
+  const overBound = encodeEnvelope({ ...largest, task: r.bytes(tau + 1) });
+  if (overBound.length !== bound + 1) throw new VectorMismatch(`the over-bound task frame has ${overBound.length} bytes, not ${bound + 1}`);
+  // The plain session-start's fields by hand, to place the task out of order or write it empty.
+  const fields = [
+    lenField(1, session), packed(2, plain.clientIds), u32Field(3, 2), u32Field(4, 16), u32Field(5, 8), u32Field(6, 1), u32Field(7, 2), u32Field(8, 2), packed(9, deadlines),
+  ];
+  const plainFrame = encodeEnvelope(plain);
+  if (hex(frameOf(6, concatBytes(...fields))) !== hex(plainFrame)) throw new VectorMismatch('the hand-written session-start differs from the encoder\'s');
+  return [
+    ['session-start with a task of 48 bytes (field 10, after the deadlines), τ = 200', WITH_TASK, encodeEnvelope(small), small],
+    [`session-start, the largest for n = 5 and τ = ${tau}: five-byte ids, dim and deadlines, threshold n, a task of τ bytes`, WITH_TASK, encodeEnvelope(largest), largest],
+    ['session-start without a task (a plain secure sum) where tasks are allowed: the same frame as where they are not', WITH_TASK, plainFrame, plain],
+    [`session-start with a task of τ + 1 = ${tau + 1} bytes making the frame one byte over the bound (${bound + 1} bytes)`, WITH_TASK, overBound, 'WIRE_ERR_OVERSIZE'],
+    ['session-start with a task of 48 bytes where tasks are not allowed (τ = 0): the frame is over the bound', MAIN, encodeEnvelope(small), 'WIRE_ERR_OVERSIZE'],
+    [`session-start with a task of τ + 1 = ${tau + 1} bytes in a frame under the bound (one-byte ids): the task's own bound`, WITH_TASK, encodeEnvelope({ ...plain, task: r.bytes(tau + 1) }), 'WIRE_ERR_BAD_FIELD'],
+    ['session-start with a task of 1 byte where tasks are not allowed (τ = 0), under the frame bound', MAIN, encodeEnvelope({ ...plain, task: r.bytes(1) }), 'WIRE_ERR_BAD_FIELD'],
+    ['session-start with an empty task written explicitly (52 00)', WITH_TASK, frameOf(6, concatBytes(...fields, lenField(10, new Uint8Array(0)))), 'WIRE_ERR_NON_CANONICAL'],
+    ['session-start with the task before the deadlines (fields out of order)', WITH_TASK, frameOf(6, concatBytes(...fields.slice(0, 8), lenField(10, small.task), fields[8]!)), 'WIRE_ERR_NON_CANONICAL'],
+  ];
+}
+
+/** Consortia with tasks whose limits are listed (spec §6): the session-start bound grows by 1 + V(τ) + τ. */
+const TASK_LIMITS: [string, LimitsJson][] = [
+  ['the consortium of the task frames: n = 5, Harary k = 2, b = 16, m = 8, τ = 200', WITH_TASK],
+  ['n = 40, Harary k = 8, b = 32, m = 1000, τ = 1 (the smallest task bound)', { rosterSize: 40, dim: 1000, bits: 32, graph: { kind: 'harary', degree: 8 }, maxTaskBytes: 1 }],
+  ['n = 40, Harary k = 8, b = 32, m = 1000, τ = 2^22 (a task of 4 MiB)', { rosterSize: 40, dim: 1000, bits: 32, graph: { kind: 'harary', degree: 8 }, maxTaskBytes: 2 ** 22 }],
+  ['n = 100000, Harary k = 64, b = 32, m = 2^28, τ = 2^28 (the largest m and τ)', { rosterSize: 100_000, dim: 2 ** 28, bits: 32, graph: { kind: 'harary', degree: 64 }, maxTaskBytes: 2 ** 28 }],
+];
+
 /** Site ids whose auth signed bytes are listed (spec §4.3). */
 const AUTH_IDS: [string, string][] = [
   ['an ASCII site id', 'hospital-a'],
@@ -254,7 +310,7 @@ const AUTH_IDS: [string, string][] = [
 
 export const envelopeKind = {
   kind: KIND,
-  description: 'The wire-v1 envelope (protocols/wire-v1/spec.md). `op` says what a case fixes. decode: `frame` decoded under the limits of the consortium `limits` (spec §6) gives `envelope` (byte fields as hex, the sum as its little-endian bytes), and `envelope` encodes to `frame`; an invalid frame is refused with `error` by the first failing step of spec §5.1. limits: the per-kind bounds `maxBytes` and their maximum `maxFrameBytes` of the consortium `limits`. auth: the bytes a site signs (spec §4.3) for `consortium`, `challenge` and `siteId`, the Ed25519 key of `seed`, its signature and the auth frame carrying it; an invalid one is refused with `error`.',
+  description: 'The wire-v1 envelope (protocols/wire-v1/spec.md). `op` says what a case fixes. decode: `frame` decoded under the limits of the consortium `limits` (spec §6; `maxTaskBytes` is the task bound τ, 0 when absent) gives `envelope` (byte fields as hex, the sum as its little-endian bytes, the `task` of a session-start left out when empty), and `envelope` encodes to `frame`; an invalid frame is refused with `error` by the first failing step of spec §5.1. limits: the per-kind bounds `maxBytes` and their maximum `maxFrameBytes` of the consortium `limits`. auth: the bytes a site signs (spec §4.3) for `consortium`, `challenge` and `siteId`, the Ed25519 key of `seed`, its signature and the auth frame carrying it; an invalid one is refused with `error`.',
   generate(): TestCase[] {
     const tests: TestCase[] = [];
     const push = (t: Omit<TestCase, 'tcId'>) => tests.push({ tcId: tests.length + 1, ...t } as TestCase);
@@ -286,6 +342,22 @@ export const envelopeKind = {
     }
     for (const [comment, siteId] of [['a site id with a newline', 'hospital\na'], ['an empty site id', '']]) {
       push({ comment, result: 'invalid', error: 'WIRE_ERR_BAD_FIELD', op: 'auth', consortium: hex(r.bytes(32)), challenge: hex(r.bytes(32)), siteId });
+    }
+    // Session-start tasks, last: the cases above keep their tcIds.
+    for (const [comment, limits, frame, outcome] of taskCases()) {
+      // The generator checks its own cases: each frame decodes to its envelope, or fails with its code.
+      const got = errorCodeOf(() => decodeEnvelope(frame, envelopeLimits(limits)));
+      if (typeof outcome === 'string') {
+        if (got !== outcome) throw new VectorMismatch(`task case '${comment}': expected ${outcome}, the decoder gives ${got ?? 'success'}`);
+        push({ comment, result: 'invalid', error: outcome, op: 'decode', limits, frame: hex(frame) });
+      } else {
+        if (got !== undefined) throw new VectorMismatch(`task case '${comment}': the decoder refuses it with ${got}`);
+        push({ comment, result: 'valid', op: 'decode', limits, frame: hex(frame), envelope: envelopeToJson(outcome) });
+      }
+    }
+    for (const [comment, limits] of TASK_LIMITS) {
+      const l = envelopeLimits(limits);
+      push({ comment, result: 'valid', op: 'limits', limits, maxBytes: { ...l.maxBytes }, maxFrameBytes: maxFrameBytes(l) });
     }
     return tests;
   },
