@@ -58,8 +58,14 @@ export const TRAIN_CODES = [
 /** A code of the training engine (`docs/training.md`). */
 export type TrainCode = (typeof TRAIN_CODES)[number];
 
+export const FL_CODES = [
+  'FL_ERR_ABORTED', 'FL_ERR_BAD_JOB', 'FL_ERR_BAD_TASK', 'FL_ERR_BUDGET_EXHAUSTED', 'FL_ERR_RESUME',
+] as const;
+/** A code of federated fine-tuning (`docs/federated.md`). */
+export type FlCode = (typeof FL_CODES)[number];
+
 /** Every code a {@link TallyError} can carry. */
-export type TallyCode = SecAggCode | DpCode | CryptoCode | WireCode | NetCode | ConsortiumCode | TrainCode | 'INTERNAL_ERROR';
+export type TallyCode = SecAggCode | DpCode | CryptoCode | WireCode | NetCode | ConsortiumCode | TrainCode | FlCode | 'INTERNAL_ERROR';
 
 /**
  * The error hierarchy of tally. Every failure that a caller may need to act on

@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { NetError, ValidationError } from '../errors.js';
 import type { Consortium } from '../federation/consortium.js';
+import type { TaskHandler } from '../federation/site.js';
 import { checkOutPath, isLoopback, parseOptions, timestampedLog, usageError, UsageError } from './_args.js';
 
 const HELP = `usage: tally join --config FILE --key KEYFILE --vector VECTOR [options]
@@ -53,23 +54,29 @@ function loadVector(file: string, dim: number, bits: number): Uint32Array {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const v = parseOptions('join', argv, ['config', 'key', 'vector', 'state', 'out', 'url', 'tls-cert', 'tls-key'], ['insecure-loopback', 'quiet']);
+  const v = parseOptions('join', argv, ['config', 'key', 'vector', 'state', 'out', 'url', 'tls-cert', 'tls-key', 'text', 'demo-site', 'backend'], ['insecure-loopback', 'quiet', 'events']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(HELP); return 0; }
-  const values = v as Partial<Record<'config' | 'key' | 'vector' | 'state' | 'out' | 'url' | 'tls-cert' | 'tls-key', string>> & Partial<Record<'insecure-loopback' | 'quiet', boolean>>;
+  const values = v as Partial<Record<'config' | 'key' | 'vector' | 'state' | 'out' | 'url' | 'tls-cert' | 'tls-key' | 'text' | 'demo-site' | 'backend', string>> & Partial<Record<'insecure-loopback' | 'quiet' | 'events', boolean>>;
   const quiet = values.quiet === true;
   const log = timestampedLog(quiet);
   const [{ loadConsortium }, { readSiteKey }, { runSite, isFinal }] = await Promise.all([
     import('../federation/consortium.js'), import('../federation/keys.js'), import('../federation/site.js'),
   ]);
-  let input: Uint32Array;
+  let input: Uint32Array | undefined;
   let consortium: Consortium;
   try {
-    for (const f of ['config', 'key', 'vector'] as const) if (values[f] === undefined) throw new UsageError(`--${f} is required`);
+    for (const f of ['config', 'key'] as const) if (values[f] === undefined) throw new UsageError(`--${f} is required`);
     if (values.out !== undefined) checkOutPath(values.out);
     if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
     consortium = loadConsortium(resolve(values.config!));
-    input = loadVector(values.vector!, consortium.config.aggregation.dim, consortium.config.aggregation.bits);
+    if (consortium.training !== undefined) {
+      if (values.vector !== undefined) throw new UsageError('this consortium fine-tunes a model: give the site\'s text (--text DIR) instead of --vector');
+      if ((values.text === undefined) === (values['demo-site'] === undefined)) throw new UsageError('a fine-tuning site needs its text: --text FILE|DIR (or --demo-site I for the demo\'s SOTU share)');
+    } else {
+      if (values.vector === undefined) throw new UsageError('--vector is required');
+      input = loadVector(values.vector, consortium.config.aggregation.dim, consortium.config.aggregation.bits);
+    }
   } catch (err) {
     if (err instanceof UsageError) return usageError('join', err.message);
     throw err;
@@ -96,9 +103,21 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGINT', () => stop.abort());
   process.once('SIGTERM', () => stop.abort());
   log(`site ${site.id} (${site.name}) joining`);
+  let tasks: TaskHandler | undefined;
+  let dispose = (): void => {};
+  if (consortium.training !== undefined) {
+    const { siteLearner } = await import('../federation/site-data.js');
+    const events = values.events === true ? (e: object) => process.stdout.write(`${JSON.stringify({ site: site.id, ...e })}\n`) : undefined;
+    const learner = await siteLearner({
+      consortium, siteId: site.id, ...(values.text !== undefined ? { text: resolve(values.text) } : { demoSite: Number(values['demo-site']) }),
+      ...(values.backend !== undefined ? { backend: values.backend } : {}), log, ...(events !== undefined ? { events } : {}),
+    });
+    tasks = learner.tasks(consortium);
+    dispose = () => learner.dispose();
+  }
   try {
     const result = await runSite({
-      consortium, siteId: site.id, seed: key.seed, input, stateFile: resolve(values.state ?? `${values.key}.state.json`),
+      consortium, siteId: site.id, seed: key.seed, ...(input !== undefined ? { input } : { tasks: tasks! }), stateFile: resolve(values.state ?? `${values.key}.state.json`),
       ...(values.url !== undefined ? { url: values.url } : {}), ...(tls !== undefined ? { tls } : {}), log, signal: stop.signal,
     });
     if (values.out !== undefined) writeFileSync(values.out, `${JSON.stringify({ site: site.id, ...result })}\n`);
@@ -106,8 +125,14 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (!(err instanceof NetError)) throw err;
+    if (tasks !== undefined && err.code === 'NET_ERR_SHUTDOWN' && !stop.signal.aborted) {
+      if (!quiet) console.error('tally join: the coordinator stopped the job');
+      return 0;
+    }
     console.error(`tally join: ${err.code}: ${err.message}`);
     if (isFinal(err)) return 2;
     return err.code === 'NET_ERR_INPUT_RELEASED' ? 3 : err.code === 'NET_ERR_SHUTDOWN' ? 130 : 1;
+  } finally {
+    dispose();
   }
 }

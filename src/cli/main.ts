@@ -32,6 +32,7 @@ function report(name: string, err: unknown): number {
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 const COMMANDS: Record<string, Command> = {
+  demo: { summary: 'federated fine-tuning on embedded defaults: sites, secure aggregation, DP (npm start)', load: () => import('./demo.js') },
   simulate: { summary: 'run a whole secure-aggregation session in one process', load: () => import('./simulate.js') },
   vectors: { summary: 'generate or check the protocol test vectors', load: () => import('./vectors.js') },
   dp: { summary: 'differential-privacy accounting: epsilon, calibrate', load: () => import('./dp.js') },

@@ -24,6 +24,7 @@ import { envelopeLimits, type EnvelopeLimits } from '../transport/envelope.js';
 import { generateTlsMaterial } from '../transport/tls-material.js';
 import { packageRoot } from '../vectors/common.js';
 import { generateSiteKey, writeSiteKey } from './keys.js';
+import { parseJob, type FineTuneJob } from './job.js';
 
 /** One site of the roster. */
 export interface RosterSite {
@@ -72,6 +73,8 @@ export interface AggregationConfig {
 export interface DeadlinesConfig {
   readonly gatherMs: number;
   readonly roundMs: number;
+  /** Fine-tuning: deadline of a training session's masked-input round (local training happens in it; default roundMs). */
+  readonly trainMs?: number;
   readonly handshakeMs: number;
   readonly idleMs: number;
   readonly reconnectMaxMs: number;
@@ -79,6 +82,14 @@ export interface DeadlinesConfig {
 
 export interface LimitsConfig {
   readonly connectionsPerMinutePerIp: number;
+  /** Fine-tuning: longest session-start task in bytes (wire-v1 τ; default 0). */
+  readonly maxTaskBytes?: number;
+}
+
+/** `training`: a federated fine-tuning job (src/federation/job.ts) and its base model. */
+export interface TrainingConfig extends Record<string, unknown> {
+  /** Base model directory, relative to the configuration's folder. */
+  readonly model: string;
 }
 
 /** `consortium.json`, version 1, as parsed (see protocols/consortium-v1/README.md). */
@@ -90,6 +101,7 @@ export interface ConsortiumConfig {
   readonly aggregation: AggregationConfig;
   readonly deadlines: DeadlinesConfig;
   readonly limits: LimitsConfig;
+  readonly training?: TrainingConfig;
 }
 
 /** A checked consortium configuration. */
@@ -109,6 +121,8 @@ export interface Consortium {
    * on; deadlines and paths may differ per machine.
    */
   readonly hash: Uint8Array;
+  /** The fine-tuning job, when the consortium has one: the job and its base model's absolute directory. */
+  readonly training: { readonly job: FineTuneJob; readonly modelDir: string } | undefined;
 }
 
 /** Defaults of {@link initConsortium}: a loopback trial. */
@@ -261,6 +275,17 @@ export function parseConsortium(json: unknown, dir: string, file?: string): Cons
     throw bad('aggregation', err.message);
   }
 
+  let training: Consortium['training'];
+  if (config.training !== undefined) {
+    const { model, ...rest } = config.training;
+    try {
+      training = Object.freeze({ job: parseJob(rest, { sites: n, threshold: a.threshold }), modelDir: resolve(dir, model) });
+    } catch (err) {
+      if (!(err instanceof TallyError)) throw err;
+      throw bad('training', err.message);
+    }
+    if (training.job.dp.bits !== a.bits) throw bad('aggregation.bits', `must equal training.dp.bits (${training.job.dp.bits}): the training sessions' width`);
+  }
   const root = resolve(dir);
   const t = config.coordinator.tls;
   return Object.freeze({
@@ -272,6 +297,7 @@ export function parseConsortium(json: unknown, dir: string, file?: string): Cons
       ca: resolve(root, t.ca), cert: resolve(root, t.cert), key: resolve(root, t.key), clientCertificates: t.clientCertificates ?? false,
     }),
     hash: consortiumHash(config),
+    training,
   });
 }
 
@@ -302,7 +328,7 @@ function canonicalJson(v: unknown): string {
 
 /** {@link Consortium.hash} of a configuration. */
 export function consortiumHash(c: ConsortiumConfig): Uint8Array {
-  const agreed = { version: c.version, name: c.name, roster: c.roster, aggregation: c.aggregation };
+  const agreed = { version: c.version, name: c.name, roster: c.roster, aggregation: c.aggregation, ...(c.training !== undefined ? { training: c.training } : {}) };
   return nativeProvider.sha256(new TextEncoder().encode(canonicalJson(agreed)));
 }
 
@@ -321,9 +347,9 @@ export function graphOf(a: AggregationConfig): GraphSpec {
   return a.graph === 'harary' ? { kind: 'harary', degree: a.degree! } : { kind: 'complete' };
 }
 
-function configOf(a: AggregationConfig, sites: readonly RosterSite[], nonce: Uint8Array): SessionConfig {
+function configOf(a: AggregationConfig, sites: readonly RosterSite[], nonce: Uint8Array, shape?: SessionShape): SessionConfig {
   return {
-    nonce, clientIds: sites.map((s) => s.clientId), threshold: a.threshold, bits: a.bits, dim: a.dim, threat: a.threat, graph: graphOf(a),
+    nonce, clientIds: sites.map((s) => s.clientId), threshold: shape?.threshold ?? a.threshold, bits: shape?.bits ?? a.bits, dim: shape?.dim ?? a.dim, threat: a.threat, graph: graphOf(a),
     ...(a.threat === 'malicious' ? { identityKeys: sites.map((s) => s.publicKey) } : {}),
   };
 }
@@ -333,14 +359,25 @@ function configOf(a: AggregationConfig, sites: readonly RosterSite[], nonce: Uin
  * roster with the agreed parameters and the session's nonce. The one
  * derivation the coordinator, every site and the configuration check use.
  */
-export function sessionConfig(c: Consortium, nonce: Uint8Array): SessionConfig {
-  return configOf(c.config.aggregation, c.sites, nonce);
+export function sessionConfig(c: Consortium, nonce: Uint8Array, shape?: SessionShape): SessionConfig {
+  return configOf(c.config.aggregation, c.sites, nonce, shape);
+}
+
+/**
+ * A session's `dim`, `bits` and `threshold` when they are not the
+ * consortium's `aggregation` ones: a fine-tuning job's sessions take theirs
+ * from the job's one derivation (`planSession` in job.ts).
+ */
+export interface SessionShape {
+  readonly dim: number;
+  readonly bits: number;
+  readonly threshold: number;
 }
 
 /** The envelope limits of the consortium: every frame bound follows from its roster size and parameters. */
 export function consortiumLimits(c: Consortium): EnvelopeLimits {
   const a = c.config.aggregation;
-  return envelopeLimits({ rosterSize: c.sites.length, dim: a.dim, bits: a.bits, graph: graphOf(a) });
+  return envelopeLimits({ rosterSize: c.sites.length, dim: a.dim, bits: a.bits, graph: graphOf(a), maxTaskBytes: c.config.limits.maxTaskBytes ?? 0 });
 }
 
 /** The roster site with this id, or undefined. */
@@ -386,6 +423,11 @@ export interface InitOptions {
   force?: boolean;
   /** Consortium name (default 'tally consortium'). */
   name?: string;
+  /** A fine-tuning job (`training` of the file; its `model` relative to `dir` or absolute). */
+  training?: TrainingConfig;
+  /** Overrides of the default deadlines and limits. */
+  deadlines?: Partial<DeadlinesConfig>;
+  limits?: Partial<LimitsConfig>;
 }
 
 /**
@@ -453,8 +495,9 @@ export async function initConsortium(o: InitOptions): Promise<{ configFile: stri
     },
     roster: ids.map((id, i) => ({ id, name: `Site ${i + 1}`, publicKey: toHex(siteKeys[i]!.publicKey) })),
     aggregation,
-    deadlines: { ...INIT_DEFAULTS.deadlines },
-    limits: { ...INIT_DEFAULTS.limits },
+    deadlines: { ...INIT_DEFAULTS.deadlines, ...o.deadlines },
+    limits: { ...INIT_DEFAULTS.limits, ...o.limits },
+    ...(o.training !== undefined ? { training: o.training } : {}),
   };
   parseConsortium(config, dir, configFile); // every check, before anything is written
 

@@ -34,7 +34,8 @@ import type { CryptoProvider } from '../crypto/types.js';
 import { ServerDriver, type ServerOutcome } from '../secagg/driver.js';
 import { clipText, encodeEnvelope, type Envelope, type SessionStartBody } from '../transport/envelope.js';
 import { SiteListener, type SiteConnection, type TlsServerMaterial } from '../transport/ws-server.js';
-import { consortiumLimits, sessionConfig, type Consortium, type RosterSite } from './consortium.js';
+import { consortiumLimits, sessionConfig, type Consortium, type RosterSite, type SessionShape } from './consortium.js';
+import type { SecureSum } from './rounds.js';
 import type { CoordinatorStore } from './store.js';
 
 /** Pause between the end of a session and the gathering for the next (at most one round's deadline). */
@@ -53,6 +54,19 @@ export interface CoordinatorOptions {
   readonly log?: (line: string) => void;
 }
 
+/**
+ * What a session is about when it is not a plain secure sum of the
+ * consortium's `aggregation` shape: a fine-tuning round's task and the
+ * session parameters the job derives for it (job.ts `planSession`).
+ */
+export interface SessionRequest {
+  /** Sent with the session-start; the sites compute their inputs from it. */
+  readonly task: Uint8Array;
+  readonly shape: SessionShape;
+  /** Deadline of the masked-input round (R2), in which the sites compute their inputs (default the round deadline). */
+  readonly inputMs?: number;
+}
+
 /** A session's outcome with site ids instead of client ids. */
 export interface SessionReport {
   readonly session: string;
@@ -64,6 +78,8 @@ export interface SessionReport {
   readonly rounds: readonly { readonly round: number; readonly participants: readonly string[] }[];
   /** Envelope bytes of this session on the sites' connections (frames, without WebSocket and TLS framing). */
   readonly traffic: { readonly up: number; readonly down: number };
+  /** Wall time from the session-start to the outcome. */
+  readonly seconds: number;
 }
 
 interface Running {
@@ -118,6 +134,8 @@ export class Coordinator {
   }
 
   get port(): number { return this.listener.port; }
+  /** The consortium's deadline of a training session's masked-input round. */
+  get trainMs(): number { return this.o.consortium.config.deadlines.trainMs ?? this.o.consortium.config.deadlines.roundMs; }
   /** Site ids connected and authenticated now. */
   connectedSites(): string[] { return this.listener.connected().map((c) => c.siteId).sort(); }
 
@@ -126,9 +144,9 @@ export class Coordinator {
    * its end. Resolves with the report; rejects only if the coordinator is
    * closed while waiting.
    */
-  async runSession(signal?: AbortSignal): Promise<SessionReport> {
+  async runSession(signal?: AbortSignal, request?: SessionRequest): Promise<SessionReport> {
     await this.gather(signal);
-    return this.startSession().done;
+    return this.startSession(request).done;
   }
 
   /** Stops: an unfinished session is recorded as aborted (NET_ERR_SHUTDOWN), the sites are told, the listener closes. */
@@ -142,7 +160,7 @@ export class Coordinator {
       this.o.store.finishSession(r.hex, { kind: 'aborted', ...abort });
       this.running = undefined;
       r.traffic.down += this.broadcast({ kind: 'abort', session: r.nonce, code: abort.code, message: abort.message });
-      r.finish({ session: r.hex, outcome: 'aborted', survivors: [], dropped: [], sum: undefined, abort, rounds: [], traffic: { ...r.traffic } });
+      r.finish({ session: r.hex, outcome: 'aborted', survivors: [], dropped: [], sum: undefined, abort, rounds: [], traffic: { ...r.traffic }, seconds: 0 });
     }
     await this.listener.close();
   }
@@ -173,15 +191,17 @@ export class Coordinator {
     });
   }
 
-  private startSession(): Running {
+  private startSession(request?: SessionRequest): Running {
     const nonce = new Uint8Array(randomBytes(32));
     const hex = Buffer.from(nonce).toString('hex');
-    const config = sessionConfig(this.o.consortium, nonce);
+    const config = sessionConfig(this.o.consortium, nonce, request?.shape);
     const roundMs = this.o.consortium.config.deadlines.roundMs;
+    const deadlinesMs = [roundMs, roundMs, request?.inputMs ?? roundMs, roundMs, roundMs];
     const cohort = this.listener.connected();
+    const began = performance.now();
     const start: SessionStartBody = {
       session: nonce, clientIds: config.clientIds, threshold: config.threshold, bits: config.bits, dim: config.dim,
-      threat: config.threat, graph: config.graph, roundDeadlinesMs: [roundMs, roundMs, roundMs, roundMs, roundMs],
+      threat: config.threat, graph: config.graph, roundDeadlinesMs: deadlinesMs, ...(request !== undefined ? { task: request.task } : {}),
     };
     this.o.store.beginSession({
       sessionId: hex,
@@ -200,8 +220,8 @@ export class Coordinator {
         send: (to, bytes) => { traffic.down += this.connectionOf(to)?.send({ kind: 'secagg', session: nonce, payload: bytes }) ?? 0; },
       },
       deadlines: {
-        arm: (_round, close) => {
-          const t = setTimeout(close, roundMs);
+        arm: (round, close) => {
+          const t = setTimeout(close, deadlinesMs[round] ?? roundMs);
           // Sites that are gone will not answer: close as soon as only they are left.
           const early = setImmediate(() => this.closeIfOnlyAbsent());
           return () => { clearTimeout(t); clearImmediate(early); };
@@ -236,7 +256,7 @@ export class Coordinator {
             traffic.down += this.broadcast({ kind: 'abort', session: nonce, code: out.code, message: clipText(out.message) });
             this.log(`session ${hex.slice(0, 16)}… aborted in R${out.round}: ${out.code}: ${out.message}`);
           }
-          finish(toReport(hex, out, siteOf, traffic));
+          finish(toReport(hex, out, siteOf, traffic, (performance.now() - began) / 1000));
         },
       },
     });
@@ -293,12 +313,36 @@ export class Coordinator {
   }
 }
 
-function toReport(hex: string, out: ServerOutcome, siteOf: (id: number) => string, t: { up: number; down: number }): SessionReport {
+function toReport(hex: string, out: ServerOutcome, siteOf: (id: number) => string, t: { up: number; down: number }, seconds: number): SessionReport {
   const traffic = { up: t.up, down: t.down };
   const dropped = [...out.dropped].sort((a, b) => a[0] - b[0]).map(([peer, d]) => ({ site: siteOf(peer), round: d.round, code: d.code }));
   const rounds = out.rounds.map((r) => ({ round: r.round, participants: r.participants.map(siteOf) }));
   if (out.kind === 'completed') {
-    return { session: hex, outcome: 'completed', survivors: out.survivors.map(siteOf), dropped, sum: [...out.sum], abort: undefined, rounds, traffic };
+    return { session: hex, outcome: 'completed', survivors: out.survivors.map(siteOf), dropped, sum: [...out.sum], abort: undefined, rounds, traffic, seconds };
   }
-  return { session: hex, outcome: 'aborted', survivors: [], dropped, sum: undefined, abort: { code: out.code, message: out.message, round: out.round }, rounds, traffic };
+  return { session: hex, outcome: 'aborted', survivors: [], dropped, sum: undefined, abort: { code: out.code, message: out.message, round: out.round }, rounds, traffic, seconds };
+}
+
+/**
+ * The round loop's secure aggregation over the network (rounds.ts
+ * `SecureSum`): each session is one {@link Coordinator.runSession} with the
+ * round's task, after gathering the connected sites.
+ * @param o.inputMs - deadline of the masked-input round, in which sites train (default the consortium's `deadlines.trainMs`)
+ */
+export function networkSum(c: Coordinator, o: { readonly inputMs?: number; readonly signal?: AbortSignal } = {}): SecureSum {
+  return {
+    async run(req) {
+      const inputMs = req.purpose === 'train' ? o.inputMs ?? c.trainMs : undefined;
+      const r = await c.runSession(o.signal, { task: req.task, shape: req.session, ...(inputMs !== undefined ? { inputMs } : {}) });
+      const nonce = new Uint8Array(Buffer.from(r.session, 'hex'));
+      if (r.outcome === 'completed') {
+        const inSum = new Set(r.survivors);
+        return {
+          kind: 'completed', nonce, sum: Uint32Array.from(r.sum!), survivors: r.survivors,
+          dropped: r.dropped.map((d) => d.site).filter((s) => !inSum.has(s)), traffic: r.traffic, seconds: r.seconds,
+        };
+      }
+      return { kind: 'aborted', nonce, code: r.abort!.code, message: r.abort!.message, round: r.abort!.round, traffic: r.traffic, seconds: r.seconds };
+    },
+  };
 }

@@ -17,6 +17,14 @@
  * used in another session; the release is written to the site's state file
  * (fsync'd) before the R4 message leaves. An input that never reached R4 may
  * join the next session, with fresh keys, like any other input.
+ *
+ * Fine-tuning sites (`tasks`). A consortium with a training job sends a task
+ * with every session-start; the site checks it and the session's shape
+ * against its own copy of the job, computes its input from the task when the
+ * masked-input round starts (local training, DP encoding), and takes part in
+ * every session until the job's last one. Each session's input is computed
+ * afresh (fresh noise, fresh rotation), so no input is ever used twice and
+ * the release bookkeeping above does not apply.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
@@ -24,19 +32,21 @@ import { equalBytes } from '../crypto/_validate.js';
 import { nativeProvider } from '../crypto/native.js';
 import { systemRng } from '../crypto/rng.js';
 import type { CryptoProvider } from '../crypto/types.js';
-import { NetError } from '../errors.js';
+import { NetError, TallyError } from '../errors.js';
 import { ClientDriver } from '../secagg/driver.js';
 import type { Envelope, SessionStartBody } from '../transport/envelope.js';
 import { backoffDelay, CoordinatorLink } from '../transport/ws-client.js';
-import { consortiumLimits, sessionConfig, type Consortium, type RosterSite } from './consortium.js';
+import { consortiumLimits, sessionConfig, type Consortium, type RosterSite, type SessionShape } from './consortium.js';
 
 export interface SiteOptions {
   readonly consortium: Consortium;
   readonly siteId: string;
   /** The site's Ed25519 roster seed. */
   readonly seed: Uint8Array;
-  /** The input: `dim` integers in [0, 2^bits). */
-  readonly input: Uint32Array;
+  /** The input: `dim` integers in [0, 2^bits). Give this or `tasks`. */
+  readonly input?: Uint32Array;
+  /** A fine-tuning site: computes each session's input from its task (module comment). */
+  readonly tasks?: TaskHandler;
   /** File where released inputs are recorded (created when missing). */
   readonly stateFile: string;
   /** Coordinator URL override (default from the consortium: wss://host:port/, ws:// with `insecure`). */
@@ -47,6 +57,18 @@ export interface SiteOptions {
   readonly log?: (line: string) => void;
   /** Stops waiting; the promise rejects with NET_ERR_SHUTDOWN. */
   readonly signal?: AbortSignal;
+}
+
+/** How a fine-tuning site handles the tasks of its sessions. */
+export interface TaskHandler {
+  /**
+   * Checks a session-start: why the site refuses it (empty: it takes part; use
+   * {@link startMismatches} with the shape the task's purpose derives), and
+   * whether it is the job's last session (the site stops after its result).
+   */
+  accept(start: SessionStartBody): { readonly refused: readonly string[]; readonly last: boolean };
+  /** The site's input of the session (called when the masked-input round starts). */
+  input(task: Uint8Array, nonce: Uint8Array): Uint32Array;
 }
 
 /** What a site learns from a completed session. */
@@ -100,8 +122,8 @@ function inputDigest(seed: Uint8Array, input: Uint32Array): string {
 }
 
 /** Differences between a session-start and what the consortium agreed, in words (empty: none). */
-export function startMismatches(c: Consortium, s: SessionStartBody): string[] {
-  const want = sessionConfig(c, s.session);
+export function startMismatches(c: Consortium, s: SessionStartBody, shape?: SessionShape): string[] {
+  const want = sessionConfig(c, s.session, shape);
   const out: string[] = [];
   const ids = want.clientIds;
   if (s.clientIds.length !== ids.length || s.clientIds.some((id, i) => id !== ids[i])) out.push(`the cohort is not the roster (${s.clientIds.length} ids, roster ${ids.length})`);
@@ -128,8 +150,9 @@ export async function runSite(o: SiteOptions): Promise<SiteResult> {
   if (me === undefined) throw new NetError('NET_ERR_UNKNOWN_SITE', `site '${o.siteId}' is not in the roster`);
   const log = o.log ?? (() => {});
   const provider = o.provider ?? nativeProvider;
-  const digest = inputDigest(o.seed, o.input);
-  const released = (): boolean => readState(o.stateFile).released.some((r) => r.input === digest);
+  if ((o.input === undefined) === (o.tasks === undefined)) throw new NetError('NET_ERR_PROTOCOL', 'a site takes either an input or a task handler');
+  const digest = o.input !== undefined ? inputDigest(o.seed, o.input) : '';
+  const released = (): boolean => o.input !== undefined && readState(o.stateFile).released.some((r) => r.input === digest);
   if (released()) throw new NetError('NET_ERR_INPUT_RELEASED', 'this input was already released in an earlier session (its unmasking shares were sent); give the site a new input');
   const { host, port } = c.config.coordinator;
   const url = o.url ?? `${o.tls !== undefined ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${port}/`;
@@ -149,6 +172,7 @@ export async function runSite(o: SiteOptions): Promise<SiteResult> {
     } catch (err) {
       if (!(err instanceof NetError)) throw err;
       if (isFinal(err)) throw err;
+      if (o.tasks !== undefined && err.code === 'NET_ERR_SHUTDOWN') throw err;
       if (Date.now() - unreachableSince > maxWait) throw new NetError('NET_ERR_UNREACHABLE', `no connection to ${url} for ${maxWait} ms: ${err.message}`, { cause: err });
       const wait = backoffDelay(attempt++);
       log(`connection failed (${err.code}); retrying in ${wait} ms`);
@@ -188,6 +212,8 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
   return new Promise<Turn>((resolve) => {
     let driver: ClientDriver | undefined;
     let session: Uint8Array | undefined;
+    let sessionDim = c.config.aggregation.dim;
+    let last = false;
     let settled = false;
     const end = (t: Turn): void => {
       if (settled) return;
@@ -201,13 +227,20 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
     const onAbort = (): void => end({ kind: 'fatal', error: new NetError('NET_ERR_SHUTDOWN', 'stopped') });
     const onClose = (err: NetError): void => {
       log(`connection closed: ${err.code}: ${err.message}`);
-      if (isFinal(err)) end({ kind: 'fatal', error: err });
+      if (isFinal(err) || (o.tasks !== undefined && err.code === 'NET_ERR_SHUTDOWN')) end({ kind: 'fatal', error: err });
       else end({ kind: 'again' });
     };
     const onFrame = (e: Envelope): void => {
       if (e.kind === 'session-start') {
         if (driver !== undefined && driver.outcome === undefined) driver.leave(); // a new session replaces an unfinished one
-        const bad = startMismatches(c, e);
+        let bad: readonly string[];
+        if (o.tasks !== undefined) {
+          const a = o.tasks.accept(e);
+          bad = a.refused;
+          last = a.last;
+        } else {
+          bad = startMismatches(c, e);
+        }
         if (bad.length > 0) {
           log(`refused a session: ${bad.join('; ')}`);
           driver = undefined;
@@ -215,20 +248,22 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
           return;
         }
         // The session runs on the site's own copy of the agreed parameters, with the coordinator's nonce.
-        const config = sessionConfig(c, e.session);
+        // (A task's session has the shape its purpose derives; accept() checked it against the site's own derivation.)
+        const config = sessionConfig(c, e.session, o.tasks !== undefined ? { dim: e.dim, bits: e.bits, threshold: e.threshold } : undefined);
         session = e.session;
+        sessionDim = config.dim;
         const nonce = e.session;
         const hex = Buffer.from(nonce).toString('hex');
         log(`session ${hex.slice(0, 16)}… started`);
         driver = new ClientDriver({
           config, id: me.clientId, provider, rng: systemRng,
           ...(e.threat === 'malicious' ? { identitySeed: o.seed } : {}),
-          input: o.input,
+          input: o.tasks !== undefined ? taskInput(o.tasks, e.task ?? new Uint8Array(0), nonce) : o.input!,
           channel: { send: (bytes) => { link.send({ kind: 'secagg', session: nonce, payload: bytes }); } },
           listener: {
             message: (m) => {
               // Record the release durably before the unmasking shares leave (see the module comment).
-              if (m.direction === 'to-server' && m.round === 4) {
+              if (m.direction === 'to-server' && m.round === 4 && o.input !== undefined) {
                 const s = readState(o.stateFile);
                 if (!s.released.some((r) => r.input === digest)) {
                   writeState(o.stateFile, { version: 1, released: [...s.released, { input: digest, session: hex, at: new Date().toISOString() }] });
@@ -246,8 +281,8 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
         const name = (id: number): string => c.sites.find((s) => s.clientId === id)?.id ?? `client-${id}`;
         const inSum = e.survivors.includes(me.clientId);
         const shared = c.config.aggregation.sumToSites === true;
-        if (shared !== (e.sum.length === c.config.aggregation.dim)) {
-          log(`refused a result: ${shared ? `expected the sum of ${c.config.aggregation.dim} entries, got ${e.sum.length}` : 'the consortium does not send the sum to the sites, and the result carries one'}`);
+        if (shared !== (e.sum.length === sessionDim)) {
+          log(`refused a result: ${shared ? `expected the sum of ${sessionDim} entries, got ${e.sum.length}` : 'the consortium does not send the sum to the sites, and the result carries one'}`);
           end({ kind: 'fatal', error: new NetError('NET_ERR_CONFIG_MISMATCH', 'the coordinator\'s result does not follow the consortium\'s aggregation.sumToSites') });
           return;
         }
@@ -255,7 +290,8 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
           session: Buffer.from(e.session).toString('hex'), inSum, survivors: e.survivors.map(name), dropped: e.dropped.map(name), sum: shared ? [...e.sum] : undefined,
         };
         log(`session completed: ${e.survivors.length} sites in the sum${inSum ? ', this site among them' : ', this site not among them'}`);
-        if (inSum) end({ kind: 'result', result });
+        if (o.tasks !== undefined) end(last ? { kind: 'result', result } : { kind: 'again' }); // a fine-tuning site goes on to the next session
+        else if (inSum) end({ kind: 'result', result });
         else { driver = undefined; session = undefined; end({ kind: 'again' }); }
         return;
       }
@@ -272,6 +308,17 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
   });
 }
 
+/** The lazy input of a task's session: a failure to compute it makes the site leave that session (typed, never a crash). */
+function taskInput(tasks: TaskHandler, task: Uint8Array, nonce: Uint8Array): () => Uint32Array {
+  return () => {
+    try {
+      return tasks.input(task, nonce);
+    } catch (err) {
+      if (err instanceof TallyError) throw err;
+      throw new TallyError('FL_ERR_ABORTED', `the site could not compute its input: ${(err as Error).message}`, { cause: err });
+    }
+  };
+}
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -187,6 +187,28 @@ CREATE TRIGGER sum_parts_no_delete BEFORE DELETE ON sum_parts
 BEGIN SELECT RAISE(ABORT, 'tally store: sums are append-only'); END;
 `,
   },
+  {
+    version: 2,
+    description: 'federated fine-tuning checkpoints',
+    sql: `
+-- One row per completed round of a fine-tuning job: the coordinator's state
+-- after it (adapter, optimiser state, ledger, history; a safetensors blob)
+-- and the round's summary (JSON). Append-only: a restart continues from the
+-- highest round of its job.
+CREATE TABLE checkpoints (
+  job      TEXT NOT NULL CHECK (length(job) = 64 AND job NOT GLOB '*[^0-9a-f]*'),
+  round    INTEGER NOT NULL CHECK (round >= 0),
+  saved_at TEXT NOT NULL CHECK (saved_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T*Z'),
+  summary  TEXT NOT NULL CHECK (json_valid(summary)),
+  state    BLOB NOT NULL CHECK (length(state) > 0),
+  PRIMARY KEY (job, round)
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER checkpoints_append_only BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'tally store: checkpoints are append-only'); END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'tally store: checkpoints are append-only'); END;
+`,
+  },
 ];
 
 /** The schema version this code writes: the latest migration. */
@@ -613,6 +635,26 @@ export class CoordinatorStore {
     } else {
       throw new InternalError(`unknown session end ${JSON.stringify((end as { kind?: unknown }).kind)}`);
     }
+  }
+
+  /**
+   * Saves the state after round `round` of fine-tuning job `job` (hex SHA-256),
+   * durably, before the next round starts.
+   * @throws InternalError for a malformed job id or round, or a round saved twice
+   */
+  saveCheckpoint(job: string, round: number, state: Uint8Array, summary: unknown): void {
+    if (!/^[0-9a-f]{64}$/.test(job)) throw new InternalError(`job id ${JSON.stringify(job)} is not 64 lowercase hex digits`);
+    if (!Number.isInteger(round) || round < 0) throw new InternalError(`checkpoint round ${round} is not a non-negative integer`);
+    const json = JSON.stringify(summary);
+    this.io(() => this.db.prepare('INSERT INTO checkpoints (job, round, saved_at, summary, state) VALUES (?, ?, ?, ?, ?)').run(job, round, iso(undefined, 'savedAt'), json, Buffer.from(state.buffer, state.byteOffset, state.byteLength)));
+  }
+
+  /** The latest checkpoint of a job, or undefined when it has none. */
+  latestCheckpoint(job: string): { round: number; state: Uint8Array; summary: unknown } | undefined {
+    return this.io(() => {
+      const row = this.db.prepare('SELECT round, state, summary FROM checkpoints WHERE job = ? ORDER BY round DESC LIMIT 1').get(job) as { round: number; state: Buffer; summary: string } | undefined;
+      return row === undefined ? undefined : { round: row.round, state: new Uint8Array(row.state), summary: JSON.parse(row.summary) as unknown };
+    });
   }
 
   /** One session, or undefined when the store never had it. */

@@ -1,0 +1,383 @@
+/**
+ * The coordinator's half of federated fine-tuning: the round loop.
+ *
+ * Per round r (McMahan et al. 2017, with the DP and secure-aggregation
+ * layers of Kairouz, Liu, Steinke 2021):
+ * 1. the ledger checks the round's DP event against the budget; a round that
+ *    would exceed it is refused before any site trains or sends
+ *    (FL_ERR_BUDGET_EXHAUSTED ends the job, with what it trained so far);
+ * 2. a `train` session: its task carries the global adapter (and SCAFFOLD's
+ *    control variate); every site trains, encodes its delta with the DP
+ *    encoder and takes part in one secure-aggregation session. A session
+ *    that aborts (fewer than t survivors, a guard fired) is retried with a
+ *    fresh session — fresh nonce, fresh keys, fresh rotation and noise at
+ *    every site — up to `maxAttempts` times; every attempt that got as far as
+ *    the masked inputs is charged to the ledger, since the coordinator may
+ *    have learnt something from it;
+ * 3. the coordinator decodes the sum, divides by the number of sites in it
+ *    (equal weights: see docs/federated.md for why example counts are not
+ *    used under DP), applies server momentum and the server learning rate;
+ * 4. an `eval` session sums the sites' held-out loss sums and token counts:
+ *    the coordinator learns the consortium-wide loss of the new adapter;
+ * 5. a checkpoint (adapter, optimiser state, ledger, history) is saved, from
+ *    which a restarted coordinator continues.
+ *
+ * The loop sees secure aggregation only through {@link SecureSum}: one
+ * process over the in-memory channel ({@link inProcessSum}) or sites over
+ * the network (src/federation/coordinator.ts) run the same loop.
+ */
+import { randomBytes } from 'node:crypto';
+import { nativeProvider } from '../crypto/native.js';
+import { DeterministicRng, systemRng, type Rng } from '../crypto/rng.js';
+import type { CryptoProvider } from '../crypto/types.js';
+import { DpError, TallyError, ValidationError } from '../errors.js';
+import { decodeSum } from '../dp/encode.js';
+import { PrivacyLedger } from '../dp/ledger.js';
+import type { GraphSpec } from '../secagg/config.js';
+import { LockstepNetwork } from '../secagg/lockstep.js';
+import { encodeSafetensors, parseSafetensors } from '../training/safetensors.js';
+import type { Gpt2Model } from '../training/gpt2.js';
+import { encodeTask, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, type FineTuneJob, type Purpose, type SessionPlan } from './job.js';
+import { adapterShapes } from './learner.js';
+
+/** One session the loop asks for. */
+export interface SumRequest {
+  readonly purpose: Purpose;
+  readonly round: number;
+  readonly task: Uint8Array;
+  readonly session: SessionPlan['session'];
+}
+
+/** How a session ended. */
+export type SumOutcome =
+  | {
+    readonly kind: 'completed'; readonly nonce: Uint8Array; readonly sum: Uint32Array;
+    readonly survivors: readonly string[]; readonly dropped: readonly string[];
+    readonly traffic: { readonly up: number; readonly down: number }; readonly seconds: number;
+  }
+  | {
+    readonly kind: 'aborted'; readonly nonce: Uint8Array; readonly code: string; readonly message: string;
+    /** The secagg round it died in: from 2 on, masked inputs may have reached the coordinator. */
+    readonly round: number;
+    readonly traffic: { readonly up: number; readonly down: number }; readonly seconds: number;
+  };
+
+/** Secure aggregation as the round loop sees it: run one session with this task. */
+export interface SecureSum {
+  run(req: SumRequest): Promise<SumOutcome>;
+}
+
+/** One completed round, as reported and checkpointed. */
+export interface RoundSummary {
+  readonly round: number;
+  /** Consortium-wide held-out loss (nats per byte) of the adapter after this round (round 0: the base). */
+  readonly evalLoss: number;
+  readonly perplexity: number;
+  readonly evalTokens: number;
+  /** Sites in the training sum (none for round 0). */
+  readonly survivors: readonly string[];
+  readonly dropped: readonly string[];
+  /** ε spent after this round at the budget's δ (0 without DP). */
+  readonly epsilon: number;
+  /** Training sessions this round took (aborted attempts + 1). */
+  readonly attempts: number;
+  /** ‖mean update‖₂ applied (before the server learning rate). */
+  readonly updateNorm: number;
+  /** Wall time of the round and its sessions' envelope bytes. */
+  readonly seconds: number;
+  readonly bytes: { readonly up: number; readonly down: number };
+}
+
+export interface FineTuneServerOptions {
+  readonly job: FineTuneJob;
+  /** A model of the job (jobModel): its adapter is the initial global adapter and gives the layout. */
+  readonly model: Gpt2Model;
+  /** Accountant of the budget ('rdp' default). */
+  readonly accountant?: 'rdp' | 'pld';
+}
+
+const fmt = (x: number): string => x.toPrecision(6);
+
+/** The coordinator's state of a job: global adapter, optimiser state, ledger, history. */
+export class FineTuneServer {
+  readonly job: FineTuneJob;
+  readonly jobId: string;
+  readonly ledger: PrivacyLedger;
+  readonly shapes: Map<string, number[]>;
+  readonly trainableNames: readonly string[];
+  private readonly trainable: number;
+  adapter: Map<string, Float32Array>;
+  private momentum: Float64Array | undefined;
+  private control: Float32Array | undefined;
+  history: RoundSummary[] = [];
+
+  constructor(private readonly o: FineTuneServerOptions) {
+    this.job = o.job;
+    this.jobId = jobHash(o.job);
+    this.shapes = adapterShapes(o.model);
+    this.trainableNames = o.model.trainableNames();
+    this.trainable = o.model.trainable().reduce((n, v) => n + v.size, 0);
+    this.adapter = o.model.adapterWeights();
+    if (o.job.strategy.kind === 'scaffold') this.control = new Float32Array(this.trainable);
+    this.ledger = new PrivacyLedger({ ...(o.job.dp.budget !== undefined ? { budget: o.job.dp.budget } : {}), accountant: o.accountant ?? 'rdp' });
+  }
+
+  /** Rounds completed (0: none yet; the base evaluation is round 0). */
+  get round(): number {
+    return this.history.length === 0 ? -1 : this.history[this.history.length - 1]!.round;
+  }
+
+  plan(purpose: Purpose): SessionPlan {
+    return planSession(this.job, purpose, this.trainable);
+  }
+
+  /** The task of a session of round `round`. */
+  task(purpose: Purpose, round: number): Uint8Array {
+    return encodeTask({ job: this.jobId, round, purpose, adapter: this.adapter, ...(purpose === 'train' && this.control !== undefined ? { control: this.control } : {}) }, this.shapes);
+  }
+
+  /** ε spent at the budget's δ (0 without DP or before any round). */
+  epsilon(): number {
+    if (this.job.dp.mechanism === 'none' || this.ledger.entries.length === 0) return 0;
+    return this.ledger.epsilon(this.job.dp.budget!.delta);
+  }
+
+  /**
+   * Refuses a training round whose event would exceed the budget.
+   * @throws DpError DP_ERR_BUDGET_EXCEEDED
+   */
+  checkBudget(): void {
+    const ev = this.plan('train').event;
+    if (ev !== undefined) this.ledger.check(ev);
+  }
+
+  /** Charges one training session to the ledger (completed, or aborted after masked inputs were sent). */
+  charge(label: string): void {
+    const ev = this.plan('train').event;
+    if (ev !== undefined) this.ledger.record(ev, label);
+  }
+
+  /** Decodes a training sum over `k` sites and moves the global adapter; returns ‖mean update‖₂. */
+  applyTrain(sum: Uint32Array, k: number, nonce: Uint8Array): number {
+    const plan = this.plan('train');
+    const decoded = decodeSum(sum, plan.rawDim, { scale: plan.encode!.scale, bits: plan.encode!.bits, rotationSeed: rotationSeed(nonce) });
+    const n = this.trainable;
+    const mean = new Float64Array(n);
+    for (let i = 0; i < n; i++) mean[i] = decoded[i]! / k;
+    const { serverLr, serverMomentum } = this.job.strategy;
+    // FedAvgM (Hsu et al. 2019): m ← β·m + mean; global ← global + η_s·m. β = 0 is FedAvg.
+    let step: Float64Array = mean;
+    if (serverMomentum > 0) {
+      this.momentum ??= new Float64Array(n);
+      for (let i = 0; i < n; i++) this.momentum[i] = serverMomentum * this.momentum[i]! + mean[i]!;
+      step = this.momentum;
+    }
+    let offset = 0;
+    for (const name of this.trainableNames) {
+      const w = this.adapter.get(name)!;
+      const next = new Float32Array(w.length);
+      for (let j = 0; j < w.length; j++) next[j] = w[j]! + serverLr * step[offset + j]!;
+      this.adapter.set(name, next);
+      offset += w.length;
+    }
+    // SCAFFOLD (Karimireddy et al. 2020, Alg. 1 line 17): c ← c + (|S|/N)·mean(Δc_i) = c + Σ Δc_i / N.
+    if (this.control !== undefined) {
+      const c = new Float32Array(n);
+      for (let i = 0; i < n; i++) c[i] = this.control[i]! + decoded[n + i]! / this.job.sites;
+      this.control = c;
+    }
+    let norm = 0;
+    for (let i = 0; i < n; i++) norm += mean[i]! * mean[i]!;
+    return Math.sqrt(norm);
+  }
+
+  /** The consortium-wide held-out loss from an eval sum. */
+  static evalOf(sum: Uint32Array): { loss: number; tokens: number } {
+    const tokens = sum[1]!;
+    if (tokens === 0) throw new TallyError('FL_ERR_ABORTED', 'the eval sum counts no tokens');
+    return { loss: sum[0]! / EVAL_LOSS_SCALE / tokens, tokens };
+  }
+
+  /** The state as bytes (safetensors: adapter, momentum, control; metadata: job, history, ledger). */
+  snapshot(): Uint8Array {
+    const tensors = [...this.adapter].map(([name, data]) => ({ name, shape: this.shapes.get(name)!, data }));
+    if (this.momentum !== undefined) tensors.push({ name: 'tally.momentum', shape: [this.momentum.length], data: Float32Array.from(this.momentum) });
+    if (this.control !== undefined) tensors.push({ name: 'tally.control', shape: [this.control.length], data: this.control });
+    const ledger = this.ledger.entries.map((e) => JSON.stringify({ v: 1, seq: e.seq, event: e.event, ...(e.label !== undefined ? { label: e.label } : {}) })).join('\n');
+    return encodeSafetensors(tensors, { 'tally.job': this.jobId, 'tally.history': JSON.stringify(this.history), 'tally.ledger': ledger });
+  }
+
+  /**
+   * Restores a {@link snapshot} of the same job.
+   * @throws ValidationError FL_ERR_RESUME when it belongs to another job or is malformed
+   */
+  restore(bytes: Uint8Array): void {
+    const refuse = (m: string): never => { throw new ValidationError('FL_ERR_RESUME', `cannot resume: ${m}`); };
+    const f = parseSafetensors(bytes);
+    if (f.metadata['tally.job'] !== this.jobId) refuse('the checkpoint belongs to another job (its parameters differ)');
+    const adapter = new Map<string, Float32Array>();
+    for (const [name, shape] of this.shapes) {
+      if (!f.tensors.has(name)) refuse(`the checkpoint lacks ${name}`);
+      const x = f.float32(name);
+      if (x.length !== shape.reduce((a, b) => a * b, 1)) refuse(`${name} has the wrong size`);
+      adapter.set(name, x);
+    }
+    this.adapter = adapter;
+    if (f.tensors.has('tally.momentum')) this.momentum = Float64Array.from(f.float32('tally.momentum'));
+    if (f.tensors.has('tally.control')) this.control = f.float32('tally.control');
+    this.history = JSON.parse(f.metadata['tally.history'] ?? '[]') as RoundSummary[];
+    const restored = PrivacyLedger.fromJsonLines(f.metadata['tally.ledger'] ?? '', { ...(this.job.dp.budget !== undefined ? { budget: this.job.dp.budget } : {}), accountant: this.o.accountant ?? 'rdp' });
+    (this as { ledger: PrivacyLedger }).ledger = restored;
+  }
+}
+
+/** Events of {@link runFineTune}, for progress displays and logs. */
+export interface FineTuneEvents {
+  sessionStarted?(e: { round: number; purpose: Purpose; attempt: number }): void;
+  sessionEnded?(e: { round: number; purpose: Purpose; outcome: SumOutcome }): void;
+  roundDone?(s: RoundSummary): void;
+  log?(line: string): void;
+}
+
+export interface FineTuneRunOptions {
+  /** Tries per session before the job aborts (default 3). */
+  readonly maxAttempts?: number;
+  /** Called with the server's snapshot after every round (persist it to resume). */
+  readonly checkpoint?: (round: number, snapshot: Uint8Array, summary: RoundSummary) => void;
+  readonly events?: FineTuneEvents;
+  readonly signal?: AbortSignal;
+}
+
+/** How a job ended. */
+export interface FineTuneResult {
+  readonly outcome: 'completed' | 'budget-exhausted';
+  readonly rounds: readonly RoundSummary[];
+  /** When the budget stopped it: the ledger's message. */
+  readonly stoppedBy?: string;
+}
+
+/**
+ * Runs the job's remaining rounds (module comment) against `sum`.
+ * @throws TallyError FL_ERR_ABORTED when a session aborts `maxAttempts` times in a row
+ */
+export async function runFineTune(server: FineTuneServer, sum: SecureSum, o: FineTuneRunOptions = {}): Promise<FineTuneResult> {
+  const maxAttempts = o.maxAttempts ?? 3;
+  const ev = o.events ?? {};
+  const session = async (purpose: Purpose, round: number): Promise<{ out: Extract<SumOutcome, { kind: 'completed' }>; attempts: number; bytes: { up: number; down: number } }> => {
+    const bytes = { up: 0, down: 0 };
+    for (let attempt = 1; ; attempt++) {
+      if (o.signal?.aborted === true) throw new TallyError('FL_ERR_ABORTED', 'stopped');
+      ev.sessionStarted?.({ round, purpose, attempt });
+      const out = await sum.run({ purpose, round, task: server.task(purpose, round), session: server.plan(purpose).session });
+      bytes.up += out.traffic.up; bytes.down += out.traffic.down;
+      ev.sessionEnded?.({ round, purpose, outcome: out });
+      if (out.kind === 'completed') return { out, attempts: attempt, bytes };
+      // Masked inputs may have reached the coordinator from R2 on: charge the attempt (module comment).
+      if (purpose === 'train' && out.round >= 2) server.charge(`round ${round} attempt ${attempt} (aborted in R${out.round})`);
+      ev.log?.(`round ${round} ${purpose} session aborted in R${out.round}: ${out.code}: ${out.message}`);
+      if (attempt >= maxAttempts) throw new TallyError('FL_ERR_ABORTED', `round ${round}: the ${purpose} session aborted ${attempt} times (last: ${out.code}: ${out.message})`);
+    }
+  };
+  const record = (s: RoundSummary, started: number): void => {
+    server.history.push(s);
+    o.checkpoint?.(s.round, server.snapshot(), s);
+    ev.roundDone?.(s);
+    ev.log?.(`round ${s.round}: held-out loss ${s.evalLoss.toFixed(4)} (perplexity ${s.perplexity.toFixed(3)}), ${s.survivors.length} sites in the sum, ε ${fmt(s.epsilon)}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  };
+
+  if (server.round < 0) {
+    const t0 = performance.now();
+    const e = await session('eval', 0);
+    const { loss, tokens } = FineTuneServer.evalOf(e.out.sum);
+    record({ round: 0, evalLoss: loss, perplexity: Math.exp(loss), evalTokens: tokens, survivors: [], dropped: [], epsilon: 0, attempts: 0, updateNorm: 0, seconds: (performance.now() - t0) / 1000, bytes: e.bytes }, t0);
+  }
+  for (let r = server.round + 1; r <= server.job.rounds; r++) {
+    const t0 = performance.now();
+    try {
+      server.checkBudget();
+    } catch (err) {
+      if (err instanceof DpError && err.code === 'DP_ERR_BUDGET_EXCEEDED') {
+        ev.log?.(`round ${r} refused before any site trained: ${err.message}`);
+        return { outcome: 'budget-exhausted', rounds: server.history, stoppedBy: err.message };
+      }
+      throw err;
+    }
+    const t = await session('train', r);
+    server.charge(`round ${r}`);
+    const updateNorm = server.applyTrain(t.out.sum, t.out.survivors.length, t.out.nonce);
+    const e = await session('eval', r);
+    const { loss, tokens } = FineTuneServer.evalOf(e.out.sum);
+    record({
+      round: r, evalLoss: loss, perplexity: Math.exp(loss), evalTokens: tokens, survivors: t.out.survivors, dropped: t.out.dropped,
+      epsilon: server.epsilon(), attempts: t.attempts, updateNorm, seconds: (performance.now() - t0) / 1000,
+      bytes: { up: t.bytes.up + e.bytes.up, down: t.bytes.down + e.bytes.down },
+    }, t0);
+  }
+  return { outcome: 'completed', rounds: server.history };
+}
+
+/** One site of {@link inProcessSum}. */
+export interface InProcessSite {
+  readonly id: string;
+  /** The site's input for a session; throwing makes the site silent in that session (it drops out). */
+  input(task: Uint8Array, nonce: Uint8Array, purpose: Purpose): Uint32Array;
+  /** Sessions of these rounds and purposes in which the site falls silent from this secagg round (tests: dropouts). */
+  readonly silentFrom?: (round: number, purpose: Purpose) => number | undefined;
+}
+
+/**
+ * Secure aggregation in one process: each session runs secagg-v1 through
+ * the one session driver on the in-memory lockstep channel, with a fresh
+ * nonce (so fresh keys) every time.
+ */
+export function inProcessSum(o: {
+  readonly sites: readonly InProcessSite[];
+  readonly threat?: 'semi-honest' | 'malicious';
+  readonly graph?: GraphSpec;
+  readonly provider?: CryptoProvider;
+  /** Seeds the session nonces and keys (tests); default fresh randomness. */
+  readonly seed?: string;
+}): SecureSum {
+  const provider = o.provider ?? nativeProvider;
+  const seeded = o.seed !== undefined ? new DeterministicRng(o.seed) : undefined;
+  const rng = (): Rng => (seeded !== undefined ? new DeterministicRng(seeded.bytes(32)) : systemRng);
+  return {
+    async run(req) {
+      const t0 = performance.now();
+      const nonce = seeded !== undefined ? seeded.bytes(32) : new Uint8Array(randomBytes(32));
+      const clientIds = o.sites.map((_, i) => i + 1);
+      const config = { nonce, clientIds, ...req.session, threat: o.threat ?? 'semi-honest', graph: o.graph ?? { kind: 'complete' as const } };
+      if (config.threat === 'malicious') throw new ValidationError('FL_ERR_BAD_JOB', 'the in-process channel runs the semi-honest protocol (identity keys are a network concern)');
+      const failed = new Set<number>();
+      const silent = new Map<number, number>();
+      o.sites.forEach((s, i) => { const r = s.silentFrom?.(req.round, req.purpose); if (r !== undefined) silent.set(i + 1, r); });
+      const traffic = { up: 0, down: 0 };
+      const net = new LockstepNetwork({
+        config, provider,
+        clients: o.sites.map((s, i) => ({
+          id: i + 1, rng: rng(),
+          input: () => {
+            try {
+              return s.input(req.task, nonce, req.purpose);
+            } catch (err) {
+              // The site leaves this session (the driver aborts it with SECAGG_ERR_NO_INPUT); the others go on.
+              failed.add(i + 1);
+              if (err instanceof TallyError) throw err;
+              throw new TallyError('FL_ERR_ABORTED', `site ${s.id} could not compute its input: ${(err as Error).message}`, { cause: err });
+            }
+          },
+        })),
+        silentFrom: silent,
+        listener: { message: (e) => { if (e.direction === 'to-server') traffic.up += e.bytes.length; else traffic.down += e.bytes.length; } },
+      });
+      const out = net.run();
+      const name = (id: number): string => o.sites[id - 1]!.id;
+      const seconds = (performance.now() - t0) / 1000;
+      if (out.kind === 'completed') {
+        const inSum = new Set(out.survivors);
+        return { kind: 'completed', nonce, sum: out.sum, survivors: out.survivors.map(name), dropped: clientIds.filter((id) => !inSum.has(id)).map(name), traffic, seconds };
+      }
+      return { kind: 'aborted', nonce, code: out.code, message: out.message, round: out.round, traffic, seconds };
+    },
+  };
+}
