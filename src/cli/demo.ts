@@ -93,7 +93,7 @@ function options(v: OptionValues): DemoOptions {
 function demoJob(o: DemoOptions, epsilon: number): Record<string, unknown> {
   return {
     rounds: o.rounds,
-    lora: { r: 4, alpha: 8, targets: ['c_attn'], ffa: true, seed: 'tally/demo/lora-a' },
+    lora: { r: 4, alpha: 8, targets: ['c_attn', 'c_proj', 'c_fc'], ffa: true, seed: 'tally/demo/lora-a' },
     local: { steps: o.steps, batchSize: 8, lr: 0.01, weightDecay: 0 },
     strategy: { kind: o.strategy, ...(o.strategy === 'fedprox' ? { mu: 0.01 } : {}), serverLr: 1, serverMomentum: 0 },
     dp: o.dp
@@ -115,7 +115,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const t0 = performance.now();
   const say = o.quiet ? () => {} : (l: string) => console.log(l);
-  const [{ initBackend }, { loadCheckpoint }, { parseJob, jobHash }, { jobModel, jobLoraConfig, Learner }, rounds, { CoordinatorStore }, { demoPartition, DEMO_CUTOFF_YEAR }, { saveAdapter }, { packageRoot }, { Progress }] = await Promise.all([
+  const [{ initBackend }, { loadCheckpoint }, { parseJob, jobHash }, { jobLoraConfig, Learner }, rounds, { CoordinatorStore }, { demoPartition, DEMO_CUTOFF_YEAR }, { saveAdapter }, { packageRoot }, { Progress }] = await Promise.all([
     import('../training/backend.js'), import('../training/checkpoint.js'), import('../federation/job.js'), import('../federation/learner.js'),
     import('../federation/rounds.js'), import('../federation/store.js'), import('../federation/demo-data.js'), import('../training/adapter-format.js'),
     import('../vectors/common.js'), import('./_progress.js'),
@@ -128,9 +128,10 @@ export async function run(argv: string[]): Promise<number> {
   // The budget: by default, what the planned rounds spend (rounded up), so that every round runs and none more.
   let epsilon = o.epsilon ?? 1;
   if (o.dp && o.epsilon === undefined) {
-    const probe = new rounds.FineTuneServer({ job: parseJob(demoJob(o, 1e9), { sites: o.sites, threshold }), model: jobModel(parseJob(demoJob(o, 1e9), { sites: o.sites, threshold }), { config: base.config, weights: base.tensors }) });
+    const { server: probe, model: m } = rounds.openJob({ job: parseJob(demoJob(o, 1e9), { sites: o.sites, threshold }), base: { config: base.config, weights: base.tensors } });
     for (let r = 0; r < o.rounds; r++) probe.charge('plan');
     epsilon = Math.ceil(probe.epsilon());
+    m.dispose();
   }
   const job = parseJob(demoJob(o, epsilon), { sites: o.sites, threshold });
   const id = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}-${randomBytes(3).toString('hex')}`;
@@ -143,9 +144,8 @@ export async function run(argv: string[]): Promise<number> {
   say(`  LoRA r=${job.lora.r} on ${job.lora.targets.join(', ')} (FFA: A frozen), ${job.strategy.kind}, secure aggregation with t=${threshold} of ${o.sites}, ` +
     (o.dp ? `distributed discrete Gaussian z=${o.noise}, clip ${job.dp.clip}, budget (ε=${epsilon}, δ=${o.delta})` : 'no differential privacy'));
 
-  const model = jobModel(job, { config: base.config, weights: base.tensors });
-  const server = new rounds.FineTuneServer({ job, model });
   const store = CoordinatorStore.open(join(runDir, 'coordinator.db'));
+  const { server, model, checkpoint } = rounds.openJob({ job, base: { config: base.config, weights: base.tensors }, store });
   const progress = new Progress({ sites: o.sites, rounds: o.rounds, steps: o.steps, enabled: !o.quiet });
   const children: ChildProcess[] = [];
   let closeNet = async (): Promise<void> => {};
@@ -168,7 +168,7 @@ export async function run(argv: string[]): Promise<number> {
       sum = net.sum;
     }
     const result = await rounds.runFineTune(server, sum, {
-      checkpoint: (round, snapshot, summary) => store.saveCheckpoint(jobHash(job), round, snapshot, summary),
+      ...(checkpoint !== undefined ? { checkpoint } : {}),
       events: {
         sessionStarted: (e) => progress.phase(e.round, e.purpose, e.attempt),
         roundDone: (s) => progress.round(s.round, s.evalLoss, s.epsilon),

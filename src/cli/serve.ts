@@ -8,7 +8,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ValidationError } from '../errors.js';
+import { TallyError, ValidationError } from '../errors.js';
 import type { Coordinator as CoordinatorT } from '../federation/coordinator.js';
 import { checkOutPath, isLoopback, parseOptions, timestampedLog, usageError, UsageError } from './_args.js';
 
@@ -38,13 +38,24 @@ stopped (SIGINT or SIGTERM close it cleanly; an unfinished session is
 recorded as aborted). After a crash, start it again with the same --state:
 the interrupted session is recorded as aborted and a new one starts with
 fresh keys; the sites reconnect by themselves.
+
+A consortium with a training job (consortium.json 'training') runs that
+job's rounds instead: every round's task goes to the sites, their DP-encoded
+updates are summed securely, the global adapter moves, the consortium's
+held-out loss is summed too, and a checkpoint of the round is stored. Started
+again with the same --state, the coordinator continues after the last
+completed round. At the end it writes the adapter (a PEFT folder) to
+--adapter DIR (default: 'adapter' in the state folder) and, with --out, a
+JSON summary of the rounds. Exit status 3: a round's session aborted too
+often.
+  --adapter DIR         where the final adapter is written (training only)
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const v = parseOptions('serve', argv, ['config', 'state', 'out', 'host', 'port'], ['once', 'insecure-loopback', 'quiet']);
+  const v = parseOptions('serve', argv, ['config', 'state', 'out', 'host', 'port', 'adapter'], ['once', 'insecure-loopback', 'quiet']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(HELP); return 0; }
-  const values = v as Partial<Record<'config' | 'state' | 'out' | 'host' | 'port', string>> & Partial<Record<'once' | 'insecure-loopback' | 'quiet', boolean>>;
+  const values = v as Partial<Record<'config' | 'state' | 'out' | 'host' | 'port' | 'adapter', string>> & Partial<Record<'once' | 'insecure-loopback' | 'quiet', boolean>>;
   const log = timestampedLog(values.quiet === true);
   let port: number | undefined;
   try {
@@ -64,6 +75,8 @@ export async function run(argv: string[]): Promise<number> {
     import('../federation/consortium.js'), import('../federation/store.js'), import('../federation/coordinator.js'),
   ]);
   const consortium = loadConsortium(resolve(values.config));
+  if (consortium.training !== undefined && values.once === true) return usageError('serve', '--once runs one secure sum; this consortium runs a training job (drop --once)');
+  if (consortium.training === undefined && values.adapter !== undefined) return usageError('serve', '--adapter applies to a consortium with a training job');
   const host = values.host ?? consortium.config.coordinator.host;
   let tls;
   if (values['insecure-loopback'] === true) {
@@ -92,6 +105,14 @@ export async function run(argv: string[]): Promise<number> {
   const onSignal = (sig: string): void => { log(`${sig}: stopping`); stop.abort(); void coordinator.close(); };
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));
+  if (consortium.training !== undefined) {
+    try {
+      return await serveJob(consortium, coordinator, store, { adapterDir: resolve(values.adapter ?? join(stateDir, 'adapter')), out: values.out, signal: stop.signal, log });
+    } finally {
+      await coordinator.close();
+      store.close();
+    }
+  }
   try {
     for (;;) {
       let report;
@@ -121,5 +142,44 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await coordinator.close();
     store.close();
+  }
+}
+
+/** Runs the consortium's training job (see HELP); returns the exit status. */
+async function serveJob(
+  consortium: import('../federation/consortium.js').Consortium, coordinator: CoordinatorT, store: import('../federation/store.js').CoordinatorStore,
+  o: { adapterDir: string; out: string | undefined; signal: AbortSignal; log: (l: string) => void },
+): Promise<number> {
+  const [{ initBackend }, { loadCheckpoint }, { openJob, runFineTune }, { networkSum }, { jobLoraConfig }, { saveAdapter }] = await Promise.all([
+    import('../training/backend.js'), import('../training/checkpoint.js'), import('../federation/rounds.js'), import('../federation/coordinator.js'),
+    import('../federation/learner.js'), import('../training/adapter-format.js'),
+  ]);
+  const { job, modelDir } = consortium.training!;
+  await initBackend();
+  const base = loadCheckpoint(modelDir);
+  const { server, model, resumedAfter, checkpoint } = openJob({ job, base: { config: base.config, weights: base.tensors }, store });
+  try {
+    if (resumedAfter !== undefined) o.log(`resuming job ${server.jobId.slice(0, 16)}… after round ${resumedAfter} (ε spent ${server.epsilon().toPrecision(4)})`);
+    else o.log(`job ${server.jobId.slice(0, 16)}…: ${job.rounds} rounds, ${job.strategy.kind}, ${job.dp.mechanism === 'none' ? 'no DP' : `${job.dp.mechanism} z=${job.dp.noiseMultiplier}, budget ε=${job.dp.budget!.epsilon} δ=${job.dp.budget!.delta}`}`);
+    let result;
+    try {
+      result = await runFineTune(server, networkSum(coordinator, { signal: o.signal }), { ...(checkpoint !== undefined ? { checkpoint } : {}), signal: o.signal, events: { log: o.log } });
+    } catch (err) {
+      if (o.signal.aborted) return 0; // stopped: the checkpoints so far stay, a restart continues
+      if (err instanceof TallyError && err.code === 'FL_ERR_ABORTED') { console.error(`tally serve: ${err.code}: ${err.message}`); return 3; }
+      throw err;
+    }
+    saveAdapter(o.adapterDir, jobLoraConfig(job, modelDir), server.adapter, { tally_job: server.jobId });
+    o.log(`job ${result.outcome}: adapter written to ${o.adapterDir}`);
+    if (o.out !== undefined) {
+      writeFileSync(o.out, `${JSON.stringify({
+        job: server.jobId, outcome: result.outcome, ...(result.stoppedBy !== undefined ? { stoppedBy: result.stoppedBy } : {}), adapter: o.adapterDir,
+        budget: job.dp.budget ?? null,
+        rounds: result.rounds.map((r) => ({ round: r.round, eval_loss: r.evalLoss, perplexity: r.perplexity, survivors: r.survivors, dropped: r.dropped, epsilon: r.epsilon, attempts: r.attempts, seconds: r.seconds, bytes: r.bytes })),
+      }, null, 2)}\n`);
+    }
+    return 0;
+  } finally {
+    model.dispose();
   }
 }

@@ -38,7 +38,9 @@ import { LockstepNetwork } from '../secagg/lockstep.js';
 import { encodeSafetensors, parseSafetensors } from '../training/safetensors.js';
 import type { Gpt2Model } from '../training/gpt2.js';
 import { encodeTask, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, type FineTuneJob, type Purpose, type SessionPlan } from './job.js';
-import { adapterShapes } from './learner.js';
+import { adapterShapes, jobModel } from './learner.js';
+import type { Gpt2Config } from '../training/checkpoint.js';
+import type { CoordinatorStore } from './store.js';
 
 /** One session the loop asks for. */
 export interface SumRequest {
@@ -380,4 +382,29 @@ export function inProcessSum(o: {
       return { kind: 'aborted', nonce, code: out.code, message: out.message, round: out.round, traffic, seconds };
     },
   };
+}
+
+/**
+ * The coordinator's side of a job, ready to run: the job's model (for its
+ * layout and initial adapter) and its server, restored from the store's
+ * latest checkpoint of this job when there is one (a restarted coordinator
+ * continues after the last completed round).
+ * @throws ValidationError FL_ERR_RESUME when the stored checkpoint cannot be restored
+ */
+export function openJob(o: {
+  readonly job: FineTuneJob;
+  readonly base: { readonly config: Gpt2Config; readonly weights: ReadonlyMap<string, Float32Array> };
+  readonly store?: CoordinatorStore;
+  readonly accountant?: 'rdp' | 'pld';
+}): { server: FineTuneServer; model: Gpt2Model; resumedAfter: number | undefined; checkpoint: FineTuneRunOptions['checkpoint'] } {
+  const model = jobModel(o.job, o.base);
+  const server = new FineTuneServer({ job: o.job, model, ...(o.accountant !== undefined ? { accountant: o.accountant } : {}) });
+  const store = o.store;
+  let resumedAfter: number | undefined;
+  const saved = store?.latestCheckpoint(server.jobId);
+  if (saved !== undefined) {
+    server.restore(saved.state);
+    resumedAfter = saved.round;
+  }
+  return { server, model, resumedAfter, checkpoint: store === undefined ? undefined : (round, snapshot, summary) => store.saveCheckpoint(server.jobId, round, snapshot, summary) };
 }
