@@ -59,7 +59,7 @@ export const TRAIN_CODES = [
 export type TrainCode = (typeof TRAIN_CODES)[number];
 
 export const FL_CODES = [
-  'FL_ERR_ABORTED', 'FL_ERR_BAD_JOB', 'FL_ERR_BAD_TASK', 'FL_ERR_BUDGET_EXHAUSTED', 'FL_ERR_RESUME',
+  'FL_ERR_ABORTED', 'FL_ERR_BAD_JOB', 'FL_ERR_BAD_TASK', 'FL_ERR_RESUME',
 ] as const;
 /** A code of federated fine-tuning (`docs/federated.md`). */
 export type FlCode = (typeof FL_CODES)[number];
