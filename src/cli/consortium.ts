@@ -4,12 +4,13 @@
  * commands that run it. Every option is checked before any file is written.
  * Exit status: 0 done, 2 bad usage, a bad value or an existing consortium.
  */
-import { isAbsolute, join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { joinNegativeValues, UsageError } from './_args.js';
 import { TallyError } from '../errors.js';
 import { chooseSessionParams, thresholdRange, type Threat } from '../secagg/params.js';
-import { COMPLETE_GRAPH_MAX_SITES, defaultInitGraph } from '../federation/consortium.js';
+import { COMPLETE_GRAPH_MAX_SITES, defaultInitGraph, type TrainingConfig } from '../federation/consortium.js';
 
 const MAX_SITES = 100_000;
 const MAX_DIM = 1 << 28;
@@ -51,6 +52,9 @@ this suits a trial on one machine; in a real consortium each site runs
   --mtls              also require client certificates (mutual TLS)
   --sum-to-sites      send each completed session's sum to the sites too
                       (default: only the coordinator learns it)
+  --training FILE     a fine-tuning consortium: FILE is a JSON job (docs/federated.md)
+                      whose "model" names the base model folder (relative to
+                      FILE); dim, bits and the task bound follow from it
   --force             replace the files of an existing consortium in DIR
   -h, --help          show this help
 
@@ -59,7 +63,7 @@ consortium (without --force).
 `;
 
 /** A mistake in the command line: one line to the user, exit 2. */
-const STRING_OPTIONS = ['dir', 'sites', 'host', 'port', 'dim', 'bits', 'threat', 'graph', 'neighbors', 'threshold', 'name'] as const;
+const STRING_OPTIONS = ['dir', 'sites', 'host', 'port', 'dim', 'bits', 'threat', 'graph', 'neighbors', 'threshold', 'name', 'training'] as const;
 type Values = Partial<Record<(typeof STRING_OPTIONS)[number], string>> & { mtls?: boolean; 'sum-to-sites'?: boolean; force?: boolean; help?: boolean };
 
 function int(v: string | undefined, name: string, lo: number, hi: number, what = `an integer in [${lo}, ${hi}]`): number | undefined {
@@ -120,6 +124,7 @@ function planInit(v: Values) {
       ...(v.host !== undefined ? { host: v.host } : {}), ...(port !== undefined ? { port } : {}), ...(dim !== undefined ? { dim } : {}),
       ...(bits !== undefined ? { bits } : {}), ...(graph !== 'auto' ? { graph } : {}), ...(degree !== undefined ? { degree } : {}),
       ...(threshold !== undefined ? { threshold } : {}), ...(v.name !== undefined ? { name: v.name } : {}),
+      ...(v.training !== undefined ? { training: readTraining(v.training, v.dir) } : {}),
     },
     warnings,
     finder: chosen.finder,
@@ -198,4 +203,18 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (sub === 'init') return init(rest);
   return usageError(`unknown sub-command '${sub}' (expected init)`);
+}
+
+/** Reads --training FILE: a JSON job whose "model" is relative to FILE; returned with "model" relative to the consortium's folder. */
+function readTraining(file: string, dir: string): TrainingConfig {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--training: cannot read ${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError(`--training: ${file} must hold a JSON object (a job)`);
+  const model = (doc as { model?: unknown }).model;
+  if (typeof model !== 'string' || model === '') throw new UsageError(`--training: ${file} must name the base model folder in "model"`);
+  return { ...(doc as Record<string, unknown>), model: relative(resolve(dir), resolve(dirname(resolve(file)), model)) } as TrainingConfig;
 }

@@ -18,6 +18,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { InternalError } from '../errors.js';
 import { isInt, numberOption, parseOptions, usageError, UsageError, type OptionValues } from './_args.js';
 
 const HELP = `usage: tally demo [options]
@@ -225,19 +226,17 @@ async function startNetwork(
   store: import('../federation/store.js').CoordinatorStore, server: import('../federation/rounds.js').FineTuneServer,
   progress: import('./_progress.js').Progress,
 ): Promise<{ sum: import('../federation/rounds.js').SecureSum; children: ChildProcess[]; close: () => Promise<void> }> {
-  const [{ initConsortium }, { Coordinator, networkSum }, { jobJson }] = await Promise.all([
+  const [{ initConsortium }, { Coordinator, networkSum }, { jobJson, jobHash }] = await Promise.all([
     import('../federation/consortium.js'), import('../federation/coordinator.js'), import('../federation/job.js'),
   ]);
-  const plan = server.plan('train').session;
-  const maxTaskBytes = server.task('train', 0).length + 4096;
   const dir = join(runDir, 'consortium');
   const init = await initConsortium({
-    dir, sites: o.sites, threshold: job.threshold, dim: plan.dim, bits: plan.bits, graph: 'complete', name: 'tally demo',
+    dir, sites: o.sites, threshold: job.threshold, graph: 'complete', name: 'tally demo',
     training: { model: modelDir, ...jobJson(job) },
     deadlines: { gatherMs: 120_000, roundMs: 30_000, trainMs: 600_000, idleMs: 900_000, reconnectMaxMs: 60_000 },
-    limits: { maxTaskBytes },
   });
   const c = init.consortium;
+  if (c.training === undefined || jobHash(c.training.job) !== server.jobId) throw new InternalError('the demo consortium\'s job is not the coordinator\'s');
   const t = c.tls!;
   const coordinator = await Coordinator.start({
     consortium: c, store, port: 0,

@@ -24,7 +24,8 @@ import { envelopeLimits, type EnvelopeLimits } from '../transport/envelope.js';
 import { generateTlsMaterial } from '../transport/tls-material.js';
 import { packageRoot } from '../vectors/common.js';
 import { generateSiteKey, writeSiteKey } from './keys.js';
-import { parseJob, type FineTuneJob } from './job.js';
+import { jobJson, maxTaskBytes, parseJob, planSession, trainableSize, type FineTuneJob } from './job.js';
+import { parseGpt2Config, readJsonFile } from '../training/checkpoint.js';
 
 /** One site of the roster. */
 export interface RosterSite {
@@ -124,6 +125,9 @@ export interface Consortium {
   /** The fine-tuning job, when the consortium has one: the job and its base model's absolute directory. */
   readonly training: { readonly job: FineTuneJob; readonly modelDir: string } | undefined;
 }
+
+/** Default deadline of a training session's masked-input round (local training happens in it): 10 minutes. */
+export const TRAIN_MS_DEFAULT = 600_000;
 
 /** Defaults of {@link initConsortium}: a loopback trial. */
 export const INIT_DEFAULTS = {
@@ -467,11 +471,36 @@ export async function initConsortium(o: InitOptions): Promise<{ configFile: stri
     throw bad('aggregation', `the parameter finder found no safe graph for ${n} sites (${err.message})`);
   }
   const degree = chosen.graph === 'harary' ? chosen.k : o.degree;
-  const aggregation: AggregationConfig = {
+  let aggregation: AggregationConfig = {
     threat, graph: chosen.graph, ...(degree !== undefined ? { degree } : {}),
     threshold: o.threshold ?? chosen.t, bits: o.bits ?? INIT_DEFAULTS.bits, dim: o.dim ?? INIT_DEFAULTS.dim,
     ...(o.sumToSites === true ? { sumToSites: true } : {}),
   };
+  const limits: LimitsConfig = { ...INIT_DEFAULTS.limits, ...o.limits };
+  let deadlines: DeadlinesConfig = { ...INIT_DEFAULTS.deadlines, ...o.deadlines };
+  let training = o.training;
+  if (training !== undefined) {
+    // A training consortium's sessions take their shape from the job (job.ts planSession): derive
+    // aggregation.dim and bits, the task bound and the training deadline here, from the model's config.
+    if (o.dim !== undefined || o.bits !== undefined) throw bad('dim', 'a training consortium derives dim and bits from its job and model; give neither');
+    if (o.sumToSites === true) throw bad('aggregation.sumToSites', 'a training consortium does not send the sums to the sites');
+    const { model, ...rest } = training;
+    if (typeof model !== 'string' || model === '') throw bad('training.model', 'expected the base model directory');
+    const dirOf = resolve(o.dir);
+    let job: FineTuneJob;
+    try {
+      job = parseJob(rest, { sites: n, threshold: aggregation.threshold });
+    } catch (err) {
+      if (!(err instanceof TallyError)) throw err;
+      throw bad('training', err.message);
+    }
+    const modelConfig = parseGpt2Config(readJsonFile(join(resolve(dirOf, model), 'config.json'), 'TRAIN_ERR_BAD_CHECKPOINT'));
+    const shape = planSession(job, 'train', trainableSize(modelConfig, job)).session;
+    aggregation = { ...aggregation, dim: shape.dim, bits: shape.bits };
+    (limits as { maxTaskBytes?: number }).maxTaskBytes = o.limits?.maxTaskBytes ?? maxTaskBytes(modelConfig, job);
+    deadlines = { ...deadlines, trainMs: o.deadlines?.trainMs ?? TRAIN_MS_DEFAULT };
+    training = { ...jobJson(job), model };
+  }
 
   const configFile = join(dir, 'consortium.json');
   const ids = Array.from({ length: n }, (_, i) => `site-${i + 1}`);
@@ -495,9 +524,9 @@ export async function initConsortium(o: InitOptions): Promise<{ configFile: stri
     },
     roster: ids.map((id, i) => ({ id, name: `Site ${i + 1}`, publicKey: toHex(siteKeys[i]!.publicKey) })),
     aggregation,
-    deadlines: { ...INIT_DEFAULTS.deadlines, ...o.deadlines },
-    limits: { ...INIT_DEFAULTS.limits, ...o.limits },
-    ...(o.training !== undefined ? { training: o.training } : {}),
+    deadlines,
+    limits,
+    ...(training !== undefined ? { training } : {}),
   };
   parseConsortium(config, dir, configFile); // every check, before anything is written
 
