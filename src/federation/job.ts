@@ -31,7 +31,8 @@ import { planRound, type PlannedEncodeParams, type RoundPlan } from '../dp/plan.
 import type { DistributedEvent } from '../dp/events.js';
 import { paddedLength } from '../dp/hadamard.js';
 import { encodeSafetensors, parseSafetensors } from '../training/safetensors.js';
-import type { LoraTargetModule } from '../training/adapter-format.js';
+import { adaptedModules, canonicalTargets, loraTensorShapes, type LoraTargetModule } from '../training/adapter-format.js';
+import type { Gpt2Config } from '../training/checkpoint.js';
 
 /** How the coordinator turns the mean update into the next global adapter. */
 export type StrategyKind = 'fedavg' | 'fedprox' | 'scaffold';
@@ -193,6 +194,8 @@ export function parseJob(json: unknown, ctx: { readonly sites: number; readonly 
     },
   };
   if (kind !== 'fedprox' && job.strategy.mu !== 0) bad('training.strategy.mu applies to fedprox only');
+  // Without DP the sessions' width depends on n, C and b only: refuse a job whose sum would wrap now, not after round 0.
+  if (mechanism === 'none') noiselessScale(job.dp.clip, job.sites, job.dp.bits);
   return job;
 }
 
@@ -331,4 +334,26 @@ export function decodeTask(bytes: Uint8Array, expect: { readonly job: string; re
   const extra = [...file.tensors.keys()].filter((n) => n !== CONTROL && !expect.shapes.has(n));
   if (extra.length > 0) refuse(`unexpected tensor ${extra[0]}`);
   return { job: head.job as string, round: head.round as number, purpose: head.purpose as Purpose, adapter, ...(control !== undefined ? { control } : {}) };
+}
+
+/**
+ * The length of a site's delta for a job on a model of this shape: the
+ * trainable adapter tensors (B only with FFA-LoRA, A and B otherwise), from
+ * their shapes alone (no model is built). The model's own count
+ * (`Gpt2Model.trainable()`) is the same; {@link planSession} takes either.
+ */
+export function trainableSize(model: { readonly n_layer: number; readonly n_embd: number }, job: FineTuneJob): number {
+  const shapes = loraTensorShapes(model as Gpt2Config, { r: job.lora.r, alpha: job.lora.alpha, dropout: 0, targetModules: canonicalTargets(adaptedModules(job.lora.targets)), baseModel: '', extra: {} });
+  let n = 0;
+  for (const [name, shape] of shapes) if (!(job.lora.ffa && name.endsWith('.lora_A.weight'))) n += shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+/** The largest task of a job on a model of this shape, in bytes: every adapter tensor, SCAFFOLD's control variate, and room for the headers. */
+export function maxTaskBytes(model: { readonly n_layer: number; readonly n_embd: number }, job: FineTuneJob): number {
+  const shapes = loraTensorShapes(model as Gpt2Config, { r: job.lora.r, alpha: job.lora.alpha, dropout: 0, targetModules: canonicalTargets(adaptedModules(job.lora.targets)), baseModel: '', extra: {} });
+  let values = 0;
+  for (const shape of shapes.values()) values += shape.reduce((a, b) => a * b, 1);
+  if (job.strategy.kind === 'scaffold') values += trainableSize(model, job);
+  return 4 * values + 256 * (shapes.size + 2) + 4096;
 }
