@@ -13,7 +13,9 @@
  *    fresh session — fresh nonce, fresh keys, fresh rotation and noise at
  *    every site — up to `maxAttempts` times; every attempt that got as far as
  *    the masked inputs is charged to the ledger, since the coordinator may
- *    have learnt something from it;
+ *    have learnt something from it, so every attempt, not only the first,
+ *    is checked against the budget before it starts (a retry the budget
+ *    cannot pay for ends the job as in 1);
  * 3. the coordinator decodes the sum, divides by the number of sites in it
  *    (equal weights: see docs/federated.md for why example counts are not
  *    used under DP), applies server momentum and the server learning rate;
@@ -109,7 +111,8 @@ export class FineTuneServer {
   readonly trainableNames: readonly string[];
   private readonly trainable: number;
   adapter: Map<string, Float32Array>;
-  private momentum: Float64Array | undefined;
+  /** FedAvgM's m, kept in float32 so that a snapshot holds it exactly (a resumed run continues bit for bit). */
+  private momentum: Float32Array | undefined;
   private control: Float32Array | undefined;
   history: RoundSummary[] = [];
 
@@ -170,9 +173,9 @@ export class FineTuneServer {
     // FedAvgM (Hsu et al. 2019): m ← β·m + mean; global ← global + η_s·m. β = 0 is FedAvg.
     let step: Float64Array = mean;
     if (serverMomentum > 0) {
-      this.momentum ??= new Float64Array(n);
+      this.momentum ??= new Float32Array(n);
       for (let i = 0; i < n; i++) this.momentum[i] = serverMomentum * this.momentum[i]! + mean[i]!;
-      step = this.momentum;
+      step = Float64Array.from(this.momentum);
     }
     let offset = 0;
     for (const name of this.trainableNames) {
@@ -203,7 +206,7 @@ export class FineTuneServer {
   /** The state as bytes (safetensors: adapter, momentum, control; metadata: job, history, ledger). */
   snapshot(): Uint8Array {
     const tensors = [...this.adapter].map(([name, data]) => ({ name, shape: this.shapes.get(name)!, data }));
-    if (this.momentum !== undefined) tensors.push({ name: 'tally.momentum', shape: [this.momentum.length], data: Float32Array.from(this.momentum) });
+    if (this.momentum !== undefined) tensors.push({ name: 'tally.momentum', shape: [this.momentum.length], data: this.momentum.slice() });
     if (this.control !== undefined) tensors.push({ name: 'tally.control', shape: [this.control.length], data: this.control });
     const ledger = this.ledger.entries.map((e) => JSON.stringify({ v: 1, seq: e.seq, event: e.event, ...(e.label !== undefined ? { label: e.label } : {}) })).join('\n');
     return encodeSafetensors(tensors, { 'tally.job': this.jobId, 'tally.history': JSON.stringify(this.history), 'tally.ledger': ledger });
@@ -215,21 +218,46 @@ export class FineTuneServer {
    */
   restore(bytes: Uint8Array): void {
     const refuse = (m: string): never => { throw new ValidationError('FL_ERR_RESUME', `cannot resume: ${m}`); };
-    const f = parseSafetensors(bytes);
+    let f;
+    try {
+      f = parseSafetensors(bytes);
+    } catch (err) {
+      if (err instanceof TallyError) refuse(`the checkpoint is not a snapshot: ${err.message}`);
+      throw err;
+    }
     if (f.metadata['tally.job'] !== this.jobId) refuse('the checkpoint belongs to another job (its parameters differ)');
-    const adapter = new Map<string, Float32Array>();
-    for (const [name, shape] of this.shapes) {
-      if (!f.tensors.has(name)) refuse(`the checkpoint lacks ${name}`);
+    const vector = (name: string, length: number): Float32Array => {
+      if (f.tensors.get(name)?.dtype !== 'F32') refuse(`the checkpoint lacks ${name} (F32)`);
       const x = f.float32(name);
-      if (x.length !== shape.reduce((a, b) => a * b, 1)) refuse(`${name} has the wrong size`);
-      adapter.set(name, x);
+      if (x.length !== length) refuse(`${name} has ${x.length} values, expected ${length}`);
+      if (!x.every(Number.isFinite)) refuse(`${name} holds a non-finite value`);
+      return x;
+    };
+    // Everything is read and checked before any of it replaces the state: a refused snapshot changes nothing.
+    const adapter = new Map<string, Float32Array>();
+    for (const [name, shape] of this.shapes) adapter.set(name, vector(name, shape.reduce((a, b) => a * b, 1)));
+    // Momentum exists from the first applied round of a FedAvgM job; SCAFFOLD's control variate always.
+    const momentum = this.job.strategy.serverMomentum > 0 && f.tensors.has('tally.momentum') ? vector('tally.momentum', this.trainable) : undefined;
+    const control = this.job.strategy.kind === 'scaffold' ? vector('tally.control', this.trainable) : undefined;
+    let history: RoundSummary[] = [];
+    try {
+      history = JSON.parse(f.metadata['tally.history'] ?? '[]') as RoundSummary[];
+    } catch {
+      refuse('its history is not JSON');
+    }
+    if (!Array.isArray(history) || history.some((h, i) => h === null || typeof h !== 'object' || h.round !== i)) refuse('its history is not the list of rounds 0, 1, …');
+    let ledger: PrivacyLedger | undefined;
+    try {
+      ledger = PrivacyLedger.fromJsonLines(f.metadata['tally.ledger'] ?? '', { ...(this.job.dp.budget !== undefined ? { budget: this.job.dp.budget } : {}), accountant: this.o.accountant ?? 'rdp' });
+    } catch (err) {
+      if (err instanceof TallyError) refuse(`its ledger: ${err.message}`);
+      throw err;
     }
     this.adapter = adapter;
-    if (f.tensors.has('tally.momentum')) this.momentum = Float64Array.from(f.float32('tally.momentum'));
-    if (f.tensors.has('tally.control')) this.control = f.float32('tally.control');
-    this.history = JSON.parse(f.metadata['tally.history'] ?? '[]') as RoundSummary[];
-    const restored = PrivacyLedger.fromJsonLines(f.metadata['tally.ledger'] ?? '', { ...(this.job.dp.budget !== undefined ? { budget: this.job.dp.budget } : {}), accountant: this.o.accountant ?? 'rdp' });
-    (this as { ledger: PrivacyLedger }).ledger = restored;
+    this.momentum = momentum;
+    this.control = control;
+    this.history = history;
+    (this as { ledger: PrivacyLedger }).ledger = ledger!;
   }
 }
 
@@ -269,6 +297,9 @@ export async function runFineTune(server: FineTuneServer, sum: SecureSum, o: Fin
     const bytes = { up: 0, down: 0 };
     for (let attempt = 1; ; attempt++) {
       if (o.signal?.aborted === true) throw new TallyError('FL_ERR_ABORTED', 'stopped');
+      // Every training attempt may be charged (an abort from R2 on, or completion): check the budget
+      // before each one, not only before the round, so that charging an attempt never exceeds it.
+      if (purpose === 'train') server.checkBudget();
       ev.sessionStarted?.({ round, purpose, attempt });
       const out = await sum.run({ purpose, round, task: server.task(purpose, round), session: server.plan(purpose).session });
       bytes.up += out.traffic.up; bytes.down += out.traffic.down;
@@ -295,16 +326,20 @@ export async function runFineTune(server: FineTuneServer, sum: SecureSum, o: Fin
   }
   for (let r = server.round + 1; r <= server.job.rounds; r++) {
     const t0 = performance.now();
+    const charged = server.ledger.entries.length;
+    let t;
     try {
-      server.checkBudget();
+      t = await session('train', r);
     } catch (err) {
       if (err instanceof DpError && err.code === 'DP_ERR_BUDGET_EXCEEDED') {
-        ev.log?.(`round ${r} refused before any site trained: ${err.message}`);
+        const retry = server.ledger.entries.length > charged;
+        ev.log?.(retry
+          ? `round ${r}: a further training attempt refused (its aborted attempts were charged): ${err.message}`
+          : `round ${r} refused before any site trained: ${err.message}`);
         return { outcome: 'budget-exhausted', rounds: server.history, stoppedBy: err.message };
       }
       throw err;
     }
-    const t = await session('train', r);
     server.charge(`round ${r}`);
     const updateNorm = server.applyTrain(t.out.sum, t.out.survivors.length, t.out.nonce);
     const e = await session('eval', r);
