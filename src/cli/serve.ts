@@ -60,7 +60,6 @@ export async function run(argv: string[]): Promise<number> {
   let port: number | undefined;
   try {
     if (values.config === undefined) throw new UsageError('--config FILE is required');
-    if (values.out !== undefined && values.once !== true) throw new UsageError('--out needs --once (a result is one session\'s)');
     if (values.out !== undefined) checkOutPath(values.out);
     if (values.port !== undefined) {
       port = Number(values.port);
@@ -77,6 +76,7 @@ export async function run(argv: string[]): Promise<number> {
   const consortium = loadConsortium(resolve(values.config));
   if (consortium.training !== undefined && values.once === true) return usageError('serve', '--once runs one secure sum; this consortium runs a training job (drop --once)');
   if (consortium.training === undefined && values.adapter !== undefined) return usageError('serve', '--adapter applies to a consortium with a training job');
+  if (consortium.training === undefined && values.out !== undefined && values.once !== true) return usageError('serve', '--out needs --once (a result is one session\'s)');
   const host = values.host ?? consortium.config.coordinator.host;
   let tls;
   if (values['insecure-loopback'] === true) {
