@@ -41,6 +41,11 @@ options:
                       spend, rounded up)
   --delta D           the budget's δ (default 1e-5)
   --strategy S        fedavg | fedprox | scaffold (default fedavg)
+  --ranks R1,R2,...   heterogeneous LoRA ranks, one per site (HetLoRA
+                      zero-padding; the largest is the adapter's rank)
+  --aggregator plain  the coordinator sees every update in the clear (needs
+                      --in-process and --no-dp); with --robust
+                      median|trimmed-mean|krum it aggregates robustly
   --out DIR           where runs are written (default runs)
   --json FILE         also write the summary as JSON to FILE
   --backend NAME      tfjs backend (default: the best that works)
@@ -62,6 +67,9 @@ interface DemoOptions {
   readonly epsilon: number | undefined;
   readonly delta: number;
   readonly strategy: 'fedavg' | 'fedprox' | 'scaffold';
+  readonly ranks: number[] | undefined;
+  readonly plain: boolean;
+  readonly robust: 'median' | 'trimmed-mean' | 'krum' | undefined;
   readonly out: string;
   readonly json: string | undefined;
   readonly backend: string | undefined;
@@ -73,8 +81,23 @@ function options(v: OptionValues): DemoOptions {
   const s = v as Record<string, string | undefined>;
   const strategy = s.strategy ?? 'fedavg';
   if (strategy !== 'fedavg' && strategy !== 'fedprox' && strategy !== 'scaffold') throw new UsageError(`--strategy must be fedavg, fedprox or scaffold, got ${strategy}`);
+  const sites = numberOption(s.sites, 'sites', 4, isInt(3, 16), 'an integer in [3, 16]');
+  let ranks: number[] | undefined;
+  if (s.ranks !== undefined) {
+    ranks = s.ranks.split(',').map((x) => Number(x));
+    if (ranks.length !== sites || ranks.some((r) => !Number.isInteger(r) || r < 1 || r > 64)) throw new UsageError(`--ranks expected ${sites} comma-separated ranks in [1, 64] (one per site), got '${s.ranks}'`);
+  }
+  const aggregator = s.aggregator ?? 'secure';
+  if (aggregator !== 'secure' && aggregator !== 'plain') throw new UsageError(`--aggregator must be secure or plain, got ${aggregator}`);
+  const robust = s.robust;
+  if (robust !== undefined && robust !== 'median' && robust !== 'trimmed-mean' && robust !== 'krum') throw new UsageError(`--robust must be median, trimmed-mean or krum, got ${robust}`);
+  if (robust !== undefined && aggregator !== 'plain') throw new UsageError('--robust needs --aggregator plain: under secure aggregation the coordinator never sees an update');
+  if (aggregator === 'plain' && (v['in-process'] !== true || v['no-dp'] !== true)) throw new UsageError('--aggregator plain needs --in-process and --no-dp (plain aggregation shows every update; the distributed noise protects sums only)');
   return {
-    sites: numberOption(s.sites, 'sites', 4, isInt(3, 16), 'an integer in [3, 16]'),
+    sites,
+    ranks,
+    plain: aggregator === 'plain',
+    robust,
     rounds: numberOption(s.rounds, 'rounds', quick ? 2 : 4, isInt(1, 1000), 'an integer in [1, 1000]'),
     steps: numberOption(s.steps, 'steps', quick ? 6 : 12, isInt(1, 100_000), 'a positive integer'),
     inProcess: v['in-process'] === true,
@@ -94,9 +117,13 @@ function options(v: OptionValues): DemoOptions {
 function demoJob(o: DemoOptions, epsilon: number): Record<string, unknown> {
   return {
     rounds: o.rounds,
-    lora: { r: 4, alpha: 8, targets: ['c_attn', 'c_proj', 'c_fc'], ffa: true, seed: 'tally/demo/lora-a' },
+    lora: {
+      r: o.ranks !== undefined ? Math.max(...o.ranks) : 4, alpha: 2 * (o.ranks !== undefined ? Math.max(...o.ranks) : 4), targets: ['c_attn', 'c_proj', 'c_fc'], ffa: true,
+      seed: 'tally/demo/lora-a', ...(o.ranks !== undefined ? { ranks: o.ranks } : {}),
+    },
     local: { steps: o.steps, batchSize: 8, lr: 0.01, weightDecay: 0 },
     strategy: { kind: o.strategy, ...(o.strategy === 'fedprox' ? { mu: 0.01 } : {}), serverLr: 1, serverMomentum: 0 },
+    ...(o.plain ? { aggregator: 'plain', ...(o.robust !== undefined ? { robust: { kind: o.robust, ...(o.robust === 'trimmed-mean' ? { trim: 1 } : o.robust === 'krum' ? { f: Math.max(0, Math.floor((o.sites - 3) / 2)) } : {}) } } : {}) } : {}),
     dp: o.dp
       ? { mechanism: 'ddg', clip: 1, noiseMultiplier: o.noise, bits: 20, budget: { epsilon, delta: o.delta } }
       : { mechanism: 'none', clip: 1, noiseMultiplier: 1, bits: 20 },
@@ -104,7 +131,7 @@ function demoJob(o: DemoOptions, epsilon: number): Record<string, unknown> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const v = parseOptions('demo', argv, ['sites', 'rounds', 'steps', 'noise', 'epsilon', 'delta', 'strategy', 'out', 'json', 'backend'], ['quick', 'in-process', 'no-dp', 'quiet']);
+  const v = parseOptions('demo', argv, ['sites', 'rounds', 'steps', 'noise', 'epsilon', 'delta', 'strategy', 'out', 'json', 'backend', 'ranks', 'aggregator', 'robust'], ['quick', 'in-process', 'no-dp', 'quiet']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(HELP); return 0; }
   let o: DemoOptions;
@@ -142,7 +169,8 @@ export async function run(argv: string[]): Promise<number> {
   say(`tally demo: run ${id}, ${o.sites} sites, ${o.rounds} rounds of ${o.steps} local steps, ${o.inProcess ? 'in one process' : 'one process per site over wss'}, backend ${backend.name}`);
   say(`  base model ${relative(process.cwd(), modelDir) || modelDir}: ${base.config.n_layer} layers, n_embd ${base.config.n_embd}, pre-trained on addresses up to ${DEMO_CUTOFF_YEAR}`);
   part.parts.forEach((p, i) => say(`  site-${i + 1}: addresses ${p.span?.from}–${p.span?.to}, ${p.documents} documents, ${(p.bytes / 1024).toFixed(0)} KiB`));
-  say(`  LoRA r=${job.lora.r} on ${job.lora.targets.join(', ')} (FFA: A frozen), ${job.strategy.kind}, secure aggregation with t=${threshold} of ${o.sites}, ` +
+  if (o.plain) console.log(`tally demo: aggregator plain: the coordinator sees every site's update in the clear${o.robust !== undefined ? ` (robust aggregation: ${o.robust})` : ''}`);
+  say(`  LoRA r=${job.lora.ranks !== undefined ? job.lora.ranks.join('/') : job.lora.r} on ${job.lora.targets.join(', ')} (FFA: A frozen), ${job.strategy.kind}, secure aggregation with t=${threshold} of ${o.sites}, ` +
     (o.dp ? `distributed discrete Gaussian z=${o.noise}, clip ${job.dp.clip}, budget (ε=${epsilon}, δ=${o.delta})` : 'no differential privacy'));
 
   const store = CoordinatorStore.open(join(runDir, 'coordinator.db'));
@@ -153,15 +181,17 @@ export async function run(argv: string[]): Promise<number> {
   const learners: InstanceType<typeof Learner>[] = [];
   try {
     let sum: import('../federation/rounds.js').SecureSum;
+    let plain: import('../federation/rounds.js').PlainCollect | undefined;
     if (o.inProcess) {
       for (let i = 0; i < o.sites; i++) {
         const d = part.data(i);
         learners.push(new Learner({
-          job, base: { config: base.config, weights: base.tensors }, train: d.train, heldOut: d.heldOut, seed: `site-${i + 1}`,
+          job, base: { config: base.config, weights: base.tensors }, train: d.train, heldOut: d.heldOut, seed: `site-${i + 1}`, siteIndex: i,
           onStep: (s) => progress.step(i, s.round, s.step, s.loss),
         }));
       }
       sum = rounds.inProcessSum({ sites: learners.map((l, i) => ({ id: `site-${i + 1}`, input: (task, nonce) => l.input(task, nonce).input })) });
+      if (o.plain) plain = rounds.inProcessPlain(learners.map((l, i) => ({ id: `site-${i + 1}`, update: (task) => l.plainUpdate(task).update })));
     } else {
       const net = await startNetwork(o, job, runDir, modelDir, store, server, progress);
       children.push(...net.children);
@@ -170,6 +200,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     const result = await rounds.runFineTune(server, sum, {
       ...(checkpoint !== undefined ? { checkpoint } : {}),
+      ...(plain !== undefined ? { plain } : {}),
       events: {
         sessionStarted: (e) => progress.phase(e.round, e.purpose, e.attempt),
         roundDone: (s) => progress.round(s.round, s.evalLoss, s.epsilon),

@@ -157,7 +157,8 @@ async function serveJob(
   const { job, modelDir } = consortium.training!;
   await initBackend();
   const base = loadCheckpoint(modelDir);
-  const { server, model, resumedAfter, checkpoint } = openJob({ job, base: { config: base.config, weights: base.tensors }, store });
+  if (job.aggregator === 'plain') throw new ValidationError('FL_ERR_BAD_JOB', 'training.aggregator "plain" runs in one process only (tally demo --in-process --aggregator plain); over the network the coordinator learns only secure sums');
+  const { server, model, resumedAfter, checkpoint } = openJob({ job, base: { config: base.config, weights: base.tensors }, store, siteIds: consortium.sites.map((s) => s.id) });
   try {
     if (resumedAfter !== undefined) o.log(`resuming job ${server.jobId.slice(0, 16)}… after round ${resumedAfter} (ε spent ${server.epsilon().toPrecision(4)})`);
     else o.log(`job ${server.jobId.slice(0, 16)}…: ${job.rounds} rounds, ${job.strategy.kind}, ${job.dp.mechanism === 'none' ? 'no DP' : `${job.dp.mechanism} z=${job.dp.noiseMultiplier}, budget ε=${job.dp.budget!.epsilon} δ=${job.dp.budget!.delta}`}`);

@@ -33,6 +33,7 @@ import { paddedLength } from '../dp/hadamard.js';
 import { encodeSafetensors, parseSafetensors } from '../training/safetensors.js';
 import { adaptedModules, canonicalTargets, loraTensorShapes, type LoraTargetModule } from '../training/adapter-format.js';
 import type { Gpt2Config } from '../training/checkpoint.js';
+import type { RobustKind } from './robust.js';
 
 /** How the coordinator turns the mean update into the next global adapter. */
 export type StrategyKind = 'fedavg' | 'fedprox' | 'scaffold';
@@ -55,6 +56,13 @@ export interface FineTuneJob {
     readonly ffa: boolean;
     /** Seed of A's initialisation, shared by every party. */
     readonly seed: string;
+    /**
+     * Heterogeneous ranks (HetLoRA zero-padding, src/federation/hetlora.ts):
+     * the rank of each roster site, in roster order, each ≤ r (r is then the
+     * largest). Absent: every site trains rank r. A site of rank rᵢ trains
+     * with alpha·rᵢ/r (one alpha/r everywhere) and pads its delta to r.
+     */
+    readonly ranks?: readonly number[];
   };
   readonly local: {
     readonly steps: number;
@@ -71,6 +79,15 @@ export interface FineTuneJob {
     /** Server momentum β (FedAvgM, Hsu et al. 2019); 0 is plain FedAvg. */
     readonly serverMomentum: number;
   };
+  /**
+   * 'secure' (default): the coordinator learns only the sum. 'plain': every
+   * site's update reaches the coordinator in the clear, which then may
+   * aggregate robustly (`robust`); a job must name it explicitly, it
+   * requires dp.mechanism 'none', and it runs in one process only.
+   */
+  readonly aggregator: 'secure' | 'plain';
+  /** With aggregator 'plain': a robust aggregate instead of the mean (src/federation/robust.ts). */
+  readonly robust?: { readonly kind: RobustKind; readonly trim?: number; readonly f?: number; readonly m?: number };
   readonly dp: {
     /** 'ddg' (distributed discrete Gaussian, default), 'skellam', or 'none'. */
     readonly mechanism: 'ddg' | 'skellam' | 'none';
@@ -132,9 +149,9 @@ function only(o: Record<string, unknown>, name: string, keys: readonly string[])
  */
 export function parseJob(json: unknown, ctx: { readonly sites: number; readonly threshold: number }): FineTuneJob {
   const j = obj(json, 'training');
-  only(j, 'training', ['rounds', 'lora', 'local', 'strategy', 'dp']);
+  only(j, 'training', ['rounds', 'lora', 'local', 'strategy', 'dp', 'aggregator', 'robust']);
   const lora = obj(j.lora, 'training.lora');
-  only(lora, 'training.lora', ['r', 'alpha', 'targets', 'ffa', 'seed']);
+  only(lora, 'training.lora', ['r', 'alpha', 'targets', 'ffa', 'seed', 'ranks']);
   const local = obj(j.local, 'training.local');
   only(local, 'training.local', ['steps', 'batchSize', 'lr', 'weightDecay']);
   const strategy = obj(j.strategy, 'training.strategy');
@@ -164,7 +181,7 @@ export function parseJob(json: unknown, ctx: { readonly sites: number; readonly 
   }
   if (mechanism !== 'none' && budget === undefined) bad('training.dp.budget {epsilon, delta} is required with a DP mechanism (set dp.mechanism to "none" to train without DP)');
   const sites = int(ctx.sites, 'sites', 2, 1 << 20);
-  const job: FineTuneJob = {
+  const job: Omit<FineTuneJob, 'aggregator'> = {
     rounds: int(j.rounds ?? D.rounds, 'training.rounds', 1, 100_000),
     threshold: int(ctx.threshold, 'threshold', 1, sites),
     sites,
@@ -194,14 +211,44 @@ export function parseJob(json: unknown, ctx: { readonly sites: number; readonly 
     },
   };
   if (kind !== 'fedprox' && job.strategy.mu !== 0) bad('training.strategy.mu applies to fedprox only');
+  const aggregator = j.aggregator ?? 'secure';
+  if (aggregator !== 'secure' && aggregator !== 'plain') bad(`training.aggregator must be "secure" or "plain", got ${JSON.stringify(aggregator)}`);
+  if (aggregator === 'plain' && mechanism !== 'none') {
+    bad('training.aggregator "plain" requires training.dp.mechanism "none": the distributed noise protects a sum of at least t sites, and an update seen alone carries only its own share of it');
+  }
+  let robust: FineTuneJob['robust'];
+  if (j.robust !== undefined) {
+    if (aggregator !== 'plain') bad('training.robust needs training.aggregator "plain": robust aggregation reads every update, which secure aggregation never shows');
+    const r = obj(j.robust, 'training.robust');
+    only(r, 'training.robust', ['kind', 'trim', 'f', 'm']);
+    if (r.kind !== 'median' && r.kind !== 'trimmed-mean' && r.kind !== 'krum') bad(`training.robust.kind must be median, trimmed-mean or krum, got ${JSON.stringify(r.kind)}`);
+    robust = {
+      kind: r.kind,
+      ...(r.trim !== undefined ? { trim: int(r.trim, 'training.robust.trim', 0, sites) } : {}),
+      ...(r.f !== undefined ? { f: int(r.f, 'training.robust.f', 0, sites) } : {}),
+      ...(r.m !== undefined ? { m: int(r.m, 'training.robust.m', 1, sites) } : {}),
+    };
+  }
+  let ranks: number[] | undefined;
+  if (lora.ranks !== undefined) {
+    if (!Array.isArray(lora.ranks) || lora.ranks.length !== sites) bad(`training.lora.ranks must list one rank per roster site (${sites})`);
+    ranks = (lora.ranks as unknown[]).map((x, i) => int(x, `training.lora.ranks[${i}]`, 1, job.lora.r));
+    if (Math.max(...ranks) !== job.lora.r) bad(`training.lora.r must be the largest of training.lora.ranks (${Math.max(...ranks)})`);
+    if (kind === 'scaffold') bad('training.lora.ranks does not combine with SCAFFOLD (control variates of different ranks)');
+  }
+  const full: FineTuneJob = { ...job, lora: { ...job.lora, ...(ranks !== undefined ? { ranks } : {}) }, aggregator, ...(robust !== undefined ? { robust } : {}) };
   // Without DP the sessions' width depends on n, C and b only: refuse a job whose sum would wrap now, not after round 0.
   if (mechanism === 'none') noiselessScale(job.dp.clip, job.sites, job.dp.bits);
-  return job;
+  return full;
 }
 
 /** The JSON form of a job (what `consortium.json` holds; {@link parseJob} reads it back to the same job). */
 export function jobJson(j: FineTuneJob): Record<string, unknown> {
-  return { rounds: j.rounds, lora: { ...j.lora, targets: [...j.lora.targets] }, local: { ...j.local }, strategy: { ...j.strategy }, dp: { ...j.dp } };
+  return {
+    rounds: j.rounds, lora: { ...j.lora, targets: [...j.lora.targets], ...(j.lora.ranks !== undefined ? { ranks: [...j.lora.ranks] } : {}) },
+    local: { ...j.local }, strategy: { ...j.strategy }, dp: { ...j.dp },
+    ...(j.aggregator !== 'secure' ? { aggregator: j.aggregator } : {}), ...(j.robust !== undefined ? { robust: { ...j.robust } } : {}),
+  };
 }
 
 /** SHA-256 (hex) of the job's canonical JSON, with the cohort: a task names the job it belongs to. */

@@ -28,7 +28,8 @@ import { adaptedModules, canonicalTargets, loraTensorShapes, type LoraConfig } f
 import type { Gpt2Config } from '../training/checkpoint.js';
 import { Gpt2Model } from '../training/gpt2.js';
 import { evaluate, trainLocal, type Evaluation } from '../training/train.js';
-import { decodeTask, EVAL_BITS, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, type FineTuneJob, type Purpose } from './job.js';
+import { padDelta, truncateAdapter } from './hetlora.js';
+import { decodeTask, EVAL_BITS, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, trainableSize, type FineTuneJob, type Purpose, type Task } from './job.js';
 
 export interface LearnerOptions {
   readonly job: FineTuneJob;
@@ -39,6 +40,8 @@ export interface LearnerOptions {
   readonly heldOut: readonly Uint16Array[];
   /** Seed of this site's batch order (each round adds its number). */
   readonly seed: string;
+  /** The site's position in the roster (0-based): its rank under heterogeneous ranks (`lora.ranks`). */
+  readonly siteIndex?: number;
   /** Randomness of the encoder (rounding, noise); default the system's. */
   readonly rng?: Rng;
   /** One line per task handled. */
@@ -67,15 +70,25 @@ export function jobLoraConfig(job: FineTuneJob, baseModel = 'tally-base'): LoraC
   return { r: job.lora.r, alpha: job.lora.alpha, dropout: 0, targetModules: canonicalTargets(adaptedModules(job.lora.targets)), baseModel, extra: {} };
 }
 
-/** The model every party of a job builds: the base with the job's adapter (A from the shared seed, B zero). */
-export function jobModel(job: FineTuneJob, base: LearnerOptions['base']): Gpt2Model {
-  return new Gpt2Model(base.config, base.weights, { r: job.lora.r, alpha: job.lora.alpha, targets: job.lora.targets, freezeA: job.lora.ffa, seed: job.lora.seed });
+/**
+ * The model every party of a job builds: the base with the job's adapter (A
+ * from the shared seed, B zero), of rank r, or of a site's own rank under
+ * heterogeneous ranks (with alpha scaled so that alpha/r is the job's).
+ */
+export function jobModel(job: FineTuneJob, base: LearnerOptions['base'], rank = job.lora.r): Gpt2Model {
+  return new Gpt2Model(base.config, base.weights, { r: rank, alpha: (job.lora.alpha * rank) / job.lora.r, targets: job.lora.targets, freezeA: job.lora.ffa, seed: job.lora.seed });
 }
 
 export class Learner {
   readonly model: Gpt2Model;
   readonly jobId: string;
+  /** This site's LoRA rank (the job's r, or its entry of `lora.ranks`). */
+  readonly rank: number;
+  /** The global adapter's tensor shapes (rank r): what a task carries. */
   private readonly shapes: Map<string, number[]>;
+  /** This site's own tensor shapes (rank `rank`). */
+  private readonly ownShapes: Map<string, number[]>;
+  /** Length of a delta in the global layout (padded to rank r under heterogeneous ranks). */
   private readonly trainable: number;
   private localControl: Float32Array | undefined;
   private cached: { round: number; vector: Float32Array; trainLoss: number } | undefined;
@@ -84,10 +97,16 @@ export class Learner {
   constructor(private readonly o: LearnerOptions) {
     if (o.train.length === 0) throw new ValidationError('TRAIN_ERR_BAD_DATA', 'the site has no training windows');
     if (o.heldOut.length === 0) throw new ValidationError('TRAIN_ERR_BAD_DATA', 'the site has no held-out windows');
-    this.model = jobModel(o.job, o.base);
+    const ranks = o.job.lora.ranks;
+    if (ranks !== undefined && (o.siteIndex === undefined || ranks[o.siteIndex] === undefined)) {
+      throw new ValidationError('FL_ERR_BAD_JOB', `the job gives each site its rank: the learner needs its roster position (0..${ranks.length - 1}), got ${String(o.siteIndex)}`);
+    }
+    this.rank = ranks?.[o.siteIndex!] ?? o.job.lora.r;
+    this.model = jobModel(o.job, o.base, this.rank);
     this.jobId = jobHash(o.job);
-    this.shapes = adapterShapes(this.model);
-    this.trainable = this.model.trainable().reduce((n, v) => n + v.size, 0);
+    this.ownShapes = adapterShapes(this.model);
+    this.shapes = this.rank === o.job.lora.r ? this.ownShapes : jobAdapterShapes(o.base.config, o.job);
+    this.trainable = trainableSize(o.base.config, o.job);
     if (o.job.strategy.kind === 'scaffold') this.localControl = new Float32Array(this.trainable);
     this.log = o.log ?? (() => {});
   }
@@ -105,9 +124,7 @@ export class Learner {
    */
   input(task: Uint8Array, nonce: Uint8Array): { input: Uint32Array; report: LearnerReport } {
     const t0 = performance.now();
-    const controlLength = this.o.job.strategy.kind === 'scaffold' ? this.trainable : undefined;
-    const t = decodeTask(task, { job: this.jobId, shapes: this.shapes, ...(controlLength !== undefined ? { controlLength } : {}) });
-    this.model.setAdapterWeights(t.adapter);
+    const t = this.load(task);
     if (t.purpose === 'eval') {
       const e = evaluate(this.model, this.o.heldOut);
       const lossSum = Math.round(e.loss * e.tokens * EVAL_LOSS_SCALE);
@@ -128,6 +145,30 @@ export class Learner {
     return { input: enc.encoded, report };
   }
 
+  /**
+   * Plain aggregation (`aggregator: "plain"`): the site's update itself, in
+   * the clear, as the coordinator receives it (a train task only).
+   */
+  plainUpdate(task: Uint8Array): { update: Float32Array; report: LearnerReport } {
+    const t0 = performance.now();
+    const t = this.load(task);
+    if (t.purpose !== 'train') throw new ValidationError('FL_ERR_BAD_TASK', 'a plain update answers a train task');
+    if (this.cached?.round !== t.round) this.cached = { round: t.round, ...this.trainRound(t.round, t.control) };
+    let norm = 0;
+    for (const x of this.cached.vector) norm += x * x;
+    const report: LearnerReport = { round: t.round, purpose: 'train', trainLoss: this.cached.trainLoss, norm: Math.sqrt(norm), clipped: false, seconds: (performance.now() - t0) / 1000 };
+    this.o.onReport?.(report);
+    return { update: this.cached.vector, report };
+  }
+
+  /** Decodes a task and loads its global adapter (truncated to this site's rank). */
+  private load(task: Uint8Array): Task {
+    const controlLength = this.o.job.strategy.kind === 'scaffold' ? this.trainable : undefined;
+    const t = decodeTask(task, { job: this.jobId, shapes: this.shapes, ...(controlLength !== undefined ? { controlLength } : {}) });
+    this.model.setAdapterWeights(this.rank === this.o.job.lora.r ? t.adapter : truncateAdapter(t.adapter, this.shapes, this.rank));
+    return t;
+  }
+
   private trainRound(round: number, control: Float32Array | undefined): { vector: Float32Array; trainLoss: number } {
     const { job } = this.o;
     const scaffold = job.strategy.kind === 'scaffold';
@@ -139,6 +180,8 @@ export class Learner {
       onStep: (s) => this.o.onStep?.({ round, step: s.step, steps: job.local.steps, loss: s.loss }),
     });
     const trainLoss = r.losses[r.losses.length - 1]!;
+    // Heterogeneous ranks: zero-pad the rank-rᵢ delta into the rank-r layout every site sums in.
+    if (this.rank !== job.lora.r) return { vector: padDelta(r.delta, r.layout, this.rank, job.lora.r).delta, trainLoss };
     if (!scaffold) return { vector: r.delta, trainLoss };
     const dc = r.controlDelta!;
     for (let i = 0; i < dc.length; i++) this.localControl![i]! += dc[i]!;
@@ -154,6 +197,7 @@ export class Learner {
    * shape is the one this site derives for the task's purpose.
    */
   tasks(c: Consortium): TaskHandler {
+    if (this.o.job.aggregator === 'plain') throw new ValidationError('FL_ERR_BAD_JOB', 'aggregator "plain" runs in one process only: over the network the sites take part in secure sums');
     const controlLength = this.o.job.strategy.kind === 'scaffold' ? this.trainable : undefined;
     return {
       accept: (start) => {
@@ -173,6 +217,11 @@ export class Learner {
   dispose(): void {
     this.model.dispose();
   }
+}
+
+/** The global adapter's tensor shapes of a job (rank r, PEFT names). */
+export function jobAdapterShapes(config: Gpt2Config, job: FineTuneJob): Map<string, number[]> {
+  return loraTensorShapes(config, { ...jobLoraConfig(job), baseModel: '' });
 }
 
 /** Every adapter tensor's shape (PEFT names), read from a model. */

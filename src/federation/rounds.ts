@@ -32,7 +32,7 @@ import { randomBytes } from 'node:crypto';
 import { nativeProvider } from '../crypto/native.js';
 import { DeterministicRng, systemRng, type Rng } from '../crypto/rng.js';
 import type { CryptoProvider } from '../crypto/types.js';
-import { DpError, TallyError, ValidationError } from '../errors.js';
+import { DpError, InternalError, TallyError, ValidationError } from '../errors.js';
 import { decodeSum } from '../dp/encode.js';
 import { PrivacyLedger } from '../dp/ledger.js';
 import type { GraphSpec } from '../secagg/config.js';
@@ -41,6 +41,9 @@ import { encodeSafetensors, parseSafetensors } from '../training/safetensors.js'
 import type { Gpt2Model } from '../training/gpt2.js';
 import { encodeTask, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, type FineTuneJob, type Purpose, type SessionPlan } from './job.js';
 import { adapterShapes, jobModel } from './learner.js';
+import { perRankWeights, rescaleByRank } from './hetlora.js';
+import { robustAggregate } from './robust.js';
+import type { DeltaEntry } from '../training/train.js';
 import type { Gpt2Config } from '../training/checkpoint.js';
 import type { CoordinatorStore } from './store.js';
 
@@ -98,6 +101,8 @@ export interface FineTuneServerOptions {
   readonly model: Gpt2Model;
   /** Accountant of the budget ('rdp' default). */
   readonly accountant?: 'rdp' | 'pld';
+  /** The roster's site ids in roster order (default site-1 … site-n): whose rank is whose under heterogeneous ranks. */
+  readonly siteIds?: readonly string[];
 }
 
 const fmt = (x: number): string => x.toPrecision(6);
@@ -162,13 +167,69 @@ export class FineTuneServer {
     if (ev !== undefined) this.ledger.record(ev, label);
   }
 
-  /** Decodes a training sum over `k` sites and moves the global adapter; returns ‖mean update‖₂. */
-  applyTrain(sum: Uint32Array, k: number, nonce: Uint8Array): number {
+  /**
+   * Decodes a training sum of the `survivors` (site ids) and moves the
+   * global adapter; returns ‖mean update‖₂.
+   */
+  applyTrain(sum: Uint32Array, survivors: readonly string[], nonce: Uint8Array): number {
     const plan = this.plan('train');
     const decoded = decodeSum(sum, plan.rawDim, { scale: plan.encode!.scale, bits: plan.encode!.bits, rotationSeed: rotationSeed(nonce) });
+    return this.applyMean(this.meanOf(decoded, survivors), decoded);
+  }
+
+  /**
+   * Plain aggregation (`aggregator: "plain"`): every survivor's update in the
+   * clear, aggregated by the job's robust rule (or averaged); returns
+   * ‖aggregate‖₂.
+   */
+  applyPlain(updates: ReadonlyMap<string, Float32Array>): number {
+    if (this.job.aggregator !== 'plain') throw new ValidationError('FL_ERR_BAD_JOB', 'individual updates reach the coordinator only with aggregator "plain"');
+    const ids = [...updates.keys()];
+    const list = ids.map((id) => updates.get(id)!);
+    const r = this.job.robust;
+    if (r === undefined) {
+      const sum = new Float64Array(list[0]!.length);
+      for (const u of list) for (let i = 0; i < u.length; i++) sum[i]! += u[i]!;
+      return this.applyMean(this.meanOf(sum, ids), sum);
+    }
+    const agg = robustAggregate(r.kind, list, { ...(r.trim !== undefined ? { trim: r.trim } : {}), ...(r.f !== undefined ? { f: r.f } : {}), ...(r.m !== undefined ? { m: r.m } : {}) }).aggregate;
+    // A robust aggregate is already a per-site estimate: scale it to the sum of |survivors| so meanOf undoes it.
+    const asSum = Float64Array.from(agg, (x) => x * ids.length);
+    return this.applyMean(this.meanOf(asSum, ids), asSum);
+  }
+
+  /**
+   * The mean of the delta part of a decoded sum: divided by the number of
+   * sites in it, or, under heterogeneous ranks, each rank slice by the
+   * number of survivors that train it (the ranks are public: the job's).
+   */
+  private meanOf(decoded: Float64Array, survivors: readonly string[]): Float64Array {
     const n = this.trainable;
-    const mean = new Float64Array(n);
-    for (let i = 0; i < n; i++) mean[i] = decoded[i]! / k;
+    const ranks = this.job.lora.ranks;
+    if (ranks === undefined) {
+      const mean = new Float64Array(n);
+      for (let i = 0; i < n; i++) mean[i] = decoded[i]! / survivors.length;
+      return mean;
+    }
+    const ids = this.o.siteIds ?? Array.from({ length: this.job.sites }, (_, i) => `site-${i + 1}`);
+    const rankOf = survivors.map((s) => {
+      const i = ids.indexOf(s);
+      if (i < 0) throw new InternalError(`survivor ${s} is not in the roster`);
+      return ranks[i]!;
+    });
+    const layout: DeltaEntry[] = [];
+    let offset = 0;
+    for (const name of this.trainableNames) {
+      const shape = this.shapes.get(name)!;
+      layout.push({ name, shape, offset });
+      offset += shape.reduce((a, b) => a * b, 1);
+    }
+    return Float64Array.from(rescaleByRank(decoded.subarray(0, n), layout, perRankWeights(rankOf, this.job.lora.r)));
+  }
+
+  /** Moves the global adapter by the mean update (server momentum, server learning rate); SCAFFOLD's c from the rest of `decoded`. */
+  private applyMean(mean: Float64Array, decoded: Float64Array): number {
+    const n = this.trainable;
     const { serverLr, serverMomentum } = this.job.strategy;
     // FedAvgM (Hsu et al. 2019): m ← β·m + mean; global ← global + η_s·m. β = 0 is FedAvg.
     let step: Float64Array = mean;
@@ -261,6 +322,36 @@ export class FineTuneServer {
   }
 }
 
+/**
+ * Plain aggregation's collection of updates (`aggregator: "plain"`): every
+ * site's update, in the clear.
+ */
+export interface PlainCollect {
+  collect(req: { readonly round: number; readonly task: Uint8Array }): Promise<{ readonly updates: ReadonlyMap<string, Float32Array>; readonly dropped: readonly string[]; readonly bytes: number }>;
+}
+
+/** Plain collection in one process: each site hands over its update. A site that throws is dropped from the round. */
+export function inProcessPlain(sites: readonly { readonly id: string; update(task: Uint8Array): Float32Array }[]): PlainCollect {
+  return {
+    async collect(req) {
+      const updates = new Map<string, Float32Array>();
+      const dropped: string[] = [];
+      let bytes = 0;
+      for (const s of sites) {
+        try {
+          const u = s.update(req.task);
+          updates.set(s.id, u);
+          bytes += 4 * u.length;
+        } catch (err) {
+          if (!(err instanceof TallyError)) throw err;
+          dropped.push(s.id);
+        }
+      }
+      return { updates, dropped, bytes };
+    },
+  };
+}
+
 /** Events of {@link runFineTune}, for progress displays and logs. */
 export interface FineTuneEvents {
   sessionStarted?(e: { round: number; purpose: Purpose; attempt: number }): void;
@@ -276,6 +367,8 @@ export interface FineTuneRunOptions {
   readonly checkpoint?: (round: number, snapshot: Uint8Array, summary: RoundSummary) => void;
   readonly events?: FineTuneEvents;
   readonly signal?: AbortSignal;
+  /** With aggregator "plain": how the updates are collected. */
+  readonly plain?: PlainCollect;
 }
 
 /** How a job ended. */
@@ -324,8 +417,25 @@ export async function runFineTune(server: FineTuneServer, sum: SecureSum, o: Fin
     const { loss, tokens } = FineTuneServer.evalOf(e.out.sum);
     record({ round: 0, evalLoss: loss, perplexity: Math.exp(loss), evalTokens: tokens, survivors: [], dropped: [], epsilon: 0, attempts: 0, updateNorm: 0, seconds: (performance.now() - t0) / 1000, bytes: e.bytes }, t0);
   }
+  if (server.job.aggregator === 'plain' && o.plain === undefined) throw new ValidationError('FL_ERR_BAD_JOB', 'aggregator "plain" needs a plain collector (inProcessPlain); it runs in one process only');
   for (let r = server.round + 1; r <= server.job.rounds; r++) {
     const t0 = performance.now();
+    if (o.plain !== undefined && server.job.aggregator === 'plain') {
+      // Plain aggregation: the coordinator sees each update (the job named it explicitly); said in every round's log.
+      ev.log?.(`round ${r}: aggregator "plain": the coordinator sees every site's update in the clear`);
+      ev.sessionStarted?.({ round: r, purpose: 'train', attempt: 1 });
+      const u = await o.plain.collect({ round: r, task: server.task('train', r) });
+      if (u.updates.size === 0) throw new TallyError('FL_ERR_ABORTED', `round ${r}: no site sent an update`);
+      const updateNorm = server.applyPlain(u.updates);
+      const e = await session('eval', r);
+      const { loss, tokens } = FineTuneServer.evalOf(e.out.sum);
+      record({
+        round: r, evalLoss: loss, perplexity: Math.exp(loss), evalTokens: tokens, survivors: [...u.updates.keys()], dropped: u.dropped,
+        epsilon: 0, attempts: 1, updateNorm, seconds: (performance.now() - t0) / 1000,
+        bytes: { up: u.bytes + e.bytes.up, down: e.bytes.down },
+      }, t0);
+      continue;
+    }
     const charged = server.ledger.entries.length;
     let t;
     try {
@@ -341,7 +451,7 @@ export async function runFineTune(server: FineTuneServer, sum: SecureSum, o: Fin
       throw err;
     }
     server.charge(`round ${r}`);
-    const updateNorm = server.applyTrain(t.out.sum, t.out.survivors.length, t.out.nonce);
+    const updateNorm = server.applyTrain(t.out.sum, t.out.survivors, t.out.nonce);
     const e = await session('eval', r);
     const { loss, tokens } = FineTuneServer.evalOf(e.out.sum);
     record({
@@ -431,9 +541,11 @@ export function openJob(o: {
   readonly base: { readonly config: Gpt2Config; readonly weights: ReadonlyMap<string, Float32Array> };
   readonly store?: CoordinatorStore;
   readonly accountant?: 'rdp' | 'pld';
+  /** The roster's site ids, in order (default site-1 … site-n). */
+  readonly siteIds?: readonly string[];
 }): { server: FineTuneServer; model: Gpt2Model; resumedAfter: number | undefined; checkpoint: FineTuneRunOptions['checkpoint'] } {
   const model = jobModel(o.job, o.base);
-  const server = new FineTuneServer({ job: o.job, model, ...(o.accountant !== undefined ? { accountant: o.accountant } : {}) });
+  const server = new FineTuneServer({ job: o.job, model, ...(o.accountant !== undefined ? { accountant: o.accountant } : {}), ...(o.siteIds !== undefined ? { siteIds: o.siteIds } : {}) });
   const store = o.store;
   let resumedAfter: number | undefined;
   const saved = store?.latestCheckpoint(server.jobId);

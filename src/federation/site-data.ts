@@ -57,6 +57,7 @@ export async function siteLearner(o: SiteLearnerOptions): Promise<Learner> {
   const ev = o.events;
   return new Learner({
     job: t.job, base: { config: base.config, weights: base.tensors }, train, heldOut, seed: o.siteId, log,
+    siteIndex: o.consortium.sites.findIndex((s) => s.id === o.siteId),
     ...(ev !== undefined ? {
       onStep: (s: { round: number; step: number; steps: number; loss: number }) => ev({ event: 'step', ...s }),
       onReport: (r: LearnerReport) => ev({ event: 'report', round: r.round, purpose: r.purpose, ...(r.eval !== undefined ? { loss: r.eval.loss, tokens: r.eval.tokens } : {}), ...(r.trainLoss !== undefined ? { trainLoss: r.trainLoss, norm: r.norm, clipped: r.clipped } : {}) }),
