@@ -8,49 +8,17 @@
  * every round, the adapter and the sites all done.
  */
 import { expect } from 'chai';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConsortium } from '../../src/federation/consortium.js';
 import { CoordinatorStore } from '../../src/federation/store.js';
 import { loadAdapter } from '../../src/training/adapter-format.js';
 import { gpt2ConfigJson, parseGpt2Config, saveCheckpoint } from '../../src/training/checkpoint.js';
 import { initGpt2Weights } from '../../src/training/gpt2.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-interface Proc { readonly p: ChildProcess; out: string; err: string; readonly exit: Promise<number | null>; waitFor(re: RegExp, ms?: number): Promise<void> }
-
-function tally(args: string[]): Proc {
-  const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc: Proc = {
-    p, out: '', err: '',
-    exit: new Promise((resolve) => p.on('exit', (code, signal) => resolve(signal !== null ? null : code))),
-    waitFor(re, ms = 120_000) {
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}; stdout:\n${proc.out}\nstderr:\n${proc.err}`)), ms);
-        const check = (): void => { if (re.test(proc.out)) { clearTimeout(t); p.stdout!.off('data', check); resolve(); } };
-        p.stdout!.on('data', check);
-        check();
-      });
-    },
-  };
-  p.stdout!.on('data', (d: Buffer) => { proc.out += d.toString(); });
-  p.stderr!.on('data', (d: Buffer) => { proc.err += d.toString(); });
-  return proc;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort, MAIN, tally, type Proc } from './_proc.js';
 
 describe('cli: federated fine-tuning', function () {
   this.timeout(300_000);
@@ -117,11 +85,11 @@ describe('cli: federated fine-tuning', function () {
     let coordinator = serve();
     const sites = [1, 2, 3].map((i) => tally(['join', '--config', file, '--key', join(cdir, 'keys', `site-${i}.key`), '--text', join(dir, `text-${i}`), '--state', join(dir, `site-${i}.state.json`)]));
     try {
-      await coordinator.waitFor(/round 1: held-out loss/);
+      await coordinator.waitFor(/round 1: held-out loss/, 120_000);
       coordinator.p.kill('SIGKILL');
       expect(await coordinator.exit).to.equal(null);
       coordinator = serve();
-      await coordinator.waitFor(/resuming job [0-9a-f]+… after round 1/);
+      await coordinator.waitFor(/resuming job [0-9a-f]+… after round 1/, 120_000);
       expect(await coordinator.exit, coordinator.err).to.equal(0);
       for (const s of sites) expect(await s.exit, s.err).to.equal(0);
     } finally {

@@ -6,12 +6,10 @@
  * coordinator reports as survivors.
  */
 import { expect } from 'chai';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { nativeProvider } from '../../src/crypto/native.js';
 import { consortiumLimits, loadConsortium } from '../../src/federation/consortium.js';
@@ -19,47 +17,7 @@ import { readSiteKey } from '../../src/federation/keys.js';
 import { CoordinatorStore } from '../../src/federation/store.js';
 import { authSignedBytes, decodeEnvelope, encodeEnvelope, type Envelope } from '../../src/transport/envelope.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-interface Proc {
-  readonly p: ChildProcess;
-  out: string;
-  err: string;
-  readonly exit: Promise<number | null>;
-  /** Resolves when stdout has a line matching `re`. */
-  waitFor(re: RegExp, ms?: number): Promise<string>;
-}
-
-function tally(args: string[]): Proc {
-  const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc: Proc = {
-    p, out: '', err: '',
-    exit: new Promise((resolve) => p.on('exit', (code, signal) => resolve(signal !== null ? null : code))),
-    waitFor(re, ms = 20_000) {
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}; stdout:\n${proc.out}\nstderr:\n${proc.err}`)), ms);
-        const check = (): void => {
-          const m = proc.out.split('\n').find((l) => re.test(l));
-          if (m !== undefined) { clearTimeout(t); p.stdout!.off('data', check); resolve(m); }
-        };
-        p.stdout!.on('data', check);
-        check();
-      });
-    },
-  };
-  p.stdout!.on('data', (d: Buffer) => { proc.out += d.toString(); });
-  p.stderr!.on('data', (d: Buffer) => { proc.err += d.toString(); });
-  return proc;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort, MAIN, tally, type Proc } from './_proc.js';
 
 /** A consortium made by `tally consortium init`, with deadlines short enough for tests. */
 async function consortium(sites: number, dim: number, deadlines: Record<string, number>, extra: string[] = []): Promise<{ dir: string; config: string; port: number }> {

@@ -34,6 +34,14 @@ function trainableNames(job: FineTuneJob): string[] {
   try { return m.trainableNames(); } finally { m.dispose(); }
 }
 
+/** The coordinator's server (and its adapter before any round), the sites, and twin sites with the same seeds. */
+function federation(job: FineTuneJob): { server: FineTuneServer; before: Map<string, Float32Array>; sites: Learner[]; twins: Learner[] } {
+  const model = jobModel(job, BASE);
+  const server = new FineTuneServer({ job, model });
+  model.dispose();
+  return { server, before: new Map([...server.adapter].map(([k, v]) => [k, v.slice()])), sites: learners(job), twins: learners(job) };
+}
+
 describe('federation: heterogeneous ranks and plain aggregation', function () {
   this.timeout(60_000);
   before(async () => { await initBackend({ candidates: BUILTIN_CANDIDATES.filter((c) => c.name === 'cpu') }); });
@@ -43,12 +51,7 @@ describe('federation: heterogeneous ranks and plain aggregation', function () {
       rounds: 1, lora: { r: 2, alpha: 4, ranks: [1, 2, 2] }, local: { steps: 1, batchSize: 4, lr: 0.05 },
       dp: { mechanism: 'none', clip: 100, bits: 32 },
     }, { sites: 3, threshold: 2 });
-    const model = jobModel(job, BASE);
-    const server = new FineTuneServer({ job, model });
-    model.dispose();
-    const before = new Map([...server.adapter].map(([k, v]) => [k, v.slice()]));
-    const sites = learners(job);
-    const twins = learners(job);
+    const { server, before, sites, twins } = federation(job);
     expect(sites.map((l) => l.rank)).to.deep.equal([1, 2, 2]);
     expect(sites[0]!.model.lora!.alpha).to.equal(2); // alpha/r stays 2
     const task = server.task('train', 1);
@@ -82,12 +85,7 @@ describe('federation: heterogeneous ranks and plain aggregation', function () {
       rounds: 1, lora: { r: 2, alpha: 4 }, local: { steps: 1, batchSize: 4, lr: 0.05 }, aggregator: 'plain', robust: { kind: 'median' },
       strategy: { serverLr: 0.5 }, dp: { mechanism: 'none', clip: 1, bits: 24 },
     }, { sites: 3, threshold: 2 });
-    const model = jobModel(job, BASE);
-    const server = new FineTuneServer({ job, model });
-    model.dispose();
-    const before = new Map([...server.adapter].map(([k, v]) => [k, v.slice()]));
-    const sites = learners(job);
-    const twins = learners(job);
+    const { server, before, sites, twins } = federation(job);
     const updates = twins.map((l) => l.plainUpdate(server.task('train', 1)).update);
     const logs: string[] = [];
     try {
