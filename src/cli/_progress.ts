@@ -12,6 +12,7 @@ export class Progress {
   private readonly total: cliProgress.SingleBar | undefined;
   private readonly plain: boolean;
   private stopped = false;
+  private drawn = 0;
 
   constructor(private readonly o: { readonly sites: number; readonly rounds: number; readonly steps: number; readonly enabled: boolean }) {
     this.plain = o.enabled && process.stdout.isTTY !== true;
@@ -26,6 +27,9 @@ export class Progress {
   /** A site finished a local step. */
   step(site: number, round: number, step: number, loss: number): void {
     this.bars[site]?.update(step, { status: `round ${round}, train loss ${loss.toFixed(3)}` });
+    // In one process the sites train synchronously and the bars' timer cannot fire: redraw here, at most every 100 ms.
+    const now = performance.now();
+    if (this.multi !== undefined && now - this.drawn > 100) { this.drawn = now; this.multi.update(); }
   }
 
   /** A session starts. */

@@ -166,7 +166,7 @@ export async function run(argv: string[]): Promise<number> {
   const runDir = join(o.out, id);
   mkdirSync(runDir, { recursive: true });
   const part = demoPartition(o.sites, base.config.n_positions, 24);
-  say(`tally demo: run ${id}, ${o.sites} sites, ${o.rounds} rounds of ${o.steps} local steps, ${o.inProcess ? 'in one process' : 'one process per site over wss'}, backend ${backend.name}`);
+  say(`tally demo: run ${id}, ${o.sites} sites, ${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.steps} local steps, ${o.inProcess ? 'in one process' : 'one process per site over wss'}, backend ${backend.name}`);
   say(`  base model ${relative(process.cwd(), modelDir) || modelDir}: ${base.config.n_layer} layers, n_embd ${base.config.n_embd}, pre-trained on addresses up to ${DEMO_CUTOFF_YEAR}`);
   part.parts.forEach((p, i) => say(`  site-${i + 1}: addresses ${p.span?.from}–${p.span?.to}, ${p.documents} documents, ${(p.bytes / 1024).toFixed(0)} KiB`));
   if (o.plain) console.log(`tally demo: aggregator plain: the coordinator sees every site's update in the clear${o.robust !== undefined ? ` (robust aggregation: ${o.robust})` : ''}`);
