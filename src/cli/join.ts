@@ -14,16 +14,28 @@ import type { Consortium } from '../federation/consortium.js';
 import type { TaskHandler } from '../federation/site.js';
 import { checkOutPath, isLoopback, parseOptions, timestampedLog, usageError, UsageError } from './_args.js';
 
-const HELP = `usage: tally join --config FILE --key KEYFILE --vector VECTOR [options]
+const HELP = `usage: tally join --config FILE --key KEYFILE (--vector VECTOR | --text DIR) [options]
 
 Takes part, as one site, in the consortium's secure-aggregation sessions
-until one completes with this site's vector in the sum.
+until one completes with this site's vector in the sum. In a consortium
+with a training job (consortium.json 'training'), the site fine-tunes
+instead: every round it trains the global adapter on its own text, sends
+its DP-encoded update into the secure sum and its held-out loss into the
+evaluation sum, until the job's last round (exit 0; also when the
+coordinator stops the job).
 
   --config FILE         the consortium configuration (consortium.json)
   --key KEYFILE         the site's identity (made by 'tally keygen' or
                         'tally consortium init'); the roster entry with its
                         public key names the site
   --vector VECTOR       a JSON array of dim integers in [0, 2^bits)
+  --text FILE|DIR       training consortia: the site's UTF-8 text (a file, or
+                        the *.txt files of a folder); 10% of the documents
+                        are held out for evaluation
+  --demo-site I         training consortia: instead of --text, share I of the
+                        demo's State of the Union partition (tally demo)
+  --backend NAME        training: the tfjs backend (default: the best that works)
+  --events              training: progress as JSON lines on stdout
   --state FILE          where the site records released inputs
                         (default: KEYFILE.state.json)
   --out FILE            write the result as JSON (its folder must exist)
