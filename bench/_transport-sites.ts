@@ -4,9 +4,11 @@
  * `node dist/bench/_transport-sites.js JSON` with JSON = {@link SitesJob}:
  * runs `runSite` for every site of the range at once (each over its own TLS
  * connection to the coordinator, with its own state file) and prints one
- * JSON line, a {@link SitesReport}, then exits 0 if every site's input is in
- * a completed sum, 1 otherwise. SIGTERM stops the sites that are still
- * waiting (they count as failed, NET_ERR_SHUTDOWN) and still prints the line.
+ * JSON line, a {@link SitesReport}, then exits 0 if every site either has its
+ * input in a completed sum or, among the job's `leave` sites, left as asked
+ * (`leaveAfterRound`, NET_ERR_LEFT), 1 otherwise. SIGTERM stops the sites
+ * that are still waiting (they count as failed, NET_ERR_SHUTDOWN) and still
+ * prints the line.
  *
  * Site i's input is {@link siteInput}(seed, i, dim, bits): deterministic, so
  * that the benchmark can recompute the expected sum over the survivors.
@@ -33,6 +35,9 @@ export interface SitesJob {
   readonly to: number;
   /** Seed of the inputs. */
   readonly seed: string;
+  /** Sites of the range (indices) that drop out: they leave after their message of round `leaveAfterRound`. */
+  readonly leave?: readonly number[];
+  readonly leaveAfterRound?: number;
 }
 
 export interface SitesReport {
@@ -41,7 +46,9 @@ export interface SitesReport {
   readonly sites: number;
   /** Sites whose input is in a completed sum. */
   readonly inSum: number;
-  /** Sites that ended with an error, with its code. */
+  /** Sites that left as the job asked (NET_ERR_LEFT): these are not failures. */
+  readonly left: string[];
+  /** Sites that ended with an error, with its code (NET_ERR_LEFT included for a site not asked to leave). */
   readonly failed: { readonly site: string; readonly code: string; readonly message: string }[];
   /** The distinct sums the sites saw, as SHA-256 of their little-endian 32-bit words, with how many saw each. */
   readonly sums: { readonly sha256: string; readonly sites: number }[];
@@ -85,15 +92,19 @@ async function main(job: SitesJob): Promise<SitesReport> {
   const stop = new AbortController();
   setMaxListeners(0, stop.signal); // one listener per site
   process.once('SIGTERM', () => stop.abort());
-  const outcomes = await Promise.all(ids.map(async (i): Promise<{ site: string; result?: SiteResult; error?: { code: string; message: string } }> => {
+  const leave = new Set(job.leave ?? []);
+  const outcomes = await Promise.all(ids.map(async (i): Promise<{ site: string; result?: SiteResult; left?: true; error?: { code: string; message: string } }> => {
     const site = `site-${i}`;
+    const leaves = leave.has(i);
     try {
       const key = readSiteKey(join(job.keys, `${site}.key`));
       const result = await runSite({
         consortium, siteId: site, seed: key.seed, input: siteInput(job.seed, i, dim, bits), stateFile: join(job.state, `${site}.state.json`), tls: { ca }, signal: stop.signal,
+        ...(leaves ? { leaveAfterRound: job.leaveAfterRound ?? 1 } : {}),
       });
       return { site, result };
     } catch (err) {
+      if (leaves && err instanceof NetError && err.code === 'NET_ERR_LEFT') return { site, left: true };
       return { site, error: { code: err instanceof NetError ? err.code : (err as Error).name, message: String((err as Error).message ?? err) } };
     }
   }));
@@ -112,6 +123,7 @@ async function main(job: SitesJob): Promise<SitesReport> {
   return {
     from: job.from, to: job.to, sites: ids.length,
     inSum: outcomes.filter((o) => o.result?.inSum === true).length,
+    left: outcomes.flatMap((o) => (o.left === true ? [o.site] : [])),
     failed: outcomes.flatMap((o) => (o.error !== undefined ? [{ site: o.site, ...o.error }] : [])),
     sums: [...sums].map(([sha256, sites]) => ({ sha256, sites })),
     sessions: [...sessions], survivorCounts: [...survivorCounts],
@@ -124,5 +136,6 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const job = JSON.parse(process.argv[2]!) as SitesJob;
   const report = await main(job);
   console.log(JSON.stringify(report));
-  process.exitCode = report.inSum === report.sites ? 0 : 1;
+  // A site that left as asked is not in a sum it saw (with leaveAfterRound ≥ 2 its input is in the coordinator's sum all the same).
+  process.exitCode = report.inSum + report.left.length === report.sites && report.left.length === (job.leave ?? []).length ? 0 : 1;
 }

@@ -1,10 +1,21 @@
 /**
- * `npm run bench -- transport [--sites N] [--dim M] [--bits B] [--procs P] [--seed S] [--log] [--keep]`:
+ * `npm run bench -- transport [--sites N] [--dim M] [--bits B] [--procs P] [--dropout RATE] [--drop-after R] [--seed S] [--log] [--keep]`:
  * one secure-aggregation session over the network, as `tally serve` and
  * `tally join` run it: N concurrent sites (default 500) on loopback over TLS,
  * m = M (default 10,000), SecAgg+ (the Harary graph with the degree and
  * threshold of the parameter finder, as `tally consortium init --graph harary`
- * picks them), semi-honest, b = 32, no dropouts.
+ * picks them), semi-honest, b = 32, no dropouts by default.
+ *
+ * Dropouts: with `--dropout RATE` (default 0), round(RATE·N) sites, chosen
+ * from the seed (the sites with the smallest SHA-256 of
+ * `tally/bench/transport/<seed>/drop/<i>`), drop out: each sends its
+ * messages up to and including round R = `--drop-after` (0 … 3, default 1:
+ * after its encrypted shares) and then leaves, closing its connection
+ * (`runSite`'s `leaveAfterRound`). The coordinator drops them in the next
+ * round it expects a message of (R + 1; R4 after R2 or R3, since the
+ * semi-honest model has no R3) and, with R ≤ 1, rebuilds their masks from
+ * the others' shares in R4 and leaves their inputs out of the sum; with
+ * R ≥ 2 their masked inputs are in the sum.
  *
  * The consortium is written to a temporary folder by `initConsortium`, with
  * deadlines long enough for N TLS handshakes at once on a small machine. The
@@ -16,14 +27,18 @@
  * concurrently, one TLS connection per site. The coordinator starts the
  * session as soon as every roster site is connected.
  *
- * Checks: the session completed with every site in the sum; its sum equals
- * the sum of the survivors' inputs, recomputed from the seed; every site
- * process reports every one of its sites in the sum, in that session (the
- * consortium keeps the sum from the sites, the default).
+ * Checks: the session completed with every site in the sum but the chosen
+ * dropouts with R ≤ 1; its sum equals the sum of the survivors' inputs,
+ * recomputed from the seed, mod 2^b; the coordinator's dropped list is
+ * exactly the chosen sites, each in round R + 1 (R4 for R = 3); every site
+ * process reports every one of its other sites in the sum, in that session
+ * (the consortium keeps the sum from the sites, the default), and every one
+ * of its chosen sites as left.
  *
  * Baseline, measured in the same run after the session: `tally simulate` on
- * the same case (same n, m, b, graph, degree, threshold, threat, no
- * dropouts), in one process over the lockstep channel: its server seconds and
+ * the same case (same n, m, b, graph, degree, threshold, threat, and
+ * `--dropout RATE --drop-at r<R+1>`, its own choice of the same number of
+ * dropping clients, or `--dropout 0`), in one process over the lockstep channel: its server seconds and
  * its secagg bytes up and down per client. Targets: the session completes;
  * coordinator peak RSS < 1 GB; envelope bytes per site, up and down, within
  * 10% of simulate's per-client bytes; coordinator CPU seconds (the whole
@@ -31,6 +46,7 @@
  * gathering to the outcome) ≤ 1.5 × simulate's server seconds.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -149,6 +165,12 @@ interface SimulateReport {
 }
 
 const fmt = (x: number, d = 3) => x.toFixed(d);
+
+/** The `count` sites (1-based indices, ascending) that drop out: those with the smallest SHA-256 of `tally/bench/transport/<seed>/drop/<i>`. */
+export function chooseDrops(seed: string, n: number, count: number): number[] {
+  const key = (i: number) => createHash('sha256').update(`tally/bench/transport/${seed}/drop/${i}`).digest('hex');
+  return Array.from({ length: n }, (_, i) => ({ i: i + 1, h: key(i + 1) })).sort((a, b) => (a.h < b.h ? -1 : 1)).slice(0, count).map((x) => x.i).sort((a, b) => a - b);
+}
 const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
@@ -157,6 +179,7 @@ export async function main(argv: string[]): Promise<object> {
   const { values } = parseArgs({
     args: argv, options: {
       sites: { type: 'string' }, dim: { type: 'string' }, bits: { type: 'string' }, procs: { type: 'string' }, seed: { type: 'string' }, log: { type: 'boolean' }, keep: { type: 'boolean' },
+      dropout: { type: 'string' }, 'drop-after': { type: 'string' },
     },
   });
   const int = (v: string | undefined, name: string, dflt: number, lo: number): number => {
@@ -170,6 +193,14 @@ export async function main(argv: string[]): Promise<object> {
   const seed = values.seed ?? 'transport';
   const bits = int(values.bits, 'bits', 32, 1);
   if (bits > 32) throw new Error(`--bits expected an integer in [1, 32], got ${bits}`);
+  const rate = Number(values.dropout ?? 0);
+  if (!(rate >= 0 && rate < 1)) throw new Error(`--dropout expected a fraction in [0, 1), got ${values.dropout}`);
+  const dropAfter = int(values['drop-after'], 'drop-after', 1, 0);
+  if (dropAfter > 3) throw new Error(`--drop-after expected an integer in [0, 3], got ${dropAfter}`);
+  // The dropping sites, from the seed; the round the coordinator drops them in (semi-honest: no R3); whether their inputs are in the sum.
+  const drops = chooseDrops(seed, n, Math.round(rate * n));
+  const dropRound = dropAfter + 1 === 3 ? 4 : dropAfter + 1;
+  const dropsInSum = dropAfter >= 2;
   const loadAtStart = loadavg();
   console.log(`load average at start: ${loadAtStart.map((x) => x.toFixed(2)).join(', ')} (${cpus().length} cores)`);
 
@@ -185,7 +216,8 @@ export async function main(argv: string[]): Promise<object> {
     doc.deadlines = { ...doc.deadlines, ...DEADLINES };
     doc.limits = { ...doc.limits, connectionsPerMinutePerIp: CONNECTIONS_PER_MINUTE };
     writeFileSync(init.configFile, JSON.stringify(doc, null, 2) + '\n');
-    const caseName = `secagg+ n=${n} m=${dim >= 1000 ? `${dim / 1000}k` : dim} k=${k} t=${t} b=${bits} semi-honest, TLS loopback`;
+    const caseName = `secagg+ n=${n} m=${dim >= 1000 ? `${dim / 1000}k` : dim} k=${k} t=${t} b=${bits} semi-honest, TLS loopback` +
+      (drops.length > 0 ? `, ${drops.length} sites leave after R${dropAfter}` : '');
     console.log(`${caseName}: consortium in ${dir}; ${procs} site processes`);
 
     // The coordinator, then the sites.
@@ -199,9 +231,11 @@ export async function main(argv: string[]): Promise<object> {
     }
     const t0 = performance.now();
     const per = Math.ceil(n / procs);
-    const jobs: SitesJob[] = Array.from({ length: procs }, (_, p) => ({
-      config: init.configFile, keys: join(dir, 'keys'), state: dir, from: p * per + 1, to: Math.min(n, (p + 1) * per), seed,
-    })).filter((j) => j.from <= j.to);
+    const jobs: SitesJob[] = Array.from({ length: procs }, (_, p) => {
+      const from = p * per + 1, to = Math.min(n, (p + 1) * per);
+      const leave = drops.filter((i) => i >= from && i <= to);
+      return { config: init.configFile, keys: join(dir, 'keys'), state: dir, from, to, seed, ...(leave.length > 0 ? { leave, leaveAfterRound: dropAfter } : {}) };
+    }).filter((j) => j.from <= j.to);
     const workers = jobs.map((j) => start([SITES, JSON.stringify(j)]));
 
     // The coordinator ends with the session (--once); the sites a moment later.
@@ -227,9 +261,12 @@ export async function main(argv: string[]): Promise<object> {
     let result: ServeResult | undefined;
     try { result = JSON.parse(readFileSync(resultFile, 'utf8')) as ServeResult; } catch { result = undefined; }
 
-    // Checks: completion, the sum against the survivors' inputs, every site process.
+    // Checks: completion, the survivors and the dropped, the sum against the survivors' inputs, every site process.
     const checks: string[] = [];
     let sumOk = false;
+    let droppedOk = false;
+    const dropSet = new Set(drops);
+    const expectedSurvivors = Array.from({ length: n }, (_, i) => i + 1).filter((i) => dropsInSum || !dropSet.has(i)).map((i) => `site-${i}`);
     if (result === undefined) checks.push(`no result file (serve exit ${serveExit}; stderr: ${serve.err.trim().split('\n').slice(-3).join(' ') || 'empty'})`);
     else if (result.outcome !== 'completed') checks.push(`session aborted in R${result.abort?.round}: ${result.abort?.code}: ${result.abort?.message}`);
     else {
@@ -240,30 +277,46 @@ export async function main(argv: string[]): Promise<object> {
       }
       sumOk = result.sum !== undefined && result.sum.length === dim && result.sum.every((x, j) => x === expected[j]);
       if (!sumOk) checks.push('the sum differs from the sum of the survivors\' inputs');
-      if (result.survivors.length !== n) checks.push(`${result.survivors.length} of ${n} sites in the sum (dropped: ${result.dropped.slice(0, 5).map((d) => `${d.site} R${d.round} ${d.code}`).join(', ')}${result.dropped.length > 5 ? ', …' : ''})`);
+      const survivorsOk = result.survivors.length === expectedSurvivors.length && [...result.survivors].sort().join() === [...expectedSurvivors].sort().join();
+      if (!survivorsOk) checks.push(`${result.survivors.length} of ${n} sites in the sum, expected ${expectedSurvivors.length} (dropped: ${result.dropped.slice(0, 5).map((d) => `${d.site} R${d.round} ${d.code}`).join(', ')}${result.dropped.length > 5 ? ', …' : ''})`);
+      // The coordinator's dropped list: exactly the chosen sites, each in the round it fell silent in.
+      const got = result.dropped.map((d) => `${d.site}@R${d.round}`).sort();
+      const want = drops.map((i) => `site-${i}@R${dropRound}`).sort();
+      droppedOk = got.join() === want.join();
+      if (!droppedOk) {
+        const extra = got.filter((x) => !want.includes(x)), missing = want.filter((x) => !got.includes(x));
+        checks.push(`the coordinator's dropped list is not the ${drops.length} chosen sites in R${dropRound}: ${extra.length} unexpected (${extra.slice(0, 5).join(', ')}), ${missing.length} missing (${missing.slice(0, 5).join(', ')})`);
+      }
     }
     // Sites receive the sum only with aggregation.sumToSites, which the benchmark's consortium (the default) does not set.
     const digest = 'withheld';
     reports.forEach((r, i) => {
       const j = jobs[i]!;
       if (r === undefined) { checks.push(`site process ${j.from}..${j.to} printed no report (exit ${workerExits[i]}; stderr: ${workers[i]!.err.trim().split('\n').slice(-3).join(' ') || 'empty'})`); return; }
-      if (r.inSum !== r.sites) checks.push(`site process ${j.from}..${j.to}: ${r.inSum} of ${r.sites} sites in the sum; failures: ${[...new Set(r.failed.map((f) => `${f.code}: ${f.message}`))].slice(0, 3).join(' | ')}`);
-      if (r.sums.length !== 1 || r.sums[0]!.sha256 !== digest) checks.push(`site process ${j.from}..${j.to} saw ${r.sums.length} sums, ${r.sums.some((s) => s.sha256 === digest) ? 'including' : 'none of them'} the coordinator's`);
+      const leaving = j.leave?.length ?? 0;
+      if (r.inSum !== r.sites - leaving) checks.push(`site process ${j.from}..${j.to}: ${r.inSum} of ${r.sites - leaving} staying sites in the sum; failures: ${[...new Set(r.failed.map((f) => `${f.code}: ${f.message}`))].slice(0, 3).join(' | ')}`);
+      if (r.left.length !== leaving) checks.push(`site process ${j.from}..${j.to}: ${r.left.length} of its ${leaving} dropping sites left as asked`);
+      const seen = r.inSum > 0 ? 1 : 0;
+      if (r.sums.length !== seen || (seen === 1 && r.sums[0]!.sha256 !== digest)) checks.push(`site process ${j.from}..${j.to} saw ${r.sums.length} sums, ${r.sums.some((s) => s.sha256 === digest) ? 'including' : 'none of them'} the coordinator's`);
     });
     const completed = result?.outcome === 'completed' && checks.length === 0;
 
-    // Envelope bytes that simulate has no counterpart of: session-start and result, one each per site.
+    // Envelope bytes that simulate has no counterpart of: session-start to every site and the result to every site still
+    // connected (not those that left), per site on average.
     let startBytes = 0, resultBytes = 0;
     if (result !== undefined) {
       const session = Buffer.from(result.session, 'hex');
       const clientIds = Array.from({ length: n }, (_, i) => i + 1);
+      const id = (site: string) => Number(site.slice('site-'.length));
+      const inSum = new Set(result.survivors.map(id));
       startBytes = encodeEnvelope({ kind: 'session-start', session, clientIds, threshold: t, bits, dim, threat: 'semi-honest', graph: { kind: 'harary', degree: k }, roundDeadlinesMs: [1, 1, 1, 1, 1].map(() => DEADLINES.roundMs) }).length;
-      resultBytes = encodeEnvelope({ kind: 'result', session, sum: new Uint32Array(0), survivors: clientIds, dropped: [] }).length;
+      const resultFrame = encodeEnvelope({ kind: 'result', session, sum: new Uint32Array(0), survivors: result.survivors.map(id), dropped: clientIds.filter((i) => !inSum.has(i)) }).length;
+      resultBytes = resultFrame * (n - drops.length) / n;
     }
 
     // Baseline: tally simulate on the same case, after the session, on the same machine.
     const simArgs = ['--clients', `${n}`, '--dim', `${dim}`, '--bits', `${bits}`, '--graph', 'harary', '--neighbors', `${k}`, '--threshold', `${t}`,
-      '--dropout', '0', '--threat', 'semi-honest', '--seed', seed];
+      ...(drops.length > 0 ? ['--dropout', `${rate}`, '--drop-at', `r${dropAfter + 1}`] : ['--dropout', '0']), '--threat', 'semi-honest', '--seed', seed];
     let sim: SimulateReport | undefined;
     let simError: string | undefined;
     try {
@@ -292,7 +345,10 @@ export async function main(argv: string[]): Promise<object> {
 
     console.log(`\n${caseName}`);
     for (const c of checks) console.log(`  CHECK FAILED: ${c}`);
-    if (completed) console.log(`  session completed: ${n} of ${n} sites in the sum, the sum equals the sum of their inputs, every site process saw it`);
+    if (completed) {
+      console.log(`  session completed: ${result!.survivors.length} of ${n} sites in the sum, the sum equals the sum of their inputs mod 2^${bits}, every site process saw it` +
+        (drops.length > 0 ? `; the ${drops.length} chosen sites left after R${dropAfter} and are exactly the coordinator's dropped list, all in R${dropRound}` : ''));
+    }
     if (log?.sessionStartS !== undefined) {
       console.log(`  coordinator log: first site connected at ${fmt(log.firstConnectedS!, 2)} s, all ${log.connected} at ${fmt(log.allConnectedS!, 2)} s, ` +
         `session started at ${fmt(log.sessionStartS, 2)} s, rounds ${log.rounds.map((r) => `R${r.round} ${fmt(r.seconds, 2)} s`).join(', ')}, outcome at ${fmt(log.outcomeS ?? NaN, 2)} s; ` +
@@ -306,22 +362,24 @@ export async function main(argv: string[]): Promise<object> {
       ['coordinator peak RSS', result !== undefined ? mib(result.peakRssBytes) : '-', '', `< 1 GB ${mark(targets.coordinatorPeakRss.met)}`],
       ['envelope bytes up per site', result !== undefined ? `${upPerSite.toFixed(0)} B` : '-', sim !== undefined ? `simulate ${sim.bytesUpPerClient.toFixed(0)} B` : '-', `${fmt(upRatio, 3)} (0.9..1.1 ${mark(targets.bytesUpPerSite.met)})`],
       ['envelope bytes down per site', result !== undefined ? `${downPerSite.toFixed(0)} B` : '-', sim !== undefined ? `simulate ${sim.bytesDownPerClient.toFixed(0)} B` : '-', `${fmt(downRatio, 3)} (0.9..1.1 ${mark(targets.bytesDownPerSite.met)})`],
-      ['  of which session-start + result', `${startBytes + resultBytes} B`, '', ''],
+      ['  of which session-start + result', `${(startBytes + resultBytes).toFixed(0)} B`, '', ''],
       ['  down without them (secagg frames)', result !== undefined ? `${downSecaggPerSite.toFixed(0)} B` : '-', '', sim !== undefined ? fmt(downSecaggPerSite / sim.bytesDownPerClient, 3) : '-'],
     ];
     console.log(`  ${'figure'.padEnd(48)} ${'measured'.padStart(12)}  ${'baseline'.padEnd(28)} ratio (target)`);
     for (const [a1, b1, c1, d1] of rows) console.log(`  ${a1.padEnd(48)} ${b1.padStart(12)}  ${c1.padEnd(28)} ${d1}`);
-    console.log(`  session completes: ${mark(targets.sessionCompletes.met)}; site processes: ${reports.map((r) => (r === undefined ? 'no report' : `${r.inSum}/${r.sites} in ${fmt(r.seconds, 1)} s, CPU ${fmt(r.cpuSeconds, 1)} s, ${mib(r.peakRssBytes)}`)).join('; ')}`);
+    console.log(`  session completes: ${mark(targets.sessionCompletes.met)}; site processes: ${reports.map((r) => (r === undefined ? 'no report' : `${r.inSum}/${r.sites}${r.left.length > 0 ? ` (+${r.left.length} left)` : ''} in ${fmt(r.seconds, 1)} s, CPU ${fmt(r.cpuSeconds, 1)} s, ${mib(r.peakRssBytes)}`)).join('; ')}`);
     if (sim !== undefined) console.log(`  tally simulate ${simArgs.join(' ')}: server ${fmt(sim.serverSeconds)} s, wall ${fmt(sim.wallSeconds, 1)} s, up ${kib(sim.bytesUpPerClient)} and down ${kib(sim.bytesDownPerClient)} per client`);
     console.log(`load average at end: ${loadAtEnd.map((x) => x.toFixed(2)).join(', ')}`);
 
     return {
       suite: 'transport', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length,
       loadAverage: { start: loadAtStart, end: loadAtEnd },
-      case: { name: caseName, sites: n, dim, bits, graph: 'harary', degree: k, threshold: t, threat: 'semi-honest', dropout: 0, procs, seed, coordinatorLog: values.log === true, deadlines: DEADLINES, connectionsPerMinutePerIp: CONNECTIONS_PER_MINUTE },
-      checks: { completed, sumOk, failures: checks },
+      case: { name: caseName, sites: n, dim, bits, graph: 'harary', degree: k, threshold: t, threat: 'semi-honest', dropout: rate, dropAfter, procs, seed, coordinatorLog: values.log === true, deadlines: DEADLINES, connectionsPerMinutePerIp: CONNECTIONS_PER_MINUTE },
+      drops: { count: drops.length, afterRound: dropAfter, droppedInRound: dropRound, inSum: dropsInSum, sites: drops.map((i) => `site-${i}`) },
+      checks: { completed, sumOk, droppedOk: result !== undefined && result.outcome === 'completed' ? droppedOk : false, failures: checks },
       session: result === undefined ? null : {
-        outcome: result.outcome, survivors: result.survivors.length, dropped: result.dropped.length, wallSeconds: result.wallSeconds,
+        outcome: result.outcome, survivors: result.survivors.length, dropped: result.dropped.length,
+        droppedCodes: [...new Set(result.dropped.map((d) => d.code))], wallSeconds: result.wallSeconds,
         cpuSeconds: result.cpuSeconds, peakRssBytes: result.peakRssBytes, traffic: result.traffic,
         bytesUpPerSite: upPerSite, bytesDownPerSite: downPerSite, sessionStartBytes: startBytes, resultBytes, bytesDownSecaggPerSite: downSecaggPerSite,
         benchWallSeconds: sessionWall, serveExit,

@@ -57,6 +57,18 @@ export interface SiteOptions {
   readonly log?: (line: string) => void;
   /** Stops waiting; the promise rejects with NET_ERR_SHUTDOWN. */
   readonly signal?: AbortSignal;
+  /**
+   * Testing and benchmarks only: a site that drops out. In a session it
+   * takes part in, the site sends its secure-aggregation messages up to and
+   * including round `leaveAfterRound` (0 … 3), then leaves: it sends nothing
+   * more (a message of a later round is not sent, and no release is recorded
+   * for an R4 message that is not sent), closes its connection and stops.
+   * The promise then rejects with NET_ERR_LEFT, which means this and nothing
+   * else. The coordinator sees a site that fell silent in the next round it
+   * expects a message of (R4 after R2 or R3 in the semi-honest model, which
+   * has no R3). Unset (the default): the site never leaves.
+   */
+  readonly leaveAfterRound?: number;
 }
 
 /** How a fine-tuning site handles the tasks of its sessions. */
@@ -151,6 +163,8 @@ export async function runSite(o: SiteOptions): Promise<SiteResult> {
   const log = o.log ?? (() => {});
   const provider = o.provider ?? nativeProvider;
   if ((o.input === undefined) === (o.tasks === undefined)) throw new NetError('NET_ERR_PROTOCOL', 'a site takes either an input or a task handler');
+  const leaveAfter = o.leaveAfterRound;
+  if (leaveAfter !== undefined && !(Number.isInteger(leaveAfter) && leaveAfter >= 0 && leaveAfter <= 3)) throw new NetError('NET_ERR_PROTOCOL', `leaveAfterRound expected an integer in [0, 3], got ${leaveAfter}`);
   const digest = o.input !== undefined ? inputDigest(o.seed, o.input) : '';
   const released = (): boolean => o.input !== undefined && readState(o.stateFile).released.some((r) => r.input === digest);
   if (released()) throw new NetError('NET_ERR_INPUT_RELEASED', 'this input was already released in an earlier session (its unmasking shares were sent); give the site a new input');
@@ -186,6 +200,10 @@ export async function runSite(o: SiteOptions): Promise<SiteResult> {
       const r = await takePart(o, me, link, provider, digest, log);
       if (r.kind === 'result') { link.close(); return r.result; }
       if (r.kind === 'fatal') { link.close(); throw r.error; }
+      if (r.kind === 'left') {
+        link.close();
+        throw new NetError('NET_ERR_LEFT', `the site left session ${r.session.slice(0, 16)}… after its R${r.round} message, as leaveAfterRound asked`);
+      }
       if (released()) {
         link.close();
         throw new NetError('NET_ERR_INPUT_RELEASED', 'the session this input was released in did not complete; the input may not be used again: give the site a new input');
@@ -201,7 +219,7 @@ export function isFinal(err: NetError): boolean {
   return err.code === 'NET_ERR_AUTH_FAILED' || err.code === 'NET_ERR_UNKNOWN_SITE' || err.code === 'NET_ERR_CONFIG_MISMATCH';
 }
 
-type Turn = { kind: 'result'; result: SiteResult } | { kind: 'again' } | { kind: 'fatal'; error: NetError };
+type Turn = { kind: 'result'; result: SiteResult } | { kind: 'again' } | { kind: 'fatal'; error: NetError } | { kind: 'left'; session: string; round: number };
 
 /**
  * One connection's life: waits for a session-start, runs the session, and
@@ -255,13 +273,34 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
         const nonce = e.session;
         const hex = Buffer.from(nonce).toString('hex');
         log(`session ${hex.slice(0, 16)}… started`);
+        // leaveAfterRound: the round of the message about to be sent (the listener sees it just before the channel does).
+        let sending = 0;
+        const leaveAfter = o.leaveAfterRound;
+        const leave = (): void => {
+          if (settled) return;
+          log(`leaving session ${hex.slice(0, 16)}… after R${leaveAfter} (leaveAfterRound)`);
+          end({ kind: 'left', session: hex, round: leaveAfter! });
+        };
         driver = new ClientDriver({
           config, id: me.clientId, provider, rng: systemRng,
           ...(e.threat === 'malicious' ? { identitySeed: o.seed } : {}),
           input: o.tasks !== undefined ? taskInput(o.tasks, e.task ?? new Uint8Array(0), nonce) : o.input!,
-          channel: { send: (bytes) => { link.send({ kind: 'secagg', session: nonce, payload: bytes }); } },
+          channel: {
+            send: leaveAfter === undefined
+              ? (bytes) => { link.send({ kind: 'secagg', session: nonce, payload: bytes }); }
+              : (bytes) => {
+                if (settled) return;
+                if (sending <= leaveAfter) link.send({ kind: 'secagg', session: nonce, payload: bytes });
+                // Leaves once the driver is done with this step: after the last message of its round, or instead of a later one.
+                if (sending >= leaveAfter) queueMicrotask(leave);
+              },
+          },
           listener: {
             message: (m) => {
+              if (leaveAfter !== undefined && m.direction === 'to-server') {
+                sending = m.round;
+                if (sending > leaveAfter) return; // not sent: nothing released
+              }
               // Record the release durably before the unmasking shares leave (see the module comment).
               if (m.direction === 'to-server' && m.round === 4 && o.input !== undefined) {
                 const s = readState(o.stateFile);

@@ -67,7 +67,7 @@ export function sumOf(vs: Uint32Array[], ids: readonly string[], bits: number): 
   return out;
 }
 
-export function site(f: Fixture, i: number, input: Uint32Array, signal?: AbortSignal): Promise<SiteResult> {
+export function site(f: Fixture, i: number, input: Uint32Array, signal?: AbortSignal, leaveAfterRound?: number): Promise<SiteResult> {
   const key = readSiteKey(join(f.dir, 'keys', `site-${i}.key`));
   const tlsDir = join(f.dir, 'tls');
   const mtls = f.consortium.tls!.clientCertificates;
@@ -75,6 +75,7 @@ export function site(f: Fixture, i: number, input: Uint32Array, signal?: AbortSi
     consortium: f.consortium, siteId: `site-${i}`, seed: key.seed, input, stateFile: join(f.dir, `site-${i}.state.json`), url: f.url,
     tls: { ca: f.ca, ...(mtls ? { cert: readFileSync(join(tlsDir, 'sites', `site-${i}.crt`)), key: readFileSync(join(tlsDir, 'sites', `site-${i}.key`)) } : {}) },
     ...(signal !== undefined ? { signal } : {}),
+    ...(leaveAfterRound !== undefined ? { leaveAfterRound } : {}),
   });
 }
 

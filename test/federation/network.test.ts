@@ -172,6 +172,56 @@ describe('coordinator and sites over WebSockets (in process)', function () {
     }
   });
 
+  it('a site that leaves after R1 (leaveAfterRound 1) is dropped in R2, its mask is rebuilt, and the sum over the others is exact', async () => {
+    const f = await fixture({ sites: 5, dim: 16, roundMs: 20_000 });
+    try {
+      const xs = inputs(5, 16, 32, 8);
+      const session = f.coordinator.runSession();
+      const t0 = Date.now();
+      const [results, left] = await Promise.all([
+        Promise.all([1, 2, 3, 4].map((i) => site(f, i, xs[i - 1]!))),
+        site(f, 5, xs[4]!, undefined, 1).then(() => 'completed', (e: unknown) => e),
+      ]);
+      const report = await session;
+      // The site stops with its own code, after its shares went out in R1.
+      expect(left).to.be.instanceOf(NetError);
+      expect((left as NetError).code).to.equal('NET_ERR_LEFT');
+      expect(report.outcome).to.equal('completed');
+      expect(report.rounds.find((r) => r.round === 1)!.participants).to.include('site-5');
+      expect(report.dropped).to.deep.equal([{ site: 'site-5', round: 2, code: 'SILENT' }]);
+      expect(report.survivors).to.deep.equal(['site-1', 'site-2', 'site-3', 'site-4']);
+      expect(report.sum).to.deep.equal(sumOf(xs, report.survivors, 32));
+      for (const r of results) expect(r).to.include({ inSum: true, session: report.session });
+      expect(results[0]!.dropped).to.deep.equal(['site-5']);
+      // R2 closed on the disconnection, not at its 20 s deadline; the site released nothing.
+      expect(Date.now() - t0).to.be.below(15_000);
+      expect(existsSync(join(f.dir, 'site-5.state.json'))).to.equal(false);
+    } finally {
+      await teardown(f);
+    }
+  });
+
+  it('a site that leaves after R3 (semi-honest: silent in R4, its unmasking shares never sent) stays in the sum and releases nothing', async () => {
+    const f = await fixture({ sites: 5, dim: 16, roundMs: 20_000 });
+    try {
+      const xs = inputs(5, 16, 32, 9);
+      const session = f.coordinator.runSession();
+      const [, left] = await Promise.all([
+        Promise.all([1, 2, 3, 4].map((i) => site(f, i, xs[i - 1]!))),
+        site(f, 5, xs[4]!, undefined, 3).then(() => 'completed', (e: unknown) => e),
+      ]);
+      const report = await session;
+      expect((left as NetError).code).to.equal('NET_ERR_LEFT');
+      expect(report.outcome).to.equal('completed');
+      expect(report.dropped).to.deep.equal([{ site: 'site-5', round: 4, code: 'SILENT' }]);
+      expect(report.survivors).to.deep.equal(['site-1', 'site-2', 'site-3', 'site-4', 'site-5']);
+      expect(report.sum).to.deep.equal(sumOf(xs, report.survivors, 32));
+      expect(existsSync(join(f.dir, 'site-5.state.json'))).to.equal(false);
+    } finally {
+      await teardown(f);
+    }
+  });
+
   it('an input whose unmasking shares were sent is never used again when that session dies', async () => {
     const f = await fixture({ sites: 4, dim: 8, roundMs: 30_000 });
     try {
