@@ -64,8 +64,16 @@ export const FL_CODES = [
 /** A code of federated fine-tuning (`docs/federated.md`). */
 export type FlCode = (typeof FL_CODES)[number];
 
+export const HE_CODES = [
+  'HE_ERR_BAD_CIPHERTEXT', 'HE_ERR_BAD_INPUT', 'HE_ERR_BAD_KEY', 'HE_ERR_BAD_PARAMS', 'HE_ERR_DECRYPT',
+  'HE_ERR_INSECURE', 'HE_ERR_KEY_MISMATCH', 'HE_ERR_MISMATCH', 'HE_ERR_TOO_MANY_SITES', 'HE_ERR_UNAVAILABLE',
+  'HE_ERR_WRAP_RISK',
+] as const;
+/** A code of homomorphic summation (`docs/he.md`). */
+export type HeCode = (typeof HE_CODES)[number];
+
 /** Every code a {@link TallyError} can carry. */
-export type TallyCode = SecAggCode | DpCode | CryptoCode | WireCode | NetCode | ConsortiumCode | TrainCode | FlCode | 'INTERNAL_ERROR';
+export type TallyCode = SecAggCode | DpCode | CryptoCode | WireCode | NetCode | ConsortiumCode | TrainCode | FlCode | HeCode | 'INTERNAL_ERROR';
 
 /**
  * The error hierarchy of tally. Every failure that a caller may need to act on
@@ -78,6 +86,7 @@ export type TallyCode = SecAggCode | DpCode | CryptoCode | WireCode | NetCode | 
  * - {@link CryptoError}: a cryptographic check failed (bad tag, low-order key…).
  * - {@link SecAggError}: a secure-aggregation invariant was violated; the session aborts.
  * - {@link DpError}: a differential-privacy parameter or budget check failed.
+ * - {@link HeError}: homomorphic summation failed (node-seal missing, a key mismatch, a sum that does not decrypt).
  * - {@link InternalError}: a bug in tally; it should never happen.
  */
 export class TallyError extends Error {
@@ -142,6 +151,18 @@ export class DpError extends TallyError {
 export class NetError extends TallyError {
   declare readonly code: NetCode | WireCode;
   constructor(code: NetCode | WireCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * Homomorphic summation failed at run time: node-seal cannot be loaded, a
+ * ciphertext is under another key or of another session, too many sites, a
+ * sum that does not decrypt within its bound (`docs/he.md`).
+ */
+export class HeError extends TallyError {
+  declare readonly code: HeCode;
+  constructor(code: HeCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
