@@ -13,6 +13,7 @@ const SUITES: Record<string, () => Promise<{ main(argv: string[]): Promise<objec
   scale: () => import('./scale.js'),
   training: () => import('./training.js'),
   transport: () => import('./transport.js'),
+  he: () => import('./he.js'),
 };
 
 const [suite, ...args] = process.argv.slice(2);
