@@ -115,12 +115,13 @@ function checkLayout(bytes: Uint8Array, off: number, L: SealLayout, N: number): 
 /**
  * Reads and checks an envelope's framing against a parameter set, without
  * node-seal: magic, kind, the set's digest, length in 1…2^24, sites, and the
- * exact total size. The ciphertexts themselves are checked when loaded.
+ * exact total size ({@link ciphertextBytes}). The ciphertexts themselves are
+ * checked when an accumulator adds them or a key holder decrypts them.
  *
  * Throws `CodecError` `HE_ERR_BAD_CIPHERTEXT` (malformed, truncated or
  * oversized), `HeError` `HE_ERR_MISMATCH` (another parameter set's).
  */
-export function readHeEnvelope(params: HeParams, bytes: Uint8Array, layouts?: { site: number; sum: number }): HeEnvelopeInfo {
+export function readHeEnvelope(params: HeParams, bytes: Uint8Array): HeEnvelopeInfo {
   if (!(bytes instanceof Uint8Array)) badBytes('an envelope must be a Uint8Array');
   if (bytes.length < HE_ENVELOPE_HEADER) badBytes(`an envelope has at least ${HE_ENVELOPE_HEADER} bytes, got ${bytes.length}`);
   for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC[i]) badBytes('not an he-sum-v1 envelope (bad magic)');
@@ -136,11 +137,20 @@ export function readHeEnvelope(params: HeParams, bytes: Uint8Array, layouts?: { 
   if (kind === 'site' && sites !== 1) badBytes(`a site's envelope holds 1 site, got ${sites}`);
   if (sites < 1 || sites > params.sites) badBytes(`a sum holds 1…${params.sites} sites, got ${sites}`);
   const chunks = Math.ceil(length / params.polyModulusDegree);
-  if (layouts !== undefined) {
-    const expected = HE_ENVELOPE_HEADER + chunks * (kind === 'site' ? layouts.site : layouts.sum);
-    if (bytes.length !== expected) badBytes(`a ${kind} envelope of ${length} values has ${expected} bytes, got ${bytes.length}`);
-  }
+  const expected = HE_ENVELOPE_HEADER + chunks * ciphertextBytes(params, kind);
+  if (bytes.length !== expected) badBytes(`a ${kind} envelope of ${length} values has ${expected} bytes, got ${bytes.length}`);
   return { kind, keyId, length, sites, chunks };
+}
+
+/**
+ * Bytes of one serialized ciphertext (SEAL 4.1, uncompressed): 113 bytes of
+ * header and metadata, then 8 bytes per coefficient (N per prime a
+ * ciphertext carries) for c0 alone and a seed of 81 bytes (its header, the
+ * PRNG type, 64 bytes) for a site's; for c0 and c1 for a sum's.
+ */
+export function ciphertextBytes(params: HeParams, kind: HeEnvelopeKind): number {
+  const poly = 8 * params.polyModulusDegree * params.dataModulus.length;
+  return kind === 'site' ? 113 + poly + 81 : 113 + 2 * poly;
 }
 
 function writeHeader(out: Uint8Array, hc: HeContext, kind: HeEnvelopeKind, keyId: Uint8Array, length: number, sites: number): void {
@@ -155,7 +165,10 @@ function writeHeader(out: Uint8Array, hc: HeContext, kind: HeEnvelopeKind, keyId
 
 /** The envelope checked against the context: framing, then every ciphertext's layout. */
 function readChecked(hc: HeContext, bytes: Uint8Array, kind: HeEnvelopeKind): HeEnvelopeInfo {
-  const info = readHeEnvelope(hc.params, bytes, { site: hc.seeded.bytes, sum: hc.full.bytes });
+  if (hc.seeded.bytes !== ciphertextBytes(hc.params, 'site') || hc.full.bytes !== ciphertextBytes(hc.params, 'sum')) {
+    throw new InternalError('SEAL\'s ciphertext sizes are not the ones tally computes');
+  }
+  const info = readHeEnvelope(hc.params, bytes);
   if (info.kind !== kind) badBytes(`expected a ${kind} envelope, got a ${info.kind} envelope`);
   const L = kind === 'site' ? hc.seeded : hc.full;
   for (let c = 0; c < info.chunks; c++) {

@@ -12,7 +12,7 @@ import { CodecError, HE_CODES, HeError, TallyError } from '../../src/errors.js';
 import { heParams, type HeParams } from '../../src/he/params.js';
 import { heContext, loadSealFrom } from '../../src/he/seal.js';
 import {
-  HE_ENVELOPE_HEADER, HeAccumulator, heDecryptSum, heEncrypt, heImportKey, heKeygen, readHeEnvelope, type HeSecretKey,
+  ciphertextBytes, HE_ENVELOPE_HEADER, HeAccumulator, heDecryptSum, heEncrypt, heImportKey, heKeygen, readHeEnvelope, type HeSecretKey,
 } from '../../src/he/sum.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -88,8 +88,14 @@ describe('he/sum', function () {
       const env = await heEncrypt(key, randomVector(3 * 4096, 16));
       expect(env.length).to.equal(HE_ENVELOPE_HEADER + 3 * hc.seeded.bytes);
       expect(hc.seeded.bytes).to.equal(32962);
+      expect(ciphertextBytes(p10, 'site')).to.equal(hc.seeded.bytes);
+      expect(ciphertextBytes(p10, 'sum')).to.equal(hc.full.bytes);
+      const p8192 = heParams(3, 32, { set: 'bgv-8192-q120' });
+      const hc8192 = await heContext(p8192);
+      expect([ciphertextBytes(p8192, 'site'), ciphertextBytes(p8192, 'sum')]).to.deep.equal([hc8192.seeded.bytes, hc8192.full.bytes]);
       expect(env.length / (3 * 4096)).to.be.below(8.1);
       expect(readHeEnvelope(p10, env)).to.include({ kind: 'site', length: 3 * 4096, sites: 1, chunks: 3 });
+      expect(await codeOf(() => readHeEnvelope(p10, env.subarray(0, env.length - 1)))).to.equal('HE_ERR_BAD_CIPHERTEXT');
     });
   });
 
