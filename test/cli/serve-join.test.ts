@@ -121,7 +121,7 @@ describe('cli: tally serve and tally join as processes', function () {
   });
 
   it('the coordinator killed with SIGKILL mid-session and restarted: the session is recorded as aborted, the sites reconnect and the next one completes', async () => {
-    const c = await consortium(5, 8, { gatherMs: 1500, roundMs: 4000, reconnectMaxMs: 20000 });
+    const c = await consortium(5, 8, { gatherMs: 1500, roundMs: 4000, reconnectMaxMs: 60000 });
     dirs.push(c.dir);
     const vs = vectors(5, 8, 13);
     vs.forEach((v, i) => writeFileSync(join(c.dir, `v${i + 1}.json`), JSON.stringify(v)));
