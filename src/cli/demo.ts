@@ -41,6 +41,8 @@ options:
                       spend, rounded up)
   --delta D           the budget's δ (default 1e-5)
   --strategy S        fedavg | fedprox | scaffold (default fedavg)
+  --weights W         equal (default) | examples: FedAvg weighted by each
+                      site's number of training windows (declared in the job)
   --ranks R1,R2,...   heterogeneous LoRA ranks, one per site (HetLoRA
                       zero-padding; the largest is the adapter's rank)
   --aggregator plain  the coordinator sees every update in the clear (needs
@@ -68,6 +70,7 @@ interface DemoOptions {
   readonly delta: number;
   readonly strategy: 'fedavg' | 'fedprox' | 'scaffold';
   readonly ranks: number[] | undefined;
+  readonly byExamples: boolean;
   readonly plain: boolean;
   readonly robust: 'median' | 'trimmed-mean' | 'krum' | undefined;
   readonly out: string;
@@ -93,9 +96,12 @@ function options(v: OptionValues): DemoOptions {
   if (robust !== undefined && robust !== 'median' && robust !== 'trimmed-mean' && robust !== 'krum') throw new UsageError(`--robust must be median, trimmed-mean or krum, got ${robust}`);
   if (robust !== undefined && aggregator !== 'plain') throw new UsageError('--robust needs --aggregator plain: under secure aggregation the coordinator never sees an update');
   if (aggregator === 'plain' && (v['in-process'] !== true || v['no-dp'] !== true)) throw new UsageError('--aggregator plain needs --in-process and --no-dp (plain aggregation shows every update; the distributed noise protects sums only)');
+  const weights = s.weights ?? 'equal';
+  if (weights !== 'equal' && weights !== 'examples') throw new UsageError(`--weights must be equal or examples, got ${weights}`);
   return {
     sites,
     ranks,
+    byExamples: weights === 'examples',
     plain: aggregator === 'plain',
     robust,
     rounds: numberOption(s.rounds, 'rounds', quick ? 2 : 4, isInt(1, 1000), 'an integer in [1, 1000]'),
@@ -114,7 +120,7 @@ function options(v: OptionValues): DemoOptions {
 }
 
 /** The job of the demo: FFA-LoRA on c_attn, equal-weight FedAvg, the distributed discrete Gaussian. */
-function demoJob(o: DemoOptions, epsilon: number): Record<string, unknown> {
+function demoJob(o: DemoOptions, epsilon: number, examples: readonly number[]): Record<string, unknown> {
   return {
     rounds: o.rounds,
     lora: {
@@ -122,7 +128,7 @@ function demoJob(o: DemoOptions, epsilon: number): Record<string, unknown> {
       seed: 'tally/demo/lora-a', ...(o.ranks !== undefined ? { ranks: o.ranks } : {}),
     },
     local: { steps: o.steps, batchSize: 8, lr: 0.01, weightDecay: 0 },
-    strategy: { kind: o.strategy, ...(o.strategy === 'fedprox' ? { mu: 0.01 } : {}), serverLr: 1, serverMomentum: 0 },
+    strategy: { kind: o.strategy, ...(o.strategy === 'fedprox' ? { mu: 0.01 } : {}), serverLr: 1, serverMomentum: 0, ...(o.byExamples ? { examples: [...examples] } : {}) },
     ...(o.plain ? { aggregator: 'plain', ...(o.robust !== undefined ? { robust: { kind: o.robust, ...(o.robust === 'trimmed-mean' ? { trim: 1 } : o.robust === 'krum' ? { f: Math.max(0, Math.floor((o.sites - 3) / 2)) } : {}) } } : {}) } : {}),
     dp: o.dp
       ? { mechanism: 'ddg', clip: 1, noiseMultiplier: o.noise, bits: 20, budget: { epsilon, delta: o.delta } }
@@ -131,7 +137,7 @@ function demoJob(o: DemoOptions, epsilon: number): Record<string, unknown> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const v = parseOptions('demo', argv, ['sites', 'rounds', 'steps', 'noise', 'epsilon', 'delta', 'strategy', 'out', 'json', 'backend', 'ranks', 'aggregator', 'robust'], ['quick', 'in-process', 'no-dp', 'quiet']);
+  const v = parseOptions('demo', argv, ['sites', 'rounds', 'steps', 'noise', 'epsilon', 'delta', 'strategy', 'out', 'json', 'backend', 'ranks', 'aggregator', 'robust', 'weights'], ['quick', 'in-process', 'no-dp', 'quiet']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(HELP); return 0; }
   let o: DemoOptions;
@@ -152,25 +158,26 @@ export async function run(argv: string[]): Promise<number> {
   const modelDir = join(packageRoot(), 'models', 'tally-base');
   const base = loadCheckpoint(modelDir);
   const threshold = Math.floor(o.sites / 2) + 1;
+  const part = demoPartition(o.sites, base.config.n_positions, 24);
+  const examples = o.byExamples ? Array.from({ length: o.sites }, (_, i) => part.data(i).train.length) : [];
 
   // The budget: by default, what the planned rounds spend (rounded up), so that every round runs and none more.
   let epsilon = o.epsilon ?? 1;
   if (o.dp && o.epsilon === undefined) {
-    const { server: probe, model: m } = rounds.openJob({ job: parseJob(demoJob(o, 1e9), { sites: o.sites, threshold }), base: { config: base.config, weights: base.tensors } });
+    const { server: probe, model: m } = rounds.openJob({ job: parseJob(demoJob(o, 1e9, examples), { sites: o.sites, threshold }), base: { config: base.config, weights: base.tensors } });
     for (let r = 0; r < o.rounds; r++) probe.charge('plan');
     epsilon = Math.ceil(probe.epsilon());
     m.dispose();
   }
-  const job = parseJob(demoJob(o, epsilon), { sites: o.sites, threshold });
+  const job = parseJob(demoJob(o, epsilon, examples), { sites: o.sites, threshold });
   const id = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}-${randomBytes(3).toString('hex')}`;
   const runDir = join(o.out, id);
   mkdirSync(runDir, { recursive: true });
-  const part = demoPartition(o.sites, base.config.n_positions, 24);
   say(`tally demo: run ${id}, ${o.sites} sites, ${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.steps} local steps, ${o.inProcess ? 'in one process' : 'one process per site over wss'}, backend ${backend.name}`);
   say(`  base model ${relative(process.cwd(), modelDir) || modelDir}: ${base.config.n_layer} layers, n_embd ${base.config.n_embd}, pre-trained on addresses up to ${DEMO_CUTOFF_YEAR}`);
   part.parts.forEach((p, i) => say(`  site-${i + 1}: addresses ${p.span?.from}–${p.span?.to}, ${p.documents} documents, ${(p.bytes / 1024).toFixed(0)} KiB`));
   if (o.plain) console.log(`tally demo: aggregator plain: the coordinator sees every site's update in the clear${o.robust !== undefined ? ` (robust aggregation: ${o.robust})` : ''}`);
-  say(`  LoRA r=${job.lora.ranks !== undefined ? job.lora.ranks.join('/') : job.lora.r} on ${job.lora.targets.join(', ')} (FFA: A frozen), ${job.strategy.kind}, secure aggregation with t=${threshold} of ${o.sites}, ` +
+  say(`  LoRA r=${job.lora.ranks !== undefined ? job.lora.ranks.join('/') : job.lora.r} on ${job.lora.targets.join(', ')} (FFA: A frozen), ${job.strategy.kind}${o.byExamples ? ` weighted by examples (${examples.join('/')})` : ''}, secure aggregation with t=${threshold} of ${o.sites}, ` +
     (o.dp ? `distributed discrete Gaussian z=${o.noise}, clip ${job.dp.clip}, budget (ε=${epsilon}, δ=${o.delta})` : 'no differential privacy'));
 
   const store = CoordinatorStore.open(join(runDir, 'coordinator.db'));

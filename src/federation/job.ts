@@ -78,6 +78,15 @@ export interface FineTuneJob {
     readonly serverLr: number;
     /** Server momentum β (FedAvgM, Hsu et al. 2019); 0 is plain FedAvg. */
     readonly serverMomentum: number;
+    /**
+     * FedAvg weighted by example counts: each roster site's count, in roster
+     * order, declared in the job (public: every party sees it). A site scales
+     * its delta by nᵢ / max n (≤ 1, so the clip still bounds it and the DP
+     * sensitivity is unchanged) and the coordinator divides the sum by
+     * Σ nᵢ / max n over the sites in it. Absent: equal weights (the default;
+     * docs/federated.md says why).
+     */
+    readonly examples?: readonly number[];
   };
   /**
    * 'secure' (default): the coordinator learns only the sum. 'plain': every
@@ -155,7 +164,7 @@ export function parseJob(json: unknown, ctx: { readonly sites: number; readonly 
   const local = obj(j.local, 'training.local');
   only(local, 'training.local', ['steps', 'batchSize', 'lr', 'weightDecay']);
   const strategy = obj(j.strategy, 'training.strategy');
-  only(strategy, 'training.strategy', ['kind', 'mu', 'serverLr', 'serverMomentum']);
+  only(strategy, 'training.strategy', ['kind', 'mu', 'serverLr', 'serverMomentum', 'examples']);
   const dp = obj(j.dp, 'training.dp');
   only(dp, 'training.dp', ['mechanism', 'clip', 'noiseMultiplier', 'bits', 'budget']);
   const D = JOB_DEFAULTS;
@@ -201,6 +210,7 @@ export function parseJob(json: unknown, ctx: { readonly sites: number; readonly 
       mu: num(strategy.mu ?? (kind === 'fedprox' ? 0.01 : 0), 'training.strategy.mu', (x) => x >= 0, 'a number ≥ 0'),
       serverLr: num(strategy.serverLr ?? D.strategy.serverLr, 'training.strategy.serverLr', (x) => x > 0, 'a positive number'),
       serverMomentum: num(strategy.serverMomentum ?? D.strategy.serverMomentum, 'training.strategy.serverMomentum', (x) => x >= 0 && x < 1, 'a number in [0, 1)'),
+      ...(strategy.examples !== undefined ? { examples: examplesOf(strategy.examples, sites) } : {}),
     },
     dp: {
       mechanism,
@@ -211,6 +221,7 @@ export function parseJob(json: unknown, ctx: { readonly sites: number; readonly 
     },
   };
   if (kind !== 'fedprox' && job.strategy.mu !== 0) bad('training.strategy.mu applies to fedprox only');
+  if (job.strategy.examples !== undefined && j.robust !== undefined) bad('training.strategy.examples does not combine with training.robust (the robust rules weigh every update alike)');
   const aggregator = j.aggregator ?? 'secure';
   if (aggregator !== 'secure' && aggregator !== 'plain') bad(`training.aggregator must be "secure" or "plain", got ${JSON.stringify(aggregator)}`);
   if (aggregator === 'plain' && mechanism !== 'none') {
@@ -242,11 +253,25 @@ export function parseJob(json: unknown, ctx: { readonly sites: number; readonly 
   return full;
 }
 
+function examplesOf(v: unknown, sites: number): number[] {
+  if (!Array.isArray(v) || v.length !== sites) bad(`training.strategy.examples must list one example count per roster site (${sites})`);
+  return v.map((x, i) => int(x, `training.strategy.examples[${i}]`, 1, Number.MAX_SAFE_INTEGER));
+}
+
+/** The weight of roster site `index` in the mean (1 with equal weights; nᵢ / max n with `strategy.examples`). */
+export function siteWeight(job: FineTuneJob, index: number): number {
+  const n = job.strategy.examples;
+  if (n === undefined) return 1;
+  const w = n[index];
+  if (w === undefined) bad(`no example count for roster site ${index}`);
+  return w / Math.max(...n);
+}
+
 /** The JSON form of a job (what `consortium.json` holds; {@link parseJob} reads it back to the same job). */
 export function jobJson(j: FineTuneJob): Record<string, unknown> {
   return {
     rounds: j.rounds, lora: { ...j.lora, targets: [...j.lora.targets], ...(j.lora.ranks !== undefined ? { ranks: [...j.lora.ranks] } : {}) },
-    local: { ...j.local }, strategy: { ...j.strategy }, dp: { ...j.dp },
+    local: { ...j.local }, strategy: { ...j.strategy, ...(j.strategy.examples !== undefined ? { examples: [...j.strategy.examples] } : {}) }, dp: { ...j.dp },
     ...(j.aggregator !== 'secure' ? { aggregator: j.aggregator } : {}), ...(j.robust !== undefined ? { robust: { ...j.robust } } : {}),
   };
 }

@@ -29,7 +29,7 @@ import type { Gpt2Config } from '../training/checkpoint.js';
 import { Gpt2Model } from '../training/gpt2.js';
 import { evaluate, trainLocal, type Evaluation } from '../training/train.js';
 import { padDelta, truncateAdapter } from './hetlora.js';
-import { decodeTask, EVAL_BITS, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, trainableSize, type FineTuneJob, type Purpose, type Task } from './job.js';
+import { decodeTask, EVAL_BITS, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, siteWeight, trainableSize, type FineTuneJob, type Purpose, type Task } from './job.js';
 
 export interface LearnerOptions {
   readonly job: FineTuneJob;
@@ -98,8 +98,8 @@ export class Learner {
     if (o.train.length === 0) throw new ValidationError('TRAIN_ERR_BAD_DATA', 'the site has no training windows');
     if (o.heldOut.length === 0) throw new ValidationError('TRAIN_ERR_BAD_DATA', 'the site has no held-out windows');
     const ranks = o.job.lora.ranks;
-    if (ranks !== undefined && (o.siteIndex === undefined || ranks[o.siteIndex] === undefined)) {
-      throw new ValidationError('FL_ERR_BAD_JOB', `the job gives each site its rank: the learner needs its roster position (0..${ranks.length - 1}), got ${String(o.siteIndex)}`);
+    if ((ranks !== undefined || o.job.strategy.examples !== undefined) && (o.siteIndex === undefined || !Number.isInteger(o.siteIndex) || o.siteIndex < 0 || o.siteIndex >= o.job.sites)) {
+      throw new ValidationError('FL_ERR_BAD_JOB', `the job gives each site its own rank or weight: the learner needs its roster position (0..${o.job.sites - 1}), got ${String(o.siteIndex)}`);
     }
     this.rank = ranks?.[o.siteIndex!] ?? o.job.lora.r;
     this.model = jobModel(o.job, o.base, this.rank);
@@ -180,6 +180,9 @@ export class Learner {
       onStep: (s) => this.o.onStep?.({ round, step: s.step, steps: job.local.steps, loss: s.loss }),
     });
     const trainLoss = r.losses[r.losses.length - 1]!;
+    // FedAvg weighted by examples: scale the delta by nᵢ / max n (≤ 1; the control delta of SCAFFOLD is not weighted).
+    const w = siteWeight(job, this.o.siteIndex ?? 0);
+    if (w !== 1) for (let i = 0; i < r.delta.length; i++) r.delta[i]! *= w;
     // Heterogeneous ranks: zero-pad the rank-rᵢ delta into the rank-r layout every site sums in.
     if (this.rank !== job.lora.r) return { vector: padDelta(r.delta, r.layout, this.rank, job.lora.r).delta, trainLoss };
     if (!scaffold) return { vector: r.delta, trainLoss };

@@ -39,7 +39,7 @@ import type { GraphSpec } from '../secagg/config.js';
 import { LockstepNetwork } from '../secagg/lockstep.js';
 import { encodeSafetensors, parseSafetensors } from '../training/safetensors.js';
 import type { Gpt2Model } from '../training/gpt2.js';
-import { encodeTask, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, type FineTuneJob, type Purpose, type SessionPlan } from './job.js';
+import { encodeTask, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, siteWeight, type FineTuneJob, type Purpose, type SessionPlan } from './job.js';
 import { adapterShapes, jobModel } from './learner.js';
 import { perRankWeights, rescaleByRank } from './hetlora.js';
 import { robustAggregate } from './robust.js';
@@ -206,17 +206,21 @@ export class FineTuneServer {
   private meanOf(decoded: Float64Array, survivors: readonly string[]): Float64Array {
     const n = this.trainable;
     const ranks = this.job.lora.ranks;
-    if (ranks === undefined) {
-      const mean = new Float64Array(n);
-      for (let i = 0; i < n; i++) mean[i] = decoded[i]! / survivors.length;
-      return mean;
-    }
     const ids = this.o.siteIds ?? Array.from({ length: this.job.sites }, (_, i) => `site-${i + 1}`);
-    const rankOf = survivors.map((s) => {
+    const index = survivors.map((s) => {
       const i = ids.indexOf(s);
       if (i < 0) throw new InternalError(`survivor ${s} is not in the roster`);
-      return ranks[i]!;
+      return i;
     });
+    // Each site's weight (1, or nᵢ / max n with strategy.examples; the sites scaled their deltas by it).
+    const weights = index.map((i) => siteWeight(this.job, i));
+    if (ranks === undefined) {
+      const total = weights.reduce((a, b) => a + b, 0);
+      const mean = new Float64Array(n);
+      for (let i = 0; i < n; i++) mean[i] = decoded[i]! / total;
+      return mean;
+    }
+    const rankOf = index.map((i) => ranks[i]!);
     const layout: DeltaEntry[] = [];
     let offset = 0;
     for (const name of this.trainableNames) {
@@ -224,7 +228,7 @@ export class FineTuneServer {
       layout.push({ name, shape, offset });
       offset += shape.reduce((a, b) => a * b, 1);
     }
-    return Float64Array.from(rescaleByRank(decoded.subarray(0, n), layout, perRankWeights(rankOf, this.job.lora.r)));
+    return Float64Array.from(rescaleByRank(decoded.subarray(0, n), layout, perRankWeights(rankOf, this.job.lora.r, weights)));
   }
 
   /** Moves the global adapter by the mean update (server momentum, server learning rate); SCAFFOLD's c from the rest of `decoded`. */

@@ -80,6 +80,39 @@ describe('federation: heterogeneous ranks and plain aggregation', function () {
     expect(server.history.map((h) => h.survivors.length)).to.deep.equal([0, 3]);
   });
 
+  it('FedAvg weighted by declared example counts: the global delta is the weighted mean Σ wᵢΔᵢ / Σ wᵢ with wᵢ = nᵢ / max n', async () => {
+    const job = parseJob({
+      rounds: 1, lora: { r: 2, alpha: 4 }, local: { steps: 1, batchSize: 4, lr: 0.05 }, strategy: { examples: [10, 20, 40] },
+      dp: { mechanism: 'none', clip: 100, bits: 32 },
+    }, { sites: 3, threshold: 2 });
+    const { server, before, sites, twins } = federation(job);
+    const deltas = twins.map((l) => l.plainUpdate(server.task('train', 1)).update); // already scaled by wᵢ
+    try {
+      await runFineTune(server, inProcessSum({ sites: sites.map((l, i) => ({ id: `site-${i + 1}`, input: (t, n) => l.input(t, n).input })) }));
+    } finally {
+      [...sites, ...twins].forEach((l) => l.dispose());
+    }
+    const w = [0.25, 0.5, 1];
+    const name = trainableNames(job)[0]!;
+    const b0 = before.get(name)!, b1 = server.adapter.get(name)!;
+    let moved = 0;
+    for (let j = 0; j < b0.length; j++) {
+      const weighted = (deltas[0]![j]! + deltas[1]![j]! + deltas[2]![j]!) / (w[0]! + w[1]! + w[2]!);
+      expect(b1[j]! - b0[j]!).to.be.closeTo(weighted, 1e-4);
+      if (Math.abs(weighted) > 1e-6) moved++;
+    }
+    expect(moved).to.be.above(0);
+    // The sites scaled their own deltas: an equal-weight twin of site 1 trains the same delta, 4× larger.
+    const equal = parseJob({ rounds: 1, lora: { r: 2, alpha: 4 }, local: { steps: 1, batchSize: 4, lr: 0.05 }, dp: { mechanism: 'none', clip: 100, bits: 32 } }, { sites: 3, threshold: 2 });
+    const { server: s2, sites: plainSites, twins: t2 } = federation(equal);
+    try {
+      const d = plainSites[0]!.plainUpdate(s2.task('train', 1)).update;
+      for (let j = 0; j < d.length; j++) expect(deltas[0]![j]!).to.be.closeTo(0.25 * d[j]!, 1e-7);
+    } finally {
+      [...plainSites, ...t2].forEach((l) => l.dispose());
+    }
+  });
+
   it('plain aggregation with the coordinate-wise median applies the median of the updates', async () => {
     const job = parseJob({
       rounds: 1, lora: { r: 2, alpha: 4 }, local: { steps: 1, batchSize: 4, lr: 0.05 }, aggregator: 'plain', robust: { kind: 'median' },
@@ -118,6 +151,9 @@ describe('federation: heterogeneous ranks and plain aggregation', function () {
     bad({ lora: { r: 4, alpha: 4, ranks: [1, 2, 2] }, dp: { mechanism: 'none' } }, /largest of training.lora.ranks/);
     bad({ lora: { r: 2, alpha: 4, ranks: [1, 2, 3] }, dp: { mechanism: 'none' } }, /ranks\[2\]/);
     bad({ lora: { r: 2, alpha: 4, ranks: [1, 2, 2] }, strategy: { kind: 'scaffold' }, dp: { mechanism: 'none' } }, /SCAFFOLD/);
+    bad({ strategy: { examples: [1, 2] }, dp: { mechanism: 'none' } }, /one example count per roster site \(3\)/);
+    bad({ strategy: { examples: [1, 0, 2] }, dp: { mechanism: 'none' } }, /examples\[1\]/);
+    bad({ strategy: { examples: [1, 2, 3] }, aggregator: 'plain', robust: { kind: 'median' }, dp: { mechanism: 'none' } }, /does not combine with training.robust/);
 
     const job = parseJob({ rounds: 1, lora: { r: 2, alpha: 4 }, local: { steps: 1, batchSize: 4, lr: 0.05 }, aggregator: 'plain', dp: { mechanism: 'none', clip: 1, bits: 24 } }, { sites: 3, threshold: 2 });
     const model = jobModel(job, BASE);
