@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { TallyError, ValidationError } from '../../src/errors.js';
+import { ValidationError } from '../../src/errors.js';
 import { DeterministicRng } from '../../src/crypto/rng.js';
 import { padAdapter, padDelta, perRankWeights, rescaleByRank, truncateAdapter, truncateDelta } from '../../src/federation/hetlora.js';
 import { GPT2_MODULES, loraTensorName, loraTensorShapes, type LoraConfig } from '../../src/training/adapter-format.js';
@@ -51,15 +51,7 @@ function flatten(tensors: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap
 }
 
 function refuses(fn: () => unknown, code: string, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(ValidationError);
-    expect((err as TallyError).code).to.equal(code);
-    expect((err as Error).message).to.match(pattern);
-    return;
-  }
-  expect.fail('expected a ValidationError');
+  expect(fn).to.throw(ValidationError, pattern).with.property('code', code);
 }
 
 describe('federation/hetlora: heterogeneous LoRA ranks by zero-padding', function () {
