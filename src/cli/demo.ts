@@ -127,7 +127,8 @@ function demoJob(o: DemoOptions, epsilon: number, examples: readonly number[]): 
       r: o.ranks !== undefined ? Math.max(...o.ranks) : 4, alpha: 2 * (o.ranks !== undefined ? Math.max(...o.ranks) : 4), targets: ['c_attn', 'c_proj', 'c_fc'], ffa: true,
       seed: 'tally/demo/lora-a', ...(o.ranks !== undefined ? { ranks: o.ranks } : {}),
     },
-    local: { steps: o.steps, batchSize: 8, lr: 0.01, weightDecay: 0 },
+    // SCAFFOLD trains with plain SGD (its control update assumes SGD steps), which wants a far larger rate than AdamW (docs/results.md).
+    local: { steps: o.steps, batchSize: 8, lr: o.strategy === 'scaffold' ? 0.3 : 0.01, weightDecay: 0 },
     strategy: { kind: o.strategy, ...(o.strategy === 'fedprox' ? { mu: 0.01 } : {}), serverLr: 1, serverMomentum: 0, ...(o.byExamples ? { examples: [...examples] } : {}) },
     ...(o.plain ? { aggregator: 'plain', ...(o.robust !== undefined ? { robust: { kind: o.robust, ...(o.robust === 'trimmed-mean' ? { trim: 1 } : o.robust === 'krum' ? { f: Math.max(0, Math.floor((o.sites - 3) / 2)) } : {}) } } : {}) } : {}),
     dp: o.dp
