@@ -72,8 +72,14 @@ export const HE_CODES = [
 /** A code of homomorphic summation (`docs/he.md`). */
 export type HeCode = (typeof HE_CODES)[number];
 
+export const AUDIT_CODES = [
+  'AUDIT_ERR_BAD_RANGE', 'AUDIT_ERR_BAD_RECORD',
+] as const;
+/** A code of the audit transcript (`protocols/transcript-v1/spec.md`). */
+export type AuditCode = (typeof AUDIT_CODES)[number];
+
 /** Every code a {@link TallyError} can carry. */
-export type TallyCode = SecAggCode | DpCode | CryptoCode | WireCode | NetCode | ConsortiumCode | TrainCode | FlCode | HeCode | 'INTERNAL_ERROR';
+export type TallyCode = SecAggCode | DpCode | CryptoCode | WireCode | NetCode | ConsortiumCode | TrainCode | FlCode | HeCode | AuditCode | 'INTERNAL_ERROR';
 
 /**
  * The error hierarchy of tally. Every failure that a caller may need to act on
