@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TallyError } from '../../src/errors.js';
+import { createHash } from 'node:crypto';
+import { heParams, paramsDigest } from '../../src/he/params.js';
 import { ciphertextBytes } from '../../src/he/sum.js';
 import { HE_DROP_PHASE, simulateHe, type HeDropPoint } from '../../src/he/simulate.js';
 
@@ -101,6 +103,21 @@ describe('he: tally simulate --aggregator he', () => {
     expect(he.status, he.stderr).to.equal(holderDropped ? 3 : 0);
     expect(h.dropped.map((d: { index: number }) => d.index)).to.deep.equal(s.dropped.filter((d: { code: string }) => d.code === 'SILENT').map((d: { index: number }) => d.index).sort((a: number, b: number) => a - b));
     if (!holderDropped) expect(h.survivors).to.deep.equal(s.survivors);
+  });
+
+  it('protocols/he-sum-v1/spec.md §2: the examples of the set choice and the digest text', () => {
+    const examples: [number, number, string, bigint, number][] = [
+      [20, 32, 'bgv-4096-q60', 274877816833n, 38], [100, 24, 'bgv-4096-q60', 4294828033n, 32],
+      [1000, 32, 'bgv-4096-q60', 8796092858369n, 43], [2000, 32, 'bgv-8192-q120', 17592186028033n, 44],
+    ];
+    for (const [n, b, set, t, tBits] of examples) {
+      const p = heParams(n, b);
+      expect([p.set, p.plainModulus, p.plainModulusBits], `${n}, ${b}`).to.deep.equal([set, t, tBits]);
+      const text = `tally/he-sum-v1/params|bgv|${p.polyModulusDegree}|${p.coeffModulus.join(',')}|${t}|128|${n}|${b}`;
+      expect(Buffer.from(paramsDigest(p)).toString('hex')).to.equal(createHash('sha256').update(text).digest('hex').slice(0, 32));
+    }
+    expect(heParams(20, 32).coeffModulus).to.deep.equal([1152921504606830593n]);
+    expect([ciphertextBytes(heParams(20, 32), 'site'), ciphertextBytes(heParams(20, 32), 'sum')]).to.deep.equal([32962, 65649]);
   });
 
   it('usage errors: he+masks is not built, secagg-only options, an unknown set', () => {
