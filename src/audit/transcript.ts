@@ -1,0 +1,361 @@
+/**
+ * The audit transcript of transcript-v1 (`protocols/transcript-v1/spec.md`):
+ * an append-only list of JSON-lines records, each line the canonical JSON of
+ * one record and each line's UTF-8 bytes one leaf of an RFC 6962 Merkle tree
+ * (`merkle.ts`). A `checkpoint` record signs the tree of every record before
+ * it with the coordinator's Ed25519 key. {@link auditListener} writes a
+ * secagg-v1 session's records from the driver's listener events (the audit
+ * feed): digests and lengths of messages, never their bytes.
+ * {@link verifyTranscript} recomputes every checkpoint's root, checks its
+ * signature, each record's format and the session invariants it can.
+ */
+import { createHash } from 'node:crypto';
+import { ValidationError } from '../errors.js';
+import { nativeProvider } from '../crypto/native.js';
+import type { CryptoProvider } from '../crypto/types.js';
+import { configHash, type SessionConfig } from '../secagg/config.js';
+import type { ServerOutcome, SessionListener } from '../secagg/driver.js';
+import { leafHash, rootOf, inclusionProof, consistencyProof } from './merkle.js';
+
+/** JSON with sorted keys and no spaces (the same encoding as `consortiumHash` and `jobHash`). */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** The record kinds of transcript-v1. */
+export const RECORD_KINDS = ['config', 'session-start', 'round', 'message', 'rejected', 'outcome', 'dp-event', 'checkpoint'] as const;
+export type RecordKind = (typeof RECORD_KINDS)[number];
+
+/** One parsed record: `kind`, `seq` (its index in the transcript) and the kind's fields. */
+export type TranscriptRecord = { readonly kind: RecordKind; readonly seq: number } & Readonly<Record<string, unknown>>;
+
+const enc = new TextEncoder();
+/** Domain-separation label of a checkpoint signature. */
+export const CHECKPOINT_LABEL = 'tally/transcript-v1/checkpoint';
+
+/** The bytes a checkpoint signs: label || 0x00 || size (8 bytes, big-endian) || root (32 bytes). */
+export function checkpointSignedBytes(size: number, root: Uint8Array): Uint8Array {
+  const label = enc.encode(CHECKPOINT_LABEL);
+  const out = new Uint8Array(label.length + 1 + 8 + root.length);
+  out.set(label, 0);
+  new DataView(out.buffer).setBigUint64(label.length + 1, BigInt(size));
+  out.set(root, label.length + 9);
+  return out;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Values a record may hold: plain JSON (finite numbers, strings, booleans, null, arrays, plain objects). */
+function checkJson(v: unknown, where: string): void {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new ValidationError('AUDIT_ERR_BAD_RECORD', `${where} is not a finite number`);
+    return;
+  }
+  if (Array.isArray(v)) { v.forEach((x, i) => checkJson(x, `${where}[${i}]`)); return; }
+  if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const [k, x] of Object.entries(v as object)) checkJson(x, `${where}.${k}`);
+    return;
+  }
+  throw new ValidationError('AUDIT_ERR_BAD_RECORD', `${where} is not plain JSON (${typeof v})`);
+}
+
+export interface TranscriptOptions {
+  /** The coordinator's Ed25519 seed (32 bytes): it signs every checkpoint. */
+  readonly signingSeed: Uint8Array;
+  /** Signs and hashes; default the native provider. */
+  readonly provider?: CryptoProvider;
+}
+
+/** An append-only transcript held in memory: `lines` is what a JSON-lines file holds. */
+export class Transcript {
+  private readonly out: string[] = [];
+  private readonly leaves: Uint8Array[] = [];
+  private readonly seed: Uint8Array;
+  private readonly provider: CryptoProvider;
+  /** The coordinator's Ed25519 public key, for {@link verifyTranscript}. */
+  readonly publicKey: Uint8Array;
+
+  constructor(o: TranscriptOptions) {
+    if (!(o.signingSeed instanceof Uint8Array) || o.signingSeed.length !== 32) throw new ValidationError('AUDIT_ERR_BAD_RECORD', 'signingSeed must be 32 bytes');
+    this.seed = Uint8Array.from(o.signingSeed);
+    this.provider = o.provider ?? nativeProvider;
+    this.publicKey = this.provider.ed25519PublicKey(this.seed);
+  }
+
+  /** The records so far, one canonical JSON line each (no newline). */
+  get lines(): readonly string[] { return this.out; }
+  /** The number of records (the tree size). */
+  get size(): number { return this.leaves.length; }
+  /** The Merkle root of the first `size` records. */
+  root(size: number = this.leaves.length): Uint8Array { return rootOf(this.leaves, size); }
+  /** The RFC 6962 audit path of record `index` in the tree of the first `size` records. */
+  inclusionProof(index: number, size: number = this.leaves.length): Uint8Array[] { return inclusionProof(this.leaves, index, size); }
+  /** The RFC 6962 consistency proof from the tree of `m` records to that of `n`. */
+  consistencyProof(m: number, n: number = this.leaves.length): Uint8Array[] { return consistencyProof(this.leaves, m, n); }
+  /** The JSON-lines text (each line followed by a newline). */
+  text(): string { return this.out.map((l) => `${l}\n`).join(''); }
+
+  /** Appends one record; returns its line. @throws ValidationError AUDIT_ERR_BAD_RECORD for a field that is not plain JSON. */
+  append(kind: Exclude<RecordKind, 'checkpoint'>, fields: Readonly<Record<string, unknown>>): string {
+    return this.push(kind, fields);
+  }
+
+  private push(kind: RecordKind, fields: Readonly<Record<string, unknown>>): string {
+    if ('kind' in fields || 'seq' in fields) throw new ValidationError('AUDIT_ERR_BAD_RECORD', 'kind and seq are set by the transcript');
+    checkJson(fields, kind);
+    const line = canonicalJson({ ...fields, kind, seq: this.leaves.length });
+    this.out.push(line);
+    this.leaves.push(leafHash(enc.encode(line)));
+    return line;
+  }
+
+  /** A `config` record: the run configuration (plain JSON) and the SHA-256 of its canonical JSON. */
+  config(config: unknown): string {
+    checkJson(config, 'config');
+    return this.push('config', { config, hash: sha256Hex(enc.encode(canonicalJson(config))) });
+  }
+
+  /** A `session-start` record: the session id and its configuration's public shape and hash (no nonce, no keys). */
+  sessionStart(session: string, c: SessionConfig): string {
+    return this.push('session-start', {
+      session, clientIds: [...c.clientIds], threshold: c.threshold, bits: c.bits, dim: c.dim, threat: c.threat, graph: { ...c.graph }, configHash: hex(configHash(this.provider, c)),
+    });
+  }
+
+  /** A `dp-event` record: a DP event (its JSON) and ε after it. */
+  dpEvent(event: unknown, epsilon: number, fields: Readonly<Record<string, unknown>> = {}): string {
+    return this.push('dp-event', { ...fields, event, epsilon });
+  }
+
+  /** A `checkpoint` record: size and root of the tree of every record before it, signed by the coordinator. */
+  checkpoint(): string {
+    const size = this.leaves.length;
+    const root = this.root();
+    const sig = this.provider.ed25519Sign(this.seed, checkpointSignedBytes(size, root));
+    return this.push('checkpoint', { size, root: hex(root), signature: hex(sig) });
+  }
+}
+
+
+/**
+ * A SessionListener that writes the session's records: `session-start` at
+ * once when `config` is given, a `message` record (direction, round, peer,
+ * length, SHA-256) for every message, `rejected`, a `round` record with the
+ * round's participants and drops, then a checkpoint, as each round closes,
+ * and the `outcome` followed by a checkpoint. Anything after the outcome is
+ * followed by a checkpoint of its own. It returns a plain object (the
+ * lockstep network spreads listeners).
+ */
+export function auditListener(t: Transcript, session: string, config?: SessionConfig): SessionListener {
+  if (config !== undefined) t.sessionStart(session, config);
+  const drops = new Map<number, { peer: number; code: string }[]>();
+  let ended = false;
+  const after = (): void => { if (ended) t.checkpoint(); };
+  const takeDrops = (round: number): { peer: number; code: string }[] => {
+    const d = drops.get(round) ?? [];
+    drops.delete(round);
+    return d.sort((a, b) => a.peer - b.peer);
+  };
+  return {
+    message: (e) => {
+      t.append('message', { session, direction: e.direction, round: e.round, peer: e.peer, length: e.bytes.length, sha256: sha256Hex(e.bytes) });
+      after();
+    },
+    rejected: (e) => {
+      t.append('rejected', { session, round: e.round, peer: e.peer ?? null, code: e.code, message: e.message });
+      after();
+    },
+    dropped: (e) => {
+      if (ended) { t.append('round', { session, round: e.round, participants: null, dropped: [{ peer: e.peer, code: e.code }] }); after(); return; }
+      const d = drops.get(e.round) ?? [];
+      d.push({ peer: e.peer, code: e.code });
+      drops.set(e.round, d);
+    },
+    roundClosed: (r) => {
+      const dropped = [...drops.keys()].filter((k) => k <= r.round).sort((a, b) => a - b).flatMap((k) => takeDrops(k).map((d) => ({ ...d, round: k })));
+      t.append('round', { session, round: r.round, participants: [...r.participants], dropped });
+      t.checkpoint();
+    },
+    outcome: (o: ServerOutcome) => {
+      const rest = [...drops.keys()].sort((a, b) => a - b).flatMap((k) => takeDrops(k).map((d) => ({ ...d, round: k })));
+      if (o.kind === 'completed') {
+        const sum = new Uint8Array(o.sum.buffer, o.sum.byteOffset, o.sum.byteLength);
+        t.append('outcome', { session, result: 'completed', survivors: [...o.survivors], sumSha256: sha256Hex(sum), dropped: rest });
+      } else {
+        t.append('outcome', { session, result: 'aborted', code: o.code, message: o.message, round: o.round, dropped: rest });
+      }
+      t.checkpoint();
+      ended = true;
+    },
+  };
+}
+
+/** One check of {@link verifyTranscript}. */
+export interface TranscriptCheck {
+  readonly check: string;
+  readonly ok: boolean;
+  /** The record it is about, when there is one. */
+  readonly seq?: number;
+  readonly reason?: string;
+}
+
+export interface TranscriptVerdict {
+  /** Every check passed. */
+  readonly ok: boolean;
+  readonly checks: readonly TranscriptCheck[];
+}
+
+const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const isHex = (x: unknown, bytes: number): x is string => typeof x === 'string' && x.length === bytes * 2 && /^[0-9a-f]*$/.test(x);
+const isIds = (x: unknown): x is number[] => Array.isArray(x) && x.every(isInt) && x.every((v, i) => i === 0 || v > (x[i - 1] as number));
+const isStr = (x: unknown): x is string => typeof x === 'string';
+
+/** The fields each kind must have (beyond kind and seq), with their test. */
+const FIELDS: Record<RecordKind, Record<string, (x: unknown) => boolean>> = {
+  'config': { config: () => true, hash: (x) => isHex(x, 32) },
+  'session-start': { session: isStr, clientIds: isIds, threshold: isInt, bits: isInt, dim: isInt, threat: (x) => x === 'semi-honest' || x === 'malicious', graph: (x) => x !== null && typeof x === 'object', configHash: (x) => isHex(x, 32) },
+  'round': { session: isStr, round: isInt, participants: (x) => x === null || isIds(x), dropped: Array.isArray },
+  'message': { session: isStr, direction: (x) => x === 'to-server' || x === 'to-client', round: isInt, peer: isInt, length: isInt, sha256: (x) => isHex(x, 32) },
+  'rejected': { session: isStr, round: isInt, peer: (x) => x === null || isInt(x), code: isStr, message: isStr },
+  'outcome': { session: isStr, result: (x) => x === 'completed' || x === 'aborted' },
+  'dp-event': { event: () => true, epsilon: (x) => typeof x === 'number' && x >= 0 },
+  'checkpoint': { size: isInt, root: (x) => isHex(x, 32), signature: (x) => isHex(x, 64) },
+};
+
+/** The optional fields of each kind with a closed field set (`config` and `dp-event` are open: the caller adds fields). */
+const OPTIONAL: Partial<Record<RecordKind, readonly string[]>> = {
+  'session-start': [], 'round': [], 'message': [], 'rejected': [], 'checkpoint': [],
+  'outcome': ['survivors', 'sumSha256', 'code', 'message', 'round', 'dropped'],
+};
+
+/**
+ * Verifies a transcript: every line is a well-formed canonical record whose
+ * `seq` is its index; every checkpoint's size is its own index, its root the
+ * Merkle root of the records before it, and its signature the coordinator's;
+ * the transcript ends with a checkpoint (nothing unsigned); and per session:
+ * it started before its rounds, rounds increase, each round's participants
+ * are in the roster and a subset of the previous round's, and a completed
+ * session has at least `threshold` survivors, each a round-2 participant.
+ * Never throws; each failure is a check with a reason.
+ */
+export function verifyTranscript(input: string | readonly string[], coordinatorPublicKey: Uint8Array, provider: CryptoProvider = nativeProvider): TranscriptVerdict {
+  const lines = typeof input === 'string' ? input.split('\n').filter((l, i, a) => !(l === '' && i === a.length - 1)) : [...input];
+  const checks: TranscriptCheck[] = [];
+  const fail = (check: string, reason: string, seq?: number): void => { checks.push({ check, ok: false, reason, ...(seq !== undefined ? { seq } : {}) }); };
+  const pass = (check: string, seq?: number): void => { checks.push({ check, ok: true, ...(seq !== undefined ? { seq } : {}) }); };
+  const leaves = lines.map((l) => leafHash(enc.encode(l)));
+  const records: (TranscriptRecord | undefined)[] = [];
+
+  // Format.
+  let formatOk = true;
+  lines.forEach((line, i) => {
+    let r: unknown;
+    try { r = JSON.parse(line); } catch { formatOk = false; fail('format', 'not JSON', i); records.push(undefined); return; }
+    const bad = (why: string): void => { formatOk = false; fail('format', why, i); records.push(undefined); };
+    if (r === null || typeof r !== 'object' || Array.isArray(r)) return bad('not a JSON object');
+    const o = r as Record<string, unknown>;
+    if (canonicalJson(o) !== line) return bad('not canonical JSON');
+    if (!RECORD_KINDS.includes(o['kind'] as RecordKind)) return bad(`unknown kind ${JSON.stringify(o['kind'])}`);
+    if (o['seq'] !== i) return bad(`seq ${JSON.stringify(o['seq'])} at line ${i}`);
+    const kind = o['kind'] as RecordKind;
+    for (const [f, test] of Object.entries(FIELDS[kind])) if (!(f in o) || !test(o[f])) return bad(`${kind}: field ${f} missing or malformed`);
+    const allowed = OPTIONAL[kind];
+    if (allowed !== undefined) {
+      const extra = Object.keys(o).filter((f) => f !== 'kind' && f !== 'seq' && !(f in FIELDS[kind]) && !allowed.includes(f));
+      if (extra.length > 0) return bad(`${kind}: unknown fields ${extra.join(',')}`);
+    }
+    records.push(o as TranscriptRecord);
+  });
+  if (formatOk) pass('format');
+
+  // Checkpoints.
+  let last = -1;
+  records.forEach((r, i) => {
+    if (r?.kind !== 'checkpoint') return;
+    last = i;
+    if (r['size'] !== i) { fail('checkpoint-size', `checkpoint at ${i} claims size ${String(r['size'])}`, i); return; }
+    const root = rootOf(leaves, i);
+    if (hex(root) !== r['root']) fail('checkpoint-root', `root ${String(r['root'])} is not the root ${hex(root)} of records 0..${i - 1}`, i);
+    else pass('checkpoint-root', i);
+    const sig = Buffer.from(r['signature'] as string, 'hex');
+    const claimed = Buffer.from(r['root'] as string, 'hex');
+    let good = false;
+    try { good = provider.ed25519Verify(coordinatorPublicKey, checkpointSignedBytes(i, claimed), sig); } catch { good = false; }
+    if (good) pass('checkpoint-signature', i);
+    else fail('checkpoint-signature', 'not signed by the coordinator key', i);
+  });
+  if (lines.length === 0) fail('signed', 'empty transcript');
+  else if (last !== lines.length - 1) fail('signed', `records ${last + 1}..${lines.length - 1} follow the last checkpoint`);
+  else pass('signed');
+
+  // Config hashes.
+  records.forEach((r, i) => {
+    if (r?.kind !== 'config') return;
+    const h = sha256Hex(enc.encode(canonicalJson(r['config'])));
+    if (h !== r['hash']) fail('config-hash', `hash ${String(r['hash'])} is not ${h}`, i); else pass('config-hash', i);
+  });
+
+  // Sessions.
+  interface S { start: TranscriptRecord; roster: Set<number>; lastRound: number; prev: number[] | undefined; ended: boolean; byRound: Map<number, number[]> }
+  const sessions = new Map<string, S>();
+  let invOk = true;
+  const inv = (why: string, seq: number): void => { invOk = false; fail('session', why, seq); };
+  records.forEach((r, i) => {
+    if (r === undefined || r.kind === 'config' || r.kind === 'dp-event' || r.kind === 'checkpoint') return;
+    const sid = r['session'] as string;
+    if (r.kind === 'session-start') {
+      if (sessions.has(sid)) return inv(`session ${sid} starts twice`, i);
+      sessions.set(sid, { start: r, roster: new Set(r['clientIds'] as number[]), lastRound: -1, prev: undefined, ended: false, byRound: new Map() });
+      return;
+    }
+    const s = sessions.get(sid);
+    if (s === undefined) return inv(`${r.kind} of session ${sid} before its session-start`, i);
+    if (r.kind === 'message' || r.kind === 'rejected') {
+      const peer = r['peer'];
+      if (peer !== null && !s.roster.has(peer as number)) inv(`${r.kind}: peer ${String(peer)} is not in the roster`, i);
+      return;
+    }
+    if (r.kind === 'round') {
+      const p = r['participants'] as number[] | null;
+      if (p === null) { if (!s.ended) inv('a round record without participants before the outcome', i); return; }
+      if (s.ended) return inv(`round ${String(r['round'])} after the outcome`, i);
+      const round = r['round'] as number;
+      if (round <= s.lastRound) return inv(`round ${round} after round ${s.lastRound}`, i);
+      if (round !== s.lastRound + 1) inv(`round ${round} follows round ${s.lastRound}`, i);
+      const out = p.filter((x) => !s.roster.has(x));
+      if (out.length > 0) inv(`round ${round}: participants ${out.join(',')} not in the roster`, i);
+      if (s.prev !== undefined) {
+        const prev = new Set(s.prev);
+        const extra = p.filter((x) => !prev.has(x));
+        if (extra.length > 0) inv(`round ${round}: participants ${extra.join(',')} were not in round ${s.lastRound}`, i);
+      }
+      s.lastRound = round;
+      s.prev = p;
+      s.byRound.set(round, p);
+      return;
+    }
+    // outcome
+    if (s.ended) return inv(`session ${sid} has two outcomes`, i);
+    s.ended = true;
+    if (r['result'] === 'completed') {
+      const surv = r['survivors'];
+      if (!isIds(surv) || !isHex(r['sumSha256'], 32)) return inv('completed outcome: survivors or sumSha256 malformed', i);
+      const t = s.start['threshold'] as number;
+      if (surv.length < t) inv(`${surv.length} survivors, below the threshold ${t}`, i);
+      // Survivors are the clients whose masked input (round 2) the sum holds.
+      const masked = new Set(s.byRound.get(2) ?? []);
+      const extra = surv.filter((x) => !masked.has(x));
+      if (extra.length > 0) inv(`survivors ${extra.join(',')} sent no masked input in round 2`, i);
+    } else if (!isStr(r['code']) || !/^[A-Z_]+$/.test(r['code'])) {
+      inv('aborted outcome without an error code', i);
+    }
+  });
+  if (invOk) pass('session');
+  return { ok: checks.every((c) => c.ok), checks };
+}
