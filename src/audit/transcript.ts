@@ -356,6 +356,7 @@ export function verifyTranscript(input: string | readonly string[], coordinatorP
       inv('aborted outcome without an error code', i);
     }
   });
+  for (const [sid, s] of sessions) if (!s.ended) inv(`session ${sid} has no outcome (truncated, or still running)`, s.start.seq);
   if (invOk) pass('session');
   return { ok: checks.every((c) => c.ok), checks };
 }

@@ -182,6 +182,18 @@ describe('audit/transcript: a signed, Merkle-hashed transcript of a secagg-v1 se
       bad([...lines, tail], 'appended, unsigned');
     });
 
+    it('a transcript cut after any checkpoint inside the session', () => {
+      const end = lines.findIndex((l) => JSON.parse(l).kind === 'outcome');
+      let cuts = 0;
+      lines.forEach((l, i) => {
+        if (i >= end || JSON.parse(l).kind !== 'checkpoint') return;
+        const f = bad(lines.slice(0, i + 1), `cut after ${i}`);
+        expect(f.some((s) => s.includes('has no outcome'))).to.equal(true);
+        cuts++;
+      });
+      expect(cuts).to.be.greaterThanOrEqual(5);
+    });
+
     it('a forged or changed checkpoint signature, a changed root, another key', () => {
       const cps = lines.map((l, i) => [i, JSON.parse(l)] as const).filter(([, x]) => x.kind === 'checkpoint');
       const other = new Transcript({ signingSeed: new Uint8Array(32).fill(9) });
