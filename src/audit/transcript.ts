@@ -16,15 +16,9 @@ import type { CryptoProvider } from '../crypto/types.js';
 import { configHash, type SessionConfig } from '../secagg/config.js';
 import type { ServerOutcome, SessionListener } from '../secagg/driver.js';
 import { leafHash, rootOf, inclusionProof, consistencyProof } from './merkle.js';
+import { canonicalJson } from '../canonical-json.js';
 
-/** JSON with sorted keys and no spaces (the same encoding as `consortiumHash` and `jobHash`). */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
+export { canonicalJson };
 
 /** The record kinds of transcript-v1. */
 export const RECORD_KINDS = ['config', 'session-start', 'round', 'message', 'rejected', 'outcome', 'dp-event', 'checkpoint'] as const;

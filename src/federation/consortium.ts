@@ -17,6 +17,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { fromHex, toHex } from '../crypto/_validate.js';
 import { isLowOrderEd25519, isNonCanonicalEd25519 } from '../crypto/lowOrder.js';
 import { nativeProvider } from '../crypto/native.js';
+import { canonicalJson } from '../canonical-json.js';
 import { TallyError, ValidationError } from '../errors.js';
 import { checkConfigShape, type GraphSpec, type SessionConfig } from '../secagg/config.js';
 import { chooseSessionParams, thresholdRange, validateThreshold, type Threat } from '../secagg/params.js';
@@ -321,14 +322,6 @@ export function loadConsortium(file: string): Consortium {
   return parseConsortium(json, dirname(path), path);
 }
 
-/** JSON with sorted keys and no spaces. */
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
 
 /** {@link Consortium.hash} of a configuration. */
 export function consortiumHash(c: ConsortiumConfig): Uint8Array {

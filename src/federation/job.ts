@@ -26,6 +26,7 @@
  * `tally.task` = JSON {v, job, round, purpose}; see {@link encodeTask}.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../canonical-json.js';
 import { TallyError, ValidationError } from '../errors.js';
 import { planRound, type PlannedEncodeParams, type RoundPlan } from '../dp/plan.js';
 import type { DistributedEvent } from '../dp/events.js';
@@ -278,12 +279,7 @@ export function jobJson(j: FineTuneJob): Record<string, unknown> {
 
 /** SHA-256 (hex) of the job's canonical JSON, with the cohort: a task names the job it belongs to. */
 export function jobHash(j: FineTuneJob): string {
-  const canon = (v: unknown): string => {
-    if (Array.isArray(v)) return `[${v.map(canon).join(',')}]`;
-    if (v !== null && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canon((v as Record<string, unknown>)[k])}`).join(',')}}`;
-    return JSON.stringify(v);
-  };
-  return createHash('sha256').update(canon({ ...jobJson(j), sites: j.sites, threshold: j.threshold })).digest('hex');
+  return createHash('sha256').update(canonicalJson({ ...jobJson(j), sites: j.sites, threshold: j.threshold })).digest('hex');
 }
 
 /** The scale of a noiseless encoding: n inputs of L2 norm ≤ C, rounded, never wrap at b bits. */
