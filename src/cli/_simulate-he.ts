@@ -11,7 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { checkOutPath, isInt, numberOption, usageError, UsageError } from './_args.js';
-import { chooseDrops, loadInputs, type Values } from './simulate.js';
+import { chooseDrops, inputShape, type Values } from './simulate.js';
 import { systemRng } from '../crypto/rng.js';
 import { toHex } from '../crypto/_validate.js';
 import { TallyError } from '../errors.js';
@@ -44,13 +44,7 @@ function plan(values: Values): HePlan {
   if (!['auto', 'bgv-4096-q60', 'bgv-8192-q120'].includes(setName)) throw new UsageError(`--he-set expected auto|bgv-4096-q60|bgv-8192-q120, got '${setName}'`);
   if (values.seed !== undefined && values.seed.length === 0) throw new UsageError('--seed expected a non-empty string');
   if (values.out !== undefined) checkOutPath(values.out);
-  const file = values.inputs === undefined ? undefined : loadInputs(values.inputs);
-  const n = values.clients === undefined && file ? file.inputs.length : n0;
-  const dim = values.dim === undefined && file ? file.inputs[0]!.length : dim0;
-  const bits = values.bits === undefined && file ? file.bits : bits0;
-  if (file && (file.inputs.length !== n || file.inputs[0]!.length !== dim || file.bits !== bits)) {
-    throw new UsageError(`--inputs holds ${file.inputs.length} rows of ${file.inputs[0]!.length} at ${file.bits} bits, which contradicts --clients/--dim/--bits`);
-  }
+  const { file, n, dim, bits } = inputShape(values, n0, dim0, bits0);
   const threshold = numberOption(values.threshold, 'threshold', Math.floor(n / 2) + 1, isInt(2, n),
     `an integer in [2, ${n}]: the fewest ciphertexts the coordinator finishes a sum with`);
   return {

@@ -69,6 +69,22 @@ one process and checks the result against the plaintext sum.
 Exit status: 0 done, 1 the self-check failed, 2 bad usage, 3 the session aborted.
 `;
 
+/**
+ * The session's shape: --clients, --dim and --bits, or those of the --inputs
+ * file when not given (the values already read with their defaults are
+ * n0, dim0, bits0); a file that contradicts a given option is refused.
+ */
+export function inputShape(values: Values, n0: number, dim0: number, bits0: number): { file: ReturnType<typeof loadInputs> | undefined; n: number; dim: number; bits: number } {
+  const file = values.inputs === undefined ? undefined : loadInputs(values.inputs);
+  const n = values.clients === undefined && file ? file.inputs.length : n0;
+  const dim = values.dim === undefined && file ? file.inputs[0]!.length : dim0;
+  const bits = values.bits === undefined && file ? file.bits : bits0;
+  if (file && (file.inputs.length !== n || file.inputs[0]!.length !== dim || file.bits !== bits)) {
+    throw new UsageError(`--inputs holds ${file.inputs.length} rows of ${file.inputs[0]!.length} at ${file.bits} bits, which contradicts --clients/--dim/--bits`);
+  }
+  return { file, n, dim, bits };
+}
+
 /** A mistake in the command line: one line to the user, exit 2. */
 const STRING_OPTIONS = ['clients', 'dim', 'bits', 'dropout', 'drop-at', 'threat', 'graph', 'neighbors', 'threshold', 'corrupt', 'seed', 'inputs', 'out', 'provider', 'threads', 'aggregator', 'he-set'] as const;
 
@@ -152,15 +168,8 @@ function plan(values: Values): Plan {
   const threads = values.threads === 'auto' ? 'auto' : numberOption(values.threads, 'threads', 0, isInt(1, 64), "'auto' or an integer in [1, 64]") || 'auto';
   if (values.seed !== undefined && values.seed.length === 0) throw new UsageError('--seed expected a non-empty string');
   if (values.out !== undefined) checkOutPath(values.out);
-  const file = values.inputs === undefined ? undefined : loadInputs(values.inputs);
-
   // Combinations.
-  const n = values.clients === undefined && file ? file.inputs.length : n0;
-  const dim = values.dim === undefined && file ? file.inputs[0]!.length : dim0;
-  const bits = values.bits === undefined && file ? file.bits : bits0;
-  if (file && (file.inputs.length !== n || file.inputs[0]!.length !== dim || file.bits !== bits)) {
-    throw new UsageError(`--inputs holds ${file.inputs.length} rows of ${file.inputs[0]!.length} at ${file.bits} bits, which contradicts --clients/--dim/--bits`);
-  }
+  const { file, n, dim, bits } = inputShape(values, n0, dim0, bits0);
   if (n < minClients) {
     throw new UsageError(`--clients ${n} is too few: each client's secrets are shared among its k neighbours with a threshold 2 ≤ t ≤ k` +
       (threat === 'malicious' ? ' and t > 2(k+1)/3 against a malicious server, which needs k ≥ 3, so at least 4 clients' : ', which needs k ≥ 2, so at least 3 clients'));
