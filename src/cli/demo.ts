@@ -160,7 +160,9 @@ export async function run(argv: string[]): Promise<number> {
   const base = loadCheckpoint(modelDir);
   const threshold = Math.floor(o.sites / 2) + 1;
   const part = demoPartition(o.sites, base.config.n_positions, 24);
-  const examples = o.byExamples ? Array.from({ length: o.sites }, (_, i) => part.data(i).train.length) : [];
+  // Each site's windows, cut once: the learners train on them in one process, and --weights examples counts them.
+  const siteData = o.inProcess || o.byExamples ? Array.from({ length: o.sites }, (_, i) => part.data(i)) : [];
+  const examples = o.byExamples ? siteData.map((d) => d.train.length) : [];
 
   // The budget: by default, what the planned rounds spend (rounded up), so that every round runs and none more.
   let epsilon = o.epsilon ?? 1;
@@ -192,7 +194,7 @@ export async function run(argv: string[]): Promise<number> {
     let plain: import('../federation/rounds.js').PlainCollect | undefined;
     if (o.inProcess) {
       for (let i = 0; i < o.sites; i++) {
-        const d = part.data(i);
+        const d = siteData[i]!;
         learners.push(new Learner({
           job, base: { config: base.config, weights: base.tensors }, train: d.train, heldOut: d.heldOut, seed: `site-${i + 1}`, siteIndex: i,
           onStep: (s) => progress.step(i, s.round, s.step, s.loss),

@@ -39,7 +39,7 @@ import type { GraphSpec } from '../secagg/config.js';
 import { LockstepNetwork } from '../secagg/lockstep.js';
 import { encodeSafetensors, parseSafetensors } from '../training/safetensors.js';
 import type { Gpt2Model } from '../training/gpt2.js';
-import { encodeTask, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, siteWeight, type FineTuneJob, type Purpose, type SessionPlan } from './job.js';
+import { encodeTask, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, siteWeight, trainableSize, type FineTuneJob, type Purpose, type SessionPlan } from './job.js';
 import { adapterShapes, jobModel } from './learner.js';
 import { perRankWeights, rescaleByRank } from './hetlora.js';
 import { robustAggregate } from './robust.js';
@@ -126,7 +126,8 @@ export class FineTuneServer {
     this.jobId = jobHash(o.job);
     this.shapes = adapterShapes(o.model);
     this.trainableNames = o.model.trainableNames();
-    this.trainable = o.model.trainable().reduce((n, v) => n + v.size, 0);
+    // The one count of a delta's length (job.ts), as the sites and consortium init derive it.
+    this.trainable = trainableSize(o.model.shape, o.job);
     this.adapter = o.model.adapterWeights();
     if (o.job.strategy.kind === 'scaffold') this.control = new Float32Array(this.trainable);
     this.ledger = new PrivacyLedger({ ...(o.job.dp.budget !== undefined ? { budget: o.job.dp.budget } : {}), accountant: o.accountant ?? 'rdp' });
