@@ -17,11 +17,14 @@ import { configHash, type SessionConfig } from '../secagg/config.js';
 import type { ServerOutcome, SessionListener } from '../secagg/driver.js';
 import { leafHash, rootOf, inclusionProof, consistencyProof } from './merkle.js';
 import { canonicalJson } from '../canonical-json.js';
+import { decodeClientMessage } from '../secagg/codec.js';
 
 export { canonicalJson };
 
 /** The record kinds of transcript-v1. */
-export const RECORD_KINDS = ['config', 'session-start', 'round', 'message', 'rejected', 'outcome', 'dp-event', 'checkpoint'] as const;
+export const RECORD_KINDS = [
+  'run', 'config', 'session-start', 'round', 'message', 'rejected', 'reveal', 'outcome', 'site-result', 'fl-session', 'dp-event', 'witness', 'checkpoint',
+] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
 /** One parsed record: `kind`, `seq` (its index in the transcript) and the kind's fields. */
@@ -31,9 +34,12 @@ const enc = new TextEncoder();
 /** Domain-separation label of a checkpoint signature. */
 export const CHECKPOINT_LABEL = 'tally/transcript-v1/checkpoint';
 
+/** Domain-separation label of a site's countersignature of a coordinator checkpoint. */
+export const WITNESS_LABEL = 'tally/transcript-v1/witness';
+
 /** The bytes a checkpoint signs: label || 0x00 || size (8 bytes, big-endian) || root (32 bytes). */
-export function checkpointSignedBytes(size: number, root: Uint8Array): Uint8Array {
-  const label = enc.encode(CHECKPOINT_LABEL);
+export function checkpointSignedBytes(size: number, root: Uint8Array, label_: string = CHECKPOINT_LABEL): Uint8Array {
+  const label = enc.encode(label_);
   const out = new Uint8Array(label.length + 1 + 8 + root.length);
   out.set(label, 0);
   new DataView(out.buffer).setBigUint64(label.length + 1, BigInt(size));
@@ -64,7 +70,12 @@ export interface TranscriptOptions {
   readonly signingSeed: Uint8Array;
   /** Signs and hashes; default the native provider. */
   readonly provider?: CryptoProvider;
+  /** Called with each record's line as it is appended (a bundle writes it to its file at once). */
+  readonly sink?: (line: string) => void;
 }
+
+/** The software that wrote a log (the `run` record). */
+export interface SoftwareInfo { readonly name: string; readonly version: string; readonly node: string }
 
 /** An append-only transcript held in memory: `lines` is what a JSON-lines file holds. */
 export class Transcript {
@@ -72,13 +83,15 @@ export class Transcript {
   private readonly leaves: Uint8Array[] = [];
   private readonly seed: Uint8Array;
   private readonly provider: CryptoProvider;
-  /** The coordinator's Ed25519 public key, for {@link verifyTranscript}. */
+  private readonly sink: ((line: string) => void) | undefined;
+  /** The signer's Ed25519 public key (the coordinator's, or a site's for its own log), for {@link verifyTranscript}. */
   readonly publicKey: Uint8Array;
 
   constructor(o: TranscriptOptions) {
     if (!(o.signingSeed instanceof Uint8Array) || o.signingSeed.length !== 32) throw new ValidationError('AUDIT_ERR_BAD_RECORD', 'signingSeed must be 32 bytes');
     this.seed = Uint8Array.from(o.signingSeed);
     this.provider = o.provider ?? nativeProvider;
+    this.sink = o.sink;
     this.publicKey = this.provider.ed25519PublicKey(this.seed);
   }
 
@@ -106,7 +119,21 @@ export class Transcript {
     const line = canonicalJson({ ...fields, kind, seq: this.leaves.length });
     this.out.push(line);
     this.leaves.push(leafHash(enc.encode(line)));
+    this.sink?.(line);
     return line;
+  }
+
+  /**
+   * The `run` record, a log's first: the run id (16 random bytes, hex), the
+   * writer's role (and site id), the key that signs the log's checkpoints,
+   * the software, and for the coordinator the policy a verifier holds the run
+   * to (the fewest sites any sum may hold, the DP budget).
+   */
+  run(o: { run: string; role: 'coordinator' | 'site'; site?: string; software: SoftwareInfo; policy?: AuditPolicy }): string {
+    return this.push('run', {
+      run: o.run, role: o.role, signer: hex(this.publicKey), software: { ...o.software },
+      ...(o.site !== undefined ? { site: o.site } : {}), ...(o.policy !== undefined ? { policy: { ...o.policy } } : {}),
+    });
   }
 
   /** A `config` record: the run configuration (plain JSON) and the SHA-256 of its canonical JSON. */
@@ -134,6 +161,54 @@ export class Transcript {
     const sig = this.provider.ed25519Sign(this.seed, checkpointSignedBytes(size, root));
     return this.push('checkpoint', { size, root: hex(root), signature: hex(sig) });
   }
+
+  /** The latest checkpoint (size, root, signature), or undefined before the first. */
+  lastCheckpoint(): CheckpointRef | undefined {
+    for (let i = this.out.length - 1; i >= 0; i--) {
+      const r = JSON.parse(this.out[i]!) as Record<string, unknown>;
+      if (r['kind'] === 'checkpoint') {
+        return { size: r['size'] as number, root: Buffer.from(r['root'] as string, 'hex'), signature: Buffer.from(r['signature'] as string, 'hex') };
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * A `witness` record (a site's log): the coordinator's checkpoint as the
+   * site received it, and the site's countersignature of the same size and
+   * root under {@link WITNESS_LABEL}. The caller has checked the
+   * coordinator's signature.
+   */
+  witness(c: CheckpointRef): string {
+    const cosig = this.provider.ed25519Sign(this.seed, checkpointSignedBytes(c.size, c.root, WITNESS_LABEL));
+    return this.push('witness', { size: c.size, root: hex(c.root), signature: hex(c.signature), cosignature: hex(cosig) });
+  }
+}
+
+/** A signed checkpoint as it travels (wire-v1 result and abort carry the coordinator's latest). */
+export interface CheckpointRef {
+  readonly size: number;
+  readonly root: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** The policy of a run, in the coordinator's `run` record. */
+export interface AuditPolicy {
+  /** The fewest sites any released sum may hold (the threshold t). */
+  readonly minSurvivors: number;
+  /** The DP budget, or null without DP. */
+  readonly budget: { readonly epsilon: number; readonly delta: number } | null;
+  /** The accountant ε is computed with. */
+  readonly accountant?: 'rdp' | 'pld';
+}
+
+/** Verifies a checkpoint's signature (coordinator: {@link CHECKPOINT_LABEL}; a site's countersignature: {@link WITNESS_LABEL}). */
+export function verifyCheckpointSignature(publicKey: Uint8Array, c: CheckpointRef, label: string = CHECKPOINT_LABEL, provider: CryptoProvider = nativeProvider): boolean {
+  try {
+    return c.root.length === 32 && c.signature.length === 64 && provider.ed25519Verify(publicKey, checkpointSignedBytes(c.size, c.root, label), c.signature);
+  } catch {
+    return false;
+  }
 }
 
 
@@ -159,6 +234,7 @@ export function auditListener(t: Transcript, session: string, config?: SessionCo
   return {
     message: (e) => {
       t.append('message', { session, direction: e.direction, round: e.round, peer: e.peer, length: e.bytes.length, sha256: sha256Hex(e.bytes) });
+      if (e.direction === 'to-server' && e.round === 4) reveal(t, session, e.bytes, config);
       after();
     },
     rejected: (e) => {
@@ -190,6 +266,19 @@ export function auditListener(t: Transcript, session: string, config?: SessionCo
   };
 }
 
+/**
+ * A `reveal` record from an unmasking message (R4): which peers' self-mask
+ * shares and which peers' key shares its sender revealed, by id only (the
+ * shares are not written). A message that does not decode is left to the
+ * session's `rejected` record.
+ */
+function reveal(t: Transcript, session: string, bytes: Uint8Array, config?: SessionConfig): void {
+  let m;
+  try { m = decodeClientMessage(bytes, config); } catch { return; }
+  if (m.type !== 'unmask') return;
+  t.append('reveal', { session, peer: m.id, selfShares: m.selfShares.map((s) => s.of), keyShares: m.keyShares.map((s) => s.of) });
+}
+
 /** One check of {@link verifyTranscript}. */
 export interface TranscriptCheck {
   readonly check: string;
@@ -211,7 +300,14 @@ const isIds = (x: unknown): x is number[] => Array.isArray(x) && x.every(isInt) 
 const isStr = (x: unknown): x is string => typeof x === 'string';
 
 /** The fields each kind must have (beyond kind and seq), with their test. */
+const isObj = (x: unknown): boolean => x !== null && typeof x === 'object' && !Array.isArray(x);
+const isIdList = (x: unknown): x is number[] => Array.isArray(x) && x.every(isInt);
 const FIELDS: Record<RecordKind, Record<string, (x: unknown) => boolean>> = {
+  'run': { run: (x) => isHex(x, 16), role: (x) => x === 'coordinator' || x === 'site', signer: (x) => isHex(x, 32), software: (x) => isObj(x) && isStr((x as Record<string, unknown>)['version']) },
+  'reveal': { session: isStr, peer: isInt, selfShares: isIdList, keyShares: isIdList },
+  'site-result': { session: isStr, result: (x) => x === 'completed' || x === 'aborted' },
+  'fl-session': { round: isInt, attempt: isInt, session: isStr, purpose: (x) => x === 'train' || x === 'eval', result: (x) => x === 'completed' || x === 'aborted', charged: (x) => typeof x === 'boolean' },
+  'witness': { size: isInt, root: (x) => isHex(x, 32), signature: (x) => isHex(x, 64), cosignature: (x) => isHex(x, 64) },
   'config': { config: () => true, hash: (x) => isHex(x, 32) },
   'session-start': { session: isStr, clientIds: isIds, threshold: isInt, bits: isInt, dim: isInt, threat: (x) => x === 'semi-honest' || x === 'malicious', graph: (x) => x !== null && typeof x === 'object', configHash: (x) => isHex(x, 32) },
   'round': { session: isStr, round: isInt, participants: (x) => x === null || isIds(x), dropped: Array.isArray },
@@ -224,8 +320,11 @@ const FIELDS: Record<RecordKind, Record<string, (x: unknown) => boolean>> = {
 
 /** The optional fields of each kind with a closed field set (`config` and `dp-event` are open: the caller adds fields). */
 const OPTIONAL: Partial<Record<RecordKind, readonly string[]>> = {
-  'session-start': [], 'round': [], 'message': [], 'rejected': [], 'checkpoint': [],
+  'session-start': [], 'round': [], 'message': [], 'rejected': [], 'checkpoint': [], 'reveal': [], 'witness': [],
   'outcome': ['survivors', 'sumSha256', 'code', 'message', 'round', 'dropped'],
+  'run': ['site', 'policy'],
+  'site-result': ['survivors', 'dropped', 'sumSha256', 'code', 'message'],
+  'fl-session': ['code', 'metrics', 'survivors'],
 };
 
 /**
@@ -296,16 +395,16 @@ export function verifyTranscript(input: string | readonly string[], coordinatorP
   });
 
   // Sessions.
-  interface S { start: TranscriptRecord; roster: Set<number>; lastRound: number; prev: number[] | undefined; ended: boolean; byRound: Map<number, number[]> }
+  interface S { start: TranscriptRecord; roster: Set<number>; lastRound: number; prev: number[] | undefined; ended: boolean; byRound: Map<number, number[]>; revealed: Map<number, { self: Set<number>; key: Set<number> }> }
   const sessions = new Map<string, S>();
   let invOk = true;
   const inv = (why: string, seq: number): void => { invOk = false; fail('session', why, seq); };
   records.forEach((r, i) => {
-    if (r === undefined || r.kind === 'config' || r.kind === 'dp-event' || r.kind === 'checkpoint') return;
+    if (r === undefined || r.kind === 'config' || r.kind === 'dp-event' || r.kind === 'checkpoint' || r.kind === 'run' || r.kind === 'witness' || r.kind === 'fl-session') return;
     const sid = r['session'] as string;
     if (r.kind === 'session-start') {
       if (sessions.has(sid)) return inv(`session ${sid} starts twice`, i);
-      sessions.set(sid, { start: r, roster: new Set(r['clientIds'] as number[]), lastRound: -1, prev: undefined, ended: false, byRound: new Map() });
+      sessions.set(sid, { start: r, roster: new Set(r['clientIds'] as number[]), lastRound: -1, prev: undefined, ended: false, byRound: new Map(), revealed: new Map() });
       return;
     }
     const s = sessions.get(sid);
@@ -315,6 +414,19 @@ export function verifyTranscript(input: string | readonly string[], coordinatorP
       if (peer !== null && !s.roster.has(peer as number)) inv(`${r.kind}: peer ${String(peer)} is not in the roster`, i);
       return;
     }
+    if (r.kind === 'reveal') {
+      // Bonawitz et al. 2017 §4: an honest client never reveals both the self-mask share and the key share of one peer.
+      const peer = r['peer'] as number;
+      if (!s.roster.has(peer)) return inv(`reveal: peer ${peer} is not in the roster`, i);
+      const seen = s.revealed.get(peer) ?? { self: new Set<number>(), key: new Set<number>() };
+      for (const v of r['selfShares'] as number[]) seen.self.add(v);
+      for (const v of r['keyShares'] as number[]) seen.key.add(v);
+      s.revealed.set(peer, seen);
+      const both = [...seen.self].filter((v) => seen.key.has(v));
+      if (both.length > 0) inv(`reveal: client ${peer} revealed both the self-mask and the key share of ${both.join(',')}`, i);
+      return;
+    }
+    if (r.kind === 'site-result') { s.ended = true; return; }
     if (r.kind === 'round') {
       const p = r['participants'] as number[] | null;
       if (p === null) { if (!s.ended) inv('a round record without participants before the outcome', i); return; }
