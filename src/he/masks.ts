@@ -1,0 +1,195 @@
+/**
+ * Pairwise and self masks reduced mod the plain modulus t (he-sum-v1 §8.2),
+ * for the `he+masks` mode: a site adds the secagg-v1 masks of Bonawitz et
+ * al. (CCS 2017, §4, Fig. 4 round 2) to its input **inside** the plaintext,
+ * so the masks must live mod t (a prime, for batching), not mod 2^b.
+ *
+ * Mask entry i of a 16-byte key k, mod t: read the AES-128-CTR keystream of
+ * k (initial counter block 0, the keystream of secagg-v1's `expandMask`) as
+ * little-endian uint32 words w[0], w[1], …, and take
+ *
+ *     mask_t(k)[i] = (w[4i] + w[4i+1]·2^32 + w[4i+2]·2^64 + w[4i+3]·2^96) mod t,
+ *
+ * 128 keystream bits per entry, so an entry is within t/2^128 ≤ 2^-76 of
+ * uniform mod t (t < 2^52 here) in statistical distance.
+ *
+ * Computation. Σ ±(v_k mod t) ≡ Σ ±v_k (mod t), so a sum of masks need not
+ * reduce each mask: {@link ModTAccumulator} adds the keystream words of every
+ * term into four float64 lanes per entry (exact: |lane| ≤ terms·2^32 < 2^53
+ * for at most 2^20 terms), and reduces each entry once at the end: a carry
+ * pass makes the lanes 32-bit words plus a small signed top, then Horner in
+ * 16-bit steps, each step an exact (r·2^16 + h) mod t in doubles
+ * ({@link mulAddMod16}). Exact integer arithmetic throughout; checked against
+ * a BigInt reference in test/he/masks.test.ts.
+ * @module
+ */
+import { ValidationError } from '../errors.js';
+import { counterBlockAt, type MaskTerm } from '../crypto/mask.js';
+import type { CryptoProvider } from '../crypto/types.js';
+
+/** The largest plain modulus the double-precision reduction handles exactly (exclusive). */
+export const MASK_T_LIMIT = 2 ** 52;
+/** The most terms (masks and the input) one accumulator adds: keeps every lane below 2^53. */
+export const MASK_MAX_TERMS = 2 ** 20;
+
+const TWO16 = 65536;
+const TWO26 = 67108864;
+const TWO32 = 4294967296;
+/** Entries expanded per keystream chunk (16 bytes each). */
+const CHUNK_ENTRIES = 4096;
+
+function checkModulus(t: bigint | number): number {
+  const tn = Number(t);
+  if (!Number.isSafeInteger(tn) || tn < 2 || tn >= MASK_T_LIMIT || BigInt(tn) !== BigInt(t)) {
+    throw new ValidationError('HE_ERR_BAD_PARAMS', `masks mod t need 2 ≤ t < 2^52, got ${String(t)}`);
+  }
+  return tn;
+}
+
+/**
+ * (r·2^16 + h) mod t, exactly, for 0 ≤ r < t < 2^52 and 0 ≤ h < 2^16.
+ *
+ * q = ⌊(r·2^16 + h)/t⌋ is estimated in floating point (off by at most one:
+ * the quotient is below 2^17 and the estimate's relative error ~2^-52), then
+ * the remainder r·2^16 + h − q·t is computed exactly by splitting r and t at
+ * 2^26: every partial product is below 2^44, and the remainder itself,
+ * within (−t, 2t), below 2^53. One correction puts it in [0, t).
+ */
+export function mulAddMod16(r: number, h: number, t: number, tH: number, tL: number): number {
+  const q = Math.floor((r * TWO16 + h) / t);
+  const rH = Math.floor(r / TWO26);
+  const rL = r - rH * TWO26;
+  let rem = (rH * TWO16 - q * tH) * TWO26 + (rL * TWO16 - q * tL + h);
+  while (rem < 0) rem += t;
+  while (rem >= t) rem -= t;
+  return rem;
+}
+
+/**
+ * The value a0 + a1·2^32 + a2·2^64 + a3·2^96 mod t, for integer lanes
+ * |a_j| ≤ 2^52 (exact doubles), as a number in [0, t).
+ */
+export function reduceLanes(a0: number, a1: number, a2: number, a3: number, t: number, tH: number, tL: number): number {
+  // Carry pass: w_j in [0, 2^32), top the signed carry out of lane 3 (|top| ≤ 2^21).
+  let c = Math.floor(a0 / TWO32);
+  const w0 = a0 - c * TWO32;
+  a1 += c; c = Math.floor(a1 / TWO32);
+  const w1 = a1 - c * TWO32;
+  a2 += c; c = Math.floor(a2 / TWO32);
+  const w2 = a2 - c * TWO32;
+  a3 += c; c = Math.floor(a3 / TWO32);
+  const w3 = a3 - c * TWO32;
+  let r = c % t;
+  if (r < 0) r += t;
+  // Horner over the eight 16-bit limbs, most significant first.
+  for (const w of [w3, w2, w1, w0]) {
+    const hi = Math.floor(w / TWO16);
+    r = mulAddMod16(r, hi, t, tH, tL);
+    r = mulAddMod16(r, w - hi * TWO16, t, tH, tL);
+  }
+  return r;
+}
+
+/**
+ * Accumulates Σ ±vector and Σ ±mask_t(key) for `dim` entries and returns the
+ * sum mod t. Memory: 4·dim float64 lanes plus one keystream chunk. The
+ * terms' keys are not kept.
+ */
+export class ModTAccumulator {
+  readonly dim: number;
+  readonly t: number;
+  private readonly lanes: Float64Array;
+  private readonly scratch: Uint8Array;
+  private readonly words: Uint32Array;
+  private terms = 0;
+
+  constructor(dim: number, t: bigint | number, private readonly provider: CryptoProvider) {
+    if (!Number.isSafeInteger(dim) || dim < 1 || dim > 2 ** 24) throw new ValidationError('HE_ERR_BAD_INPUT', `dim must be an integer in 1…2^24, got ${String(dim)}`);
+    this.t = checkModulus(t);
+    this.dim = dim;
+    this.lanes = new Float64Array(4 * dim);
+    this.scratch = new Uint8Array(16 * CHUNK_ENTRIES);
+    this.words = new Uint32Array(this.scratch.buffer);
+  }
+
+  private count(n: number): void {
+    this.terms += n;
+    if (this.terms > MASK_MAX_TERMS) throw new ValidationError('HE_ERR_BAD_INPUT', `at most ${MASK_MAX_TERMS} terms in one sum of masks`);
+  }
+
+  /** Adds (sign 1) or subtracts (sign −1) a vector of `dim` uint32 entries (lane 0). */
+  addVector(v: Uint32Array, sign: 1 | -1): void {
+    if (!(v instanceof Uint32Array) || v.length !== this.dim) throw new ValidationError('HE_ERR_BAD_INPUT', `expected a Uint32Array of ${this.dim} entries`);
+    if (sign !== 1 && sign !== -1) throw new ValidationError('HE_ERR_BAD_INPUT', 'sign must be 1 or -1');
+    this.count(1);
+    const a = this.lanes;
+    for (let i = 0; i < this.dim; i++) a[4 * i] += sign * v[i]!;
+  }
+
+  /** Adds sign·mask_t(key) of each term. */
+  addMasks(terms: readonly MaskTerm[]): void {
+    for (const term of terms) {
+      if (!(term.key instanceof Uint8Array) || term.key.length !== 16) throw new ValidationError('HE_ERR_BAD_INPUT', 'a mask key has 16 bytes');
+      if (term.sign !== 1 && term.sign !== -1) throw new ValidationError('HE_ERR_BAD_INPUT', 'sign must be 1 or -1');
+    }
+    this.count(terms.length);
+    const a = this.lanes;
+    const le = new DataView(this.scratch.buffer);
+    const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+    for (const term of terms) {
+      const stream = this.provider.aes128Ctr(term.key, counterBlockAt(0));
+      const s = term.sign;
+      for (let e = 0; e < this.dim; e += CHUNK_ENTRIES) {
+        const n = Math.min(CHUNK_ENTRIES, this.dim - e);
+        const chunk = n === CHUNK_ENTRIES ? this.scratch : this.scratch.subarray(0, 16 * n);
+        stream.fill(chunk);
+        const base = 4 * e;
+        if (littleEndian) {
+          const w = this.words;
+          if (s === 1) for (let j = 0; j < 4 * n; j++) a[base + j] += w[j]!;
+          else for (let j = 0; j < 4 * n; j++) a[base + j] -= w[j]!;
+        } else {
+          for (let j = 0; j < 4 * n; j++) a[base + j] += s * le.getUint32(4 * j, true);
+        }
+      }
+    }
+    this.scratch.fill(0);
+  }
+
+  /** The sum mod t, entry by entry, as exact integers in [0, t). */
+  result(): Float64Array {
+    const t = this.t;
+    const tH = Math.floor(t / TWO26);
+    const tL = t - tH * TWO26;
+    const a = this.lanes;
+    const out = new Float64Array(this.dim);
+    for (let i = 0; i < this.dim; i++) out[i] = reduceLanes(a[4 * i]!, a[4 * i + 1]!, a[4 * i + 2]!, a[4 * i + 3]!, t, tH, tL);
+    return out;
+  }
+
+  /** Zeroes the lanes (they hold masked values) and the scratch. */
+  clear(): void {
+    this.lanes.fill(0);
+    this.scratch.fill(0);
+    this.terms = 0;
+  }
+}
+
+/** mask_t(key), the first `dim` entries (a reference: tests and vectors). */
+export function expandMaskModT(key: Uint8Array, dim: number, t: bigint | number, provider: CryptoProvider): Float64Array {
+  const acc = new ModTAccumulator(dim, t, provider);
+  acc.addMasks([{ key, sign: 1 }]);
+  return acc.result();
+}
+
+/** y = x + Σ ±mask_t(term) mod t: a site's masked input in the he+masks mode. */
+export function maskModT(input: Uint32Array, terms: readonly MaskTerm[], t: bigint | number, provider: CryptoProvider): Float64Array {
+  const acc = new ModTAccumulator(input.length, t, provider);
+  try {
+    acc.addVector(input, 1);
+    acc.addMasks(terms);
+    return acc.result();
+  } finally {
+    acc.clear();
+  }
+}
