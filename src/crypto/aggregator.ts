@@ -33,8 +33,29 @@ export interface Aggregator {
   removeMasks(terms: readonly MaskTerm[]): void;
   /** The sum mod 2^b, an array of length `dim` now owned by the caller; finishes the aggregator. */
   result(): Uint32Array;
+  /**
+   * Present on an aggregator whose sum stays encrypted (he-sum-v1): the
+   * sealed sum's bytes, which the server hands on instead of calling
+   * {@link result} (such an aggregator's result() throws). Finishes the
+   * aggregator like result().
+   */
+  sealedResult?(): Uint8Array;
   /** Wipes every buffer the aggregator still holds. */
   clear(): void;
+}
+
+/**
+ * The client's side of the seam (secagg-v1 R2): turns the input and the
+ * mask terms of this session (the self mask and one pairwise mask per
+ * neighbour, each with its sign, Bonawitz et al. 2017 Fig. 4 round 2) into
+ * the masked-input payload. Absent, the client sends secagg-v1's
+ * y = x + Σ ±PRG mod 2^b, bit-packed; an HE session plugs in an encoder that
+ * adds the masks mod t and encrypts (he-sum-v1 §8). The keys are wiped by
+ * the caller after the call; an encoder must not keep them.
+ */
+export interface MaskedInputEncoder {
+  /** @throws TallyError (the client aborts the session with its code) */
+  encode(input: Uint32Array, terms: readonly MaskTerm[]): Uint8Array;
 }
 
 /** Makes the aggregator of one session. */

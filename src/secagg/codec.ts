@@ -37,13 +37,14 @@ export function abortText(round: number, peer?: number): string {
  * The largest encoding of each message type in a session (spec §6.4), with
  * n clients, degree k (n − 1 for the complete graph), b bits and m entries.
  */
-export function maxMessageBytes(type: TypeName, config: Pick<SessionConfig, 'clientIds' | 'graph' | 'bits' | 'dim'>): number {
+export function maxMessageBytes(type: TypeName, config: Pick<SessionConfig, 'clientIds' | 'graph' | 'bits' | 'dim' | 'aggregator'>): number {
   const n = config.clientIds.length;
   const k = config.graph.kind === 'harary' ? config.graph.degree : n - 1;
   switch (type) {
     case 'advertise': return 2 + 32 + 4 + 32 + 32 + 1 + 64;
     case 'shares': return 2 + 32 + 4 + 4 + k * (4 + SHARE_CIPHERTEXT_BYTES);
-    case 'masked-input': return 2 + 32 + 4 + 4 + Math.ceil((config.bits * config.dim) / 8);
+    // An HE session's masked input is its committed envelope (he-sum-v1 §8.3).
+    case 'masked-input': return 2 + 32 + 4 + 4 + (config.aggregator ? config.aggregator.inputBytes : Math.ceil((config.bits * config.dim) / 8));
     case 'consistency': return 2 + 32 + 4 + 64;
     // Self shares for U3 ∩ (N(u) ∪ {u}), key shares for (U2 ∖ U3) ∩ N(u): k + 1 in all.
     case 'unmask': return 2 + 32 + 4 + 4 + 4 + (k + 1) * (4 + SHARE_BYTES);

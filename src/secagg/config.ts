@@ -36,7 +36,29 @@ export interface SessionConfig {
   readonly graph: GraphSpec;
   /** Malicious mode: each client's long-term Ed25519 public key, in `clientIds` order. */
   readonly identityKeys?: readonly Uint8Array[];
+  /**
+   * A session whose masked inputs are homomorphic ciphertexts (he-sum-v1 §8)
+   * instead of secagg-v1's packed vectors. Absent for secagg-v1 (the default):
+   * its encoding and hashes are then unchanged. When present it is part of the
+   * config hash, so a client cannot be led into another mode, set or key.
+   */
+  readonly aggregator?: AggregatorCommitment;
 }
+
+/** The aggregation a session commits to when it is not secagg-v1's (he-sum-v1 §8.1). */
+export interface AggregatorCommitment {
+  /** `he`: ciphertexts of the inputs alone; `he+masks`: of the inputs plus the secagg masks mod t. */
+  readonly mode: 'he' | 'he+masks';
+  /** The parameter set's 16-byte digest (he-sum-v1 §2). */
+  readonly params: Uint8Array;
+  /** The 16-byte key id of the sites' shared key (he-sum-v1 §5), from the key ceremony. */
+  readonly keyId: Uint8Array;
+  /** The exact length in bytes of every masked input (a site's envelope of m values). */
+  readonly inputBytes: number;
+}
+
+/** The mode byte of an {@link AggregatorCommitment} in the config encoding. */
+export const AGGREGATOR_MODE_BYTE = { he: 1, 'he+masks': 2 } as const;
 
 /** Largest client id: ids are Shamir share indices, which must be distinct non-zero field elements (spec §3.8). */
 export const MAX_CLIENT_ID = SHAMIR_MAX_X;
@@ -98,12 +120,23 @@ export function checkConfigShape(c: SessionConfig): void {
   } else if (c.identityKeys !== undefined && c.identityKeys.length !== ids.length) {
     bad(`"identityKeys" expected ${ids.length} keys when given, got ${c.identityKeys.length}`);
   }
+  const a = c.aggregator;
+  if (a !== undefined) {
+    if (a === null || typeof a !== 'object' || !Object.hasOwn(AGGREGATOR_MODE_BYTE, a.mode)) bad(`"aggregator.mode" expected 'he' or 'he+masks', got ${String((a as { mode?: unknown } | null)?.mode)}`);
+    if (!(a.params instanceof Uint8Array) || a.params.length !== 16) bad('"aggregator.params" expected Uint8Array of length 16');
+    if (!(a.keyId instanceof Uint8Array) || a.keyId.length !== 16) bad('"aggregator.keyId" expected Uint8Array of length 16');
+    if (!Number.isInteger(a.inputBytes) || a.inputBytes < 1 || a.inputBytes > 2 ** 31) bad(`"aggregator.inputBytes" expected an integer in [1, 2^31], got ${a.inputBytes}`);
+  }
 }
 
 /**
  * Canonical encoding of a configuration (spec §4.1):
  * nonce(32) ‖ u32(n) ‖ u32(id)·n ‖ u32(t) ‖ u8(b) ‖ u32(m) ‖ u8(threat) ‖
  * u8(graph) ‖ u32(k) ‖ [identity key(32)·n in malicious mode]. All integers big-endian.
+ * A session with an aggregator commitment (he-sum-v1 §8.1) appends
+ * u8(mode: 1 he, 2 he+masks) ‖ params digest(16) ‖ key id(16) ‖ u32(input bytes);
+ * the secagg-v1 encoding is self-delimiting, so the two never collide, and a
+ * secagg-v1 config (no commitment) encodes exactly as before.
  */
 export function encodeConfig(c: SessionConfig): Uint8Array {
   return concatFields(configFields(c));
@@ -115,7 +148,8 @@ function configFields(c: SessionConfig): (Uint8Array | number)[] {
   const k = c.graph.kind === 'harary' ? c.graph.degree : n - 1;
   return [c.nonce, n, ...c.clientIds, c.threshold, Uint8Array.of(c.bits), c.dim,
     Uint8Array.of(c.threat === 'malicious' ? 1 : 0), Uint8Array.of(c.graph.kind === 'harary' ? 1 : 0), k,
-    ...(c.threat === 'malicious' ? c.identityKeys! : [])];
+    ...(c.threat === 'malicious' ? c.identityKeys! : []),
+    ...(c.aggregator ? [Uint8Array.of(AGGREGATOR_MODE_BYTE[c.aggregator.mode]), c.aggregator.params, c.aggregator.keyId, c.aggregator.inputBytes] : [])];
 }
 
 /** configHash = SHA-256(label ‖ encodeConfig(c)). */

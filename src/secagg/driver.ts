@@ -47,7 +47,14 @@ export interface DeadlinePolicy {
 
 /** How a session ended, as the server saw it. */
 export type ServerOutcome =
-  | { readonly kind: 'completed'; readonly sum: Uint32Array; readonly survivors: readonly number[]; readonly dropped: ReadonlyMap<number, DropRecord>; readonly rounds: readonly RoundRecord[] }
+  | {
+    readonly kind: 'completed';
+    /** The sum mod 2^b; empty in an HE session, whose sum is `sealedSum`. */
+    readonly sum: Uint32Array;
+    /** An HE session (config.aggregator): the sum's ciphertext envelope (he-sum-v1). */
+    readonly sealedSum?: Uint8Array;
+    readonly survivors: readonly number[]; readonly dropped: ReadonlyMap<number, DropRecord>; readonly rounds: readonly RoundRecord[];
+  }
   | { readonly kind: 'aborted'; readonly code: string; readonly message: string; readonly round: number; readonly dropped: ReadonlyMap<number, DropRecord>; readonly rounds: readonly RoundRecord[] };
 
 /** What the server heard in one round. */
@@ -174,7 +181,7 @@ export class ServerDriver {
     this.sendAll(step.out);
     const s = this.s;
     if (s.kind === 'completed') {
-      this.finish({ kind: 'completed', sum: s.sum, survivors: s.survivors, dropped: s.ctx.dropped, rounds: this.records });
+      this.finish({ kind: 'completed', sum: s.sum, ...(s.sealedSum ? { sealedSum: s.sealedSum } : {}), survivors: s.survivors, dropped: s.ctx.dropped, rounds: this.records });
     } else if (s.kind === 'aborted') {
       this.finish({ kind: 'aborted', code: s.code, message: s.message, round: s.round, dropped: s.ctx.dropped, rounds: this.records });
     } else {

@@ -14,7 +14,7 @@
  * and `runUntil` stops before a chosen message is delivered.
  */
 import type { CryptoProvider } from '../crypto/types.js';
-import type { AggregatorFactory } from '../crypto/aggregator.js';
+import type { AggregatorFactory, MaskedInputEncoder } from '../crypto/aggregator.js';
 import type { Rng } from '../crypto/rng.js';
 import type { SessionConfig } from './config.js';
 import { ClientDriver, ServerDriver, type ServerOutcome, type SessionListener } from './driver.js';
@@ -26,6 +26,8 @@ export interface LockstepClient {
   readonly identitySeed?: Uint8Array;
   /** The input, or a function that produces it when the masked-input round starts. */
   readonly input?: Uint32Array | (() => Uint32Array);
+  /** The masked-input encoder of a session with an aggregator commitment (he-sum-v1). */
+  readonly maskedInput?: MaskedInputEncoder;
 }
 
 /** A message in flight. */
@@ -104,6 +106,7 @@ export class LockstepNetwork {
       const driver: ClientDriver = new ClientDriver({
         config: o.config, id: c.id, provider: o.provider, rng: c.rng,
         ...(c.identitySeed ? { identitySeed: c.identitySeed } : {}), ...(c.input !== undefined ? { input: c.input } : {}),
+        ...(c.maskedInput ? { maskedInput: c.maskedInput } : {}),
         channel: { send: (bytes) => this.push({ from: 'client', id: c.id, round, bytes }) },
         listener: { message: (e) => { if (e.direction === 'to-server') round = e.round; } },
       });

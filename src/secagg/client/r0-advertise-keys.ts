@@ -7,6 +7,7 @@
 import { ValidationError } from '../../errors.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import type { Rng } from '../../crypto/rng.js';
+import type { MaskedInputEncoder } from '../../crypto/aggregator.js';
 import { advertiseSignedBytes, configHash, type SessionConfig } from '../config.js';
 import { validateSession, sessionGraph } from '../session.js';
 import { checkInput } from '../session.js';
@@ -22,6 +23,11 @@ export interface StartClientOptions {
   readonly identitySeed?: Uint8Array;
   /** The input vector (m integers < 2^b); may also be given later with `setInput`, before R2. */
   readonly input?: Uint32Array;
+  /**
+   * The masked-input encoder of a session with an aggregator commitment
+   * (he-sum-v1); required exactly when `config.aggregator` is present.
+   */
+  readonly maskedInput?: MaskedInputEncoder;
 }
 
 /**
@@ -35,6 +41,11 @@ export function startClient(o: StartClientOptions): ClientStep {
   const index = config.clientIds.indexOf(id);
   if (index < 0) throw new ValidationError('SECAGG_ERR_UNKNOWN_ID', `client id ${id} is not in the session roster`);
   if (o.input !== undefined) checkInput(o.input, config);
+  if ((config.aggregator === undefined) !== (o.maskedInput === undefined)) {
+    throw new ValidationError('SECAGG_ERR_BAD_CONFIG', config.aggregator === undefined
+      ? 'a masked-input encoder is for sessions that commit to another aggregator'
+      : `a session committed to the ${config.aggregator.mode} aggregator needs its masked-input encoder`);
+  }
   let identitySeed: Uint8Array | undefined;
   const cfgHash = configHash(provider, config);
   if (config.threat === 'malicious') {
@@ -52,7 +63,10 @@ export function startClient(o: StartClientOptions): ClientStep {
   const signature = identitySeed === undefined ? undefined : provider.ed25519Sign(identitySeed, advertiseSignedBytes(cfgHash, id, cPk, sPk));
   const state: AdvertisedState = {
     kind: 'advertised',
-    ctx: { config, configHash: cfgHash, id, provider, rng, identitySeed, neighbors: sessionGraph(config, provider).neighbors(id) },
+    ctx: {
+      config, configHash: cfgHash, id, provider, rng, identitySeed, neighbors: sessionGraph(config, provider).neighbors(id),
+      ...(o.maskedInput ? { maskedInput: o.maskedInput } : {}),
+    },
     cSk, sSk, cPk, sPk, input: o.input,
   };
   return {

@@ -31,8 +31,10 @@ export function handleShareRouting(state: SharedState, msg: ShareRoutingMessage)
   requireThreshold(u2.length, config.threshold, 'U2 ∩ this client\'s neighbourhood', ROUND);
   if (state.input === undefined) throw new SecAggError('SECAGG_ERR_NO_INPUT', 'no input was set before the masked-input round', ROUND, id);
 
-  const acc = new MaskAccumulator(config.dim, provider);
-  acc.addVector(state.input, 1);
+  // Default (secagg-v1): y accumulates mod 2^32 and is packed mod 2^b. With an encoder (an HE session) the
+  // encoder masks and encodes instead, after the same terms are derived.
+  const acc = ctx.maskedInput === undefined ? new MaskAccumulator(config.dim, provider) : undefined;
+  acc?.addVector(state.input, 1);
   const consumed: Uint8Array[] = [state.sSk, state.bU];
   const terms: MaskTerm[] = [{ key: selfMaskKey(provider, state.sessionId, id, state.bU), sign: 1 }];
   const agreeS = provider.x25519Agreement(state.sSk); // s_u^SK imported once for every neighbour
@@ -43,15 +45,24 @@ export function handleShareRouting(state: SharedState, msg: ShareRoutingMessage)
   } catch (err) {
     // A peer's bad key aborts the round: wipe the keys derived so far and the input already in the sum.
     for (const term of terms) term.key.fill(0);
-    acc.clear();
+    acc?.clear();
     throw err;
   }
-  acc.addMasks(terms);
+  let masked: Uint8Array;
+  if (acc === undefined) {
+    try {
+      masked = ctx.maskedInput!.encode(state.input, terms);
+    } finally {
+      for (const term of terms) term.key.fill(0);
+    }
+  } else {
+    acc.addMasks(terms);
+    masked = acc.resultPacked(config.bits); // packs mod 2^b straight from the sum
+    acc.clear();
+  }
   for (const term of terms) consumed.push(term.key);
   const ciphertexts = state.holders.slots(SHARE_CIPHERTEXT_BYTES);
   for (const s of msg.shares) state.holders.at(ciphertexts, SHARE_CIPHERTEXT_BYTES, s.from).set(s.ciphertext);
-  const masked = acc.resultPacked(config.bits); // packs mod 2^b straight from the sum
-  acc.clear();
   const next: MaskedState = {
     kind: 'masked', ctx, sessionId: state.sessionId, holders: state.holders, shareKeys: state.shareKeys,
     ownSkShare: state.ownSkShare, ownBShare: state.ownBShare, u2,

@@ -10,6 +10,7 @@ import type { HolderTable } from './peers.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import type { Rng } from '../../crypto/rng.js';
 import type { ClientMessage } from '../messages.js';
+import type { MaskedInputEncoder } from '../../crypto/aggregator.js';
 
 /** What every state of one client's session carries. */
 export interface ClientContext {
@@ -22,6 +23,8 @@ export interface ClientContext {
   readonly identitySeed: Uint8Array | undefined;
   /** N(u): this client's neighbours in the session graph, increasing, excluding itself. */
   readonly neighbors: readonly number[];
+  /** Makes the masked input of R2 when the session is not secagg-v1's (config.aggregator); absent: secagg-v1's packed vector. */
+  readonly maskedInput?: MaskedInputEncoder;
 }
 
 /** R0 done: keys advertised, waiting for the key list. */

@@ -50,6 +50,10 @@ export interface CreateServerOptions {
  */
 export function createServer(o: CreateServerOptions): ServerState {
   validateSession(o.config);
+  // A session committed to an HE aggregator must not fall back to summing packed vectors (he-sum-v1 §8.1).
+  if (o.config.aggregator !== undefined && o.aggregator === undefined) {
+    throw new ValidationError('SECAGG_ERR_BAD_CONFIG', `a session committed to the ${o.config.aggregator.mode} aggregator needs that aggregator`);
+  }
   return {
     kind: 'r0',
     ctx: {

@@ -15,11 +15,17 @@ const ROUND = 2;
 export function receiveMaskedInput(state: R2State, msg: MaskedInputMessage): ServerStep {
   const u = msg.id;
   requireFreshSender(u, state.u2, state.u3, msg.sessionId, state.sessionId, 'a masked input', 'U2', ROUND);
+  const sealed = state.ctx.config.aggregator;
+  if (sealed !== undefined && msg.masked.length !== sealed.inputBytes) {
+    // An HE session takes the committed envelope length and nothing else (he-sum-v1 §8.3).
+    throw new SecAggError('SECAGG_ERR_BAD_VECTOR', `masked input of client ${u}: expected a ${sealed.mode} envelope of ${sealed.inputBytes} bytes, got ${msg.masked.length}`, ROUND, u);
+  }
   try {
     // Validates the exact length and zero padding before touching the accumulator.
     state.acc.addInput(msg.masked);
   } catch (err) {
-    if (err instanceof CodecError || (err instanceof TallyError && err.code === 'SECAGG_ERR_BAD_VECTOR')) {
+    // An HE aggregator refuses with its own codes (HE_ERR_*): the sender is dropped all the same.
+    if (err instanceof CodecError || (err instanceof TallyError && (err.code === 'SECAGG_ERR_BAD_VECTOR' || err.code.startsWith('HE_ERR_')))) {
       throw new SecAggError('SECAGG_ERR_BAD_VECTOR', `masked input of client ${u}: ${err.message}`, ROUND, u);
     }
     throw err;

@@ -200,8 +200,10 @@ export function closeUnmasking(state: R4State): ServerStep {
   // All masks are removed in one pass, window by window over the accumulator (mask.ts).
   state.acc.removeMasks(terms);
   for (const term of terms) term.key.fill(0);
-  const sum = state.acc.result();
+  // An HE aggregator's sum stays sealed: it is handed on as bytes, and `sum` is empty (he-sum-v1 §8.4).
+  const sealedSum = state.acc.sealedResult?.();
+  const sum = sealedSum === undefined ? state.acc.result() : new Uint32Array(0);
   state.acc.clear(); // the sum is ours now; wipe what the aggregator still holds
-  const next: CompletedServerState = { kind: 'completed', ctx, sum, survivors: state.u3 };
+  const next: CompletedServerState = { kind: 'completed', ctx, sum, survivors: state.u3, ...(sealedSum ? { sealedSum } : {}) };
   return { state: next, out: [] };
 }

@@ -96,8 +96,10 @@ export interface R4State {
 export interface CompletedServerState {
   readonly kind: 'completed';
   readonly ctx: ServerContext;
-  /** Σ_{u ∈ U3} x_u mod 2^b. */
+  /** Σ_{u ∈ U3} x_u mod 2^b; empty when the sum is sealed (an HE session). */
   readonly sum: Uint32Array;
+  /** An HE session (config.aggregator): the sum's ciphertext envelope, which only the sites can decrypt. */
+  readonly sealedSum?: Uint8Array;
   /** U3: the clients whose inputs are in the sum, increasing. */
   readonly survivors: readonly number[];
 }
