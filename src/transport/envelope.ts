@@ -55,9 +55,18 @@ export type Envelope =
   | ({ readonly kind: 'session-start' } & SessionStartBody)
   | { readonly kind: 'secagg'; readonly session: Uint8Array; readonly payload: Uint8Array }
   /** `sum` is empty when the consortium does not send the sum to the sites (`aggregation.sumToSites`). */
-  | { readonly kind: 'result'; readonly session: Uint8Array; readonly sum: Uint32Array; readonly survivors: readonly number[]; readonly dropped: readonly number[] }
-  | { readonly kind: 'abort'; readonly session: Uint8Array; readonly code: string; readonly message: string }
+  | { readonly kind: 'result'; readonly session: Uint8Array; readonly sum: Uint32Array; readonly survivors: readonly number[]; readonly dropped: readonly number[]; readonly checkpoint?: WireCheckpoint }
+  | { readonly kind: 'abort'; readonly session: Uint8Array; readonly code: string; readonly message: string; readonly checkpoint?: WireCheckpoint }
   | { readonly kind: 'error'; readonly code: string; readonly message: string };
+
+/** The coordinator's latest signed audit checkpoint (transcript-v1 §4), carried by result and abort for the sites to witness. */
+export interface WireCheckpoint {
+  readonly size: number;
+  /** 32 bytes. */
+  readonly root: Uint8Array;
+  /** 64 bytes: Ed25519. */
+  readonly signature: Uint8Array;
+}
 
 /** Largest accepted encoding (whole frame, bytes) of each kind. */
 export interface EnvelopeLimits {
@@ -171,6 +180,7 @@ export function envelopeLimits(p: {
   const message = lenField(MAX_MESSAGE_BYTES);
   // An empty task is not written: τ = 0 adds nothing.
   const task = maxTask === 0 ? 0 : lenField(maxTask);
+  const checkpoint = u32Field() + lenField(HASH_BYTES) + lenField(SIGNATURE_BYTES);
   return {
     maxBytes: {
       hello: frameSize(lenField(MAX_SITE_ID_BYTES) + lenField(HASH_BYTES)),
@@ -181,8 +191,8 @@ export function envelopeLimits(p: {
       'session-start': frameSize(session + packedField(n) + u32Field(n) + u32Field(32) + u32Field() + 2 + 2 + u32Field(n - 1) + packedField(ROUND_DEADLINES) + task),
       secagg: frameSize(session + lenField(payload)),
       // survivors and dropped are disjoint: n ids in all, two list headers
-      result: frameSize(session + lenField(4 * p.dim) + 2 * (1 + varintSize(5 * n)) + 5 * n),
-      abort: frameSize(session + code + message),
+      result: frameSize(session + lenField(4 * p.dim) + 2 * (1 + varintSize(5 * n)) + 5 * n + checkpoint),
+      abort: frameSize(session + code + message + checkpoint),
       error: frameSize(code + message),
     },
     maxTaskBytes: maxTask,
@@ -249,6 +259,19 @@ function checkIds(m: Body, field: string, fail: Fail, min: number): readonly num
   return v as number[];
 }
 
+/** A result's or abort's checkpoint: absent (size 0, no root, no signature) or whole (size ≥ 1, 32-byte root, 64-byte signature). */
+function checkCheckpoint(m: Body, fail: (why: string) => never): void {
+  const size = m.checkpoint_size;
+  if (!isU32(size)) fail(`checkpoint_size must be an integer in [0, 2^32 - 1], got ${String(size)}`);
+  const root = optionalBytes(m.checkpoint_root);
+  const sig = optionalBytes(m.checkpoint_signature);
+  if (root === undefined || sig === undefined) fail('checkpoint_root and checkpoint_signature must be bytes');
+  if (size === 0 && root.length === 0 && sig.length === 0) return;
+  if (size === 0 || root.length !== HASH_BYTES || sig.length !== SIGNATURE_BYTES) {
+    fail(`a checkpoint is absent or whole (size >= 1, a ${HASH_BYTES}-byte root, a ${SIGNATURE_BYTES}-byte signature), got size ${size}, ${root.length} and ${sig.length} bytes`);
+  }
+}
+
 /** Every field rule of one body (spec §3.2); `m` uses the .proto's field names. */
 function checkBody(kind: EnvelopeKind, m: Body, fail: Fail): void {
   switch (kind) {
@@ -287,9 +310,10 @@ function checkBody(kind: EnvelopeKind, m: Body, fail: Fail): void {
         if (survivors[i] === dropped[j]) fail(`client ${survivors[i]} is both a survivor and dropped`);
         if (survivors[i]! < dropped[j]!) i++; else j++;
       }
+      checkCheckpoint(m, fail);
       return;
     }
-    case 'abort': checkBytes(m, 'session', fail, HASH_BYTES); checkCode(m, fail); checkText(m, 'message', fail, MAX_MESSAGE_BYTES); return;
+    case 'abort': checkBytes(m, 'session', fail, HASH_BYTES); checkCode(m, fail); checkText(m, 'message', fail, MAX_MESSAGE_BYTES); checkCheckpoint(m, fail); return;
     case 'error': checkCode(m, fail); checkText(m, 'message', fail, MAX_MESSAGE_BYTES); return;
   }
 }
@@ -349,11 +373,23 @@ function bodyOf(e: Envelope): Body {
     case 'secagg': return { session: e.session, payload: e.payload };
     case 'result': {
       if (!(e.sum instanceof Uint32Array)) encodeFail('sum must be a Uint32Array');
-      return { session: e.session, sum: sumBytes(e.sum), survivors: e.survivors, dropped: e.dropped };
+      return { session: e.session, sum: sumBytes(e.sum), survivors: e.survivors, dropped: e.dropped, ...checkpointBody(e.checkpoint) };
     }
-    case 'abort': return { session: e.session, code: e.code, message: e.message };
+    case 'abort': return { session: e.session, code: e.code, message: e.message, ...checkpointBody(e.checkpoint) };
     case 'error': return { code: e.code, message: e.message };
   }
+}
+
+/** A checkpoint's body fields (absent: the proto3 defaults, which protobufjs does not write). */
+function checkpointBody(c: WireCheckpoint | undefined): Body {
+  if (c === undefined) return { checkpoint_size: 0, checkpoint_root: new Uint8Array(0), checkpoint_signature: new Uint8Array(0) };
+  return { checkpoint_size: c.size, checkpoint_root: c.root, checkpoint_signature: c.signature };
+}
+
+/** The checkpoint of a decoded body, when it carries one. */
+function checkpointOf(m: Body): { checkpoint?: WireCheckpoint } {
+  const size = m.checkpoint_size as number;
+  return size === 0 ? {} : { checkpoint: { size, root: optionalBytes(m.checkpoint_root)!, signature: optionalBytes(m.checkpoint_signature)! } };
 }
 
 /**
@@ -422,8 +458,8 @@ function envelopeOf(kind: EnvelopeKind, m: Body): Envelope {
       task: optionalBytes(m.task)!,
     };
     case 'secagg': return { kind, session: bytes('session'), payload: bytes('payload') };
-    case 'result': return { kind, session: bytes('session'), sum: sumOf(optionalBytes(m.sum)!), survivors: ids('survivors'), dropped: ids('dropped') };
-    case 'abort': return { kind, session: bytes('session'), code: m.code as string, message: m.message as string };
+    case 'result': return { kind, session: bytes('session'), sum: sumOf(optionalBytes(m.sum)!), survivors: ids('survivors'), dropped: ids('dropped'), ...checkpointOf(m) };
+    case 'abort': return { kind, session: bytes('session'), code: m.code as string, message: m.message as string, ...checkpointOf(m) };
     case 'error': return { kind, code: m.code as string, message: m.message as string };
   }
 }

@@ -52,6 +52,8 @@ const SAMPLES: Envelope[] = [
   { kind: 'result', session: b(32, 4), sum: Uint32Array.of(42), survivors: [1], dropped: [] },
   { kind: 'abort', session: b(32, 5), code: 'SECAGG_ERR_BELOW_THRESHOLD', message: 'round 2' },
   { kind: 'abort', session: b(32, 5), code: 'X', message: '' },
+  { kind: 'result', session: b(32, 4), sum: Uint32Array.of(42), survivors: [1], dropped: [], checkpoint: { size: 17, root: b(32, 6), signature: b(64, 7) } },
+  { kind: 'abort', session: b(32, 5), code: 'X', message: 'm', checkpoint: { size: 3, root: b(32, 8), signature: b(64, 9) } },
   { kind: 'error', code: 'NET_ERR_AUTH_FAILED', message: 'the signature does not verify' },
   { kind: 'error', code: 'WIRE_ERR_OVERSIZE', message: '' },
 ];
@@ -163,6 +165,9 @@ describe('wire-v1 envelope: encoding and round trips', () => {
       ['no survivor', { kind: 'result', session: b(32), sum: Uint32Array.of(1), survivors: [], dropped: [1] }],
       ['a survivor also dropped', { kind: 'result', session: b(32), sum: Uint32Array.of(1), survivors: [1, 4, 9], dropped: [2, 4] }],
       ['dropped not increasing', { kind: 'result', session: b(32), sum: Uint32Array.of(1), survivors: [1], dropped: [4, 2] }],
+      ['a checkpoint of size 0', { kind: 'result', session: b(32), sum: Uint32Array.of(1), survivors: [1], dropped: [], checkpoint: { size: 0, root: b(32), signature: b(64) } }],
+      ['a checkpoint root of 31 bytes', { kind: 'result', session: b(32), sum: Uint32Array.of(1), survivors: [1], dropped: [], checkpoint: { size: 2, root: b(31), signature: b(64) } }],
+      ['a checkpoint without signature', { kind: 'abort', session: b(32), code: 'X', message: '', checkpoint: { size: 2, root: b(32), signature: new Uint8Array(0) } }],
       ['lowercase code', { kind: 'error', code: 'net_err', message: '' }],
       ['empty code', { kind: 'error', code: '', message: '' }],
       ['65-character code', { kind: 'abort', session: b(32), code: 'A'.repeat(65), message: '' }],
@@ -336,6 +341,7 @@ describe('wire-v1 envelope: decoding order and refusals (spec §5)', () => {
 });
 
 describe('wire-v1 envelope: size limits (spec §6)', () => {
+  const cp = { size: 2 ** 32 - 1, root: b(32), signature: b(64) };
   const ids5 = (n: number) => Array.from({ length: n }, (_, i) => 2 ** 28 + i); // five-byte varints
   const P = (n: number, k: number, bits: number, dim: number) => {
     const cfg = { clientIds: Array.from({ length: n }, (_, i) => i + 1), graph: k === n - 1 ? { kind: 'complete' as const } : { kind: 'harary' as const, degree: k }, bits, dim };
@@ -351,8 +357,9 @@ describe('wire-v1 envelope: size limits (spec §6)', () => {
         hello: 104, challenge: 38, auth: 70, welcome: 76,
         'session-start': frameSize(76 + 5 * n + V(5 * n) + V(n) + V(n - 1)),
         secagg: frameSize(35 + V(p) + p),
-        result: frameSize(35 + V(4 * dim) + 4 * dim + 2 + 2 * V(5 * n) + 5 * n),
-        abort: 1132, error: 1098,
+        // + 106: a checkpoint (size 6, root 34, signature 66 bytes)
+        result: frameSize(35 + V(4 * dim) + 4 * dim + 2 + 2 * V(5 * n) + 5 * n + 106),
+        abort: 1238, error: 1098,
       });
       expect(maxFrameBytes(l)).to.equal(Math.max(...Object.values(l.maxBytes)));
     }
@@ -370,11 +377,11 @@ describe('wire-v1 envelope: size limits (spec §6)', () => {
         { kind: 'welcome', siteId: 's'.repeat(64), clientId: 2 ** 32 - 1 },
         { kind: 'session-start', session: b(32), clientIds: ids, threshold: n, bits: 32, dim: 2 ** 28, threat: 'malicious', graph: { kind: 'complete' }, roundDeadlinesMs: ids5(5) },
         { kind: 'secagg', session: b(32), payload: b(P(n, k, 32, dim)) },
-        { kind: 'abort', session: b(32), code: 'C'.repeat(64), message: '€'.repeat(341) + 'x' },
+        { kind: 'abort', session: b(32), code: 'C'.repeat(64), message: '€'.repeat(341) + 'x', checkpoint: cp },
         { kind: 'error', code: 'C'.repeat(64), message: 'm'.repeat(1024) },
       ];
       // result: survivors and dropped split so that both list lengths need as many varint bytes as 5n (n ≤ 25 here).
-      if (5 * n < 128) largest.push({ kind: 'result', session: b(32), sum: new Uint32Array(dim), survivors: ids.slice(1), dropped: ids.slice(0, 1) });
+      if (5 * n < 128) largest.push({ kind: 'result', session: b(32), sum: new Uint32Array(dim), survivors: ids.slice(1), dropped: ids.slice(0, 1), checkpoint: cp });
       for (const e of largest) {
         const f = encodeEnvelope(e);
         expect(f.length, `${e.kind} n=${n}`).to.equal(l.maxBytes[e.kind]);
@@ -390,7 +397,7 @@ describe('wire-v1 envelope: size limits (spec §6)', () => {
       const ids = ids5(n);
       let largest = 0;
       for (let d = 0; d < n; d++) {
-        const f = encodeEnvelope({ kind: 'result', session: b(32), sum: new Uint32Array(3), survivors: ids.slice(d), dropped: ids.slice(0, d) });
+        const f = encodeEnvelope({ kind: 'result', session: b(32), sum: new Uint32Array(3), survivors: ids.slice(d), dropped: ids.slice(0, d), checkpoint: cp });
         expect(decodeCode(f, l), `n=${n} d=${d}`).to.equal('ok');
         largest = Math.max(largest, f.length);
       }

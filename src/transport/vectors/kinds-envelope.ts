@@ -12,7 +12,7 @@ import { nativeProvider } from '../../crypto/native.js';
 import { encodeClientMessage, maxMessageBytes, TYPE } from '../../secagg/codec.js';
 import { bytes, errorCodeOf, expectEqual, expectError, expectThat, hex, VectorMismatch, type TestCase } from '../../vectors/common.js';
 import {
-  authSignedBytes, decodeEnvelope, encodeEnvelope, envelopeLimits, maxFrameBytes, type Envelope, type EnvelopeKind,
+  authSignedBytes, decodeEnvelope, encodeEnvelope, envelopeLimits, maxFrameBytes, type Envelope, type EnvelopeKind, type WireCheckpoint,
 } from '../envelope.js';
 import { BODY_FIELD, bodyOf, frameOf, lenField, packed, u32Field, unpacked, varint } from './raw.js';
 
@@ -40,7 +40,10 @@ function sumHex(sum: Uint32Array): string {
 function envelopeToJson(e: Envelope): Record<string, unknown> {
   return Object.fromEntries(Object.entries(e)
     .filter(([k, v]) => !(e.kind === 'session-start' && k === 'task' && (v as Uint8Array).length === 0))
-    .map(([k, v]) => [k, v instanceof Uint32Array ? sumHex(v) : v instanceof Uint8Array ? hex(v) : v]));
+    .map(([k, v]) => {
+      if (k === 'checkpoint') { const c = v as WireCheckpoint; return [k, { size: c.size, root: hex(c.root), signature: hex(c.signature) }]; }
+      return [k, v instanceof Uint32Array ? sumHex(v) : v instanceof Uint8Array ? hex(v) : v];
+    }));
 }
 
 function envelopeFromJson(j: Record<string, unknown>): Envelope {
@@ -49,6 +52,10 @@ function envelopeFromJson(j: Record<string, unknown>): Envelope {
       const b = bytes(v, k);
       const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
       return [k, Uint32Array.from({ length: b.length / 4 }, (_, i) => dv.getUint32(4 * i, true))];
+    }
+    if (k === 'checkpoint') {
+      const c = v as Record<string, unknown>;
+      return [k, { size: c['size'], root: bytes(c['root'], 'checkpoint.root'), signature: bytes(c['signature'], 'checkpoint.signature') }];
     }
     return [k, BYTE_FIELDS.has(k) ? bytes(v, k) : v];
   })) as unknown as Envelope;
@@ -93,6 +100,8 @@ function validEnvelopes(): [string, Envelope][] {
     }],
     ['abort', { kind: 'abort', session: h32(), code: 'SECAGG_ERR_BELOW_THRESHOLD', message: 'round 2: 1 of 5 clients left, threshold 2' }],
     ['abort with an empty message (not written)', { kind: 'abort', session: h32(), code: 'NET_ERR_SHUTDOWN', message: '' }],
+    ['result carrying the coordinator\'s audit checkpoint', { kind: 'result', session: h32(), sum: new Uint32Array(0), survivors: [1, 2, 4], dropped: [3, 5], checkpoint: { size: 41, root: new Uint8Array(32).fill(0xa1), signature: new Uint8Array(64).fill(0xb2) } }],
+    ['abort carrying the coordinator\'s audit checkpoint', { kind: 'abort', session: h32(), code: 'SECAGG_ERR_BELOW_THRESHOLD', message: 'round 1', checkpoint: { size: 12, root: new Uint8Array(32).fill(0xc3), signature: new Uint8Array(64).fill(0xd4) } }],
     ['error', { kind: 'error', code: 'NET_ERR_AUTH_FAILED', message: "the signature does not verify under the roster key of 'hospital-a'" }],
     ['error, the largest: a 64-character code and a 1024-byte message', { kind: 'error', code: 'E'.repeat(64), message: `${'€'.repeat(300)}${'m'.repeat(124)}` }],
   ];
@@ -208,6 +217,8 @@ function invalidFrames(valid: Map<string, Uint8Array>): Invalid[] {
     ['result: survivors not increasing', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [2, 1]))],
     ['result: a survivor also dropped', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [1, 3, 5]), packed(4, [2, 3]))],
     ['abort without session', 'WIRE_ERR_BAD_FIELD', frameOf(9, lenField(2, 'NET_ERR_SHUTDOWN'))],
+    ['result: a checkpoint with a root but no size or signature', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [1]), lenField(6, z(32)))],
+    ['result: a checkpoint signature of 63 bytes', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [1]), u32Field(5, 4), lenField(6, z(32)), lenField(7, z(63)))],
     ['error: a lowercase code', 'WIRE_ERR_BAD_FIELD', errorOf(lenField(1, 'net_err_closed'))],
     ['error: a code with a space', 'WIRE_ERR_BAD_FIELD', errorOf(lenField(1, 'NET ERR'))],
     ['error: a code of 65 characters', 'WIRE_ERR_BAD_FIELD', errorOf(lenField(1, 'E'.repeat(65)))],
