@@ -62,7 +62,7 @@ export interface SealDecryptor extends SealObject {
   invariantNoiseBudget(cipher: SealCipherText): number;
 }
 export interface SealBatchEncoder extends SealObject {
-  encode(values: Uint32Array, destination?: SealPlainText): SealPlainText | void;
+  encode(values: Uint32Array | BigUint64Array, destination?: SealPlainText): SealPlainText | void;
   decode(plain: SealPlainText, signed?: boolean): Int32Array | Uint32Array;
   decodeBigInt(plain: SealPlainText, signed?: boolean): BigInt64Array | BigUint64Array;
   readonly slotCount: number;
@@ -70,6 +70,9 @@ export interface SealBatchEncoder extends SealObject {
 export interface SealEvaluator extends SealObject {
   add(a: SealCipherText, b: SealCipherText, destination?: SealCipherText): SealCipherText | void;
   sub(a: SealCipherText, b: SealCipherText, destination?: SealCipherText): SealCipherText | void;
+  /** Ciphertext plus plaintext, slot-wise mod t (no key: the coordinator removes masks with it). */
+  addPlain(a: SealCipherText, plain: SealPlainText, destination?: SealCipherText): SealCipherText | void;
+  subPlain(a: SealCipherText, plain: SealPlainText, destination?: SealCipherText): SealCipherText | void;
 }
 /** The part of node-seal's `SEALLibrary` that tally uses. */
 export interface SealLibrary {

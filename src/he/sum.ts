@@ -30,7 +30,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { CodecError, HeError, InternalError, ValidationError } from '../errors.js';
+import { CodecError, HeError, InternalError, TallyError, ValidationError } from '../errors.js';
 import { HE_MAX_LENGTH, paramsDigest, type HeParams } from './params.js';
 import {
   heContext,
@@ -254,8 +254,16 @@ export async function heImportKey(params: HeParams, bytes: Uint8Array): Promise<
  * length, a value of more than b bits) or `HE_ERR_BAD_KEY`.
  */
 export async function heEncrypt(key: HeSecretKey, values: Uint32Array): Promise<Uint8Array> {
-  const hc = await heContext(key.params);
-  const { bits, polyModulusDegree: N } = hc.params;
+  return heEncryptWith(await heContext(key.params), key, values);
+}
+
+/**
+ * {@link heEncrypt} with the set's context already loaded (`heContext`):
+ * synchronous, for a caller that cannot await (the secagg client's R2 seam).
+ */
+export function heEncryptWith(hc: HeContext, key: HeSecretKey, values: Uint32Array): Uint8Array {
+  const { bits } = hc.params;
+  checkKeyParams(hc, key);
   if (!(values instanceof Uint32Array)) throw new ValidationError('HE_ERR_BAD_INPUT', 'values must be a Uint32Array');
   if (values.length < 1 || values.length > HE_MAX_LENGTH) throw new ValidationError('HE_ERR_BAD_INPUT', `length must be in 1…${HE_MAX_LENGTH}, got ${values.length}`);
   if (bits < 32) {
@@ -264,10 +272,56 @@ export async function heEncrypt(key: HeSecretKey, values: Uint32Array): Promise<
       if (values[i]! >= limit) throw new ValidationError('HE_ERR_BAD_INPUT', `values[${i}] = ${values[i]} has more than ${bits} bits`);
     }
   }
-  const chunks = Math.ceil(values.length / N);
+  return encryptSlots(hc, key, values.length, (c, pt) => {
+    const N = hc.params.polyModulusDegree;
+    hc.encoder.encode(values.subarray(c * N, Math.min(values.length, (c + 1) * N)), pt);
+  });
+}
+
+/**
+ * A site's envelope of residues mod t (each an integer in [0, t)): the
+ * `he+masks` mode encrypts y = x + Σ ±masks mod t (he-sum-v1 §8.2), whose
+ * slots are not below 2^b. The envelope is a site envelope like any other.
+ */
+export function heEncryptResiduesWith(hc: HeContext, key: HeSecretKey, residues: Float64Array): Uint8Array {
+  checkKeyParams(hc, key);
+  if (!(residues instanceof Float64Array) || residues.length < 1 || residues.length > HE_MAX_LENGTH) {
+    throw new ValidationError('HE_ERR_BAD_INPUT', `residues must be a Float64Array of 1…${HE_MAX_LENGTH} values`);
+  }
+  const t = Number(hc.params.plainModulus);
+  for (let i = 0; i < residues.length; i++) {
+    const v = residues[i]!;
+    if (!Number.isInteger(v) || v < 0 || v >= t) throw new ValidationError('HE_ERR_BAD_INPUT', `residue ${i} = ${v} is not an integer in [0, t)`);
+  }
+  return encryptSlots(hc, key, residues.length, (c, pt) => encodeResidues(hc, residues, c, pt));
+}
+
+/** Piece c of a vector of residues mod t, into `pt` (zero-padded), as 32- or 64-bit slots. */
+function encodeResidues(hc: HeContext, residues: Float64Array, c: number, pt: SealPlainText): void {
+  const N = hc.params.polyModulusDegree;
+  const piece = residues.subarray(c * N, Math.min(residues.length, (c + 1) * N));
+  if (hc.params.plainModulus < 1n << 32n) {
+    hc.encoder.encode(Uint32Array.from(piece), pt);
+  } else {
+    const wide = new BigUint64Array(piece.length);
+    for (let i = 0; i < piece.length; i++) wide[i] = BigInt(piece[i]!);
+    hc.encoder.encode(wide, pt);
+  }
+}
+
+function checkKeyParams(hc: HeContext, key: HeSecretKey): void {
+  if (key === null || typeof key !== 'object' || key.params === undefined || hex(paramsDigest(key.params)) !== hex(hc.digest)) {
+    throw new ValidationError('HE_ERR_BAD_KEY', 'the key is not of this parameter set');
+  }
+}
+
+/** Encrypts ⌈length / N⌉ pieces, `fill` encoding piece c, into a site's envelope. */
+function encryptSlots(hc: HeContext, key: HeSecretKey, length: number, fill: (c: number, pt: SealPlainText) => void): Uint8Array {
+  const N = hc.params.polyModulusDegree;
+  const chunks = Math.ceil(length / N);
   const L = hc.seeded;
   const out = new Uint8Array(HE_ENVELOPE_HEADER + chunks * L.bytes);
-  writeHeader(out, hc, 'site', key.keyId, values.length, 1);
+  writeHeader(out, hc, 'site', key.keyId, length, 1);
   const sk = loadKey(hc, key);
   let kg: SealKeyGenerator | undefined;
   let pk: SealPublicKey | undefined;
@@ -282,7 +336,7 @@ export async function heEncrypt(key: HeSecretKey, values: Uint32Array): Promise<
     for (let c = 0; c < chunks; c++) {
       let ser: SealSerializable | undefined;
       try {
-        hc.encoder.encode(values.subarray(c * N, Math.min(values.length, (c + 1) * N)), pt);
+        fill(c, pt);
         ser = enc.encryptSymmetricSerializable(pt);
         const bytes = ser.saveArray(hc.lib.ComprModeType.none);
         if (bytes.length !== L.bytes) throw new InternalError(`SEAL wrote a seeded ciphertext of ${bytes.length} bytes, not ${L.bytes}`);
@@ -333,8 +387,41 @@ export class HeAccumulator {
   static async create(params: HeParams, length: number, options: HeAccumulatorOptions = {}): Promise<HeAccumulator> {
     if (!Number.isInteger(length) || length < 1 || length > HE_MAX_LENGTH) throw new ValidationError('HE_ERR_BAD_INPUT', `length must be an integer in 1…${HE_MAX_LENGTH}, got ${String(length)}`);
     if (options.keyId !== undefined && (!(options.keyId instanceof Uint8Array) || options.keyId.length !== 16)) throw new ValidationError('HE_ERR_BAD_INPUT', 'keyId must be 16 bytes');
-    const hc = await heContext(params);
+    return HeAccumulator.fromContext(await heContext(params), length, options);
+  }
+
+  /** {@link create} with the set's context already loaded: synchronous (the secagg server's aggregator seam). */
+  static fromContext(hc: HeContext, length: number, options: HeAccumulatorOptions = {}): HeAccumulator {
+    if (!Number.isInteger(length) || length < 1 || length > HE_MAX_LENGTH) throw new ValidationError('HE_ERR_BAD_INPUT', `length must be an integer in 1…${HE_MAX_LENGTH}, got ${String(length)}`);
+    if (options.keyId !== undefined && (!(options.keyId instanceof Uint8Array) || options.keyId.length !== 16)) throw new ValidationError('HE_ERR_BAD_INPUT', 'keyId must be 16 bytes');
     return new HeAccumulator(hc, length, options.keyId?.slice());
+  }
+
+  /**
+   * Adds a plaintext vector of residues mod t (integers in [0, t), `length`
+   * of them) to the sum, slot by slot mod t: no key needed. The `he+masks`
+   * coordinator removes the masks with it (he-sum-v1 §8.4). Needs at least
+   * one site added.
+   */
+  addPlain(residues: Float64Array): void {
+    this.live();
+    if (this.added === 0) throw new ValidationError('HE_ERR_BAD_INPUT', 'no site was added');
+    const t = Number(this.params.plainModulus);
+    if (!(residues instanceof Float64Array) || residues.length !== this.length) throw new ValidationError('HE_ERR_BAD_INPUT', `expected ${this.length} residues`);
+    for (let i = 0; i < residues.length; i++) {
+      const v = residues[i]!;
+      if (!Number.isInteger(v) || v < 0 || v >= t) throw new ValidationError('HE_ERR_BAD_INPUT', `residue ${i} = ${v} is not an integer in [0, t)`);
+    }
+    const hc = this.hc;
+    const pt = hc.lib.PlainText();
+    try {
+      for (let c = 0; c < this.sums.length; c++) {
+        encodeResidues(hc, residues, c, pt);
+        hc.evaluator.addPlain(this.sums[c]!, pt, this.sums[c]!);
+      }
+    } finally {
+      pt.delete();
+    }
   }
 
   /** Sites added so far. */
@@ -496,4 +583,42 @@ export async function heDecryptSum(key: HeSecretKey, envelope: Uint8Array): Prom
     deleteAll([pt, ct, dec, sk]);
   }
   return { values, sites: info.sites };
+}
+
+/**
+ * The slots of an envelope (a site's or a sum's) under `key`, as residues mod
+ * t, without the bound checks of {@link heDecryptSum}: what any key holder
+ * can read from a ciphertext it obtains. In the `he+masks` mode a site's
+ * envelope decrypts to its input plus masks mod t, uniformly distributed
+ * (he-sum-v1 §8); in the `he` mode to its input.
+ */
+export async function heDecryptSlots(key: HeSecretKey, envelope: Uint8Array): Promise<Float64Array> {
+  const hc = await heContext(key.params);
+  const kind = readHeEnvelope(hc.params, envelope).kind;
+  const info = readChecked(hc, envelope, kind);
+  if (hex(info.keyId) !== hex(key.keyId)) throw new HeError('HE_ERR_KEY_MISMATCH', `the envelope is under key ${hex(info.keyId)}, not ${hex(key.keyId)}`);
+  const N = hc.params.polyModulusDegree;
+  const values = new Float64Array(info.length);
+  const sk = loadKey(hc, key);
+  let dec: SealDecryptor | undefined;
+  let ct: SealCipherText | undefined;
+  let pt: SealPlainText | undefined;
+  try {
+    dec = hc.lib.Decryptor(hc.context, sk);
+    ct = hc.lib.CipherText();
+    pt = hc.lib.PlainText();
+    for (let c = 0; c < info.chunks; c++) {
+      ct.loadArray(hc.context, chunkOf(hc, envelope, kind, c));
+      dec.decrypt(ct, pt);
+      const slots = Float64Array.from(hc.encoder.decodeBigInt(pt, false), Number);
+      const take = Math.min(N, info.length - c * N);
+      values.set(slots.subarray(0, take), c * N);
+    }
+  } catch (err) {
+    if (err instanceof TallyError) throw err;
+    throw new HeError('HE_ERR_DECRYPT', `SEAL could not decrypt: ${(err as Error).message}`, { cause: err });
+  } finally {
+    deleteAll([pt, ct, dec, sk]);
+  }
+  return values;
 }
