@@ -35,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
   demo: { summary: 'federated fine-tuning on embedded defaults: sites, secure aggregation, DP (npm start)', load: () => import('./demo.js') },
   simulate: { summary: 'run a whole secure-aggregation session in one process', load: () => import('./simulate.js') },
   vectors: { summary: 'generate or check the protocol test vectors', load: () => import('./vectors.js') },
+  audit: { summary: 'verify an audit bundle (transcript, site logs, DP, secrets) or write its report', load: () => import('./audit.js') },
   dp: { summary: 'differential-privacy accounting: epsilon, calibrate', load: () => import('./dp.js') },
   consortium: { summary: 'write a consortium: configuration, site keys, TLS material (init)', load: () => import('./consortium.js') },
   keygen: { summary: 'write an Ed25519 site identity and print its public key', load: () => import('./keygen.js') },

@@ -1,0 +1,140 @@
+/**
+ * `tally audit`: tools for a privacy officer over an audit bundle
+ * (protocols/transcript-v1/spec.md §5, §7).
+ *
+ *     tally audit verify <bundle dir> [--site-log FILE ...] [--config FILE] [--json]
+ *     tally audit report <bundle dir> --out FILE [--pdf]
+ *
+ * Exit status: 0 every check passed, 1 a check failed, 2 bad usage (an
+ * unknown option, a bundle folder, site log or approved configuration that
+ * does not exist or cannot be read).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { usageError } from './_args.js';
+import { verifyBundle, type BundleVerdict } from '../audit/verify.js';
+
+const HELP = `usage: tally audit verify <bundle dir> [--site-log FILE]... [--config FILE] [--json]
+       tally audit report <bundle dir> --out FILE [--pdf]
+
+verify  checks an audit bundle (bundle.json, transcript.jsonl, sites/*.jsonl)
+        and prints one line per check, passed (✔) or failed (✘) with its
+        reason, then every failed finding:
+          integrity  Merkle roots, checkpoint signatures, site logs signed by
+                     their roster keys, witnessed checkpoints, message digests
+          config     the configuration that ran is the approved one (--config),
+                     the software version recorded
+          protocol   |U| ≥ t, U4 ⊆ U3 ⊆ U2 ⊆ U1 ⊆ U0, no double reveal, the
+                     cohort never below the policy minimum
+          privacy    ε recomputed from the DP events equals the logged ε, within
+                     the budget, noise before every release
+          secrets    no field outside the spec, no private key, no seed
+        exit 0 when every check passes, 1 when one fails
+report  writes the officer's report of a bundle (HTML; --pdf also a PDF)
+
+  --site-log FILE  a site's own log kept outside the bundle (repeatable)
+  --config FILE    the approved configuration: a consortium.json (compared with
+                   the consortium that ran), a job JSON (compared with the job),
+                   or the whole run configuration; SHA-256 of canonical JSON
+  --json           print the verdict as JSON instead
+  --out FILE       report: where the report is written
+  --pdf            report: also write a PDF
+  -h, --help       show this help
+`;
+
+/** The human form of a verdict: one line per check, then the failed findings. */
+export function formatVerdict(v: BundleVerdict): string {
+  const out: string[] = [];
+  for (const c of v.checks) out.push(`${c.ok ? '✔' : '✘'} ${c.id.padEnd(9)} ${c.reason}`);
+  const failed = v.checks.flatMap((c) => c.findings.filter((f) => !f.ok).map((f) => ({ c, f })));
+  if (failed.length > 0) {
+    out.push('', 'failed:');
+    for (const { c, f } of failed) out.push(`  ${c.id}: ${f.log !== undefined ? `${f.log}${f.seq !== undefined ? ` seq ${f.seq}` : ''}: ` : ''}${f.what}`);
+  }
+  out.push('', v.ok ? `bundle ${v.run || '(no run id)'}: every check passed` : `bundle ${v.run || '(no run id)'}: ${v.checks.filter((c) => !c.ok).length} check(s) failed`);
+  return out.join('\n');
+}
+
+function isDir(p: string): boolean {
+  try { return statSync(p).isDirectory(); } catch { return false; }
+}
+
+async function verify(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: { 'site-log': { type: 'string', multiple: true }, config: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    return usageError('audit', (err as Error).message.split('\n')[0]!);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) { console.log(HELP); return 0; }
+  const [dir, ...extra] = positionals;
+  if (dir === undefined) return usageError('audit', 'verify: missing the bundle folder');
+  if (extra.length > 0) return usageError('audit', `verify: unexpected argument '${extra[0]}'`);
+  if (!isDir(dir)) return usageError('audit', `verify: ${dir} is not a folder (name the audit bundle's folder)`);
+  const siteLogs = values['site-log'] ?? [];
+  for (const f of siteLogs) {
+    if (!existsSync(f) || isDir(f)) return usageError('audit', `--site-log ${f}: no such file`);
+  }
+  if (values.config !== undefined) {
+    try {
+      JSON.parse(readFileSync(values.config, 'utf8'));
+    } catch (err) {
+      return usageError('audit', `--config ${values.config}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not readable JSON (${(err as Error).message})`}`);
+    }
+  }
+  const v = verifyBundle(dir, { siteLogs, ...(values.config !== undefined ? { config: values.config } : {}) });
+  console.log(values.json ? JSON.stringify(v, null, 2) : formatVerdict(v));
+  return v.ok ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------
+// `tally audit report`: the officer's report. src/audit/report.ts (another
+// module) exports writeReport(bundleDir, { out, pdf }); it is loaded on
+// demand so that `tally audit verify` works without it.
+// ---------------------------------------------------------------------------
+async function report(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: { out: { type: 'string' }, pdf: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    return usageError('audit', (err as Error).message.split('\n')[0]!);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) { console.log(HELP); return 0; }
+  const [dir, ...extra] = positionals;
+  if (dir === undefined) return usageError('audit', 'report: missing the bundle folder');
+  if (extra.length > 0) return usageError('audit', `report: unexpected argument '${extra[0]}'`);
+  if (!isDir(dir)) return usageError('audit', `report: ${dir} is not a folder (name the audit bundle's folder)`);
+  if (values.out === undefined) return usageError('audit', 'report: --out FILE is required');
+  const specifier = '../audit/report.js';
+  let mod: { writeReport?: (dir: string, o: { out: string; pdf: boolean }) => unknown };
+  try {
+    mod = (await import(specifier)) as typeof mod;
+  } catch (err) {
+    console.error(`tally audit: report: the report module (src/audit/report.ts) is not available in this build: ${(err as Error).message}`);
+    return 1;
+  }
+  if (typeof mod.writeReport !== 'function') {
+    console.error('tally audit: report: src/audit/report.ts does not export writeReport');
+    return 1;
+  }
+  await mod.writeReport(dir, { out: values.out, pdf: values.pdf === true });
+  return 0;
+}
+
+/** Runs `tally audit …`; returns the exit status. */
+export async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) return usageError('audit', 'missing command (verify or report)');
+  if (command === '--help' || command === '-h') { console.log(HELP); return 0; }
+  if (command === 'verify') return verify(rest);
+  if (command === 'report') return report(rest);
+  return usageError('audit', `unknown command '${command}' (verify or report)`);
+}
