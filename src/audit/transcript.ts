@@ -266,6 +266,39 @@ export function auditListener(t: Transcript, session: string, config?: SessionCo
   };
 }
 
+/** What a client's driver reports: the messages it sends (`to-server`) and receives (`to-client`). */
+export interface ClientMessageListener {
+  message?(e: { readonly direction: 'to-server' | 'to-client'; readonly round: number; readonly bytes: Uint8Array }): void;
+}
+
+/**
+ * A site's log of one session from its client driver's listener
+ * (transcript-v1 §6): `session-start` at once, then a `message` record for
+ * every message it sends and receives, with `peer` its own client id, and
+ * its `reveal`. The session's end is written by the caller (`site-result`).
+ */
+export function clientAuditListener(t: Transcript, session: string, config: SessionConfig, clientId: number): ClientMessageListener {
+  const base = auditListener(t, session, config);
+  return { message: (e) => base.message!({ ...e, peer: clientId }) };
+}
+
+/**
+ * One listener that calls the audit listener first, then `other`: records
+ * (and the checkpoint after an outcome) exist before the caller acts on an
+ * event, so a result sent from `other.outcome` can carry that checkpoint.
+ */
+export function withAudit<L extends object>(audit: L | undefined, other: L): L {
+  if (audit === undefined) return other;
+  const out: Record<string, (e: never) => void> = {};
+  const fns = (l: L): Record<string, ((e: never) => void) | undefined> => l as Record<string, ((e: never) => void) | undefined>;
+  for (const k of new Set([...Object.keys(audit), ...Object.keys(other)])) {
+    const a = fns(audit)[k];
+    const b = fns(other)[k];
+    out[k] = (e: never) => { a?.(e); b?.(e); };
+  }
+  return out as L;
+}
+
 /**
  * A `reveal` record from an unmasking message (R4): which peers' self-mask
  * shares and which peers' key shares its sender revealed, by id only (the

@@ -175,6 +175,7 @@ async function init(argv: string[]): Promise<number> {
   if (p.finder) lines.push(`  graph and threshold: the parameter finder's (${p.finder.reason})`);
   lines.push(
     `wrote ${r.keyFiles.length} site key files, mode 0600: ${shownPath(r.keyFiles[0]!)} … ${shownPath(r.keyFiles[r.keyFiles.length - 1]!)}`,
+    `wrote the coordinator's audit signing key, mode 0600: ${shownPath(r.auditKeyFile)} (it signs the audit transcript's checkpoints; its public key is coordinator.auditKey)`,
     `wrote TLS material: ${r.tlsFiles.slice(0, 4).map(shownPath).join(', ')}` +
       (r.tlsFiles.length > 4 ? `, and ${(r.tlsFiles.length - 4) / 2} site client certificates with their keys in ${shownPath(join(c.dir, 'tls', 'sites'))}` : ''),
     `consortium hash: ${Buffer.from(c.hash).toString('hex')}`,

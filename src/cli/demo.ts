@@ -56,6 +56,8 @@ options:
 
 Outputs, under DIR/<run id>/: adapter/ (a Hugging Face PEFT adapter),
 coordinator.db (the coordinator's store: sessions and round checkpoints),
+audit/ (the audit bundle: the coordinator's signed transcript and every
+site's own log; check it with tally audit verify DIR/<run id>/audit),
 summary.json.
 `;
 
@@ -184,6 +186,8 @@ export async function run(argv: string[]): Promise<number> {
     (o.dp ? `distributed discrete Gaussian z=${o.noise}, clip ${job.dp.clip}, budget (ε=${epsilon}, δ=${o.delta})` : 'no differential privacy'));
 
   const store = CoordinatorStore.open(join(runDir, 'coordinator.db'));
+  const auditDir = join(runDir, 'audit');
+  const policy = { minSurvivors: threshold, budget: o.dp ? { epsilon, delta: o.delta } : null, accountant: 'rdp' as const };
   const { server, model, checkpoint } = rounds.openJob({ job, base: { config: base.config, weights: base.tensors }, store });
   const progress = new Progress({ sites: o.sites, rounds: o.rounds, steps: o.steps, enabled: !o.quiet });
   const children: ChildProcess[] = [];
@@ -192,7 +196,19 @@ export async function run(argv: string[]): Promise<number> {
   try {
     let sum: import('../federation/rounds.js').SecureSum;
     let plain: import('../federation/rounds.js').PlainCollect | undefined;
+    let audit: import('../audit/transcript.js').Transcript;
     if (o.inProcess) {
+      // The in-process sites have identity keys of their own, for their logs; the roster in the config names them.
+      const { generateSiteKey } = await import('../federation/keys.js');
+      const { openCoordinatorLog, openSiteLog } = await import('../audit/bundle.js');
+      const { jobJson } = await import('../federation/job.js');
+      const keys = Array.from({ length: o.sites }, () => generateSiteKey());
+      const roster = keys.map((k, i) => ({ id: `site-${i + 1}`, name: `Site ${i + 1}`, publicKey: Buffer.from(k.publicKey).toString('hex') }));
+      audit = openCoordinatorLog(auditDir, {
+        signingSeed: generateSiteKey().seed, policy,
+        config: { consortium: { version: 1, name: 'tally demo (in-process)', roster, aggregation: { threat: 'semi-honest', graph: { kind: 'complete' }, threshold } }, job: jobJson(job) },
+      });
+      const siteLogs = keys.map((k, i) => openSiteLog(join(auditDir, 'sites', `site-${i + 1}.jsonl`), { seed: k.seed, site: `site-${i + 1}` }));
       for (let i = 0; i < o.sites; i++) {
         const d = siteData[i]!;
         learners.push(new Learner({
@@ -200,15 +216,17 @@ export async function run(argv: string[]): Promise<number> {
           onStep: (s) => progress.step(i, s.round, s.step, s.loss),
         }));
       }
-      sum = rounds.inProcessSum({ sites: learners.map((l, i) => ({ id: `site-${i + 1}`, input: (task, nonce) => l.input(task, nonce).input })) });
+      sum = rounds.inProcessSum({ sites: learners.map((l, i) => ({ id: `site-${i + 1}`, input: (task, nonce) => l.input(task, nonce).input })), audit, siteLogs });
       if (o.plain) plain = rounds.inProcessPlain(learners.map((l, i) => ({ id: `site-${i + 1}`, update: (task) => l.plainUpdate(task).update })));
     } else {
-      const net = await startNetwork(o, job, runDir, modelDir, store, server, progress);
+      const net = await startNetwork(o, job, runDir, modelDir, store, server, progress, auditDir, policy);
       children.push(...net.children);
       closeNet = net.close;
       sum = net.sum;
+      audit = net.audit;
     }
     const result = await rounds.runFineTune(server, sum, {
+      audit,
       ...(checkpoint !== undefined ? { checkpoint } : {}),
       ...(plain !== undefined ? { plain } : {}),
       events: {
@@ -228,6 +246,7 @@ export async function run(argv: string[]): Promise<number> {
       adapter: adapterDir,
       model: modelDir,
       outcome: result.outcome,
+      audit: auditDir,
       sites: o.sites, mode: o.inProcess ? 'in-process' : 'processes', backend: backend.name, seconds: (performance.now() - t0) / 1000,
     };
     writeFileSync(join(runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
@@ -237,6 +256,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(`held-out loss ${summary.base_eval_loss.toFixed(4)} → ${summary.final_eval_loss.toFixed(4)} nats/byte (${gain >= 0 ? '−' : '+'}${Math.abs(gain).toFixed(4)}), ${summary.seconds.toFixed(0)} s`);
     if (result.outcome === 'budget-exhausted') console.log(`stopped early: ${result.stoppedBy}`);
     console.log(`wrote ${relative(process.cwd(), adapterDir)}/ (PEFT adapter), ${relative(process.cwd(), join(runDir, 'coordinator.db'))}, ${relative(process.cwd(), join(runDir, 'summary.json'))}`);
+    console.log(`audit bundle ${relative(process.cwd(), auditDir)}/: check it with tally audit verify ${relative(process.cwd(), auditDir)}`);
     return 0;
   } finally {
     progress.stop();
@@ -265,10 +285,10 @@ function printTable(hist: readonly import('../federation/rounds.js').RoundSummar
 async function startNetwork(
   o: DemoOptions, job: import('../federation/job.js').FineTuneJob, runDir: string, modelDir: string,
   store: import('../federation/store.js').CoordinatorStore, server: import('../federation/rounds.js').FineTuneServer,
-  progress: import('./_progress.js').Progress,
-): Promise<{ sum: import('../federation/rounds.js').SecureSum; children: ChildProcess[]; close: () => Promise<void> }> {
-  const [{ initConsortium }, { Coordinator, networkSum }, { jobJson, jobHash }] = await Promise.all([
-    import('../federation/consortium.js'), import('../federation/coordinator.js'), import('../federation/job.js'),
+  progress: import('./_progress.js').Progress, auditDir: string, policy: import('../audit/transcript.js').AuditPolicy,
+): Promise<{ sum: import('../federation/rounds.js').SecureSum; children: ChildProcess[]; close: () => Promise<void>; audit: import('../audit/transcript.js').Transcript }> {
+  const [{ initConsortium }, { Coordinator, networkSum }, { jobJson, jobHash }, { openCoordinatorLog }, { readSiteKey }] = await Promise.all([
+    import('../federation/consortium.js'), import('../federation/coordinator.js'), import('../federation/job.js'), import('../audit/bundle.js'), import('../federation/keys.js'),
   ]);
   const dir = join(runDir, 'consortium');
   const init = await initConsortium({
@@ -279,8 +299,9 @@ async function startNetwork(
   const c = init.consortium;
   if (c.training === undefined || jobHash(c.training.job) !== server.jobId) throw new InternalError('the demo consortium\'s job is not the coordinator\'s');
   const t = c.tls!;
+  const audit = openCoordinatorLog(auditDir, { signingSeed: readSiteKey(init.auditKeyFile).seed, policy, config: { consortium: c.config, job: jobJson(job) } });
   const coordinator = await Coordinator.start({
-    consortium: c, store, port: 0,
+    consortium: c, store, port: 0, audit,
     tls: { cert: readFileSync(t.cert), key: readFileSync(t.key), ca: readFileSync(t.ca), clientCertificates: t.clientCertificates },
   });
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -288,6 +309,7 @@ async function startNetwork(
     const child = spawn(process.execPath, [
       main, 'join', '--config', init.configFile, '--key', keyFile, '--demo-site', String(i + 1), '--events', '--quiet',
       '--url', `wss://127.0.0.1:${coordinator.port}/`, '--state', join(dir, 'keys', `site-${i + 1}.state.json`),
+      '--audit-log', join(auditDir, 'sites', `site-${i + 1}.jsonl`),
       ...(o.backend !== undefined ? ['--backend', o.backend] : []),
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -303,6 +325,7 @@ async function startNetwork(
   });
   return {
     sum: networkSum(coordinator),
+    audit,
     children,
     close: async () => {
       await coordinator.close();

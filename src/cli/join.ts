@@ -8,7 +8,8 @@
  * was released in a session that did not complete and may not be used again.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { NetError, ValidationError } from '../errors.js';
 import type { Consortium } from '../federation/consortium.js';
 import type { TaskHandler } from '../federation/site.js';
@@ -38,6 +39,10 @@ coordinator stops the job).
   --events              training: progress as JSON lines on stdout
   --state FILE          where the site records released inputs
                         (default: KEYFILE.state.json)
+  --audit-log FILE      the site's own audit log (transcript-v1): what it
+                        sent and received, and the coordinator's checkpoints
+                        it witnessed (default: KEYFILE.audit/<time>.jsonl);
+                        an auditor checks it with tally audit verify --site-log
   --out FILE            write the result as JSON (its folder must exist)
   --url URL             the coordinator's address (default: from FILE)
   --tls-cert FILE, --tls-key FILE
@@ -66,10 +71,10 @@ function loadVector(file: string, dim: number, bits: number): Uint32Array {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const v = parseOptions('join', argv, ['config', 'key', 'vector', 'state', 'out', 'url', 'tls-cert', 'tls-key', 'text', 'demo-site', 'backend'], ['insecure-loopback', 'quiet', 'events']);
+  const v = parseOptions('join', argv, ['config', 'key', 'vector', 'state', 'out', 'url', 'tls-cert', 'tls-key', 'text', 'demo-site', 'backend', 'audit-log'], ['insecure-loopback', 'quiet', 'events']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(HELP); return 0; }
-  const values = v as Partial<Record<'config' | 'key' | 'vector' | 'state' | 'out' | 'url' | 'tls-cert' | 'tls-key' | 'text' | 'demo-site' | 'backend', string>> & Partial<Record<'insecure-loopback' | 'quiet' | 'events', boolean>>;
+  const values = v as Partial<Record<'config' | 'key' | 'vector' | 'state' | 'out' | 'url' | 'tls-cert' | 'tls-key' | 'text' | 'demo-site' | 'backend' | 'audit-log', string>> & Partial<Record<'insecure-loopback' | 'quiet' | 'events', boolean>>;
   const quiet = values.quiet === true;
   const log = timestampedLog(quiet);
   const [{ loadConsortium }, { readSiteKey }, { runSite, isFinal }] = await Promise.all([
@@ -127,8 +132,14 @@ export async function run(argv: string[]): Promise<number> {
     tasks = learner.tasks(consortium);
     dispose = () => learner.dispose();
   }
+  const { openSiteLog } = await import('../audit/bundle.js');
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const auditLog = resolve(values['audit-log'] ?? join(`${values.key}.audit`, `${stamp}-${randomBytes(3).toString('hex')}.jsonl`));
+  const audit = openSiteLog(auditLog, { seed: key.seed, site: site.id });
+  log(`audit log ${auditLog}`);
   try {
     const result = await runSite({
+      audit,
       consortium, siteId: site.id, seed: key.seed, ...(input !== undefined ? { input } : { tasks: tasks! }), stateFile: resolve(values.state ?? `${values.key}.state.json`),
       ...(values.url !== undefined ? { url: values.url } : {}), ...(tls !== undefined ? { tls } : {}), log, signal: stop.signal,
     });

@@ -38,6 +38,9 @@ export interface RosterSite {
   readonly publicKey: Uint8Array;
 }
 
+/** The coordinator's audit signing key, in the consortium folder's `keys/` (consortium init writes it). */
+export const AUDIT_KEY_FILE = 'coordinator-audit.key';
+
 /** `coordinator.tls`: paths as written in the file (relative to its folder). */
 export interface TlsConfig {
   readonly ca: string;
@@ -50,6 +53,8 @@ export interface CoordinatorConfig {
   readonly host: string;
   readonly port: number;
   readonly tls?: TlsConfig;
+  /** The Ed25519 public key (hex) that signs the coordinator's audit checkpoints (transcript-v1). */
+  readonly auditKey?: string;
 }
 
 /** One entry of `roster`, as written in the file. */
@@ -450,7 +455,7 @@ export function defaultInitGraph(n: number): 'complete' | 'auto' {
  * files exists; with it, replaces them (other files are left alone).
  * @throws ValidationError `CONSORTIUM_ERR_EXISTS`; `CONSORTIUM_ERR_BAD_CONFIG` for bad options, naming the field
  */
-export async function initConsortium(o: InitOptions): Promise<{ configFile: string; keyFiles: string[]; tlsFiles: string[]; consortium: Consortium }> {
+export async function initConsortium(o: InitOptions): Promise<{ configFile: string; keyFiles: string[]; auditKeyFile: string; tlsFiles: string[]; consortium: Consortium }> {
   const n = o.sites;
   if (!Number.isInteger(n) || n < MIN_SITES || n > MAX_SITES) throw bad('sites', `expected an integer in [${MIN_SITES}, ${MAX_SITES}], got ${shown(n)}`);
   const dir = resolve(o.dir);
@@ -498,9 +503,10 @@ export async function initConsortium(o: InitOptions): Promise<{ configFile: stri
   const configFile = join(dir, 'consortium.json');
   const ids = Array.from({ length: n }, (_, i) => `site-${i + 1}`);
   const keyFiles = ids.map((id) => join(dir, 'keys', `${id}.key`));
+  const auditKeyFile = join(dir, 'keys', AUDIT_KEY_FILE);
   const tlsDir = join(dir, 'tls');
   const tlsNames = ['ca.crt', 'ca.key', 'coordinator.crt', 'coordinator.key', ...(o.mtls ? ids.flatMap((id) => [`sites/${id}.crt`, `sites/${id}.key`]) : [])];
-  const targets = [configFile, ...keyFiles, ...tlsNames.map((f) => join(tlsDir, f))];
+  const targets = [configFile, ...keyFiles, auditKeyFile, ...tlsNames.map((f) => join(tlsDir, f))];
   if (!o.force) {
     if (existsSync(configFile)) throw new ValidationError('CONSORTIUM_ERR_EXISTS', `${configFile} already exists (force replaces the consortium)`);
     const found = targets.find((f) => existsSync(f));
@@ -508,12 +514,14 @@ export async function initConsortium(o: InitOptions): Promise<{ configFile: stri
   }
 
   const siteKeys = ids.map(() => generateSiteKey());
+  const auditKey = generateSiteKey();
   const config: ConsortiumConfig = {
     version: 1,
     name: o.name ?? INIT_DEFAULTS.name,
     coordinator: {
       host: o.host ?? INIT_DEFAULTS.host, port: o.port ?? INIT_DEFAULTS.port,
       tls: { ca: 'tls/ca.crt', cert: 'tls/coordinator.crt', key: 'tls/coordinator.key', clientCertificates: o.mtls === true },
+      auditKey: toHex(auditKey.publicKey),
     },
     roster: ids.map((id, i) => ({ id, name: `Site ${i + 1}`, publicKey: toHex(siteKeys[i]!.publicKey) })),
     aggregation,
@@ -527,8 +535,9 @@ export async function initConsortium(o: InitOptions): Promise<{ configFile: stri
   mkdirSync(dir, { recursive: true });
   mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
   keyFiles.forEach((f, i) => writeSiteKey(f, siteKeys[i]!));
+  writeSiteKey(auditKeyFile, auditKey);
   const tls = await generateTlsMaterial({ dir: tlsDir, hosts: [config.coordinator.host], ...(o.mtls ? { siteIds: ids } : {}) });
   const tlsFiles = [tls.ca, tls.caKey, tls.cert, tls.key, ...(tls.sites ?? []).flatMap((s) => [s.cert, s.key])];
   writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n', { flag: o.force ? 'w' : 'wx' });
-  return { configFile, keyFiles, tlsFiles, consortium: loadConsortium(configFile) };
+  return { configFile, keyFiles, auditKeyFile, tlsFiles, consortium: loadConsortium(configFile) };
 }

@@ -32,11 +32,12 @@ import { equalBytes } from '../crypto/_validate.js';
 import { nativeProvider } from '../crypto/native.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { ServerDriver, type ServerOutcome } from '../secagg/driver.js';
-import { clipText, encodeEnvelope, type Envelope, type SessionStartBody } from '../transport/envelope.js';
+import { clipText, encodeEnvelope, type Envelope, type SessionStartBody, type WireCheckpoint } from '../transport/envelope.js';
 import { SiteListener, type SiteConnection, type TlsServerMaterial } from '../transport/ws-server.js';
 import { consortiumLimits, sessionConfig, type Consortium, type RosterSite, type SessionShape } from './consortium.js';
 import type { SecureSum } from './rounds.js';
 import type { CoordinatorStore } from './store.js';
+import { auditListener, withAudit, type Transcript } from '../audit/transcript.js';
 
 /** Pause between the end of a session and the gathering for the next (at most one round's deadline). */
 const SETTLE_MS = 1000;
@@ -52,6 +53,12 @@ export interface CoordinatorOptions {
   readonly provider?: CryptoProvider;
   /** One line per event worth a log (site connected, session started, round closed…). */
   readonly log?: (line: string) => void;
+  /**
+   * The run's audit transcript (transcript-v1): every session's records are
+   * written from the driver's listener, and each result and abort carries
+   * its latest checkpoint for the sites to witness.
+   */
+  readonly audit?: Transcript;
 }
 
 /**
@@ -159,7 +166,12 @@ export class Coordinator {
       const abort = { code: 'NET_ERR_SHUTDOWN', message: 'the coordinator was stopped', round: Math.min(r.driver.round, 4) };
       this.o.store.finishSession(r.hex, { kind: 'aborted', ...abort });
       this.running = undefined;
-      r.traffic.down += this.broadcast({ kind: 'abort', session: r.nonce, code: abort.code, message: abort.message });
+      const a = this.o.audit;
+      if (a !== undefined) {
+        a.append('outcome', { session: r.hex, result: 'aborted', code: abort.code, message: abort.message, round: abort.round, dropped: [] });
+        a.checkpoint();
+      }
+      r.traffic.down += this.broadcast({ kind: 'abort', session: r.nonce, code: abort.code, message: abort.message, ...this.checkpoint() });
       r.finish({ session: r.hex, outcome: 'aborted', survivors: [], dropped: [], sum: undefined, abort, rounds: [], traffic: { ...r.traffic }, seconds: 0 });
     }
     await this.listener.close();
@@ -227,7 +239,8 @@ export class Coordinator {
           return () => { clearTimeout(t); clearImmediate(early); };
         },
       },
-      listener: {
+      // The audit records come first: the result and abort then carry the checkpoint after the outcome.
+      listener: withAudit(this.o.audit === undefined ? undefined : auditListener(this.o.audit, hex, config), {
         roundClosed: (r) => {
           if (this.running?.driver !== driver) return;
           store.recordRound(hex, { round: r.round, participants: r.participants.map(siteOf) });
@@ -249,22 +262,28 @@ export class Coordinator {
             const notInSum = config.clientIds.filter((id) => !inSum.has(id));
             // The sites get the sum only when the consortium agreed to it (aggregation.sumToSites).
             const sum = this.o.consortium.config.aggregation.sumToSites === true ? out.sum : new Uint32Array(0);
-            traffic.down += this.broadcast({ kind: 'result', session: nonce, sum, survivors: out.survivors, dropped: notInSum });
+            traffic.down += this.broadcast({ kind: 'result', session: nonce, sum, survivors: out.survivors, dropped: notInSum, ...this.checkpoint() });
             this.log(`session ${hex.slice(0, 16)}… completed: ${out.survivors.length} sites in the sum`);
           } else {
             store.finishSession(hex, { kind: 'aborted', code: out.code, message: out.message, round: out.round });
-            traffic.down += this.broadcast({ kind: 'abort', session: nonce, code: out.code, message: clipText(out.message) });
+            traffic.down += this.broadcast({ kind: 'abort', session: nonce, code: out.code, message: clipText(out.message), ...this.checkpoint() });
             this.log(`session ${hex.slice(0, 16)}… aborted in R${out.round}: ${out.code}: ${out.message}`);
           }
           finish(toReport(hex, out, siteOf, traffic, (performance.now() - began) / 1000));
         },
-      },
+      }),
     });
     const running: Running = { nonce, hex, driver, done, finish, traffic };
     this.running = running;
     const startFrame = encodeEnvelope({ kind: 'session-start', ...start });
     for (const c of cohort) traffic.down += c.sendEncoded(startFrame);
     return running;
+  }
+
+  /** The audit transcript's latest checkpoint, as a result or abort carries it. */
+  private checkpoint(): { checkpoint?: WireCheckpoint } {
+    const c = this.o.audit?.lastCheckpoint();
+    return c === undefined ? {} : { checkpoint: c };
   }
 
   private connectionOf(clientId: number): SiteConnection | undefined {

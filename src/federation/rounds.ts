@@ -37,6 +37,7 @@ import { decodeSum } from '../dp/encode.js';
 import { PrivacyLedger } from '../dp/ledger.js';
 import type { GraphSpec } from '../secagg/config.js';
 import { LockstepNetwork } from '../secagg/lockstep.js';
+import type { ServerOutcome } from '../secagg/driver.js';
 import { encodeSafetensors, parseSafetensors } from '../training/safetensors.js';
 import type { Gpt2Model } from '../training/gpt2.js';
 import { encodeTask, EVAL_LOSS_SCALE, jobHash, planSession, rotationSeed, siteWeight, trainableSize, type FineTuneJob, type Purpose, type SessionPlan } from './job.js';
@@ -46,6 +47,7 @@ import { robustAggregate } from './robust.js';
 import type { DeltaEntry } from '../training/train.js';
 import type { Gpt2Config } from '../training/checkpoint.js';
 import type { CoordinatorStore } from './store.js';
+import { auditListener, clientAuditListener, withAudit, type Transcript } from '../audit/transcript.js';
 
 /** One session the loop asks for. */
 export interface SumRequest {
@@ -374,6 +376,14 @@ export interface FineTuneRunOptions {
   readonly signal?: AbortSignal;
   /** With aggregator "plain": how the updates are collected. */
   readonly plain?: PlainCollect;
+  /**
+   * The run's audit transcript: an `fl-session` record after every session,
+   * a `dp-event` record for every charge to the ledger (before the release
+   * it pays for), and a checkpoint after each. The sessions' own records
+   * come from the secure sum's listener (the coordinator's, or
+   * {@link inProcessSum}'s `audit`).
+   */
+  readonly audit?: Transcript;
 }
 
 /** How a job ended. */
@@ -391,6 +401,25 @@ export interface FineTuneResult {
 export async function runFineTune(server: FineTuneServer, sum: SecureSum, o: FineTuneRunOptions = {}): Promise<FineTuneResult> {
   const maxAttempts = o.maxAttempts ?? 3;
   const ev = o.events ?? {};
+  const audit = o.audit;
+  const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+  /** Charges the ledger and writes the event, with the ε it brings the run to, before the release it pays for. */
+  const charge = (label: string, session: Uint8Array, round: number): void => {
+    const before = server.ledger.entries.length;
+    server.charge(label);
+    const entry = server.ledger.entries[before];
+    if (audit !== undefined && entry !== undefined) audit.dpEvent(JSON.parse(JSON.stringify(entry.event)) as unknown, server.epsilon(), { session: hexOf(session), round, label });
+  };
+  const logSession = (round: number, attempt: number, purpose: Purpose, out: SumOutcome, charged: boolean): void => {
+    if (audit === undefined) return;
+    const metrics = purpose === 'eval' && out.kind === 'completed' ? (() => { const m = FineTuneServer.evalOf(out.sum); return { evalLoss: m.loss, perplexity: Math.exp(m.loss), tokens: m.tokens }; })() : undefined;
+    audit.append('fl-session', {
+      round, attempt, session: hexOf(out.nonce), purpose, result: out.kind, charged,
+      ...(out.kind === 'aborted' ? { code: out.code } : {}),
+      ...(metrics !== undefined ? { metrics } : {}),
+    });
+    audit.checkpoint();
+  };
   const session = async (purpose: Purpose, round: number): Promise<{ out: Extract<SumOutcome, { kind: 'completed' }>; attempts: number; bytes: { up: number; down: number } }> => {
     const bytes = { up: 0, down: 0 };
     for (let attempt = 1; ; attempt++) {
@@ -402,9 +431,16 @@ export async function runFineTune(server: FineTuneServer, sum: SecureSum, o: Fin
       const out = await sum.run({ purpose, round, task: server.task(purpose, round), session: server.plan(purpose).session });
       bytes.up += out.traffic.up; bytes.down += out.traffic.down;
       ev.sessionEnded?.({ round, purpose, outcome: out });
-      if (out.kind === 'completed') return { out, attempts: attempt, bytes };
+      if (out.kind === 'completed') {
+        // A completed training sum is released to the coordinator: charged (and logged) before it is used.
+        if (purpose === 'train') charge(`round ${round}`, out.nonce, round);
+        logSession(round, attempt, purpose, out, purpose === 'train');
+        return { out, attempts: attempt, bytes };
+      }
       // Masked inputs may have reached the coordinator from R2 on: charge the attempt (module comment).
-      if (purpose === 'train' && out.round >= 2) server.charge(`round ${round} attempt ${attempt} (aborted in R${out.round})`);
+      const chargeAbort = purpose === 'train' && out.round >= 2;
+      if (chargeAbort) charge(`round ${round} attempt ${attempt} (aborted in R${out.round})`, out.nonce, round);
+      logSession(round, attempt, purpose, out, chargeAbort);
       ev.log?.(`round ${round} ${purpose} session aborted in R${out.round}: ${out.code}: ${out.message}`);
       if (attempt >= maxAttempts) throw new TallyError('FL_ERR_ABORTED', `round ${round}: the ${purpose} session aborted ${attempt} times (last: ${out.code}: ${out.message})`);
     }
@@ -455,7 +491,6 @@ export async function runFineTune(server: FineTuneServer, sum: SecureSum, o: Fin
       }
       throw err;
     }
-    server.charge(`round ${r}`);
     const updateNorm = server.applyTrain(t.out.sum, t.out.survivors, t.out.nonce);
     const e = await session('eval', r);
     const { loss, tokens } = FineTuneServer.evalOf(e.out.sum);
@@ -489,6 +524,10 @@ export function inProcessSum(o: {
   readonly provider?: CryptoProvider;
   /** Seeds the session nonces and keys (tests); default fresh randomness. */
   readonly seed?: string;
+  /** The coordinator's audit transcript: every session's records (auditListener). */
+  readonly audit?: Transcript;
+  /** Each site's own audit log, by site index (transcript-v1 §6): its messages, reveal, the session's end, a witness of the coordinator's checkpoint. */
+  readonly siteLogs?: readonly (Transcript | undefined)[];
 }): SecureSum {
   const provider = o.provider ?? nativeProvider;
   const seeded = o.seed !== undefined ? new DeterministicRng(o.seed) : undefined;
@@ -508,6 +547,7 @@ export function inProcessSum(o: {
         config, provider,
         clients: o.sites.map((s, i) => ({
           id: i + 1, rng: rng(),
+          ...(o.siteLogs?.[i] !== undefined ? { listener: clientAuditListener(o.siteLogs[i]!, hexOf(nonce), config, i + 1) } : {}),
           input: () => {
             try {
               return s.input(req.task, nonce, req.purpose);
@@ -520,9 +560,12 @@ export function inProcessSum(o: {
           },
         })),
         silentFrom: silent,
-        listener: { message: (e) => { if (e.direction === 'to-server') traffic.up += e.bytes.length; else traffic.down += e.bytes.length; } },
+        listener: withAudit(o.audit === undefined ? undefined : auditListener(o.audit, hexOf(nonce), config), {
+          message: (e) => { if (e.direction === 'to-server') traffic.up += e.bytes.length; else traffic.down += e.bytes.length; },
+        }),
       });
       const out = net.run();
+      if (o.siteLogs !== undefined) witnessAll(o.siteLogs, out, o.audit, clientIds);
       const name = (id: number): string => o.sites[id - 1]!.id;
       const seconds = (performance.now() - t0) / 1000;
       if (out.kind === 'completed') {
@@ -532,6 +575,39 @@ export function inProcessSum(o: {
       return { kind: 'aborted', nonce, code: out.code, message: out.message, round: out.round, traffic, seconds };
     },
   };
+}
+
+const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+/**
+ * The end of an in-process session in each site's log, as a site that
+ * received the result or abort would write it (site.ts does the same over
+ * the network): `site-result`, a witness of the coordinator's latest
+ * checkpoint, a checkpoint of its own.
+ */
+function witnessAll(logs: readonly (Transcript | undefined)[], out: ServerOutcome, audit: Transcript | undefined, clientIds: readonly number[]): void {
+  const cp = audit?.lastCheckpoint();
+  const session = (t: Transcript): string | undefined => {
+    for (let i = t.lines.length - 1; i >= 0; i--) {
+      const r = JSON.parse(t.lines[i]!) as Record<string, unknown>;
+      if (r['kind'] === 'site-result') return undefined; // this log has no open session
+      if (r['kind'] === 'session-start') return r['session'] as string;
+    }
+    return undefined;
+  };
+  logs.forEach((t) => {
+    if (t === undefined) return;
+    const s = session(t);
+    if (s === undefined) return;
+    if (out.kind === 'completed') {
+      const inSum = new Set(out.survivors);
+      t.append('site-result', { session: s, result: 'completed', survivors: [...out.survivors], dropped: clientIds.filter((id) => !inSum.has(id)), sumSha256: null });
+    } else {
+      t.append('site-result', { session: s, result: 'aborted', code: out.code, message: out.message });
+    }
+    if (cp !== undefined) t.witness(cp);
+    t.checkpoint();
+  });
 }
 
 /**

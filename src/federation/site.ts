@@ -26,7 +26,7 @@
  * afresh (fresh noise, fresh rotation), so no input is ever used twice and
  * the release bookkeeping above does not apply.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { equalBytes } from '../crypto/_validate.js';
 import { nativeProvider } from '../crypto/native.js';
@@ -37,6 +37,8 @@ import { ClientDriver } from '../secagg/driver.js';
 import type { Envelope, SessionStartBody } from '../transport/envelope.js';
 import { backoffDelay, CoordinatorLink } from '../transport/ws-client.js';
 import { consortiumLimits, sessionConfig, type Consortium, type RosterSite, type SessionShape } from './consortium.js';
+import { clientAuditListener, verifyCheckpointSignature, withAudit, type Transcript } from '../audit/transcript.js';
+import type { WireCheckpoint } from '../transport/envelope.js';
 
 export interface SiteOptions {
   readonly consortium: Consortium;
@@ -69,6 +71,13 @@ export interface SiteOptions {
    * has no R3). Unset (the default): the site never leaves.
    */
   readonly leaveAfterRound?: number;
+  /**
+   * The site's own audit log (transcript-v1 §6, `openSiteLog`): every
+   * message it sent and received (digests), its reveal, each session's end
+   * as it saw it, and the coordinator's checkpoints it witnessed (checked
+   * against the consortium's `coordinator.auditKey`).
+   */
+  readonly audit?: Transcript;
 }
 
 /** How a fine-tuning site handles the tasks of its sessions. */
@@ -233,9 +242,28 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
     let sessionDim = c.config.aggregation.dim;
     let last = false;
     let settled = false;
+    /** The session the audit log has open (its end not yet written). */
+    let logged: string | undefined;
+    const auditKey = c.config.coordinator.auditKey === undefined ? undefined : Buffer.from(c.config.coordinator.auditKey, 'hex');
+    /** Writes the end of the open session to the site's log, witnesses the coordinator's checkpoint, and checkpoints the log. */
+    const logEnd = (fields: Readonly<Record<string, unknown>>, cp?: WireCheckpoint): void => {
+      const a = o.audit;
+      if (a === undefined || logged === undefined) return;
+      a.append('site-result', { session: logged, ...fields });
+      logged = undefined;
+      if (cp !== undefined) {
+        if (auditKey !== undefined && verifyCheckpointSignature(auditKey, cp, undefined, provider)) a.witness(cp);
+        else log(`not witnessed: the coordinator's checkpoint of size ${cp.size} ${auditKey === undefined ? 'cannot be checked (the consortium names no coordinator.auditKey)' : 'does not verify under coordinator.auditKey'}`);
+      }
+      a.checkpoint();
+    };
     const end = (t: Turn): void => {
       if (settled) return;
       settled = true;
+      if (t.kind !== 'result') {
+        const code = t.kind === 'left' ? 'NET_ERR_LEFT' : t.kind === 'fatal' ? t.error.code : 'NET_ERR_CLOSED';
+        logEnd({ result: 'aborted', code, message: t.kind === 'fatal' ? t.error.message : t.kind === 'left' ? 'the site left the session' : 'the session ended without a result for this site' });
+      }
       driver?.leave(); // zeroes every secret still held
       link.off('frame', onFrame);
       link.off('close', onClose);
@@ -251,6 +279,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
     const onFrame = (e: Envelope): void => {
       if (e.kind === 'session-start') {
         if (driver !== undefined && driver.outcome === undefined) driver.leave(); // a new session replaces an unfinished one
+        logEnd({ result: 'aborted', code: 'NET_ERR_PROTOCOL', message: 'a new session started before this one ended' });
         let bad: readonly string[];
         if (o.tasks !== undefined) {
           const a = o.tasks.accept(e);
@@ -273,6 +302,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
         const nonce = e.session;
         const hex = Buffer.from(nonce).toString('hex');
         log(`session ${hex.slice(0, 16)}… started`);
+        if (o.audit !== undefined) logged = hex;
         // leaveAfterRound: the round of the message about to be sent (the listener sees it just before the channel does).
         let sending = 0;
         const leaveAfter = o.leaveAfterRound;
@@ -295,7 +325,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
                 if (sending >= leaveAfter) queueMicrotask(leave);
               },
           },
-          listener: {
+          listener: withAudit(o.audit === undefined ? undefined : clientAuditListener(o.audit, hex, config, me.clientId), {
             message: (m) => {
               if (leaveAfter !== undefined && m.direction === 'to-server') {
                 sending = m.round;
@@ -309,7 +339,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
                 }
               }
             },
-          },
+          }),
         });
         driver.start();
         return;
@@ -329,6 +359,10 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
           session: Buffer.from(e.session).toString('hex'), inSum, survivors: e.survivors.map(name), dropped: e.dropped.map(name), sum: shared ? [...e.sum] : undefined,
         };
         log(`session completed: ${e.survivors.length} sites in the sum${inSum ? ', this site among them' : ', this site not among them'}`);
+        logEnd({
+          result: 'completed', survivors: [...e.survivors], dropped: [...e.dropped],
+          sumSha256: shared ? createHash('sha256').update(new Uint8Array(e.sum.buffer, e.sum.byteOffset, e.sum.byteLength)).digest('hex') : null,
+        }, e.checkpoint);
         if (o.tasks !== undefined) end(last ? { kind: 'result', result } : { kind: 'again' }); // a fine-tuning site goes on to the next session
         else if (inSum) end({ kind: 'result', result });
         else { driver = undefined; session = undefined; end({ kind: 'again' }); }
@@ -336,6 +370,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
       }
       if (e.kind === 'abort') {
         log(`session aborted by the coordinator: ${e.code}: ${e.message}`);
+        logEnd({ result: 'aborted', code: e.code, message: e.message }, e.checkpoint);
         end({ kind: 'again' });
       }
     };

@@ -17,7 +17,7 @@ import type { CryptoProvider } from '../crypto/types.js';
 import type { AggregatorFactory, MaskedInputEncoder } from '../crypto/aggregator.js';
 import type { Rng } from '../crypto/rng.js';
 import type { SessionConfig } from './config.js';
-import { ClientDriver, ServerDriver, type ServerOutcome, type SessionListener } from './driver.js';
+import { ClientDriver, ServerDriver, type ClientDriverOptions, type ServerOutcome, type SessionListener } from './driver.js';
 
 /** One client of a lockstep session. */
 export interface LockstepClient {
@@ -28,6 +28,8 @@ export interface LockstepClient {
   readonly input?: Uint32Array | (() => Uint32Array);
   /** The masked-input encoder of a session with an aggregator commitment (he-sum-v1). */
   readonly maskedInput?: MaskedInputEncoder;
+  /** The client's own listener (e.g. a site's audit log): every message it sends and receives. */
+  readonly listener?: ClientDriverOptions['listener'];
 }
 
 /** A message in flight. */
@@ -108,7 +110,7 @@ export class LockstepNetwork {
         ...(c.identitySeed ? { identitySeed: c.identitySeed } : {}), ...(c.input !== undefined ? { input: c.input } : {}),
         ...(c.maskedInput ? { maskedInput: c.maskedInput } : {}),
         channel: { send: (bytes) => this.push({ from: 'client', id: c.id, round, bytes }) },
-        listener: { message: (e) => { if (e.direction === 'to-server') round = e.round; } },
+        listener: { ...c.listener, message: (e) => { if (e.direction === 'to-server') round = e.round; c.listener?.message?.(e); } },
       });
       clients.set(c.id, driver);
     }
