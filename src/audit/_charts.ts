@@ -84,12 +84,12 @@ export function chartSpecs(d: ChartData): Record<keyof ChartSvgs, TopLevelSpec |
     config: CONFIG,
   };
   const drops: TopLevelSpec | null = d.drops.length === 0 ? null : {
-    title: { text: 'Dropouts by reason and by the round they happened in' },
+    title: { text: 'Dropouts by reason (code) and by the round they happened in' },
     data: { values: d.drops.map((p) => ({ ...p })) },
     width: 460, height: { step: 26 },
     mark: { type: 'bar' },
     encoding: {
-      y: { field: 'code', type: 'nominal', title: 'reason (code)', sort: '-x', axis: { labelLimit: 260 } },
+      y: { field: 'code', type: 'nominal', title: null, sort: '-x', axis: { labelLimit: 260 } },
       x: { aggregate: 'count', type: 'quantitative', title: 'dropped sites (all sessions)', axis: { tickMinStep: 1, format: 'd' } },
       color: { field: 'step', type: 'ordinal', sort: [...STEPS], title: 'round', scale: { scheme: 'oranges' } },
     },

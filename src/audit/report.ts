@@ -259,10 +259,10 @@ function dataFlow(f: ReportFacts, sites: readonly string[], plain: boolean): str
   const shown = sites.slice(0, 4);
   const more = sites.length - shown.length;
   const boxes = [...shown.map((s) => s), ...(more > 0 ? [`… and ${more} more`] : [])];
-  const h = Math.max(boxes.length * 52 + 20, 200);
+  const h = Math.max(boxes.length * 52 + 46, 200);
   const t = num(f.consortium?.['aggregation'] !== undefined && isObj(f.consortium['aggregation']) ? f.consortium['aggregation']['threshold'] : undefined) ?? f.policy.minSurvivors;
   const siteBoxes = boxes.map((s, i) => {
-    const y = 14 + i * 52;
+    const y = 40 + i * 52;
     const label = s.length > 22 ? `${s.slice(0, 21)}…` : s;
     return `<rect x="10" y="${y}" width="170" height="38" rx="6" class="site"/><text x="95" y="${y + 17}" text-anchor="middle" class="lbl">${esc(label)}</text>` +
       `<text x="95" y="${y + 31}" text-anchor="middle" class="small">data stays here</text>` +
@@ -272,8 +272,8 @@ function dataFlow(f: ReportFacts, sites: readonly string[], plain: boolean): str
   return `<svg class="flow" role="img" aria-label="Data flow: sites send masked inputs to the coordinator, which learns only their sum" viewBox="0 0 820 ${h}" width="820" height="${h}">` +
     '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>' +
     siteBoxes +
-    `<text x="285" y="${cy - 8}" text-anchor="middle" class="small">${plain ? 'update in the clear (plain aggregation)' : 'masked, noised update (R2)'}</text>` +
-    `<text x="285" y="${cy + 6}" text-anchor="middle" class="small">keys, encrypted shares (R0, R1, R4)</text>` +
+    `<text x="285" y="16" text-anchor="middle" class="small">${plain ? 'update in the clear (plain aggregation)' : 'masked, noised update (R2)'}</text>` +
+    `<text x="285" y="30" text-anchor="middle" class="small">keys, encrypted shares (R0, R1, R4)</text>` +
     `<rect x="390" y="${cy}" width="180" height="80" rx="8" class="coord"/><text x="480" y="${cy + 30}" text-anchor="middle" class="lbl">coordinator</text>` +
     `<text x="480" y="${cy + 48}" text-anchor="middle" class="small">${plain ? 'sees each update' : 'removes the masks'}</text>` +
     `<text x="480" y="${cy + 63}" text-anchor="middle" class="small">${plain ? '' : `of the sum only (≥ ${esc(t ?? 't')} sites)`}</text>` +
