@@ -24,17 +24,12 @@ import { pathToFileURL } from 'node:url';
 import { TallyError, type AuditCode } from '../errors.js';
 import { packageRoot } from '../vectors/common.js';
 import { readBundle, type Bundle } from './bundle.js';
+import { verifyBundle, type BundleVerdict } from './verify.js';
 import { renderCharts, type ChartData, type ChartSvgs, type DropPoint, type FunnelPoint } from './_charts.js';
 
 // ------------------------------------------------------------- verdict
 
-/** The checks of `tally audit verify` (src/audit/verify.ts), as the report shows them. */
-export type AuditCheckId = 'integrity' | 'config' | 'protocol' | 'privacy' | 'secrets';
-export interface AuditFinding { readonly ok: boolean; readonly what: string; readonly log?: string; readonly seq?: number }
-export interface AuditCheck { readonly id: AuditCheckId; readonly title: string; readonly ok: boolean; readonly reason: string; readonly findings: readonly AuditFinding[] }
-export interface BundleVerdict { readonly ok: boolean; readonly run: string; readonly checks: readonly AuditCheck[] }
-
-type VerifyFn = (dir: string, options?: { readonly siteLogs?: readonly string[]; readonly config?: string }) => BundleVerdict;
+export type { AuditCheck, AuditCheckId, AuditFinding, BundleVerdict } from './verify.js';
 
 // ------------------------------------------------------------- errors
 
@@ -238,7 +233,7 @@ export function fingerprint(keyHex: string | undefined): string {
   return h.match(/.{4}/g)!.join(' ');
 }
 
-const fmtNum = (x: number | undefined, digits = 3): string => (x === undefined ? '—' : Number.isInteger(x) ? String(x) : x.toPrecision(digits));
+const fmtNum = (x: number | undefined, digits = 3): string => (x === undefined ? '—' : Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(digits))));
 const code = (x: unknown): string => `<code>${esc(x)}</code>`;
 const badge = (ok: boolean): string => (ok ? '<span class="badge pass">PASS</span>' : '<span class="badge fail">FAIL</span>');
 
@@ -522,18 +517,10 @@ function generatorInfo(): GeneratorInfo {
   return { name: pkg.name, version: pkg.version, node: process.version, ...chartVersions() };
 }
 
-/** Loads the verifier (verify.ts) on demand. */
-async function verifier(): Promise<VerifyFn> {
-  const mod = (await import(VERIFY_MODULE)) as { verifyBundle: VerifyFn };
-  return mod.verifyBundle;
-}
-const VERIFY_MODULE: string = './verify.js';
-
 /** Reads, verifies and renders a bundle: the report's HTML. */
 export async function buildReport(bundleDir: string, o: { readonly siteLogs?: readonly string[]; readonly config?: string; readonly generated?: string } = {}): Promise<string> {
   const bundle = readBundle(bundleDir);
-  const verify = await verifier();
-  const verdict = verify(bundleDir, { ...(o.siteLogs !== undefined ? { siteLogs: o.siteLogs } : {}), ...(o.config !== undefined ? { config: o.config } : {}) });
+  const verdict = verifyBundle(bundleDir, { ...(o.siteLogs !== undefined ? { siteLogs: o.siteLogs } : {}), ...(o.config !== undefined ? { config: o.config } : {}) });
   const facts = reportFacts(bundle);
   const charts = await renderCharts(facts.charts);
   return renderReport({ facts, verdict, charts, generator: generatorInfo(), ...(o.generated !== undefined ? { generated: o.generated } : {}) });

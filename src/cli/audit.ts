@@ -3,7 +3,7 @@
  * (protocols/transcript-v1/spec.md §5, §7).
  *
  *     tally audit verify <bundle dir> [--site-log FILE ...] [--config FILE] [--json]
- *     tally audit report <bundle dir> --out FILE [--pdf]
+ *     tally audit report <bundle dir> --out FILE [--pdf] [--site-log FILE ...] [--config FILE]
  *
  * Exit status: 0 every check passed, 1 a check failed, 2 bad usage (an
  * unknown option, a bundle folder, site log or approved configuration that
@@ -15,7 +15,7 @@ import { usageError } from './_args.js';
 import { verifyBundle, type BundleVerdict } from '../audit/verify.js';
 
 const HELP = `usage: tally audit verify <bundle dir> [--site-log FILE]... [--config FILE] [--json]
-       tally audit report <bundle dir> --out FILE [--pdf]
+       tally audit report <bundle dir> --out FILE [--pdf] [--site-log FILE]... [--config FILE]
 
 verify  checks an audit bundle (bundle.json, transcript.jsonl, sites/*.jsonl)
         and prints one line per check, passed (✔) or failed (✘) with its
@@ -30,7 +30,9 @@ verify  checks an audit bundle (bundle.json, transcript.jsonl, sites/*.jsonl)
                      the budget, noise before every release
           secrets    no field outside the spec, no private key, no seed
         exit 0 when every check passes, 1 when one fails
-report  writes the officer's report of a bundle (HTML; --pdf also a PDF)
+report  writes the officer's report of a bundle: one self-contained HTML file
+        with the verdict of verify (--site-log and --config as for verify);
+        --pdf also prints it to a PDF beside it with Chromium (/usr/bin/chromium)
 
   --site-log FILE  a site's own log kept outside the bundle (repeatable)
   --config FILE    the approved configuration: a consortium.json (compared with
@@ -38,7 +40,7 @@ report  writes the officer's report of a bundle (HTML; --pdf also a PDF)
                    or the whole run configuration; SHA-256 of canonical JSON
   --json           print the verdict as JSON instead
   --out FILE       report: where the report is written
-  --pdf            report: also write a PDF
+  --pdf            report: also write a PDF (needs /usr/bin/chromium)
   -h, --help       show this help
 `;
 
@@ -92,16 +94,15 @@ async function verify(argv: string[]): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------
-// `tally audit report`: the officer's report. src/audit/report.ts (another
-// module) exports writeReport(bundleDir, { out, pdf }); it is loaded on
-// demand so that `tally audit verify` works without it.
+// `tally audit report`: the officer's report (src/audit/report.ts), loaded on
+// demand: it brings vega and vega-lite, which `tally audit verify` does not need.
 // ---------------------------------------------------------------------------
 async function report(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv, allowPositionals: true, strict: true,
-      options: { out: { type: 'string' }, pdf: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { out: { type: 'string' }, pdf: { type: 'boolean' }, 'site-log': { type: 'string', multiple: true }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
     return usageError('audit', (err as Error).message.split('\n')[0]!);
@@ -113,19 +114,20 @@ async function report(argv: string[]): Promise<number> {
   if (extra.length > 0) return usageError('audit', `report: unexpected argument '${extra[0]}'`);
   if (!isDir(dir)) return usageError('audit', `report: ${dir} is not a folder (name the audit bundle's folder)`);
   if (values.out === undefined) return usageError('audit', 'report: --out FILE is required');
-  const specifier = '../audit/report.js';
-  let mod: { writeReport?: (dir: string, o: { out: string; pdf: boolean }) => unknown };
+  const siteLogs = values['site-log'] ?? [];
+  for (const f of siteLogs) {
+    if (!existsSync(f) || isDir(f)) return usageError('audit', `--site-log ${f}: no such file`);
+  }
+  if (values.config !== undefined && !existsSync(values.config)) return usageError('audit', `--config ${values.config}: no such file`);
+  const { writeReport, ReportError } = await import('../audit/report.js');
   try {
-    mod = (await import(specifier)) as typeof mod;
+    const r = await writeReport(dir, { out: values.out, pdf: values.pdf === true, siteLogs, ...(values.config !== undefined ? { config: values.config } : {}) });
+    console.log(`wrote ${r.out}${r.pdf !== undefined ? ` and ${r.pdf}` : ''}`);
   } catch (err) {
-    console.error(`tally audit: report: the report module (src/audit/report.ts) is not available in this build: ${(err as Error).message}`);
+    if (!(err instanceof ReportError)) throw err;
+    console.error(`tally audit: report: ${err.code}: ${err.message}`);
     return 1;
   }
-  if (typeof mod.writeReport !== 'function') {
-    console.error('tally audit: report: src/audit/report.ts does not export writeReport');
-    return 1;
-  }
-  await mod.writeReport(dir, { out: values.out, pdf: values.pdf === true });
   return 0;
 }
 
