@@ -1,6 +1,6 @@
 /**
  * `tally vectors`: generate or check the protocol test vectors of the
- * secagg-v1, dp-v1 and wire-v1 suites.
+ * secagg-v1, dp-v1, wire-v1 and transcript-v1 suites.
  * Exit status: 0 success, 1 a mismatch (or a file that fails its schema),
  * 2 bad usage.
  */
@@ -11,12 +11,13 @@ import { usageError } from './_args.js';
 import { checkVectors, defaultVectorDir, generateVectors, KINDS } from '../secagg/vectors/index.js';
 import { checkDpVectors, defaultDpVectorDir, DP_KINDS, generateDpVectors } from '../dp/vectors/index.js';
 import { checkWireVectors, defaultWireVectorDir, generateWireVectors, WIRE_KINDS } from '../transport/vectors/index.js';
+import { checkTranscriptVectors, defaultTranscriptVectorDir, generateTranscriptVectors, TRANSCRIPT_KINDS } from '../audit/vectors.js';
 
 type CheckResult = { kind: string; tcId: number; ok: boolean; message: string };
 
 /** One vector suite: its kinds, default folder, generator and checker. */
 interface Suite {
-  readonly name: 'secagg-v1' | 'dp-v1' | 'wire-v1';
+  readonly name: 'secagg-v1' | 'dp-v1' | 'wire-v1' | 'transcript-v1';
   readonly kinds: readonly string[];
   readonly defaultDir: () => string;
   readonly generate: (dir: string) => string[];
@@ -38,6 +39,10 @@ const SUITES: readonly Suite[] = [
     name: 'wire-v1', kinds: WIRE_KINDS.map((k) => k.kind), defaultDir: defaultWireVectorDir, generate: (dir) => generateWireVectors(dir),
     check: (dir, kinds) => checkWireVectors(dir, kinds === undefined ? {} : { kinds }), how: 'recomputed with the envelope codec',
   },
+  {
+    name: 'transcript-v1', kinds: TRANSCRIPT_KINDS.map((k) => k.kind), defaultDir: defaultTranscriptVectorDir, generate: (dir) => generateTranscriptVectors(dir),
+    check: (dir, kinds) => checkTranscriptVectors(dir, kinds === undefined ? {} : { kinds }), how: 'recomputed with the audit transcript, Merkle tree and bundle verifier',
+  },
 ];
 
 const HELP = `usage: tally vectors generate [--suite SUITE] [DIR]
@@ -51,16 +56,17 @@ check     validates every file in DIR against its JSON Schema, then recomputes
           summary per suite; exit 1 on any mismatch
 
 Without DIR each selected suite uses its folder in the tally package:
-protocols/secagg-v1/vectors, protocols/dp-v1/vectors and
-protocols/wire-v1/vectors. With DIR and no --suite, the suite is the
+protocols/secagg-v1/vectors, protocols/dp-v1/vectors,
+protocols/wire-v1/vectors and protocols/transcript-v1/vectors. With DIR and no --suite, the suite is the
 "version" of the vector files already in DIR (secagg-v1 when DIR holds
 none).
 
-  --suite SUITE  secagg-v1, dp-v1, wire-v1 or all (default all)
+  --suite SUITE  secagg-v1, dp-v1, wire-v1, transcript-v1 or all (default all)
   --kind KIND    check only this kind (repeatable); kinds:
                    secagg-v1: ${KINDS.map((k) => k.kind).join(', ')}
                    dp-v1: ${DP_KINDS.map((k) => k.kind).join(', ')}
                    wire-v1: ${WIRE_KINDS.map((k) => k.kind).join(', ')}
+                   transcript-v1: ${TRANSCRIPT_KINDS.map((k) => k.kind).join(', ')}
   -h, --help     show this help
 `;
 
@@ -120,7 +126,7 @@ export async function run(argv: string[]): Promise<number> {
   if (command === undefined) return usageError('vectors', 'missing command (generate or check)');
   if (extra.length > 0) return usageError('vectors', `unexpected argument '${extra[0]}'`);
   const suiteArg = values.suite ?? 'all';
-  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError('vectors', `--suite: unknown suite '${suiteArg}' (secagg-v1, dp-v1, wire-v1 or all)`);
+  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError('vectors', `--suite: unknown suite '${suiteArg}' (secagg-v1, dp-v1, wire-v1, transcript-v1 or all)`);
 
   let selected = SUITES.filter((s) => suiteArg === 'all' || s.name === suiteArg);
   const dir = dirArg === undefined ? undefined : resolve(dirArg);
