@@ -10,6 +10,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TallyError, ValidationError } from '../errors.js';
 import type { Coordinator as CoordinatorT } from '../federation/coordinator.js';
+import { randomBytes } from 'node:crypto';
+import { openCoordinatorLog } from '../audit/bundle.js';
+import { AUDIT_KEY_FILE } from '../federation/consortium.js';
+import { jobJson } from '../federation/job.js';
+import { generateSiteKey, readSiteKey } from '../federation/keys.js';
 import { checkOutPath, isLoopback, parseOptions, timestampedLog, usageError, UsageError } from './_args.js';
 
 const HELP = `usage: tally serve --config FILE [options]
@@ -26,6 +31,12 @@ result in an SQLite database.
                         it aborted
   --out FILE            with --once: write the session's result as JSON
                         (its folder must exist)
+  --audit DIR           where this run's audit bundle is written (default:
+                        audit/<time> in the state folder): the signed
+                        transcript; check it with tally audit verify DIR
+  --audit-key FILE      the key that signs the transcript's checkpoints
+                        (default: keys/coordinator-audit.key beside FILE;
+                        its public key must be coordinator.auditKey)
   --host H, --port P    listen on another address than the configuration's
                         (--port 0: any free port, printed at start)
   --insecure-loopback   run without TLS; allowed only on a loopback address
@@ -52,10 +63,10 @@ often.
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const v = parseOptions('serve', argv, ['config', 'state', 'out', 'host', 'port', 'adapter'], ['once', 'insecure-loopback', 'quiet']);
+  const v = parseOptions('serve', argv, ['config', 'state', 'out', 'host', 'port', 'adapter', 'audit', 'audit-key'], ['once', 'insecure-loopback', 'quiet']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(HELP); return 0; }
-  const values = v as Partial<Record<'config' | 'state' | 'out' | 'host' | 'port' | 'adapter', string>> & Partial<Record<'once' | 'insecure-loopback' | 'quiet', boolean>>;
+  const values = v as Partial<Record<'config' | 'state' | 'out' | 'host' | 'port' | 'adapter' | 'audit' | 'audit-key', string>> & Partial<Record<'once' | 'insecure-loopback' | 'quiet', boolean>>;
   const log = timestampedLog(values.quiet === true);
   let port: number | undefined;
   try {
@@ -89,16 +100,17 @@ export async function run(argv: string[]): Promise<number> {
   }
   const stateDir = resolve(values.state ?? join(consortium.dir, 'state'));
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const audit = openServeAudit(consortium, stateDir, values.audit, values['audit-key'], log);
   const store = CoordinatorStore.open(join(stateDir, 'coordinator.sqlite'));
   let coordinator: CoordinatorT;
   try {
-    coordinator = await Coordinator.start({ consortium, store, ...(tls !== undefined ? { tls } : {}), host, ...(port !== undefined ? { port } : {}), log });
+    coordinator = await Coordinator.start({ consortium, store, ...(tls !== undefined ? { tls } : {}), host, ...(port !== undefined ? { port } : {}), log, audit: audit.transcript });
   } catch (err) {
     store.close();
     throw err;
   }
   // The first line names the address, so scripts (and tests) can read the port.
-  console.log(`tally serve: listening on ${tls !== undefined ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${coordinator.port}/ for ${consortium.sites.length} sites; state in ${stateDir}`);
+  console.log(`tally serve: listening on ${tls !== undefined ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${coordinator.port}/ for ${consortium.sites.length} sites; state in ${stateDir}; audit bundle ${audit.dir}`);
 
   const stop = new AbortController();
   // A signal stops waiting, or ends a running session as aborted (recorded, the sites told).
@@ -107,7 +119,7 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   if (consortium.training !== undefined) {
     try {
-      return await serveJob(consortium, coordinator, store, { adapterDir: resolve(values.adapter ?? join(stateDir, 'adapter')), out: values.out, signal: stop.signal, log });
+      return await serveJob(consortium, coordinator, store, { adapterDir: resolve(values.adapter ?? join(stateDir, 'adapter')), out: values.out, signal: stop.signal, log, audit: audit.transcript });
     } finally {
       await coordinator.close();
       store.close();
@@ -145,10 +157,43 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Opens this run's audit bundle: the transcript is signed with the
+ * consortium's coordinator audit key, which must match coordinator.auditKey.
+ * A consortium that names none gets a fresh key for this run (said in the
+ * log: its sites cannot check the checkpoints, so they witness none).
+ */
+function openServeAudit(
+  consortium: import('../federation/consortium.js').Consortium, stateDir: string, dirOpt: string | undefined, keyOpt: string | undefined, log: (l: string) => void,
+): { transcript: import('../audit/transcript.js').Transcript; dir: string } {
+  const named = consortium.config.coordinator.auditKey;
+  const keyFile = resolve(keyOpt ?? join(consortium.dir, 'keys', AUDIT_KEY_FILE));
+  let seed: Uint8Array;
+  if (named === undefined && keyOpt === undefined) {
+    seed = generateSiteKey().seed;
+    log('the consortium names no coordinator.auditKey: this run\'s transcript is signed with a fresh key, and the sites witness no checkpoint');
+  } else {
+    const key = readSiteKey(keyFile);
+    if (named !== undefined && Buffer.from(key.publicKey).toString('hex') !== named) {
+      throw new ValidationError('AUDIT_ERR_BAD_BUNDLE', `${keyFile} is not the key coordinator.auditKey names (${named.slice(0, 16)}…)`);
+    }
+    seed = key.seed;
+  }
+  const job = consortium.training?.job;
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const dir = resolve(dirOpt ?? join(stateDir, 'audit', `${stamp}-${randomBytes(3).toString('hex')}`));
+  const transcript = openCoordinatorLog(dir, {
+    signingSeed: seed,
+    policy: { minSurvivors: consortium.config.aggregation.threshold, budget: job?.dp.budget !== undefined && job.dp.mechanism !== 'none' ? { ...job.dp.budget } : null, accountant: 'rdp' },
+    config: { consortium: consortium.config, ...(job !== undefined ? { job: jobJson(job) } : {}) },
+  });
+  return { transcript, dir };
+}
+
 /** Runs the consortium's training job (see HELP); returns the exit status. */
 async function serveJob(
   consortium: import('../federation/consortium.js').Consortium, coordinator: CoordinatorT, store: import('../federation/store.js').CoordinatorStore,
-  o: { adapterDir: string; out: string | undefined; signal: AbortSignal; log: (l: string) => void },
+  o: { adapterDir: string; out: string | undefined; signal: AbortSignal; log: (l: string) => void; audit: import('../audit/transcript.js').Transcript },
 ): Promise<number> {
   const [{ initBackend }, { loadCheckpoint }, { openJob, runFineTune }, { networkSum }, { jobLoraConfig }, { saveAdapter }] = await Promise.all([
     import('../training/backend.js'), import('../training/checkpoint.js'), import('../federation/rounds.js'), import('../federation/coordinator.js'),
@@ -160,11 +205,21 @@ async function serveJob(
   if (job.aggregator === 'plain') throw new ValidationError('FL_ERR_BAD_JOB', 'training.aggregator "plain" runs in one process only (tally demo --in-process --aggregator plain); over the network the coordinator learns only secure sums');
   const { server, model, resumedAfter, checkpoint } = openJob({ job, base: { config: base.config, weights: base.tensors }, store, siteIds: consortium.sites.map((s) => s.id) });
   try {
-    if (resumedAfter !== undefined) o.log(`resuming job ${server.jobId.slice(0, 16)}… after round ${resumedAfter} (ε spent ${server.epsilon().toPrecision(4)})`);
+    if (resumedAfter !== undefined) {
+      o.log(`resuming job ${server.jobId.slice(0, 16)}… after round ${resumedAfter} (ε spent ${server.epsilon().toPrecision(4)})`);
+      // This run's bundle starts with the ledger it resumes, so that ε can be recomputed from its records alone.
+      const { PrivacyLedger } = await import('../dp/ledger.js');
+      const replay = new PrivacyLedger({ ...(job.dp.budget !== undefined ? { budget: job.dp.budget } : {}), accountant: 'rdp' });
+      for (const e of server.ledger.entries) {
+        replay.record(e.event, e.label);
+        o.audit.dpEvent(JSON.parse(JSON.stringify(e.event)) as unknown, replay.epsilon(job.dp.budget!.delta), { restored: true, ...(e.label !== undefined ? { label: e.label } : {}) });
+      }
+      o.audit.checkpoint();
+    }
     else o.log(`job ${server.jobId.slice(0, 16)}…: ${job.rounds} rounds, ${job.strategy.kind}, ${job.dp.mechanism === 'none' ? 'no DP' : `${job.dp.mechanism} z=${job.dp.noiseMultiplier}, budget ε=${job.dp.budget!.epsilon} δ=${job.dp.budget!.delta}`}`);
     let result;
     try {
-      result = await runFineTune(server, networkSum(coordinator, { signal: o.signal }), { ...(checkpoint !== undefined ? { checkpoint } : {}), signal: o.signal, events: { log: o.log } });
+      result = await runFineTune(server, networkSum(coordinator, { signal: o.signal }), { ...(checkpoint !== undefined ? { checkpoint } : {}), signal: o.signal, events: { log: o.log }, audit: o.audit });
     } catch (err) {
       if (o.signal.aborted) return 0; // stopped: the checkpoints so far stay, a restart continues
       if (err instanceof TallyError && err.code === 'FL_ERR_ABORTED') { console.error(`tally serve: ${err.code}: ${err.message}`); return 3; }

@@ -81,10 +81,10 @@ describe('cli: tally serve and tally join as processes', function () {
     dirs.push(c.dir);
     const vs = vectors(5, 32, 11);
     vs.forEach((v, i) => writeFileSync(join(c.dir, `v${i + 1}.json`), JSON.stringify(v)));
-    const serve = tally(['serve', '--config', c.config, '--once', '--out', join(c.dir, 'result.json')]);
+    const serve = tally(['serve', '--config', c.config, '--once', '--out', join(c.dir, 'result.json'), '--audit', join(c.dir, 'audit')]);
     procs.push(serve);
     await serve.waitFor(/listening on wss:/);
-    const sites = [1, 2, 3, 4, 5].map((i) => join_(c.dir, c.config, i));
+    const sites = [1, 2, 3, 4, 5].map((i) => join_(c.dir, c.config, i, ['--audit-log', join(c.dir, `site-${i}.audit.jsonl`)]));
     procs.push(...sites);
     expect(await serve.exit, serve.err).to.equal(0);
     for (const s of sites) expect(await s.exit, s.err).to.equal(0);
@@ -98,6 +98,23 @@ describe('cli: tally serve and tally join as processes', function () {
       expect(r).to.include({ site: `site-${i}`, session: result.session, inSum: true });
       expect(r.sum).to.deep.equal(result.sum);
     }
+    // The run's audit bundle and the sites' own logs verify together: every site witnessed the checkpoint after the outcome.
+    const logs = [1, 2, 3, 4, 5].flatMap((i) => ['--site-log', join(c.dir, `site-${i}.audit.jsonl`)]);
+    let v = spawnSync(process.execPath, [MAIN, 'audit', 'verify', join(c.dir, 'audit'), ...logs, '--config', c.config, '--json'], { encoding: 'utf8' });
+    expect(v.status, v.stdout + v.stderr).to.equal(0);
+    const verdict = JSON.parse(v.stdout) as { ok: boolean; checks: { id: string; ok: boolean }[] };
+    expect(verdict.checks.map((x) => [x.id, x.ok])).to.deep.equal([['integrity', true], ['config', true], ['protocol', true], ['privacy', true], ['secrets', true]]);
+    for (let i = 1; i <= 5; i++) {
+      const w = readFileSync(join(c.dir, `site-${i}.audit.jsonl`), 'utf8').split('\n').filter((l) => l.includes('"kind":"witness"'));
+      expect(w, `site-${i} witnessed`).to.have.length(1);
+    }
+    // One changed byte in the coordinator's transcript (a message digest) fails it.
+    const tf = join(c.dir, 'audit', 'transcript.jsonl');
+    const text = readFileSync(tf, 'utf8');
+    const at = text.indexOf('"sha256":"') + 10;
+    writeFileSync(tf, text.slice(0, at) + (text[at] === '0' ? '1' : '0') + text.slice(at + 1));
+    v = spawnSync(process.execPath, [MAIN, 'audit', 'verify', join(c.dir, 'audit'), ...logs], { encoding: 'utf8' });
+    expect(v.status, v.stdout).to.equal(1);
   });
 
   it('a site killed with SIGKILL at a random moment: the session completes and names exactly the sites in the sum', async () => {

@@ -261,7 +261,13 @@ describe('federation/consortium: consortium.json', () => {
       expect(hex(c.hash)).to.equal(hex(r.consortium.hash));
       const cfg: ConsortiumConfig = c.config;
       expect(cfg.name).to.equal('tally consortium');
-      expect(cfg.coordinator).to.deep.equal({ host: '127.0.0.1', port: 7455, tls: { ca: 'tls/ca.crt', cert: 'tls/coordinator.crt', key: 'tls/coordinator.key', clientCertificates: false } });
+      // The coordinator's audit key: its private half in keys/, mode 0600; the public half in the file.
+      expect(r.auditKeyFile).to.equal(join(dir, 'keys', 'coordinator-audit.key'));
+      if (process.platform !== 'win32') expect(statSync(r.auditKeyFile).mode & 0o777).to.equal(0o600);
+      expect(cfg.coordinator).to.deep.equal({
+        host: '127.0.0.1', port: 7455, tls: { ca: 'tls/ca.crt', cert: 'tls/coordinator.crt', key: 'tls/coordinator.key', clientCertificates: false },
+        auditKey: hex(readSiteKey(r.auditKeyFile).publicKey),
+      });
       expect(cfg.deadlines).to.deep.equal({ gatherMs: 10000, roundMs: 5000, handshakeMs: 5000, idleMs: 60000, reconnectMaxMs: 30000 });
       expect(cfg.limits).to.deep.equal({ connectionsPerMinutePerIp: 600 });
       // Up to COMPLETE_GRAPH_MAX_SITES sites the default is the complete graph.
