@@ -9,7 +9,7 @@
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConsortium } from '../../src/federation/consortium.js';
@@ -46,6 +46,12 @@ describe('cli: federated fine-tuning', function () {
     const b = [...adapter.tensors].find(([n]) => n.endsWith('lora_B.weight'))![1];
     expect(b.some((x) => x !== 0)).to.equal(true);
     expect(r.stdout).to.match(/^round\s+eval loss/m);
+    // The run's audit bundle (named by --json) verifies: the sites' logs witnessed it, ε recomputes to the table's.
+    const v = spawnSync(process.execPath, [MAIN, 'audit', 'verify', s.audit, '--json'], { encoding: 'utf8' });
+    expect(v.status, v.stdout + v.stderr).to.equal(0);
+    expect((JSON.parse(v.stdout) as { checks: { ok: boolean }[] }).checks.every((c) => c.ok)).to.equal(true);
+    const dp = readFileSync(join(s.audit, 'transcript.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"kind":"dp-event"')).map((l) => JSON.parse(l) as { epsilon: number });
+    expect(dp.map((e) => e.epsilon)).to.deep.equal(s.rounds.map((x: { epsilon: number }) => x.epsilon));
   });
 
   it('serve and three join processes: SIGKILL of the coordinator after round 1, restart on its state, the job completes', async () => {
@@ -106,6 +112,11 @@ describe('cli: federated fine-tuning', function () {
     const eps = result.rounds.map((r: { epsilon: number }) => r.epsilon);
     for (let i = 1; i < eps.length; i++) expect(eps[i]).to.be.at.least(eps[i - 1]);
     expect(existsSync(join(dir, 'adapter', 'adapter_model.safetensors'))).to.equal(true);
+    // The restarted run's audit bundle starts with the ledger it resumed and verifies on its own (ε recomputed from its records).
+    const bundles = readdirSync(join(state, 'audit')).sort();
+    expect(bundles).to.have.length(2);
+    const v = spawnSync(process.execPath, [MAIN, 'audit', 'verify', join(state, 'audit', bundles[1]!), '--config', file], { encoding: 'utf8' });
+    expect(v.status, v.stdout + v.stderr).to.equal(0);
     // The store kept one checkpoint per round of the job, across the restart.
     const store = CoordinatorStore.open(join(state, 'coordinator.sqlite'));
     try {
