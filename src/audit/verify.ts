@@ -346,6 +346,7 @@ function checkIntegrity(b: Builder, x: IntegrityInput): void {
     coordMsgs.get(k)!.add(String(r['sha256']));
   }
 
+  const coordSessions = new Set(T.filter((r) => r?.kind === 'session-start').map((r) => String(r!['session'])));
   if (x.sites.length === 0) b.pass('no site logs: a transcript cut right after its last checkpoint cannot be detected without a witness');
   for (const s of x.sites) {
     const r0 = s.records[0];
@@ -390,6 +391,9 @@ function checkIntegrity(b: Builder, x: IntegrityInput): void {
       }
     });
     const siteSessions = new Set(s.records.filter((r) => r?.kind === 'session-start').map((r) => String(r!['session'])));
+    s.records.forEach((r, i) => {
+      if (r?.kind === 'session-start' && !coordSessions.has(String(r['session']))) b.fail(`site ${s.site!.id} took part in session ${String(r['session'])}, which the transcript does not hold`, s.name, i);
+    });
     let onlyCoord = 0, onlySite = 0, both = 0;
     for (const [k, _] of coordMsgs) {
       const [sess, , , peer] = k.split('|');

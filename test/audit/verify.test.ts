@@ -150,6 +150,15 @@ describe('audit/verify: tally audit verify\'s five checks of a bundle', () => {
       expect(failedWhat(v, 'integrity').join()).to.match(/digest abababab.* in the site's log/);
     });
 
+    it('a site log holding a session the transcript does not', () => {
+      const { dir, setup } = fresh();
+      const site = setup.sites[0]!;
+      resign(S(dir, site.id), site.seed, (recs) => recs.map((r) => (r['session'] === 'train-r2' ? { ...r, session: 'train-r9' } : r)));
+      const v = verifyBundle(dir);
+      expect(failing(v)).to.deep.equal(['integrity', 'protocol']);
+      expect(failedWhat(v, 'integrity').join()).to.match(/site site-a took part in session train-r9, which the transcript does not hold/);
+    });
+
     it('a site log not signed by the site\'s roster key', () => {
       const { dir } = fresh();
       resign(S(dir, 'site-b'), new Uint8Array(32).fill(5), (recs) => recs);
