@@ -336,6 +336,8 @@ function checkIntegrity(b: Builder, x: IntegrityInput): void {
   if (configRec !== undefined && x.roster.length === 0 && x.sites.length > 0) b.fail('the run\'s config names no roster, so no site log can be checked against a roster key', 'transcript', 1);
 
   const leaves = transcript.lines.map((l) => leafHash(enc.encode(l)));
+  // Sites witness the same checkpoints: each prefix root is computed once.
+  const rootCache = new Map<number, string>();
   // Coordinator messages by (session, round, direction, peer).
   const key = (r: Rec): string => `${String(r['session'])}|${String(r['round'])}|${String(r['direction'])}|${String(r['peer'])}`;
   const coordMsgs = new Map<string, Set<string>>();
@@ -369,7 +371,8 @@ function checkIntegrity(b: Builder, x: IntegrityInput): void {
         b.fail(`transcript truncated after a witnessed checkpoint: site ${s.site!.id} witnessed size ${size}, the transcript holds ${transcript.lines.length} records`, s.name, i);
         return;
       }
-      const root = Buffer.from(rootOf(leaves, size)).toString('hex');
+      let root = rootCache.get(size);
+      if (root === undefined) { root = Buffer.from(rootOf(leaves, size)).toString('hex'); rootCache.set(size, root); }
       if (root !== rootHex) {
         b.fail(`the coordinator rewrote history after a witness: the root of the transcript's first ${size} records is ${short(root)}, site ${s.site!.id} witnessed ${short(rootHex)}`, s.name, i);
         return;
