@@ -60,10 +60,15 @@ one process and checks the result against the plaintext sum.
   --threads T         threads the clients run on: auto (default: every core,
                       one for short sessions) or 1..64; the result is the same
   --quiet             print nothing but errors
-  --aggregator A      secagg (default) | he: homomorphic summation (he-sum-v1),
-                      see docs/he.md; he+masks is not built yet
-  --he-set NAME       with --aggregator he: auto (default) | bgv-4096-q60 |
-                      bgv-8192-q120
+  --aggregator A      secagg (default) | he+masks | he: homomorphic summation
+                      (he-sum-v1, docs/he.md) through the same session: the
+                      sites share a BGV key (key ceremony first) and send
+                      ciphertexts of their inputs, plus the secagg masks mod t
+                      with he+masks; the coordinator never sees the sum.
+                      Same options and --out report, plus ciphertext bytes;
+                      the clients run on one thread
+  --he-set NAME       with --aggregator he|he+masks: auto (default) |
+                      bgv-4096-q60 | bgv-8192-q120
   -h, --help          show this help
 
 Exit status: 0 done, 1 the self-check failed, 2 bad usage, 3 the session aborted.
@@ -129,7 +134,7 @@ export function chooseDrops(rng: Rng, n: number, count: number, at: string, thre
 }
 
 /** Everything a run needs, checked. */
-interface Plan {
+export interface Plan {
   readonly n: number;
   readonly dim: number;
   readonly bits: number;
@@ -153,7 +158,7 @@ interface Plan {
 
 export type Values = Partial<Record<(typeof STRING_OPTIONS)[number], string>>;
 
-function plan(values: Values): Plan {
+export function plan(values: Values): Plan {
   // Each option alone.
   const threat = oneOf(values.threat, 'threat', 'semi-honest', ['semi-honest', 'malicious'] as const);
   const minClients = threat === 'malicious' ? 4 : 3;
@@ -224,9 +229,9 @@ const DROP_MEANING: Record<DropPoint, string> = {
 };
 
 /** What the whole run cost this process: wall time and peak resident memory (worker threads included). */
-interface RunCost { wallSeconds: number; peakRssBytes: number }
+export interface RunCost { wallSeconds: number; peakRssBytes: number }
 
-function summary(r: SimulationResult, p: Plan, cost: RunCost): string {
+export function summary(r: SimulationResult, p: Plan, cost: RunCost): string {
   const c = r.config;
   const n = c.clientIds.length;
   const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
@@ -257,7 +262,7 @@ function version(): string {
 }
 
 /** The JSON report: the configuration that reproduces the run, then what happened. */
-function report(r: SimulationResult, p: Plan, cost: RunCost): unknown {
+export function report(r: SimulationResult, p: Plan, cost: RunCost): Record<string, unknown> {
   const c = r.config;
   return {
     tally: version(), node: process.version,
@@ -312,19 +317,21 @@ export async function run(argv: string[]): Promise<number> {
     return usageError('simulate', (err as Error).message.split('\n')[0]!);
   }
   if (values.help) { console.log(HELP); return 0; }
-  const aggregator = (values as Values).aggregator;
-  if (aggregator !== undefined && aggregator !== 'secagg') {
-    if (aggregator === 'he+masks') return usageError('simulate', '--aggregator he+masks (HE combined with secagg masks) is not built yet; use he or secagg');
-    if (aggregator !== 'he') return usageError('simulate', `--aggregator expected secagg|he|he+masks, got '${aggregator}'`);
-    return (await import('./_simulate-he.js')).runHe(values as Values, values.quiet === true);
-  }
-  if ((values as Values)['he-set'] !== undefined) return usageError('simulate', '--he-set chooses a parameter set of --aggregator he');
+  const aggregator = (values as Values).aggregator ?? 'secagg';
+  if (!['secagg', 'he', 'he+masks'].includes(aggregator)) return usageError('simulate', `--aggregator expected secagg|he+masks|he, got '${aggregator}'`);
+  const heSet = (values as Values)['he-set'];
+  if (heSet !== undefined && aggregator === 'secagg') return usageError('simulate', '--he-set chooses a parameter set of --aggregator he or he+masks');
+  if (heSet !== undefined && !['auto', 'bgv-4096-q60', 'bgv-8192-q120'].includes(heSet)) return usageError('simulate', `--he-set expected auto|bgv-4096-q60|bgv-8192-q120, got '${heSet}'`);
   let p: Plan;
   try {
     p = plan(values as Values);
   } catch (err) {
     if (err instanceof UsageError) return usageError('simulate', err.message);
     throw err;
+  }
+  if (aggregator !== 'secagg') {
+    if (p.dim > 1 << 24) return usageError('simulate', `--dim ${p.dim}: an HE session carries at most 2^24 values`);
+    return (await import('./_simulate-he.js')).runHe(p, aggregator as 'he' | 'he+masks', heSet === 'auto' ? undefined : heSet, values.quiet === true);
   }
   const quiet = values.quiet === true;
   const log = quiet ? () => {} : console.log;

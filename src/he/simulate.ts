@@ -1,185 +1,185 @@
 /**
- * `tally simulate --aggregator he`: one homomorphic-summation round
- * (he-sum-v1) in one process, with injected dropouts and a self-check
- * against the plaintext sum of the survivors.
+ * `tally simulate --aggregator he+masks|he`: one he-sum-v1 session in one
+ * process, through the same session driver as secagg simulate
+ * (`transport/simulation.ts` over the lockstep channel), with the HE seams
+ * plugged in (aggregate.ts) and the key ceremony (ceremony.ts) run first.
  *
- * The round, as simulated (the key ceremony is not built: the key is handed
- * to the sites in memory):
- *
- * - phase 0, key: site 1 (index 0), the key holder, makes the secret key
- *   (`heKeygen`) and every site gets it;
- * - phase 1, ciphertext: each site encrypts its input (`heEncrypt`) and
- *   sends its envelope; the coordinator adds it at once (`HeAccumulator.add`),
- *   one ciphertext at a time, holding only the running sum;
- * - phase 2, decryption: with at least `threshold` sites in the sum the
- *   coordinator sends the sum's envelope (`finish`) to the key holder, which
- *   decrypts it (`heDecryptSum`).
- *
- * Dropouts use secagg simulate's drop points, mapped by whether the site sent
- * its ciphertext: `r0` is silent from phase 0 (never takes the key), `r1` and
- * `r2` from phase 1 (no ciphertext): not in the sum; `r3` and `r4` are silent
- * from phase 2, after their ciphertext was added: in the sum, as in secagg.
- *
- * The round aborts (no sum) when the key holder drops at any point (nobody
- * else decrypts in this mode) or fewer than `threshold` ciphertexts arrive.
- *
- * In this mode the key holder can decrypt any single site's ciphertext it
- * obtains (from the coordinator, or on the wire): the coordinator alone
- * learns nothing, but a coordinator colluding with the key holder learns
- * every input. That is a weaker guarantee than secagg's, where no single
- * party can unmask one input. `he+masks` (not built) is meant to close it.
+ * 1. Ceremony. Each site has a long-term X25519 key and an Ed25519 identity
+ *    key (drawn from the seed). The dealer, the lowest site not silent from
+ *    r0, makes the key and wraps it to every other such site; the
+ *    coordinator relays each site its part of the signed offer; each site
+ *    verifies and unwraps. Sites silent from r0 take no part.
+ * 2. Session. The config commits to the mode, the set's digest, the key id
+ *    and the envelope size; rounds, dropouts (the secagg simulate drop
+ *    points, the same sites for the same seed), thresholds and survivors are
+ *    secagg-v1's. In R2 each site sends the envelope of its input (`he`) or
+ *    of its input plus its masks mod t (`he+masks`); the coordinator adds
+ *    them, and in R4 removes the masks it rebuilt (he+masks) as a plaintext
+ *    addition. The survivors are secagg's: a site silent from r2 on sent no
+ *    ciphertext and is not in the sum; one silent from r3 or r4 is.
+ * 3. Decryption. The coordinator sends the sealed sum to the sites still
+ *    present; the lowest of them decrypts it here (any would get the same),
+ *    and the result is checked against the exact plaintext sum of the
+ *    survivors' inputs (not reduced mod 2^b: t > n·(2^b − 1)).
  * @module
  */
 import { performance } from 'node:perf_hooks';
-import { ValidationError } from '../errors.js';
+import type { CryptoProvider } from '../crypto/types.js';
+import { HeError, ValidationError } from '../errors.js';
+import type { SessionConfig, ThreatModel } from '../secagg/config.js';
+import type { DropPoint, SimulationResult } from '../transport/simulation.js';
+import { heAggregator, heCommitment, heMaskedInputEncoder, type HeMode } from './aggregate.js';
+import { acceptKey, dealKey, offerFor, sealedKeyBytes } from './ceremony.js';
 import { heParams, type HeParams } from './params.js';
-import { ciphertextBytes, HeAccumulator, heDecryptSum, heEncrypt, heKeygen } from './sum.js';
-
-/** The drop points of secagg simulate; see the module comment for their meaning here. */
-export type HeDropPoint = 'r0' | 'r1' | 'r2' | 'r3' | 'r4';
-const DROP_POINTS: readonly HeDropPoint[] = ['r0', 'r1', 'r2', 'r3', 'r4'];
-/** The phase a site told to drop at a point is silent from: 0 key, 1 ciphertext, 2 decryption. */
-export const HE_DROP_PHASE: Readonly<Record<HeDropPoint, number>> = Object.freeze({ r0: 0, r1: 1, r2: 1, r3: 2, r4: 2 });
-/** The key holder's index (site 1). */
-export const HE_KEY_HOLDER = 0;
+import { heContext } from './seal.js';
+import { ciphertextBytes, heDecryptSum, type HeSecretKey } from './sum.js';
 
 export interface HeSimulationOptions {
-  readonly sites: number;
+  readonly mode: HeMode;
+  readonly clients: number;
   readonly dim: number;
   readonly bits: number;
-  /** The fewest ciphertexts the coordinator finishes a sum with (2 ≤ T ≤ sites). */
   readonly threshold: number;
-  /** The site i's input (entries < 2^bits), called once per site that sends. */
-  readonly inputOf: (index: number) => Uint32Array;
-  /** Site index (0-based) → its drop point. */
-  readonly drops?: ReadonlyMap<number, HeDropPoint>;
-  /** A named parameter set (`heParams`'s `set`); default: the first that holds sites and bits. */
+  readonly threat: ThreatModel;
+  readonly graph: SessionConfig['graph'];
+  readonly provider: CryptoProvider;
+  readonly seed?: string;
+  readonly inputs?: readonly Uint32Array[];
+  /** Client index (0-based) → the round from which it is silent (secagg simulate's drop points). */
+  readonly drops?: ReadonlyMap<number, DropPoint>;
+  /** A named parameter set (`heParams`'s `set`); default: the first that holds n sites of b bits. */
   readonly set?: string;
-  /** Called as each site's ciphertext is added. */
-  readonly onProgress?: (e: { done: number; total: number }) => void;
-}
-
-export interface HeDropReport {
-  readonly at: HeDropPoint;
-  readonly told: number;
-  /** Silent from this phase: 0 key, 1 ciphertext, 2 decryption. */
-  readonly phase: number;
-  /** Of those told, how many are in the sum (all when phase is 2, none otherwise). */
-  readonly inSum: number;
+  readonly onRound?: (e: { round: number; seconds: number }) => void;
 }
 
 export interface HeSimulationResult {
-  readonly aborted?: { code: 'HE_KEY_HOLDER_DROPPED' | 'HE_TOO_FEW_SITES'; message: string; phase: number };
+  readonly mode: HeMode;
+  /** The secagg session that carried the ciphertexts: survivors, drops, rounds, times and bytes of the session itself. */
+  readonly session: SimulationResult;
+  readonly params: HeParams;
   /** The decrypted sum: exact integers (not reduced mod 2^b). */
   readonly sum?: Float64Array;
   /** The plaintext sum of the survivors' inputs, exact. */
   readonly expected?: Float64Array;
   readonly selfCheck?: boolean;
-  /** 0-based indices of the sites whose ciphertexts are in the sum. */
-  readonly survivors: number[];
-  readonly dropped: { index: number; phase: number; code: 'SILENT' }[];
-  readonly drops: HeDropReport[];
-  readonly params: HeParams;
-  readonly keyHolder: number;
-  /** Bytes of the secret key the key holder hands to each other site (ceremony not built: not counted in bytesDown). */
-  readonly keyBytes: number;
+  readonly ceremony: {
+    /** 0-based index of the dealer. */
+    readonly dealer: number;
+    readonly recipients: number;
+    /** Bytes of the whole offer (dealer → coordinator) and of one site's relayed part. */
+    readonly offerBytes: number;
+    readonly offerBytesPerSite: number;
+    readonly keyBytes: number;
+    /** Dealer's keygen and wrapping; mean over recipients of verify and unwrap. */
+    readonly dealSeconds: number;
+    readonly acceptSecondsMean: number;
+  };
   /** Bytes of one site's envelope, and of the sum's. */
   readonly ciphertextBytes: { readonly site: number; readonly sum: number };
-  readonly keygenSeconds: number;
-  /** Mean over the sites that encrypted. */
-  readonly encryptSecondsMean: number;
-  /** The coordinator: every add and the finish. */
-  readonly serverSeconds: number;
-  readonly addSecondsMean: number;
-  readonly finishSeconds: number;
+  /** 0-based index of the site that decrypted the sum, and the sites the sum was sent to. */
+  readonly decryptedBy?: number;
+  readonly sumRecipients: number;
   readonly decryptSeconds: number;
-  /** Ciphertext bytes sent by the sites, divided by all sites (as secagg simulate's). */
+  /** Mean over all sites, session and ceremony and decryption included. */
+  readonly clientSecondsMean: number;
+  readonly serverSeconds: number;
   readonly bytesUpPerClient: number;
-  /** The sum's envelope, to the key holder, divided by all sites. */
   readonly bytesDownPerClient: number;
-  readonly maxMessageUp: number;
 }
 
-/** Runs one round; throws `ValidationError` (`HE_ERR_*`) for parameters no set holds. */
+/** Site `id`'s long-term keys in a simulation: X25519 (to receive the key) and Ed25519 (its roster identity). */
+async function siteKeys(seed: string, id: number, provider: CryptoProvider): Promise<{ x25519Private: Uint8Array; x25519Public: Uint8Array; identitySeed: Uint8Array; ed25519Public: Uint8Array }> {
+  const { simulationRng } = await import('../transport/_clients.js');
+  const rng = simulationRng(seed, `he-site/${id}`);
+  const x25519Private = rng.bytes(32);
+  const identitySeed = rng.bytes(32);
+  return { x25519Private, x25519Public: provider.x25519PublicKey(x25519Private), identitySeed, ed25519Public: provider.ed25519PublicKey(identitySeed) };
+}
+
+/**
+ * Runs the ceremony and one session. Throws `ValidationError` (`HE_ERR_*`)
+ * for parameters no set holds, or (`HE_ERR_BAD_PARAMS`) a t the masks mod t
+ * cannot use.
+ */
 export async function simulateHe(o: HeSimulationOptions): Promise<HeSimulationResult> {
-  const { sites: n, dim, bits, threshold } = o;
+  const { clients: n, dim, bits, provider, mode } = o;
+  if (mode !== 'he' && mode !== 'he+masks') throw new ValidationError('HE_ERR_BAD_PARAMS', `mode must be 'he' or 'he+masks', got ${String(mode)}`);
   if (!Number.isInteger(n) || n < 2) throw new ValidationError('HE_ERR_BAD_PARAMS', `sites must be an integer ≥ 2, got ${String(n)}`);
-  if (!Number.isInteger(threshold) || threshold < 2 || threshold > n) throw new ValidationError('HE_ERR_BAD_PARAMS', `threshold must be an integer in 2…${n}, got ${String(threshold)}`);
   const params = heParams(n, bits, o.set === undefined ? {} : { set: o.set });
-  const drops = o.drops ?? new Map<number, HeDropPoint>();
-  const phaseOf = (i: number): number => { const d = drops.get(i); return d === undefined ? Infinity : HE_DROP_PHASE[d]; };
-  const dropped = [...drops].map(([index, d]) => ({ index, phase: HE_DROP_PHASE[d], code: 'SILENT' as const })).sort((a, b) => a.index - b.index);
-  const dropReports = (inSum: ReadonlySet<number>): HeDropReport[] => DROP_POINTS.flatMap((at) => {
-    const told = [...drops].filter(([, d]) => d === at).map(([i]) => i);
-    return told.length === 0 ? [] : [{ at, told: told.length, phase: HE_DROP_PHASE[at], inSum: told.filter((i) => inSum.has(i)).length }];
-  });
-  const sizes = { site: 45 + Math.ceil(dim / params.polyModulusDegree) * ciphertextBytes(params, 'site'), sum: 45 + Math.ceil(dim / params.polyModulusDegree) * ciphertextBytes(params, 'sum') };
-  const base = {
-    dropped, params, keyHolder: HE_KEY_HOLDER, ciphertextBytes: sizes,
-  };
-  const empty = {
-    ...base, survivors: [] as number[], drops: dropReports(new Set()), keyBytes: 0, keygenSeconds: 0, encryptSecondsMean: 0,
-    serverSeconds: 0, addSecondsMean: 0, finishSeconds: 0, decryptSeconds: 0, bytesUpPerClient: 0, bytesDownPerClient: 0, maxMessageUp: 0,
-  };
-  const holderPhase = phaseOf(HE_KEY_HOLDER);
-  if (holderPhase === 0) {
-    return { ...empty, aborted: { code: 'HE_KEY_HOLDER_DROPPED', message: 'the key holder (site 1) was silent from the start: no key was made', phase: 0 } };
-  }
+  if (mode === 'he+masks' && params.plainModulus >= 2n ** 52n) throw new ValidationError('HE_ERR_BAD_PARAMS', `he+masks needs t < 2^52, got t of ${params.plainModulusBits} bits: fewer sites or bits, or mode he`);
+  const [{ simulate }, { simulationRng, drawnInput }] = await Promise.all([import('../transport/simulation.js'), import('../transport/_clients.js')]);
+  const hc = await heContext(params);
+  const seed = o.seed ?? Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('hex');
+  const ids = Array.from({ length: n }, (_, i) => i + 1);
+  const drops = o.drops ?? new Map<number, DropPoint>();
+  const keys = await Promise.all(ids.map((id) => siteKeys(seed, id, provider)));
 
-  // Phase 0: the key holder makes the key; every site that is not silent from phase 0 gets it.
+  // 1. Ceremony among the sites present from the start.
+  const present = ids.filter((id) => drops.get(id - 1) !== 'r0');
+  const dealerId = present[0] ?? 1;
+  const ceremonyId = simulationRng(seed, 'he-ceremony').bytes(32);
+  const recipients = present.filter((id) => id !== dealerId);
   let t0 = performance.now();
-  const key = await heKeygen(params);
-  const keygenSeconds = (performance.now() - t0) / 1000;
-
-  // Phase 1: each site that reaches it encrypts and sends; the coordinator adds each envelope as it arrives.
-  const acc = await HeAccumulator.create(params, dim, { keyId: key.keyId });
-  const survivors: number[] = [];
-  let encryptSeconds = 0, addSeconds = 0, up = 0, maxUp = 0;
-  const senders = Array.from({ length: n }, (_, i) => i).filter((i) => phaseOf(i) > 1);
-  try {
-    for (const i of senders) {
-      const x = o.inputOf(i);
-      t0 = performance.now();
-      const env = await heEncrypt(key, x);
-      encryptSeconds += (performance.now() - t0) / 1000;
-      up += env.length;
-      maxUp = Math.max(maxUp, env.length);
-      t0 = performance.now();
-      acc.add(env);
-      addSeconds += (performance.now() - t0) / 1000;
-      survivors.push(i);
-      o.onProgress?.({ done: survivors.length, total: senders.length });
-    }
-    const inSum = new Set(survivors);
-    const costs = {
-      ...base, survivors, drops: dropReports(inSum), keyBytes: key.bytes.length, keygenSeconds,
-      encryptSecondsMean: survivors.length ? encryptSeconds / survivors.length : 0,
-      addSecondsMean: survivors.length ? addSeconds / survivors.length : 0,
-      bytesUpPerClient: up / n, maxMessageUp: maxUp,
-    };
-    // Phase 2: the coordinator needs threshold ciphertexts, and the key holder to decrypt.
-    if (survivors.length < threshold) {
-      return { ...costs, serverSeconds: addSeconds, finishSeconds: 0, decryptSeconds: 0, bytesDownPerClient: 0,
-        aborted: { code: 'HE_TOO_FEW_SITES', message: `${survivors.length} ciphertexts arrived, fewer than the threshold ${threshold}`, phase: 2 } };
-    }
-    if (holderPhase <= 2) {
-      return { ...costs, serverSeconds: addSeconds, finishSeconds: 0, decryptSeconds: 0, bytesDownPerClient: 0,
-        aborted: { code: 'HE_KEY_HOLDER_DROPPED', message: `the key holder (site 1) was silent from phase ${holderPhase}: nobody can decrypt the sum`, phase: 2 } };
-    }
+  const dealt = await dealKey(provider, {
+    params, ceremonyId, dealer: { id: dealerId, identitySeed: keys[dealerId - 1]!.identitySeed },
+    recipients: recipients.map((id) => ({ id, x25519Public: keys[id - 1]!.x25519Public })), rng: simulationRng(seed, 'he-ephemeral'),
+  });
+  const dealSeconds = (performance.now() - t0) / 1000;
+  const S = await sealedKeyBytes(params);
+  const siteKey = new Map<number, HeSecretKey>([[dealerId, dealt.key]]);
+  let acceptSeconds = 0, offerDown = 0, offerPerSite = 0;
+  for (const id of recipients) {
+    const part = offerFor(dealt.offer, id, S); // the coordinator's relay: public bytes only
+    offerDown += part.length;
+    offerPerSite = part.length;
     t0 = performance.now();
-    const sumEnv = acc.finish();
-    const finishSeconds = (performance.now() - t0) / 1000;
-    t0 = performance.now();
-    const decrypted = await heDecryptSum(key, sumEnv);
-    const decryptSeconds = (performance.now() - t0) / 1000;
-    const expected = new Float64Array(dim);
-    for (const i of survivors) { const x = o.inputOf(i); for (let j = 0; j < dim; j++) expected[j] += x[j]!; }
-    const selfCheck = decrypted.sites === survivors.length && decrypted.values.every((v, j) => v === expected[j]);
-    return {
-      ...costs, serverSeconds: addSeconds + finishSeconds, finishSeconds, decryptSeconds, bytesDownPerClient: sumEnv.length / n,
-      sum: decrypted.values, expected, selfCheck,
-    };
-  } finally {
-    acc.dispose();
+    siteKey.set(id, await acceptKey(provider, { params, ceremonyId, offer: part, dealer: dealerId, dealerKey: keys[dealerId - 1]!.ed25519Public, me: { id, x25519Private: keys[id - 1]!.x25519Private } }));
+    acceptSeconds += (performance.now() - t0) / 1000;
   }
+  const keyId = dealt.key.keyId;
+
+  // 2. The session, through the secagg driver with the HE seams.
+  const noKey = { encode(): Uint8Array { throw new HeError('HE_ERR_BAD_KEY', 'this site took no part in the key ceremony'); } };
+  const session = await simulate({
+    clients: n, dim, bits, threshold: o.threshold, threat: o.threat, graph: o.graph, provider, seed, drops, threads: 1,
+    ...(o.inputs ? { inputs: o.inputs } : {}), ...(o.onRound ? { onRound: o.onRound } : {}),
+    sealed: {
+      commitment: heCommitment(hc, mode, keyId, dim),
+      aggregator: heAggregator(hc, mode, keyId, provider),
+      maskedInput: (id) => { const k = siteKey.get(id); return k === undefined ? noKey : heMaskedInputEncoder(hc, k, mode, provider); },
+    },
+  });
+  const sizes = {
+    site: hc.seeded.bytes * Math.ceil(dim / params.polyModulusDegree) + 45,
+    sum: ciphertextBytes(params, 'sum') * Math.ceil(dim / params.polyModulusDegree) + 45,
+  };
+  const ceremony = {
+    dealer: dealerId - 1, recipients: recipients.length, offerBytes: dealt.offer.length, offerBytesPerSite: offerPerSite,
+    keyBytes: dealt.key.bytes.length, dealSeconds, acceptSecondsMean: recipients.length ? acceptSeconds / recipients.length : 0,
+  };
+  const clientBase = session.clientSecondsMean * n + dealSeconds + acceptSeconds;
+  const upBase = session.bytesUpPerClient * n + dealt.offer.length;
+  const downBase = session.bytesDownPerClient * n + offerDown;
+  const base = { mode, session, params, ceremony, ciphertextBytes: sizes, serverSeconds: session.serverSeconds };
+  if (session.sealedSum === undefined) {
+    return { ...base, sumRecipients: 0, decryptSeconds: 0, clientSecondsMean: clientBase / n, bytesUpPerClient: upBase / n, bytesDownPerClient: downBase / n };
+  }
+
+  // 3. The sites still present get the sealed sum; the lowest decrypts it.
+  const holders = session.survivors.filter((i) => !drops.has(i) && siteKey.has(i + 1));
+  const decrypter = holders[0]!;
+  t0 = performance.now();
+  const decrypted = await heDecryptSum(siteKey.get(decrypter + 1)!, session.sealedSum);
+  const decryptSeconds = (performance.now() - t0) / 1000;
+  const expected = new Float64Array(dim);
+  for (const i of session.survivors) {
+    const x = o.inputs?.[i] ?? drawnInput(seed, i + 1, dim, bits);
+    for (let j = 0; j < dim; j++) expected[j] += x[j]!;
+  }
+  const selfCheck = decrypted.sites === session.survivors.length && decrypted.values.every((v, j) => v === expected[j]);
+  return {
+    ...base, sum: decrypted.values, expected, selfCheck, decryptedBy: decrypter, sumRecipients: holders.length, decryptSeconds,
+    clientSecondsMean: (clientBase + decryptSeconds) / n, bytesUpPerClient: upBase / n,
+    bytesDownPerClient: (downBase + holders.length * session.sealedSum.length) / n,
+  };
 }

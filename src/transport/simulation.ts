@@ -24,7 +24,8 @@ import { ValidationError } from '../errors.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { systemRng } from '../crypto/rng.js';
 import { toHex } from '../crypto/_validate.js';
-import type { SessionConfig, ThreatModel } from '../secagg/config.js';
+import type { AggregatorCommitment, SessionConfig, ThreatModel } from '../secagg/config.js';
+import type { AggregatorFactory, MaskedInputEncoder } from '../crypto/aggregator.js';
 import { ServerDriver, type ServerOutcome, type SessionListener } from '../secagg/driver.js';
 import { LockstepNetwork } from '../secagg/lockstep.js';
 import { plaintextSum } from '../secagg/session.js';
@@ -64,6 +65,19 @@ export interface SimulationOptions {
    * Only the `native` and `portable` providers run on worker threads.
    */
   readonly threads?: number | 'auto';
+  /**
+   * A session whose sum stays sealed (he-sum-v1 §8, set up by
+   * src/he/simulate.ts): the config commits to `commitment`, the server sums
+   * with `aggregator`, each client masks and encodes its input with
+   * `maskedInput(id)`. The session is otherwise the same, on one thread (the
+   * seams hold loaded HE state); the result carries `sealedSum` and no
+   * self-check (the caller decrypts and checks).
+   */
+  readonly sealed?: {
+    readonly commitment: AggregatorCommitment;
+    readonly aggregator: AggregatorFactory;
+    readonly maskedInput: (id: number) => MaskedInputEncoder;
+  };
 }
 
 export interface RoundStats {
@@ -90,6 +104,8 @@ export interface DropReport {
 export interface SimulationResult {
   readonly aborted?: { code: string; message: string; round: number };
   readonly sum?: Uint32Array;
+  /** A sealed session (`sealed`): the sum's ciphertext envelope. */
+  readonly sealedSum?: Uint8Array;
   /** The plaintext sum of the survivors' inputs mod 2^b (computed independently of the protocol). */
   readonly expected?: Uint32Array;
   /** `sum` equals `expected`. */
@@ -159,6 +175,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   const config: SessionConfig = {
     nonce: setupRng.bytes(32), clientIds: ids, threshold: o.threshold, bits: o.bits, dim: o.dim,
     threat: o.threat, graph: o.graph, ...(seeds ? { identityKeys: seeds.map((s) => provider.ed25519PublicKey(s)) } : {}),
+    ...(o.sealed ? { aggregator: o.sealed.commitment } : {}),
   };
   const setup: ClientSetup = {
     seed, config,
@@ -191,14 +208,15 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   const addClientTime = (round: number, dt: number) => { clientSeconds += dt; rounds[Math.min(round, 4)]!.clientSecondsMean += dt / n; };
   const addServerTime = (round: number, dt: number) => { serverSeconds += dt; rounds[Math.min(round, 4)]!.serverSeconds += dt; };
 
-  const threads = threadsFor(o, config);
+  const threads = o.sealed ? 1 : threadsFor(o, config);
   let outcome: ServerOutcome;
   if (threads === 1) {
     let done = 0, total = n, waveRound = 0;
     const every = Math.max(1, Math.ceil(n / 200));
     const net: LockstepNetwork = new LockstepNetwork({
       config, provider, silentFrom, listener, stream: true,
-      clients: ids.map((id) => simulatedClient(setup, id)),
+      ...(o.sealed ? { aggregator: o.sealed.aggregator } : {}),
+      clients: ids.map((id) => o.sealed ? { ...simulatedClient(setup, id), maskedInput: o.sealed.maskedInput(id) } : simulatedClient(setup, id)),
       onWork: (party, work) => {
         const round = party === 0 ? net.server.round : waveRound;
         const t0 = performance.now();
@@ -234,13 +252,14 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
     return [{ at, told: told.length, inSum: told.filter((i) => inSum.has(i)).length, droppedInRound }];
   });
   let expected: Uint32Array | undefined;
-  if (outcome.kind === 'completed') {
+  if (outcome.kind === 'completed' && !o.sealed) {
     // One survivor's input at a time (re-drawn from the seed): O(m) memory.
     expected = plaintextSum(inputOf, survivors, o.dim, o.bits);
   }
-  const sum = outcome.kind === 'completed' ? outcome.sum : undefined;
+  const sum = outcome.kind === 'completed' && !o.sealed ? outcome.sum : undefined;
   return {
     ...(outcome.kind === 'aborted' ? { aborted: { code: outcome.code, message: outcome.message, round: outcome.round } } : {}),
+    ...(outcome.kind === 'completed' && outcome.sealedSum ? { sealedSum: outcome.sealedSum } : {}),
     ...(sum !== undefined && expected !== undefined ? { sum, expected, selfCheck: sum.every((x, j) => x === expected![j]) } : {}),
     survivors, dropped, drops, seed,
     serverSeconds, clientSecondsMean: clientSeconds / n,
