@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tally } from './_proc.js';
 import { writeSampleBundle, editLine, recordsOf } from '../audit/_bundle.js';
@@ -73,5 +74,26 @@ describe('cli: tally audit verify', () => {
     const r = await run(['audit', 'verify', join(dir, 'sites')]);
     expect(r.code).to.equal(1);
     expect(r.out).to.match(/✘ integrity .*no readable bundle.json/);
+  });
+
+  it('verifies the bundle of a real run (tally demo --in-process), and fails it after one change', async function () {
+    this.timeout(120_000);
+    const out = mkdtempSync(join(tmpdir(), 'tally-audit-demo-'));
+    dirs.push(out);
+    const d = await run(['demo', '--quick', '--in-process', '--rounds', '1', '--steps', '1', '--sites', '3', '--quiet', '--out', out]);
+    expect(d.code, d.err).to.equal(0);
+    const bundle = join(out, readdirSync(out).find((f) => !f.startsWith('.'))!, 'audit');
+    let r = await run(['audit', 'verify', bundle, '--json']);
+    const v = JSON.parse(r.out) as BundleVerdict;
+    expect(v.checks.filter((c) => !c.ok).map((c) => `${c.id}: ${c.reason}`)).to.deep.equal([]);
+    expect(r.code).to.equal(0);
+    expect(v.checks[0]!.findings.filter((f) => f.log?.startsWith('site:') === true && /witnessed checkpoint/.test(f.what))).to.have.length(3);
+    expect(v.checks[3]!.reason).to.match(/recomputed from 1 event/);
+    const t = join(bundle, 'transcript.jsonl');
+    const i = recordsOf(t).findIndex((x) => x.kind === 'dp-event');
+    editLine(t, i, (x) => ({ ...x, epsilon: (x['epsilon'] as number) / 2 }));
+    r = await run(['audit', 'verify', bundle]);
+    expect(r.code).to.equal(1);
+    expect(r.out).to.match(/^✘ integrity/m);
   });
 });
