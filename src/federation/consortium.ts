@@ -26,6 +26,10 @@ import { generateTlsMaterial } from '../transport/tls-material.js';
 import { packageRoot } from '../vectors/common.js';
 import { generateSiteKey, writeSiteKey } from './keys.js';
 import { jobJson, maxTaskBytes, parseJob, planSession, trainableSize, type FineTuneJob } from './job.js';
+import { heParams, paramsDigest, type HeParams } from '../he/params.js';
+import { ciphertextBytes, HE_ENVELOPE_HEADER } from '../he/sum.js';
+import type { HeMode } from '../he/aggregate.js';
+import type { AggregatorCommitment } from '../secagg/config.js';
 import { parseGpt2Config, readJsonFile } from '../training/checkpoint.js';
 
 /** One site of the roster. */
@@ -63,6 +67,8 @@ export interface RosterEntry {
   readonly name: string;
   /** 64 lowercase hex digits. */
   readonly publicKey: string;
+  /** Homomorphic consortia: the site's X25519 public key (64 hex digits), from its seed (keys.ts `siteX25519`). */
+  readonly x25519?: string;
 }
 
 export interface AggregationConfig {
@@ -75,6 +81,20 @@ export interface AggregationConfig {
   readonly dim: number;
   /** Whether sites receive each completed session's sum (absent: false; see the schema). */
   readonly sumToSites?: boolean;
+  /** How the sum is formed (absent: 'secagg'); the HE modes are he-sum-v1's. */
+  readonly aggregator?: 'secagg' | HeMode;
+}
+
+/** A homomorphic consortium's aggregation (he-sum-v1): the mode, the parameter set, and its envelope sizes at the consortium's dim. */
+export interface ConsortiumHe {
+  readonly mode: HeMode;
+  readonly params: HeParams;
+  /** Bytes of a site's envelope (every masked input). */
+  readonly siteBytes: number;
+  /** Bytes of the sealed sum's envelope. */
+  readonly sumBytes: number;
+  /** Each roster site's X25519 public key, in roster order. */
+  readonly x25519: readonly Uint8Array[];
 }
 
 export interface DeadlinesConfig {
@@ -130,6 +150,8 @@ export interface Consortium {
   readonly hash: Uint8Array;
   /** The fine-tuning job, when the consortium has one: the job and its base model's absolute directory. */
   readonly training: { readonly job: FineTuneJob; readonly modelDir: string } | undefined;
+  /** A homomorphic consortium's aggregation (`aggregation.aggregator` he or he+masks), else undefined. */
+  readonly he: ConsortiumHe | undefined;
 }
 
 /** Default deadline of a training session's masked-input round (local training happens in it): 10 minutes. */
@@ -296,9 +318,30 @@ export function parseConsortium(json: unknown, dir: string, file?: string): Cons
     }
     if (training.job.dp.bits !== a.bits) throw bad('aggregation.bits', `must equal training.dp.bits (${training.job.dp.bits}): the training sessions' width`);
   }
+  let he: ConsortiumHe | undefined;
+  if (a.aggregator === 'he' || a.aggregator === 'he+masks') {
+    if (training !== undefined) throw bad('aggregation.aggregator', `a training consortium needs the sum at the coordinator (it moves the model); "${a.aggregator}" keeps it from the coordinator`);
+    const x25519 = config.roster.map((s, i) => {
+      if (s.x25519 === undefined) throw bad(`roster[${i}].x25519`, `required with aggregator "${a.aggregator}": the key the consortium's HE key is wrapped to`);
+      return fromHex(s.x25519);
+    });
+    let params: HeParams;
+    try {
+      params = heParams(n, a.bits);
+    } catch (err) {
+      if (!(err instanceof TallyError)) throw err;
+      throw bad('aggregation.aggregator', err.message);
+    }
+    const chunks = Math.ceil(a.dim / params.polyModulusDegree);
+    he = Object.freeze({
+      mode: a.aggregator, params, x25519: Object.freeze(x25519),
+      siteBytes: HE_ENVELOPE_HEADER + chunks * ciphertextBytes(params, 'site'), sumBytes: HE_ENVELOPE_HEADER + chunks * ciphertextBytes(params, 'sum'),
+    });
+  }
   const root = resolve(dir);
   const t = config.coordinator.tls;
   return Object.freeze({
+    he,
     file: file === undefined ? undefined : resolve(file),
     dir: root,
     config,
@@ -349,10 +392,11 @@ export function graphOf(a: AggregationConfig): GraphSpec {
   return a.graph === 'harary' ? { kind: 'harary', degree: a.degree! } : { kind: 'complete' };
 }
 
-function configOf(a: AggregationConfig, sites: readonly RosterSite[], nonce: Uint8Array, shape?: SessionShape): SessionConfig {
+function configOf(a: AggregationConfig, sites: readonly RosterSite[], nonce: Uint8Array, shape?: SessionShape, aggregator?: AggregatorCommitment): SessionConfig {
   return {
     nonce, clientIds: sites.map((s) => s.clientId), threshold: shape?.threshold ?? a.threshold, bits: shape?.bits ?? a.bits, dim: shape?.dim ?? a.dim, threat: a.threat, graph: graphOf(a),
     ...(a.threat === 'malicious' ? { identityKeys: sites.map((s) => s.publicKey) } : {}),
+    ...(aggregator !== undefined ? { aggregator } : {}),
   };
 }
 
@@ -361,8 +405,15 @@ function configOf(a: AggregationConfig, sites: readonly RosterSite[], nonce: Uin
  * roster with the agreed parameters and the session's nonce. The one
  * derivation the coordinator, every site and the configuration check use.
  */
-export function sessionConfig(c: Consortium, nonce: Uint8Array, shape?: SessionShape): SessionConfig {
-  return configOf(c.config.aggregation, c.sites, nonce, shape);
+export function sessionConfig(c: Consortium, nonce: Uint8Array, shape?: SessionShape, heKeyId?: Uint8Array): SessionConfig {
+  return configOf(c.config.aggregation, c.sites, nonce, shape, c.he === undefined ? undefined : heSessionCommitment(c, heKeyId));
+}
+
+/** The aggregator commitment of a homomorphic consortium's sessions (he-sum-v1 §8.1). */
+function heSessionCommitment(c: Consortium, keyId: Uint8Array | undefined): AggregatorCommitment {
+  // The coordinator reads the key id from the dealer's signed offer, a site from its own key: a site whose key is another refuses the session.
+  if (keyId === undefined || keyId.length !== 16) throw new ValidationError(BAD, 'a homomorphic consortium\'s session needs the 16-byte key id of its shared HE key (tally he deal / accept)');
+  return { mode: c.he!.mode, params: paramsDigest(c.he!.params), keyId: keyId.slice(), inputBytes: c.he!.siteBytes };
 }
 
 /**
@@ -379,7 +430,10 @@ export interface SessionShape {
 /** The envelope limits of the consortium: every frame bound follows from its roster size and parameters. */
 export function consortiumLimits(c: Consortium): EnvelopeLimits {
   const a = c.config.aggregation;
-  return envelopeLimits({ rosterSize: c.sites.length, dim: a.dim, bits: a.bits, graph: graphOf(a), maxTaskBytes: c.config.limits.maxTaskBytes ?? 0 });
+  return envelopeLimits({
+    rosterSize: c.sites.length, dim: a.dim, bits: a.bits, graph: graphOf(a), maxTaskBytes: c.config.limits.maxTaskBytes ?? 0,
+    ...(c.he !== undefined ? { maskedInputBytes: c.he.siteBytes, sealedSumBytes: c.he.sumBytes } : {}),
+  });
 }
 
 /** The roster site with this id, or undefined. */

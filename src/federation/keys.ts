@@ -91,3 +91,18 @@ function checkPair(seed: Uint8Array, publicKey: Uint8Array, path: string): void 
   }
   if (!equalBytes(nativeProvider.ed25519PublicKey(seed), publicKey)) throw bad(path, 'its seed does not give its public key (the file was altered)');
 }
+
+const X25519_INFO = new TextEncoder().encode('tally/he-sum-v1/site-x25519');
+
+/**
+ * A site's long-term X25519 key of homomorphic consortia (he-sum-v1 key
+ * ceremony: the key the consortium's HE secret key is wrapped to), derived
+ * from its identity seed with HKDF-SHA256 (RFC 5869; empty salt, info
+ * "tally/he-sum-v1/site-x25519"), so the site keeps one secret. The
+ * derivation is one-way: the X25519 key reveals nothing of the signing
+ * seed, and the two keys are never used for each other's purpose.
+ */
+export function siteX25519(seed: Uint8Array): { readonly privateKey: Uint8Array; readonly publicKey: Uint8Array } {
+  const privateKey = nativeProvider.hkdf(seed, new Uint8Array(0), X25519_INFO, 32);
+  return { privateKey, publicKey: nativeProvider.x25519PublicKey(privateKey) };
+}

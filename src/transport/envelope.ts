@@ -55,7 +55,8 @@ export type Envelope =
   | ({ readonly kind: 'session-start' } & SessionStartBody)
   | { readonly kind: 'secagg'; readonly session: Uint8Array; readonly payload: Uint8Array }
   /** `sum` is empty when the consortium does not send the sum to the sites (`aggregation.sumToSites`). */
-  | { readonly kind: 'result'; readonly session: Uint8Array; readonly sum: Uint32Array; readonly survivors: readonly number[]; readonly dropped: readonly number[]; readonly checkpoint?: WireCheckpoint }
+  /** `sealedSum`: a homomorphic consortium's sum, encrypted (he-sum-v1); `sum` is then empty. */
+  | { readonly kind: 'result'; readonly session: Uint8Array; readonly sum: Uint32Array; readonly survivors: readonly number[]; readonly dropped: readonly number[]; readonly checkpoint?: WireCheckpoint; readonly sealedSum?: Uint8Array }
   | { readonly kind: 'abort'; readonly session: Uint8Array; readonly code: string; readonly message: string; readonly checkpoint?: WireCheckpoint }
   | { readonly kind: 'error'; readonly code: string; readonly message: string };
 
@@ -158,6 +159,9 @@ const u32Field = (max = 0xffffffff) => 1 + varintSize(max);
 export function envelopeLimits(p: {
   readonly rosterSize: number; readonly dim: number; readonly bits: number; readonly graph: { kind: 'complete' } | { kind: 'harary'; degree: number };
   readonly maxTaskBytes?: number;
+  /** A homomorphic consortium (he-sum-v1): the exact bytes of a masked input (a site's envelope) and of the sealed sum a result carries. */
+  readonly maskedInputBytes?: number;
+  readonly sealedSumBytes?: number;
 }): EnvelopeLimits {
   const n = p.rosterSize;
   const bad = (what: string) => new ValidationError('SECAGG_ERR_BAD_CONFIG', `envelope limits: ${what}`);
@@ -173,7 +177,10 @@ export function envelopeLimits(p: {
   const maxTask = p.maxTaskBytes === undefined ? 0 : p.maxTaskBytes;
   if (!Number.isInteger(maxTask) || maxTask < 0 || maxTask > MAX_TASK_BYTES_LIMIT) throw bad(`maxTaskBytes must be an integer in [0, 2^28], got ${String(p.maxTaskBytes)}`);
   // maxMessageBytes reads the roster size only (clientIds.length): a sparse array of n holes stands for it.
-  const config = { clientIds: new Array<number>(n), graph: p.graph, bits: p.bits, dim: p.dim };
+  const config = {
+    clientIds: new Array<number>(n), graph: p.graph, bits: p.bits, dim: p.dim,
+    ...(p.maskedInputBytes !== undefined ? { aggregator: { mode: 'he+masks' as const, params: new Uint8Array(16), keyId: new Uint8Array(16), inputBytes: p.maskedInputBytes } } : {}),
+  };
   const payload = Math.max(...(Object.keys(TYPE) as (keyof typeof TYPE)[]).map((t) => maxMessageBytes(t, config)));
   const session = lenField(HASH_BYTES);
   const code = lenField(MAX_CODE_BYTES);
@@ -191,7 +198,7 @@ export function envelopeLimits(p: {
       'session-start': frameSize(session + packedField(n) + u32Field(n) + u32Field(32) + u32Field() + 2 + 2 + u32Field(n - 1) + packedField(ROUND_DEADLINES) + task),
       secagg: frameSize(session + lenField(payload)),
       // survivors and dropped are disjoint: n ids in all, two list headers
-      result: frameSize(session + lenField(4 * p.dim) + 2 * (1 + varintSize(5 * n)) + 5 * n + checkpoint),
+      result: frameSize(session + lenField(4 * p.dim) + 2 * (1 + varintSize(5 * n)) + 5 * n + checkpoint + (p.sealedSumBytes !== undefined ? lenField(p.sealedSumBytes) : 0)),
       abort: frameSize(session + code + message + checkpoint),
       error: frameSize(code + message),
     },
@@ -311,6 +318,9 @@ function checkBody(kind: EnvelopeKind, m: Body, fail: Fail): void {
         if (survivors[i]! < dropped[j]!) i++; else j++;
       }
       checkCheckpoint(m, fail);
+      const sealed = optionalBytes(m.sealed_sum);
+      if (sealed === undefined) fail('sealed_sum must be bytes');
+      if (sealed.length > 0 && sum.length > 0) fail('a result carries the sum or the sealed sum, not both');
       return;
     }
     case 'abort': checkBytes(m, 'session', fail, HASH_BYTES); checkCode(m, fail); checkText(m, 'message', fail, MAX_MESSAGE_BYTES); checkCheckpoint(m, fail); return;
@@ -373,7 +383,8 @@ function bodyOf(e: Envelope): Body {
     case 'secagg': return { session: e.session, payload: e.payload };
     case 'result': {
       if (!(e.sum instanceof Uint32Array)) encodeFail('sum must be a Uint32Array');
-      return { session: e.session, sum: sumBytes(e.sum), survivors: e.survivors, dropped: e.dropped, ...checkpointBody(e.checkpoint) };
+      if (e.sealedSum !== undefined && !isBytes(e.sealedSum)) encodeFail('sealedSum must be a Uint8Array');
+      return { session: e.session, sum: sumBytes(e.sum), survivors: e.survivors, dropped: e.dropped, ...checkpointBody(e.checkpoint), sealed_sum: e.sealedSum ?? new Uint8Array(0) };
     }
     case 'abort': return { session: e.session, code: e.code, message: e.message, ...checkpointBody(e.checkpoint) };
     case 'error': return { code: e.code, message: e.message };
@@ -458,7 +469,10 @@ function envelopeOf(kind: EnvelopeKind, m: Body): Envelope {
       task: optionalBytes(m.task)!,
     };
     case 'secagg': return { kind, session: bytes('session'), payload: bytes('payload') };
-    case 'result': return { kind, session: bytes('session'), sum: sumOf(optionalBytes(m.sum)!), survivors: ids('survivors'), dropped: ids('dropped'), ...checkpointOf(m) };
+    case 'result': {
+      const sealed = optionalBytes(m.sealed_sum)!;
+      return { kind, session: bytes('session'), sum: sumOf(optionalBytes(m.sum)!), survivors: ids('survivors'), dropped: ids('dropped'), ...checkpointOf(m), ...(sealed.length > 0 ? { sealedSum: sealed } : {}) };
+    }
     case 'abort': return { kind, session: bytes('session'), code: m.code as string, message: m.message as string, ...checkpointOf(m) };
     case 'error': return { kind, code: m.code as string, message: m.message as string };
   }

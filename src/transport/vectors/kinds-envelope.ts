@@ -26,7 +26,7 @@ const rngOf = (label: string) => new DeterministicRng(`${SEED_PREFIX}/${KIND}/${
 
 // ---- envelopes as JSON: byte fields as lowercase hex, the sum as its little-endian bytes
 
-const BYTE_FIELDS = new Set(['consortium', 'challenge', 'signature', 'session', 'payload', 'task']);
+const BYTE_FIELDS = new Set(['consortium', 'challenge', 'signature', 'session', 'payload', 'task', 'sealedSum']);
 
 /** The sum's little-endian bytes. */
 function sumHex(sum: Uint32Array): string {
@@ -101,6 +101,7 @@ function validEnvelopes(): [string, Envelope][] {
     ['abort', { kind: 'abort', session: h32(), code: 'SECAGG_ERR_BELOW_THRESHOLD', message: 'round 2: 1 of 5 clients left, threshold 2' }],
     ['abort with an empty message (not written)', { kind: 'abort', session: h32(), code: 'NET_ERR_SHUTDOWN', message: '' }],
     ['result carrying the coordinator\'s audit checkpoint', { kind: 'result', session: h32(), sum: new Uint32Array(0), survivors: [1, 2, 4], dropped: [3, 5], checkpoint: { size: 41, root: new Uint8Array(32).fill(0xa1), signature: new Uint8Array(64).fill(0xb2) } }],
+    ['result of a homomorphic consortium: the sealed sum (he-sum-v1), no sum', { kind: 'result', session: h32(), sum: new Uint32Array(0), survivors: [1, 2, 3, 5], dropped: [4], sealedSum: new Uint8Array(40).fill(0xe5) }],
     ['abort carrying the coordinator\'s audit checkpoint', { kind: 'abort', session: h32(), code: 'SECAGG_ERR_BELOW_THRESHOLD', message: 'round 1', checkpoint: { size: 12, root: new Uint8Array(32).fill(0xc3), signature: new Uint8Array(64).fill(0xd4) } }],
     ['error', { kind: 'error', code: 'NET_ERR_AUTH_FAILED', message: "the signature does not verify under the roster key of 'hospital-a'" }],
     ['error, the largest: a 64-character code and a 1024-byte message', { kind: 'error', code: 'E'.repeat(64), message: `${'€'.repeat(300)}${'m'.repeat(124)}` }],
@@ -217,6 +218,7 @@ function invalidFrames(valid: Map<string, Uint8Array>): Invalid[] {
     ['result: survivors not increasing', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [2, 1]))],
     ['result: a survivor also dropped', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [1, 3, 5]), packed(4, [2, 3]))],
     ['abort without session', 'WIRE_ERR_BAD_FIELD', frameOf(9, lenField(2, 'NET_ERR_SHUTDOWN'))],
+    ['result: both the sum and a sealed sum', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [1]), lenField(8, z(8)))],
     ['result: a checkpoint with a root but no size or signature', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [1]), lenField(6, z(32)))],
     ['result: a checkpoint signature of 63 bytes', 'WIRE_ERR_BAD_FIELD', resultOf(sum, packed(3, [1]), u32Field(5, 4), lenField(6, z(32)), lenField(7, z(63)))],
     ['error: a lowercase code', 'WIRE_ERR_BAD_FIELD', errorOf(lenField(1, 'net_err_closed'))],
