@@ -52,6 +52,10 @@ this suits a trial on one machine; in a real consortium each site runs
   --mtls              also require client certificates (mutual TLS)
   --sum-to-sites      send each completed session's sum to the sites too
                       (default: only the coordinator learns it)
+  --aggregator MODE   secagg (default) | he+masks | he: homomorphic summation
+                      (he-sum-v1), the coordinator never learns the sum,
+                      the sites decrypt it; writes each site's x25519 key
+                      (then run the key ceremony: tally he deal / accept)
   --training FILE     a fine-tuning consortium: FILE is a JSON job (docs/federated.md)
                       whose "model" names the base model folder (relative to
                       FILE); dim, bits and the task bound follow from it
@@ -63,8 +67,13 @@ consortium (without --force).
 `;
 
 /** A mistake in the command line: one line to the user, exit 2. */
-const STRING_OPTIONS = ['dir', 'sites', 'host', 'port', 'dim', 'bits', 'threat', 'graph', 'neighbors', 'threshold', 'name', 'training'] as const;
+const STRING_OPTIONS = ['dir', 'sites', 'host', 'port', 'dim', 'bits', 'threat', 'graph', 'neighbors', 'threshold', 'name', 'training', 'aggregator'] as const;
 type Values = Partial<Record<(typeof STRING_OPTIONS)[number], string>> & { mtls?: boolean; 'sum-to-sites'?: boolean; force?: boolean; help?: boolean };
+
+function aggregatorOf(v: string): 'secagg' | 'he' | 'he+masks' {
+  if (v !== 'secagg' && v !== 'he' && v !== 'he+masks') throw new UsageError(`--aggregator expected secagg, he+masks or he, got '${v}'`);
+  return v;
+}
 
 function int(v: string | undefined, name: string, lo: number, hi: number, what = `an integer in [${lo}, ${hi}]`): number | undefined {
   if (v === undefined) return undefined;
@@ -125,6 +134,7 @@ function planInit(v: Values) {
       ...(bits !== undefined ? { bits } : {}), ...(graph !== 'auto' ? { graph } : {}), ...(degree !== undefined ? { degree } : {}),
       ...(threshold !== undefined ? { threshold } : {}), ...(v.name !== undefined ? { name: v.name } : {}),
       ...(v.training !== undefined ? { training: readTraining(v.training, v.dir) } : {}),
+      ...(v.aggregator !== undefined ? { aggregator: aggregatorOf(v.aggregator) } : {}),
     },
     warnings,
     finder: chosen.finder,

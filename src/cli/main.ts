@@ -41,6 +41,7 @@ const COMMANDS: Record<string, Command> = {
   keygen: { summary: 'write an Ed25519 site identity and print its public key', load: () => import('./keygen.js') },
   serve: { summary: 'run the coordinator: secure-aggregation sessions with the roster\'s sites', load: () => import('./serve.js') },
   join: { summary: 'take part in the consortium\'s sessions as one site', load: () => import('./join.js') },
+  he: { summary: 'the key ceremony of a homomorphic consortium (deal, accept)', load: () => import('./he.js') },
   pretrain: { summary: 'pre-train a GPT-2 base model on the shipped public-domain corpus', load: async () => ({ run: (await import('./training.js')).pretrain }) },
   train: { summary: 'train a LoRA adapter on a text, locally (writes a PEFT adapter)', load: async () => ({ run: (await import('./training.js')).train }) },
   eval: { summary: 'loss and perplexity of a model (and adapter) on a text', load: async () => ({ run: (await import('./training.js')).evalCommand }) },

@@ -24,7 +24,7 @@ import { chooseSessionParams, thresholdRange, validateThreshold, type Threat } f
 import { envelopeLimits, type EnvelopeLimits } from '../transport/envelope.js';
 import { generateTlsMaterial } from '../transport/tls-material.js';
 import { packageRoot } from '../vectors/common.js';
-import { generateSiteKey, writeSiteKey } from './keys.js';
+import { generateSiteKey, siteX25519, writeSiteKey } from './keys.js';
 import { jobJson, maxTaskBytes, parseJob, planSession, trainableSize, type FineTuneJob } from './job.js';
 import { heParams, paramsDigest, type HeParams } from '../he/params.js';
 import { ciphertextBytes, HE_ENVELOPE_HEADER } from '../he/sum.js';
@@ -475,6 +475,8 @@ export interface InitOptions {
   mtls?: boolean;
   /** Send each completed session's sum to the sites (`aggregation.sumToSites`). */
   sumToSites?: boolean;
+  /** How the sum is formed (`aggregation.aggregator`; default secagg); the HE modes write each site's x25519 key. */
+  aggregator?: 'secagg' | HeMode;
   /** Replace the files of an existing consortium in `dir`. */
   force?: boolean;
   /** Consortium name (default 'tally consortium'). */
@@ -527,6 +529,7 @@ export async function initConsortium(o: InitOptions): Promise<{ configFile: stri
     threat, graph: chosen.graph, ...(degree !== undefined ? { degree } : {}),
     threshold: o.threshold ?? chosen.t, bits: o.bits ?? INIT_DEFAULTS.bits, dim: o.dim ?? INIT_DEFAULTS.dim,
     ...(o.sumToSites === true ? { sumToSites: true } : {}),
+    ...(o.aggregator !== undefined && o.aggregator !== 'secagg' ? { aggregator: o.aggregator } : {}),
   };
   const limits: LimitsConfig = { ...INIT_DEFAULTS.limits, ...o.limits };
   let deadlines: DeadlinesConfig = { ...INIT_DEFAULTS.deadlines, ...o.deadlines };
@@ -577,7 +580,10 @@ export async function initConsortium(o: InitOptions): Promise<{ configFile: stri
       tls: { ca: 'tls/ca.crt', cert: 'tls/coordinator.crt', key: 'tls/coordinator.key', clientCertificates: o.mtls === true },
       auditKey: toHex(auditKey.publicKey),
     },
-    roster: ids.map((id, i) => ({ id, name: `Site ${i + 1}`, publicKey: toHex(siteKeys[i]!.publicKey) })),
+    roster: ids.map((id, i) => ({
+      id, name: `Site ${i + 1}`, publicKey: toHex(siteKeys[i]!.publicKey),
+      ...(o.aggregator === 'he' || o.aggregator === 'he+masks' ? { x25519: toHex(siteX25519(siteKeys[i]!.seed).publicKey) } : {}),
+    })),
     aggregation,
     deadlines,
     limits,
