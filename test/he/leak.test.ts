@@ -44,6 +44,26 @@ describe('he: no SEAL object leaks', function () {
     expect(sizes.every((s) => s === before), `heap ${before} → ${sizes.join(', ')}`).to.equal(true);
   });
 
+  it('the WebAssembly memory is flat across 20 he+masks sessions (ceremony, masked encryption, mask removal, decryption)', async () => {
+    const { simulateHe } = await import('../../src/he/simulate.js');
+    const { nativeProvider } = await import('../../src/crypto/native.js');
+    const session = async (r: number) => {
+      const out = await simulateHe({
+        mode: 'he+masks', clients: 4, dim: 4100, bits: 16, threshold: 3, threat: 'semi-honest', graph: { kind: 'complete' },
+        provider: nativeProvider, seed: `leak-${r}`, drops: new Map([[3, 'r2' as const]]),
+      });
+      if (out.selfCheck !== true) throw new Error('wrong sum');
+    };
+    for (let r = 0; r < 3; r++) await session(r);
+    const before = await sealHeapBytes();
+    const sizes: number[] = [];
+    for (let r = 0; r < 20; r++) {
+      await session(r);
+      sizes.push((await sealHeapBytes())!);
+    }
+    expect(sizes.every((s) => s === before), `heap ${before} → ${sizes.join(', ')}`).to.equal(true);
+  });
+
   it('the measure sees a leak: ciphertexts kept alive grow the memory', async () => {
     const hc = await heContext(p);
     const key = await heKeygen(p);

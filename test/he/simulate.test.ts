@@ -33,13 +33,13 @@ const complete = { kind: 'complete' } as const;
 const inputsOf = (n: number, dim: number, bits: number) => Array.from({ length: n }, (_, i) => Uint32Array.from({ length: dim }, (_, j) => (i * 1000 + j * 7 + 1) % 2 ** bits));
 
 /** A session of n sites over the lockstep channel with the HE seams; returns the network, the key and each site's intercepted envelope. */
-async function heSession(mode: HeMode, n: number, dim: number, bits: number, inputs: Uint32Array[]) {
+async function heSession(mode: HeMode, n: number, dim: number, bits: number, inputs: Uint32Array[], threshold = n - 1) {
   const params = heParams(n, bits);
   const hc = await heContext(params);
   const key = await heKeygen(params);
   const ids = Array.from({ length: n }, (_, i) => i + 1);
   const config: SessionConfig = {
-    nonce: new Uint8Array(32).fill(5), clientIds: ids, threshold: n - 1, bits, dim, threat: 'semi-honest', graph: complete,
+    nonce: new Uint8Array(32).fill(5), clientIds: ids, threshold, bits, dim, threat: 'semi-honest', graph: complete,
     aggregator: heCommitment(hc, mode, key.keyId, dim),
   };
   const seen = new Map<number, Uint8Array>();
@@ -137,6 +137,30 @@ describe('he: he-sum-v1 through the secagg session', function () {
     }
     const out = net.run();
     expect(out.dropped.get(1)?.code).to.equal('SECAGG_ERR_BAD_VECTOR');
+  });
+
+  it('a malformed envelope of the right length drops its sender (never crashes); the others sum exactly', async () => {
+    const n = 5, dim = 300, bits = 12;
+    const inputs = inputsOf(n, dim, bits);
+    const { net, key, config } = await heSession('he+masks', n, dim, bits, inputs, 3);
+    const { encodeClientMessage } = await import('../../src/secagg/codec.js');
+    net.runUntil((m) => m.from === 'client' && m.round === 2);
+    for (const m of net.take()) {
+      const d = m.from === 'client' ? decodeClientMessage(m.bytes, config) : undefined;
+      if (d?.type === 'masked-input' && (m.id === 2 || m.id === 4)) {
+        const bad = d.masked.slice();
+        if (m.id === 2) bad[45 + 20]! ^= 0xff; // SEAL's metadata
+        else bad.fill(0xff, 45 + 200, 45 + 208); // a coefficient ≥ q
+        net.inject({ ...m, bytes: encodeClientMessage({ ...d, masked: bad }) });
+      } else net.inject(m);
+    }
+    const out = net.run();
+    expect(out.kind).to.equal('completed');
+    expect(out.dropped.get(2)?.code).to.equal('SECAGG_ERR_BAD_VECTOR');
+    expect(out.dropped.get(4)?.code).to.equal('SECAGG_ERR_BAD_VECTOR');
+    const sum = await heDecryptSum(key, (out as { sealedSum?: Uint8Array }).sealedSum!);
+    expect((out as { survivors: readonly number[] }).survivors).to.deep.equal([1, 3, 5]);
+    expect(Array.from(sum.values)).to.deep.equal(Array.from({ length: dim }, (_, j) => [0, 2, 4].reduce((a, i) => a + inputs[i]![j]!, 0)));
   });
 
   it('the wrap bound: n·(2^b − 1) ≥ t is refused; every site at 2^b − 1 sums exactly at the bound, masked', async () => {
