@@ -23,7 +23,7 @@ import type { Aggregator, AggregatorFactory, MaskedInputEncoder } from '../crypt
 import type { CryptoProvider } from '../crypto/types.js';
 import { InternalError } from '../errors.js';
 import type { AggregatorCommitment } from '../secagg/config.js';
-import { maskModT, ModTAccumulator } from './masks.js';
+import { maskModT, sumModT } from './masks.js';
 import type { HeContext } from './seal.js';
 import { ciphertextBytes, HE_ENVELOPE_HEADER, HeAccumulator, heEncryptResiduesWith, heEncryptWith, type HeSecretKey } from './sum.js';
 
@@ -68,13 +68,7 @@ export function heAggregator(hc: HeContext, mode: HeMode, keyId: Uint8Array, pro
       addInput: (payload) => acc.add(payload),
       removeMasks: (terms) => {
         if (mode === 'he' || terms.length === 0) return; // no masks were added in this mode
-        const correction = new ModTAccumulator(dim, hc.params.plainModulus, provider);
-        try {
-          correction.addMasks(terms);
-          acc.addPlain(correction.result());
-        } finally {
-          correction.clear();
-        }
+        acc.addPlain(sumModT(dim, hc.params.plainModulus, provider, terms));
       },
       result: () => { throw new InternalError('an HE aggregator\'s sum is sealed: call sealedResult()'); },
       sealedResult: () => acc.finish(),

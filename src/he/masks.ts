@@ -14,9 +14,9 @@
  * uniform mod t (t < 2^52 here) in statistical distance.
  *
  * Computation. Σ ±(v_k mod t) ≡ Σ ±v_k (mod t), so a sum of masks need not
- * reduce each mask: {@link ModTAccumulator} adds the keystream words of every
- * term into four float64 lanes per entry (exact: |lane| ≤ terms·2^32 < 2^53
- * for at most 2^20 terms), and reduces each entry once at the end: a carry
+ * reduce each mask: {@link sumModT} adds the keystream words of every term
+ * into four float64 lanes per entry (exact: |lane| ≤ terms·2^32 < 2^53 for
+ * fewer than 2^20 terms), and reduces each entry once at the end: a carry
  * pass makes the lanes 32-bit words plus a small signed top, then Horner in
  * 16-bit steps, each step an exact (r·2^16 + h) mod t in doubles
  * ({@link mulAddMod16}). Exact integer arithmetic throughout; checked against
@@ -91,105 +91,60 @@ export function reduceLanes(a0: number, a1: number, a2: number, a3: number, t: n
 }
 
 /**
- * Accumulates Σ ±vector and Σ ±mask_t(key) for `dim` entries and returns the
- * sum mod t. Memory: 4·dim float64 lanes plus one keystream chunk. The
- * terms' keys are not kept.
+ * Σ ±mask_t(term) (+ the input, when given) mod t, entry by entry, as exact
+ * integers in [0, t). Works window by window: each term's keystream is read
+ * in order, one window of entries at a time (entry i is AES block i of the
+ * stream), into four float64 lanes per entry of the window, which are then
+ * reduced. Memory: the result (8 bytes a value) plus one window's lanes and
+ * keystream; the lanes and keystream are wiped. Keys are not kept.
  */
-export class ModTAccumulator {
-  readonly dim: number;
-  readonly t: number;
-  private readonly lanes: Float64Array;
-  private readonly scratch: Uint8Array;
-  private readonly words: Uint32Array;
-  private terms = 0;
-
-  constructor(dim: number, t: bigint | number, private readonly provider: CryptoProvider) {
-    if (!Number.isSafeInteger(dim) || dim < 1 || dim > 2 ** 24) throw new ValidationError('HE_ERR_BAD_INPUT', `dim must be an integer in 1…2^24, got ${String(dim)}`);
-    this.t = checkModulus(t);
-    this.dim = dim;
-    this.lanes = new Float64Array(4 * dim);
-    this.scratch = new Uint8Array(16 * CHUNK_ENTRIES);
-    this.words = new Uint32Array(this.scratch.buffer);
+export function sumModT(dim: number, t: bigint | number, provider: CryptoProvider, terms: readonly MaskTerm[], input?: Uint32Array): Float64Array {
+  if (!Number.isSafeInteger(dim) || dim < 1 || dim > 2 ** 24) throw new ValidationError('HE_ERR_BAD_INPUT', `dim must be an integer in 1…2^24, got ${String(dim)}`);
+  const tn = checkModulus(t);
+  if (input !== undefined && (!(input instanceof Uint32Array) || input.length !== dim)) throw new ValidationError('HE_ERR_BAD_INPUT', `expected an input of ${dim} uint32 entries`);
+  if (terms.length + 1 > MASK_MAX_TERMS) throw new ValidationError('HE_ERR_BAD_INPUT', `at most ${MASK_MAX_TERMS - 1} masks in one sum`);
+  for (const term of terms) {
+    if (!(term.key instanceof Uint8Array) || term.key.length !== 16) throw new ValidationError('HE_ERR_BAD_INPUT', 'a mask key has 16 bytes');
+    if (term.sign !== 1 && term.sign !== -1) throw new ValidationError('HE_ERR_BAD_INPUT', 'sign must be 1 or -1');
   }
-
-  private count(n: number): void {
-    this.terms += n;
-    if (this.terms > MASK_MAX_TERMS) throw new ValidationError('HE_ERR_BAD_INPUT', `at most ${MASK_MAX_TERMS} terms in one sum of masks`);
-  }
-
-  /** Adds (sign 1) or subtracts (sign −1) a vector of `dim` uint32 entries (lane 0). */
-  addVector(v: Uint32Array, sign: 1 | -1): void {
-    if (!(v instanceof Uint32Array) || v.length !== this.dim) throw new ValidationError('HE_ERR_BAD_INPUT', `expected a Uint32Array of ${this.dim} entries`);
-    if (sign !== 1 && sign !== -1) throw new ValidationError('HE_ERR_BAD_INPUT', 'sign must be 1 or -1');
-    this.count(1);
-    const a = this.lanes;
-    for (let i = 0; i < this.dim; i++) a[4 * i] += sign * v[i]!;
-  }
-
-  /** Adds sign·mask_t(key) of each term. */
-  addMasks(terms: readonly MaskTerm[]): void {
-    for (const term of terms) {
-      if (!(term.key instanceof Uint8Array) || term.key.length !== 16) throw new ValidationError('HE_ERR_BAD_INPUT', 'a mask key has 16 bytes');
-      if (term.sign !== 1 && term.sign !== -1) throw new ValidationError('HE_ERR_BAD_INPUT', 'sign must be 1 or -1');
-    }
-    this.count(terms.length);
-    const a = this.lanes;
-    const le = new DataView(this.scratch.buffer);
-    const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-    for (const term of terms) {
-      const stream = this.provider.aes128Ctr(term.key, counterBlockAt(0));
-      const s = term.sign;
-      for (let e = 0; e < this.dim; e += CHUNK_ENTRIES) {
-        const n = Math.min(CHUNK_ENTRIES, this.dim - e);
-        const chunk = n === CHUNK_ENTRIES ? this.scratch : this.scratch.subarray(0, 16 * n);
-        stream.fill(chunk);
-        const base = 4 * e;
-        if (littleEndian) {
-          const w = this.words;
-          if (s === 1) for (let j = 0; j < 4 * n; j++) a[base + j] += w[j]!;
-          else for (let j = 0; j < 4 * n; j++) a[base + j] -= w[j]!;
-        } else {
-          for (let j = 0; j < 4 * n; j++) a[base + j] += s * le.getUint32(4 * j, true);
-        }
+  const tH = Math.floor(tn / TWO26);
+  const tL = tn - tH * TWO26;
+  const out = new Float64Array(dim);
+  const lanes = new Float64Array(4 * CHUNK_ENTRIES);
+  const scratch = new Uint8Array(16 * CHUNK_ENTRIES);
+  const words = new Uint32Array(scratch.buffer);
+  const le = new DataView(scratch.buffer);
+  const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+  const streams = terms.map((term) => provider.aes128Ctr(term.key, counterBlockAt(0)));
+  try {
+    for (let e0 = 0; e0 < dim; e0 += CHUNK_ENTRIES) {
+      const n = Math.min(CHUNK_ENTRIES, dim - e0);
+      lanes.fill(0, 0, 4 * n);
+      if (input !== undefined) for (let i = 0; i < n; i++) lanes[4 * i] = input[e0 + i]!;
+      const chunk = scratch.subarray(0, 16 * n);
+      for (let k = 0; k < terms.length; k++) {
+        streams[k]!.fill(chunk); // entries e0 … e0 + n − 1: the stream's next n blocks
+        const s = terms[k]!.sign;
+        if (!littleEndian) for (let j = 0; j < 4 * n; j++) lanes[j] += s * le.getUint32(4 * j, true);
+        else if (s === 1) for (let j = 0; j < 4 * n; j++) lanes[j] += words[j]!;
+        else for (let j = 0; j < 4 * n; j++) lanes[j] -= words[j]!;
       }
+      for (let i = 0; i < n; i++) out[e0 + i] = reduceLanes(lanes[4 * i]!, lanes[4 * i + 1]!, lanes[4 * i + 2]!, lanes[4 * i + 3]!, tn, tH, tL);
     }
-    this.scratch.fill(0);
+  } finally {
+    lanes.fill(0);
+    scratch.fill(0);
   }
-
-  /** The sum mod t, entry by entry, as exact integers in [0, t). */
-  result(): Float64Array {
-    const t = this.t;
-    const tH = Math.floor(t / TWO26);
-    const tL = t - tH * TWO26;
-    const a = this.lanes;
-    const out = new Float64Array(this.dim);
-    for (let i = 0; i < this.dim; i++) out[i] = reduceLanes(a[4 * i]!, a[4 * i + 1]!, a[4 * i + 2]!, a[4 * i + 3]!, t, tH, tL);
-    return out;
-  }
-
-  /** Zeroes the lanes (they hold masked values) and the scratch. */
-  clear(): void {
-    this.lanes.fill(0);
-    this.scratch.fill(0);
-    this.terms = 0;
-  }
+  return out;
 }
 
 /** mask_t(key), the first `dim` entries (a reference: tests and vectors). */
 export function expandMaskModT(key: Uint8Array, dim: number, t: bigint | number, provider: CryptoProvider): Float64Array {
-  const acc = new ModTAccumulator(dim, t, provider);
-  acc.addMasks([{ key, sign: 1 }]);
-  return acc.result();
+  return sumModT(dim, t, provider, [{ key, sign: 1 }]);
 }
 
-/** y = x + Σ ±mask_t(term) mod t: a site's masked input in the he+masks mode. */
+/** y = x + Σ ±mask_t(term) mod t: a site's masked input in the he+masks mode (the caller wipes y after use). */
 export function maskModT(input: Uint32Array, terms: readonly MaskTerm[], t: bigint | number, provider: CryptoProvider): Float64Array {
-  const acc = new ModTAccumulator(input.length, t, provider);
-  try {
-    acc.addVector(input, 1);
-    acc.addMasks(terms);
-    return acc.result();
-  } finally {
-    acc.clear();
-  }
+  if (!(input instanceof Uint32Array)) throw new ValidationError('HE_ERR_BAD_INPUT', 'the input must be a Uint32Array');
+  return sumModT(input.length, t, provider, terms, input);
 }
