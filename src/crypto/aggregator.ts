@@ -56,6 +56,12 @@ export interface Aggregator {
 export interface MaskedInputEncoder {
   /** @throws TallyError (the client aborts the session with its code) */
   encode(input: Uint32Array, terms: readonly MaskTerm[]): Uint8Array;
+  /**
+   * What the encoder is made for: a client refuses (at start) a session
+   * config whose aggregator commitment names another mode, parameter set
+   * or key (he-sum-v1 §8.1), so a coordinator cannot switch a site's mode.
+   */
+  readonly binds?: { readonly mode: string; readonly params: Uint8Array; readonly keyId: Uint8Array };
 }
 
 /** Makes the aggregator of one session. */

@@ -43,6 +43,7 @@ export function heCommitment(hc: HeContext, mode: HeMode, keyId: Uint8Array, dim
 /** A site's R2 encoder: masks mod t (he+masks) or not (he), then encrypts under the shared key. */
 export function heMaskedInputEncoder(hc: HeContext, key: HeSecretKey, mode: HeMode, provider: CryptoProvider): MaskedInputEncoder {
   return {
+    binds: { mode, params: hc.digest.slice(), keyId: key.keyId.slice() },
     encode(input, terms) {
       if (mode === 'he') return heEncryptWith(hc, key, input);
       const y = maskModT(input, terms, hc.params.plainModulus, provider);

@@ -121,8 +121,23 @@ describe('he: he-sum-v1 through the secagg session', function () {
     const { aggregator: _a, ...plain } = config;
     const hashes = [config, other, plain].map((c) => Buffer.from(configHash(provider, c)).toString('hex'));
     expect(new Set(hashes).size).to.equal(3);
-    // A client whose config says he+masks and a server whose config says he never agree on a session.
+    // A client whose config says he+masks and a server whose config says he never agree on a session,
+    // and a client refuses a config that commits to another mode, set or key than its encoder's.
     expect(hashes[0]).to.not.equal(hashes[1]);
+    const { startClient } = await import('../../src/secagg/client/index.js');
+    const hc = await heContext(heParams(3, 8));
+    const key = await heKeygen(heParams(3, 8));
+    const encoder = heMaskedInputEncoder(hc, key, 'he+masks', provider);
+    const start = (c: SessionConfig, maskedInput?: typeof encoder) => {
+      try { startClient({ config: c, id: 1, provider, rng: new DeterministicRng('s'), ...(maskedInput ? { maskedInput } : {}) }); return 'started'; } catch (e) { return (e as TallyError).code; }
+    };
+    const mine = { ...config, aggregator: { ...config.aggregator!, keyId: key.keyId } };
+    expect(start(mine, encoder)).to.equal('started');
+    expect(start({ ...mine, aggregator: { ...mine.aggregator, mode: 'he' } }, encoder)).to.equal('SECAGG_ERR_BAD_CONFIG');
+    expect(start({ ...mine, aggregator: { ...mine.aggregator, keyId: new Uint8Array(16) } }, encoder)).to.equal('SECAGG_ERR_BAD_CONFIG');
+    expect(start(mine)).to.equal('SECAGG_ERR_BAD_CONFIG'); // no encoder for an HE session
+    expect(start(plain, encoder)).to.equal('SECAGG_ERR_BAD_CONFIG'); // an encoder for a secagg-v1 session
+    expect(start({ ...mine, aggregator: { ...mine.aggregator, mode: 'x' as 'he' } }, encoder)).to.equal('SECAGG_ERR_BAD_CONFIG');
     // The server takes the committed envelope length and nothing else: replace site 1's envelope by a packed vector.
     const runUntilR2 = net.runUntil((m) => m.from === 'client' && m.round === 2);
     expect(runUntilR2.length).to.be.greaterThan(0);

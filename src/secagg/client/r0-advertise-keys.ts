@@ -8,6 +8,7 @@ import { ValidationError } from '../../errors.js';
 import type { CryptoProvider } from '../../crypto/types.js';
 import type { Rng } from '../../crypto/rng.js';
 import type { MaskedInputEncoder } from '../../crypto/aggregator.js';
+import { equalBytes } from '../../crypto/_validate.js';
 import { advertiseSignedBytes, configHash, type SessionConfig } from '../config.js';
 import { validateSession, sessionGraph } from '../session.js';
 import { checkInput } from '../session.js';
@@ -45,6 +46,12 @@ export function startClient(o: StartClientOptions): ClientStep {
     throw new ValidationError('SECAGG_ERR_BAD_CONFIG', config.aggregator === undefined
       ? 'a masked-input encoder is for sessions that commit to another aggregator'
       : `a session committed to the ${config.aggregator.mode} aggregator needs its masked-input encoder`);
+  }
+  const binds = o.maskedInput?.binds;
+  const committed = config.aggregator;
+  if (binds !== undefined && committed !== undefined
+    && (binds.mode !== committed.mode || !equalBytes(binds.params, committed.params) || !equalBytes(binds.keyId, committed.keyId))) {
+    throw new ValidationError('SECAGG_ERR_BAD_CONFIG', `the session config commits to ${committed.mode} with another parameter set or key than this client's ${binds.mode} encoder: refused`);
   }
   let identitySeed: Uint8Array | undefined;
   const cfgHash = configHash(provider, config);
