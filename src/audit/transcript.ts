@@ -254,7 +254,10 @@ export function auditListener(t: Transcript, session: string, config?: SessionCo
     },
     outcome: (o: ServerOutcome) => {
       const rest = [...drops.keys()].sort((a, b) => a - b).flatMap((k) => takeDrops(k).map((d) => ({ ...d, round: k })));
-      if (o.kind === 'completed') {
+      if (o.kind === 'completed' && o.sealedSum !== undefined) {
+        // A homomorphic session (he-sum-v1): the coordinator holds only the sealed sum; its envelope's digest is recorded.
+        t.append('outcome', { session, result: 'completed', survivors: [...o.survivors], sumSha256: sha256Hex(o.sealedSum), sealed: true, dropped: rest });
+      } else if (o.kind === 'completed') {
         const sum = new Uint8Array(o.sum.buffer, o.sum.byteOffset, o.sum.byteLength);
         t.append('outcome', { session, result: 'completed', survivors: [...o.survivors], sumSha256: sha256Hex(sum), dropped: rest });
       } else {
@@ -354,7 +357,7 @@ const FIELDS: Record<RecordKind, Record<string, (x: unknown) => boolean>> = {
 /** The optional fields of each kind with a closed field set (`config` and `dp-event` are open: the caller adds fields). */
 const OPTIONAL: Partial<Record<RecordKind, readonly string[]>> = {
   'session-start': [], 'round': [], 'message': [], 'rejected': [], 'checkpoint': [], 'reveal': [], 'witness': [],
-  'outcome': ['survivors', 'sumSha256', 'code', 'message', 'round', 'dropped'],
+  'outcome': ['survivors', 'sumSha256', 'sealed', 'code', 'message', 'round', 'dropped'],
   'run': ['site', 'policy'],
   'site-result': ['survivors', 'dropped', 'sumSha256', 'code', 'message'],
   'fl-session': ['code', 'metrics', 'survivors'],

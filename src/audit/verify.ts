@@ -162,7 +162,7 @@ const SPEC_FIELDS: Partial<Record<RecordKind, readonly string[]>> = {
   'message': ['session', 'direction', 'round', 'peer', 'length', 'sha256'],
   'rejected': ['session', 'round', 'peer', 'code', 'message'],
   'reveal': ['session', 'peer', 'selfShares', 'keyShares'],
-  'outcome': ['session', 'result', 'survivors', 'sumSha256', 'code', 'message', 'round', 'dropped'],
+  'outcome': ['session', 'result', 'survivors', 'sumSha256', 'sealed', 'code', 'message', 'round', 'dropped'],
   'site-result': ['session', 'result', 'survivors', 'dropped', 'sumSha256', 'code', 'message'],
   'fl-session': ['round', 'attempt', 'session', 'purpose', 'result', 'charged', 'code', 'survivors', 'metrics'],
   'witness': ['size', 'root', 'signature', 'cosignature'],

@@ -43,6 +43,8 @@ coordinator stops the job).
                         sent and received, and the coordinator's checkpoints
                         it witnessed (default: KEYFILE.audit/<time>.jsonl);
                         an auditor checks it with tally audit verify --site-log
+  --he-key FILE         a homomorphic consortium: the consortium's HE key from
+                        the key ceremony (default: KEYFILE.he.json)
   --out FILE            write the result as JSON (its folder must exist)
   --url URL             the coordinator's address (default: from FILE)
   --tls-cert FILE, --tls-key FILE
@@ -71,10 +73,10 @@ function loadVector(file: string, dim: number, bits: number): Uint32Array {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const v = parseOptions('join', argv, ['config', 'key', 'vector', 'state', 'out', 'url', 'tls-cert', 'tls-key', 'text', 'demo-site', 'backend', 'audit-log'], ['insecure-loopback', 'quiet', 'events']);
+  const v = parseOptions('join', argv, ['config', 'key', 'vector', 'state', 'out', 'url', 'tls-cert', 'tls-key', 'text', 'demo-site', 'backend', 'audit-log', 'he-key'], ['insecure-loopback', 'quiet', 'events']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(HELP); return 0; }
-  const values = v as Partial<Record<'config' | 'key' | 'vector' | 'state' | 'out' | 'url' | 'tls-cert' | 'tls-key' | 'text' | 'demo-site' | 'backend' | 'audit-log', string>> & Partial<Record<'insecure-loopback' | 'quiet' | 'events', boolean>>;
+  const values = v as Partial<Record<'config' | 'key' | 'vector' | 'state' | 'out' | 'url' | 'tls-cert' | 'tls-key' | 'text' | 'demo-site' | 'backend' | 'audit-log' | 'he-key', string>> & Partial<Record<'insecure-loopback' | 'quiet' | 'events', boolean>>;
   const quiet = values.quiet === true;
   const log = timestampedLog(quiet);
   const [{ loadConsortium }, { readSiteKey }, { runSite, isFinal }] = await Promise.all([
@@ -132,6 +134,13 @@ export async function run(argv: string[]): Promise<number> {
     tasks = learner.tasks(consortium);
     dispose = () => learner.dispose();
   }
+  let heKey;
+  if (consortium.he !== undefined) {
+    const { readHeKey } = await import('../federation/he-keys.js');
+    heKey = await readHeKey(resolve(values['he-key'] ?? `${values.key}.he.json`), consortium);
+  } else if (values['he-key'] !== undefined) {
+    return usageError('join', '--he-key applies to a homomorphic consortium (aggregation.aggregator he or he+masks)');
+  }
   const { openSiteLog } = await import('../audit/bundle.js');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   const auditLog = resolve(values['audit-log'] ?? join(`${values.key}.audit`, `${stamp}-${randomBytes(3).toString('hex')}.jsonl`));
@@ -139,7 +148,7 @@ export async function run(argv: string[]): Promise<number> {
   log(`audit log ${auditLog}`);
   try {
     const result = await runSite({
-      audit,
+      audit, ...(heKey !== undefined ? { heKey } : {}),
       consortium, siteId: site.id, seed: key.seed, ...(input !== undefined ? { input } : { tasks: tasks! }), stateFile: resolve(values.state ?? `${values.key}.state.json`),
       ...(values.url !== undefined ? { url: values.url } : {}), ...(tls !== undefined ? { tls } : {}), log, signal: stop.signal,
     });

@@ -37,6 +37,12 @@ result in an SQLite database.
   --audit-key FILE      the key that signs the transcript's checkpoints
                         (default: keys/coordinator-audit.key beside FILE;
                         its public key must be coordinator.auditKey)
+  --he-offer FILE       a homomorphic consortium (aggregation.aggregator he or
+                        he+masks): the dealer's key offer (tally he deal),
+                        whose signature is checked and whose key id every
+                        session commits to (default: he-offer-E.bin beside
+                        FILE); the coordinator never holds the key or a sum
+  --he-epoch E          the key's epoch (default 1)
   --host H, --port P    listen on another address than the configuration's
                         (--port 0: any free port, printed at start)
   --insecure-loopback   run without TLS; allowed only on a loopback address
@@ -63,10 +69,10 @@ often.
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const v = parseOptions('serve', argv, ['config', 'state', 'out', 'host', 'port', 'adapter', 'audit', 'audit-key'], ['once', 'insecure-loopback', 'quiet']);
+  const v = parseOptions('serve', argv, ['config', 'state', 'out', 'host', 'port', 'adapter', 'audit', 'audit-key', 'he-offer', 'he-epoch'], ['once', 'insecure-loopback', 'quiet']);
   if (typeof v === 'number') return v;
   if (v.help === true) { console.log(HELP); return 0; }
-  const values = v as Partial<Record<'config' | 'state' | 'out' | 'host' | 'port' | 'adapter' | 'audit' | 'audit-key', string>> & Partial<Record<'once' | 'insecure-loopback' | 'quiet', boolean>>;
+  const values = v as Partial<Record<'config' | 'state' | 'out' | 'host' | 'port' | 'adapter' | 'audit' | 'audit-key' | 'he-offer' | 'he-epoch', string>> & Partial<Record<'once' | 'insecure-loopback' | 'quiet', boolean>>;
   const log = timestampedLog(values.quiet === true);
   let port: number | undefined;
   try {
@@ -98,13 +104,31 @@ export async function run(argv: string[]): Promise<number> {
     const t = consortium.tls;
     tls = { cert: readFileSync(t.cert), key: readFileSync(t.key), ca: readFileSync(t.ca), clientCertificates: t.clientCertificates };
   }
+  let heKeyId: Uint8Array | undefined;
+  if (consortium.he !== undefined) {
+    const epoch = Number(values['he-epoch'] ?? '1');
+    if (!Number.isInteger(epoch) || epoch < 1 || epoch > 0xffffffff) return usageError('serve', `--he-epoch expected an integer in [1, 2^32 − 1], got '${values['he-epoch']}'`);
+    const offerFile = resolve(values['he-offer'] ?? join(consortium.dir, `he-offer-${epoch}.bin`));
+    let offer: Uint8Array;
+    try {
+      offer = new Uint8Array(readFileSync(offerFile));
+    } catch (err) {
+      return usageError('serve', `a homomorphic consortium needs the dealer's key offer (tally he deal): cannot read ${offerFile}: ${(err as Error).message}`);
+    }
+    const { offerKeyId } = await import('../federation/he-keys.js');
+    const k = await offerKeyId(consortium, offer, epoch);
+    heKeyId = k.keyId;
+    log(`aggregation ${consortium.he.mode} (he-sum-v1, ${consortium.he.params.set}): the sites' key ${Buffer.from(k.keyId).toString('hex')}, dealt by ${k.dealer.id}`);
+  } else if (values['he-offer'] !== undefined || values['he-epoch'] !== undefined) {
+    return usageError('serve', '--he-offer and --he-epoch apply to a homomorphic consortium (aggregation.aggregator he or he+masks)');
+  }
   const stateDir = resolve(values.state ?? join(consortium.dir, 'state'));
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const audit = openServeAudit(consortium, stateDir, values.audit, values['audit-key'], log);
   const store = CoordinatorStore.open(join(stateDir, 'coordinator.sqlite'));
   let coordinator: CoordinatorT;
   try {
-    coordinator = await Coordinator.start({ consortium, store, ...(tls !== undefined ? { tls } : {}), host, ...(port !== undefined ? { port } : {}), log, audit: audit.transcript });
+    coordinator = await Coordinator.start({ consortium, store, ...(tls !== undefined ? { tls } : {}), host, ...(port !== undefined ? { port } : {}), log, audit: audit.transcript, ...(heKeyId !== undefined ? { heKeyId } : {}) });
   } catch (err) {
     store.close();
     throw err;
@@ -119,7 +143,7 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   if (consortium.training !== undefined) {
     try {
-      return await serveJob(consortium, coordinator, store, { adapterDir: resolve(values.adapter ?? join(stateDir, 'adapter')), out: values.out, signal: stop.signal, log, audit: audit.transcript });
+      return await serveJob(consortium, coordinator, store, { adapterDir: resolve(values.adapter ?? join(stateDir, 'adapter')), out: values.out, signal: stop.signal, log, audit: audit.transcript, ...(heKeyId !== undefined ? { heKeyId } : {}) });
     } finally {
       await coordinator.close();
       store.close();

@@ -26,8 +26,8 @@ import { generateTlsMaterial } from '../transport/tls-material.js';
 import { packageRoot } from '../vectors/common.js';
 import { generateSiteKey, siteX25519, writeSiteKey } from './keys.js';
 import { jobJson, maxTaskBytes, parseJob, planSession, trainableSize, type FineTuneJob } from './job.js';
-import { heParams, paramsDigest, type HeParams } from '../he/params.js';
-import { ciphertextBytes, HE_ENVELOPE_HEADER } from '../he/sum.js';
+// params.ts is parameter arithmetic only (no SEAL): the consortium checks its HE set when it is read.
+import { envelopeBytes, heParams, paramsDigest, type HeParams } from '../he/params.js';
 import type { HeMode } from '../he/aggregate.js';
 import type { AggregatorCommitment } from '../secagg/config.js';
 import { parseGpt2Config, readJsonFile } from '../training/checkpoint.js';
@@ -332,10 +332,8 @@ export function parseConsortium(json: unknown, dir: string, file?: string): Cons
       if (!(err instanceof TallyError)) throw err;
       throw bad('aggregation.aggregator', err.message);
     }
-    const chunks = Math.ceil(a.dim / params.polyModulusDegree);
     he = Object.freeze({
-      mode: a.aggregator, params, x25519: Object.freeze(x25519),
-      siteBytes: HE_ENVELOPE_HEADER + chunks * ciphertextBytes(params, 'site'), sumBytes: HE_ENVELOPE_HEADER + chunks * ciphertextBytes(params, 'sum'),
+      mode: a.aggregator, params, x25519: Object.freeze(x25519), siteBytes: envelopeBytes(params, 'site', a.dim), sumBytes: envelopeBytes(params, 'sum', a.dim),
     });
   }
   const root = resolve(dir);
@@ -407,6 +405,15 @@ function configOf(a: AggregationConfig, sites: readonly RosterSite[], nonce: Uin
  */
 export function sessionConfig(c: Consortium, nonce: Uint8Array, shape?: SessionShape, heKeyId?: Uint8Array): SessionConfig {
   return configOf(c.config.aggregation, c.sites, nonce, shape, c.he === undefined ? undefined : heSessionCommitment(c, heKeyId));
+}
+
+/**
+ * The secagg-v1 parameters the consortium agreed to for a session (the
+ * roster, threshold, bits, dim, threat model, graph), without a homomorphic
+ * session's commitment to its key: what a site compares a session-start with.
+ */
+export function agreedSessionParams(c: Consortium, nonce: Uint8Array, shape?: SessionShape): SessionConfig {
+  return configOf(c.config.aggregation, c.sites, nonce, shape);
 }
 
 /** The aggregator commitment of a homomorphic consortium's sessions (he-sum-v1 §8.1). */

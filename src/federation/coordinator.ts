@@ -32,6 +32,8 @@ import { equalBytes } from '../crypto/_validate.js';
 import { nativeProvider } from '../crypto/native.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { ServerDriver, type ServerOutcome } from '../secagg/driver.js';
+import type { AggregatorFactory } from '../crypto/aggregator.js';
+import { ValidationError } from '../errors.js';
 import { clipText, encodeEnvelope, type Envelope, type SessionStartBody, type WireCheckpoint } from '../transport/envelope.js';
 import { SiteListener, type SiteConnection, type TlsServerMaterial } from '../transport/ws-server.js';
 import { consortiumLimits, sessionConfig, type Consortium, type RosterSite, type SessionShape } from './consortium.js';
@@ -59,6 +61,14 @@ export interface CoordinatorOptions {
    * its latest checkpoint for the sites to witness.
    */
   readonly audit?: Transcript;
+  /**
+   * A homomorphic consortium (`aggregation.aggregator` he or he+masks): the
+   * key id of the sites' shared key, read from the dealer's signed offer
+   * (he-keys.ts `offerKeyId`). The coordinator adds ciphertexts, removes
+   * the masks inside them, and sends the sealed sum to the sites; it never
+   * holds a key or the sum.
+   */
+  readonly heKeyId?: Uint8Array;
 }
 
 /**
@@ -106,13 +116,24 @@ export class Coordinator {
   private lastEnded = 0;
   private readonly log: (line: string) => void;
 
-  private constructor(private readonly o: CoordinatorOptions, private readonly listener: SiteListener, readonly recovered: readonly string[]) {
+  private constructor(
+    private readonly o: CoordinatorOptions, private readonly listener: SiteListener, readonly recovered: readonly string[],
+    private readonly aggregator: AggregatorFactory | undefined,
+  ) {
     for (const s of o.consortium.sites) this.bySiteClient.set(s.clientId, s);
     this.log = o.log ?? (() => {});
   }
 
   /** Recovers the store, then starts listening. */
   static async start(o: CoordinatorOptions): Promise<Coordinator> {
+    let aggregator: AggregatorFactory | undefined;
+    const he = o.consortium.he;
+    if (he !== undefined) {
+      if (o.heKeyId === undefined) throw new ValidationError('HE_ERR_BAD_INPUT', 'a homomorphic consortium\'s coordinator needs the key id of the sites\' shared key (tally serve --he-offer)');
+      // node-seal is loaded here, once, and only for a homomorphic consortium.
+      const [{ heContext }, { heAggregator }] = await Promise.all([import('../he/seal.js'), import('../he/aggregate.js')]);
+      aggregator = heAggregator(await heContext(he.params), he.mode, o.heKeyId, o.provider ?? nativeProvider);
+    }
     const recovered = o.store.recoverInterrupted();
     o.store.syncRoster(o.consortium.sites.map((s) => ({ id: s.id, name: s.name, clientId: s.clientId, publicKey: s.publicKey })));
     const c = o.consortium.config;
@@ -135,7 +156,7 @@ export class Coordinator {
         refused: (e) => self?.log(`refused ${e.site ?? '(unidentified)'} from ${e.remote}: ${e.code}: ${e.message}`),
       },
     });
-    self = new Coordinator(o, listener, recovered);
+    self = new Coordinator(o, listener, recovered, aggregator);
     for (const id of recovered) self.log(`session ${id} was interrupted by a restart: recorded as aborted (COORDINATOR_RESTART)`);
     return self;
   }
@@ -206,7 +227,7 @@ export class Coordinator {
   private startSession(request?: SessionRequest): Running {
     const nonce = new Uint8Array(randomBytes(32));
     const hex = Buffer.from(nonce).toString('hex');
-    const config = sessionConfig(this.o.consortium, nonce, request?.shape);
+    const config = sessionConfig(this.o.consortium, nonce, request?.shape, this.o.heKeyId);
     const roundMs = this.o.consortium.config.deadlines.roundMs;
     const deadlinesMs = [roundMs, roundMs, request?.inputMs ?? roundMs, roundMs, roundMs];
     const cohort = this.listener.connected();
@@ -228,6 +249,7 @@ export class Coordinator {
     const driver: ServerDriver = new ServerDriver({
       config,
       provider: this.o.provider ?? nativeProvider,
+      ...(this.aggregator !== undefined ? { aggregator: this.aggregator } : {}),
       channel: {
         send: (to, bytes) => { traffic.down += this.connectionOf(to)?.send({ kind: 'secagg', session: nonce, payload: bytes }) ?? 0; },
       },
@@ -260,9 +282,13 @@ export class Coordinator {
             // `dropped` of a result: the sites whose input is not in the sum (an R4 dropout is in it).
             const inSum = new Set(out.survivors);
             const notInSum = config.clientIds.filter((id) => !inSum.has(id));
-            // The sites get the sum only when the consortium agreed to it (aggregation.sumToSites).
-            const sum = this.o.consortium.config.aggregation.sumToSites === true ? out.sum : new Uint32Array(0);
-            traffic.down += this.broadcast({ kind: 'result', session: nonce, sum, survivors: out.survivors, dropped: notInSum, ...this.checkpoint() });
+            // The sites get the sum only when the consortium agreed to it (aggregation.sumToSites);
+            // a homomorphic consortium's sites always get the sealed sum, which only they can decrypt.
+            const sum = this.o.consortium.config.aggregation.sumToSites === true && out.sealedSum === undefined ? out.sum : new Uint32Array(0);
+            traffic.down += this.broadcast({
+              kind: 'result', session: nonce, sum, survivors: out.survivors, dropped: notInSum, ...this.checkpoint(),
+              ...(out.sealedSum !== undefined ? { sealedSum: out.sealedSum } : {}),
+            });
             this.log(`session ${hex.slice(0, 16)}… completed: ${out.survivors.length} sites in the sum`);
           } else {
             store.finishSession(hex, { kind: 'aborted', code: out.code, message: out.message, round: out.round });
@@ -337,7 +363,8 @@ function toReport(hex: string, out: ServerOutcome, siteOf: (id: number) => strin
   const dropped = [...out.dropped].sort((a, b) => a[0] - b[0]).map(([peer, d]) => ({ site: siteOf(peer), round: d.round, code: d.code }));
   const rounds = out.rounds.map((r) => ({ round: r.round, participants: r.participants.map(siteOf) }));
   if (out.kind === 'completed') {
-    return { session: hex, outcome: 'completed', survivors: out.survivors.map(siteOf), dropped, sum: [...out.sum], abort: undefined, rounds, traffic, seconds };
+    // A homomorphic session's sum is sealed: the coordinator has none to report.
+    return { session: hex, outcome: 'completed', survivors: out.survivors.map(siteOf), dropped, sum: out.sealedSum !== undefined ? undefined : [...out.sum], abort: undefined, rounds, traffic, seconds };
   }
   return { session: hex, outcome: 'aborted', survivors: [], dropped, sum: undefined, abort: { code: out.code, message: out.message, round: out.round }, rounds, traffic, seconds };
 }

@@ -36,7 +36,9 @@ import { NetError, TallyError } from '../errors.js';
 import { ClientDriver } from '../secagg/driver.js';
 import type { Envelope, SessionStartBody } from '../transport/envelope.js';
 import { backoffDelay, CoordinatorLink } from '../transport/ws-client.js';
-import { consortiumLimits, sessionConfig, type Consortium, type RosterSite, type SessionShape } from './consortium.js';
+import { agreedSessionParams, consortiumLimits, sessionConfig, type Consortium, type RosterSite, type SessionShape } from './consortium.js';
+import type { MaskedInputEncoder } from '../crypto/aggregator.js';
+import type { HeSecretKey } from '../he/sum.js';
 import { clientAuditListener, verifyCheckpointSignature, withAudit, type Transcript } from '../audit/transcript.js';
 import type { WireCheckpoint } from '../transport/envelope.js';
 
@@ -78,6 +80,36 @@ export interface SiteOptions {
    * against the consortium's `coordinator.auditKey`).
    */
   readonly audit?: Transcript;
+  /**
+   * A homomorphic consortium: the sites' shared key (he-keys.ts
+   * `readHeKey`, from the key ceremony). The site encrypts its masked input
+   * under it and decrypts the sealed sum of each result.
+   */
+  readonly heKey?: HeSecretKey;
+}
+
+/** A homomorphic site's part (he-sum-v1): its R2 encoder and the decryption of a sealed sum. */
+interface SiteHe {
+  readonly keyId: Uint8Array;
+  readonly encoder: MaskedInputEncoder;
+  decrypt(sealed: Uint8Array): Promise<number[]>;
+}
+
+/** Loads node-seal and the site's encoder, once, for a homomorphic consortium. */
+async function siteHe(c: Consortium, key: HeSecretKey | undefined, provider: CryptoProvider): Promise<SiteHe | undefined> {
+  const he = c.he;
+  if (he === undefined) {
+    if (key !== undefined) throw new NetError('NET_ERR_CONFIG_MISMATCH', 'an HE key was given, and the consortium is not homomorphic');
+    return undefined;
+  }
+  if (key === undefined) throw new NetError('NET_ERR_CONFIG_MISMATCH', `the consortium aggregates with "${he.mode}": the site needs the consortium's HE key (tally he deal / tally he accept)`);
+  const [{ heContext }, { heMaskedInputEncoder }, { heDecryptSum }] = await Promise.all([import('../he/seal.js'), import('../he/aggregate.js'), import('../he/sum.js')]);
+  const hc = await heContext(he.params);
+  return {
+    keyId: key.keyId,
+    encoder: heMaskedInputEncoder(hc, key, he.mode, provider),
+    decrypt: async (sealed) => [...(await heDecryptSum(key, sealed)).values],
+  };
 }
 
 /** How a fine-tuning site handles the tasks of its sessions. */
@@ -144,7 +176,7 @@ function inputDigest(seed: Uint8Array, input: Uint32Array): string {
 
 /** Differences between a session-start and what the consortium agreed, in words (empty: none). */
 export function startMismatches(c: Consortium, s: SessionStartBody, shape?: SessionShape): string[] {
-  const want = sessionConfig(c, s.session, shape);
+  const want = agreedSessionParams(c, s.session, shape);
   const out: string[] = [];
   const ids = want.clientIds;
   if (s.clientIds.length !== ids.length || s.clientIds.some((id, i) => id !== ids[i])) out.push(`the cohort is not the roster (${s.clientIds.length} ids, roster ${ids.length})`);
@@ -175,6 +207,7 @@ export async function runSite(o: SiteOptions): Promise<SiteResult> {
   const leaveAfter = o.leaveAfterRound;
   if (leaveAfter !== undefined && !(Number.isInteger(leaveAfter) && leaveAfter >= 0 && leaveAfter <= 3)) throw new NetError('NET_ERR_PROTOCOL', `leaveAfterRound expected an integer in [0, 3], got ${leaveAfter}`);
   const digest = o.input !== undefined ? inputDigest(o.seed, o.input) : '';
+  const he = await siteHe(c, o.heKey, provider);
   const released = (): boolean => o.input !== undefined && readState(o.stateFile).released.some((r) => r.input === digest);
   if (released()) throw new NetError('NET_ERR_INPUT_RELEASED', 'this input was already released in an earlier session (its unmasking shares were sent); give the site a new input');
   const { host, port } = c.config.coordinator;
@@ -206,7 +239,7 @@ export async function runSite(o: SiteOptions): Promise<SiteResult> {
     log(`connected to ${url} as ${o.siteId} (client id ${link.clientId})`);
     // One connection: sessions until one completes with this input, or the link drops.
     while (link.open) {
-      const r = await takePart(o, me, link, provider, digest, log);
+      const r = await takePart(o, me, link, provider, digest, log, he);
       if (r.kind === 'result') { link.close(); return r.result; }
       if (r.kind === 'fatal') { link.close(); throw r.error; }
       if (r.kind === 'left') {
@@ -234,7 +267,7 @@ type Turn = { kind: 'result'; result: SiteResult } | { kind: 'again' } | { kind:
  * One connection's life: waits for a session-start, runs the session, and
  * returns when the session ends (result or abort) or the link closes.
  */
-function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provider: CryptoProvider, digest: string, log: (l: string) => void): Promise<Turn> {
+function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provider: CryptoProvider, digest: string, log: (l: string) => void, he: SiteHe | undefined): Promise<Turn> {
   const c = o.consortium;
   return new Promise<Turn>((resolve) => {
     let driver: ClientDriver | undefined;
@@ -296,7 +329,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
         }
         // The session runs on the site's own copy of the agreed parameters, with the coordinator's nonce.
         // (A task's session has the shape its purpose derives; accept() checked it against the site's own derivation.)
-        const config = sessionConfig(c, e.session, o.tasks !== undefined ? { dim: e.dim, bits: e.bits, threshold: e.threshold } : undefined);
+        const config = sessionConfig(c, e.session, o.tasks !== undefined ? { dim: e.dim, bits: e.bits, threshold: e.threshold } : undefined, he?.keyId);
         session = e.session;
         sessionDim = config.dim;
         const nonce = e.session;
@@ -312,7 +345,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
           end({ kind: 'left', session: hex, round: leaveAfter! });
         };
         driver = new ClientDriver({
-          config, id: me.clientId, provider, rng: systemRng,
+          config, id: me.clientId, provider, rng: systemRng, ...(he !== undefined ? { maskedInput: he.encoder } : {}),
           ...(e.threat === 'malicious' ? { identitySeed: o.seed } : {}),
           input: o.tasks !== undefined ? taskInput(o.tasks, e.task ?? new Uint8Array(0), nonce) : o.input!,
           channel: {
@@ -349,6 +382,28 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
       if (e.kind === 'result') {
         const name = (id: number): string => c.sites.find((s) => s.clientId === id)?.id ?? `client-${id}`;
         const inSum = e.survivors.includes(me.clientId);
+        if (he !== undefined) {
+          // A homomorphic consortium: the result carries the sealed sum, which this site decrypts (the coordinator cannot).
+          const sealed = e.sealedSum;
+          if (sealed === undefined || sealed.length !== c.he!.sumBytes || e.sum.length !== 0) {
+            log(`refused a result: a homomorphic consortium's result carries a sealed sum of ${c.he!.sumBytes} bytes and no sum`);
+            end({ kind: 'fatal', error: new NetError('NET_ERR_CONFIG_MISMATCH', 'the coordinator\'s result does not carry the sealed sum of a homomorphic consortium') });
+            return;
+          }
+          const cp = e.checkpoint;
+          const survivors = [...e.survivors], dropped = [...e.dropped], sid = Buffer.from(e.session).toString('hex');
+          he.decrypt(sealed).then((sum) => {
+            log(`session completed: ${survivors.length} sites in the sum${inSum ? ', this site among them' : ', this site not among them'}; the sealed sum decrypted`);
+            logEnd({ result: 'completed', survivors, dropped, sumSha256: createHash('sha256').update(sealed).digest('hex') }, cp);
+            const result: SiteResult = { session: sid, inSum, survivors: survivors.map(name), dropped: dropped.map(name), sum };
+            if (inSum) end({ kind: 'result', result });
+            else { driver = undefined; session = undefined; end({ kind: 'again' }); }
+          }, (err: unknown) => {
+            log(`the sealed sum did not decrypt: ${(err as Error).message}`);
+            end({ kind: 'fatal', error: new NetError('NET_ERR_PROTOCOL', `the sealed sum of session ${sid.slice(0, 16)}… did not decrypt: ${(err as Error).message}`, { cause: err }) });
+          });
+          return;
+        }
         const shared = c.config.aggregation.sumToSites === true;
         if (shared !== (e.sum.length === sessionDim)) {
           log(`refused a result: ${shared ? `expected the sum of ${sessionDim} entries, got ${e.sum.length}` : 'the consortium does not send the sum to the sites, and the result carries one'}`);

@@ -279,3 +279,22 @@ export function paramsDigest(p: HeParams): Uint8Array {
   ].join('|');
   return new Uint8Array(createHash('sha256').update(text).digest().subarray(0, 16));
 }
+
+/** Bytes before the first ciphertext of an envelope (sum.ts). */
+export const HE_ENVELOPE_HEADER = 45;
+
+/**
+ * Bytes of one serialized ciphertext (SEAL 4.1, uncompressed): 113 bytes of
+ * header and metadata, then 8 bytes per coefficient (N per prime a
+ * ciphertext carries) for c0 alone and a seed of 81 bytes (its header, the
+ * PRNG type, 64 bytes) for a site's; for c0 and c1 for a sum's.
+ */
+export function ciphertextBytes(params: HeParams, kind: 'site' | 'sum'): number {
+  const poly = 8 * params.polyModulusDegree * params.dataModulus.length;
+  return kind === 'site' ? 113 + poly + 81 : 113 + 2 * poly;
+}
+
+/** Bytes of a site's or a sum's envelope of `length` values: the header and ⌈length / N⌉ ciphertexts. */
+export function envelopeBytes(params: HeParams, kind: 'site' | 'sum', length: number): number {
+  return HE_ENVELOPE_HEADER + Math.ceil(length / params.polyModulusDegree) * ciphertextBytes(params, kind);
+}

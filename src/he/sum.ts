@@ -31,15 +31,14 @@
  */
 import { createHash } from 'node:crypto';
 import { CodecError, HeError, InternalError, TallyError, ValidationError } from '../errors.js';
-import { HE_MAX_LENGTH, paramsDigest, type HeParams } from './params.js';
+import { ciphertextBytes, HE_ENVELOPE_HEADER, HE_MAX_LENGTH, paramsDigest, type HeParams } from './params.js';
 import {
   heContext,
   type HeContext, type SealCipherText, type SealDecryptor, type SealEncryptor, type SealKeyGenerator, type SealLayout,
   type SealObject, type SealPlainText, type SealPublicKey, type SealSecretKey, type SealSerializable,
 } from './seal.js';
 
-/** Bytes before the first ciphertext of an envelope. */
-export const HE_ENVELOPE_HEADER = 45;
+export { ciphertextBytes, envelopeBytes, HE_ENVELOPE_HEADER } from './params.js';
 const MAGIC = [0x48, 0x45, 0x53, 0x31]; // "HES1"
 
 /** What an envelope carries. */
@@ -142,16 +141,6 @@ export function readHeEnvelope(params: HeParams, bytes: Uint8Array): HeEnvelopeI
   return { kind, keyId, length, sites, chunks };
 }
 
-/**
- * Bytes of one serialized ciphertext (SEAL 4.1, uncompressed): 113 bytes of
- * header and metadata, then 8 bytes per coefficient (N per prime a
- * ciphertext carries) for c0 alone and a seed of 81 bytes (its header, the
- * PRNG type, 64 bytes) for a site's; for c0 and c1 for a sum's.
- */
-export function ciphertextBytes(params: HeParams, kind: HeEnvelopeKind): number {
-  const poly = 8 * params.polyModulusDegree * params.dataModulus.length;
-  return kind === 'site' ? 113 + poly + 81 : 113 + 2 * poly;
-}
 
 function writeHeader(out: Uint8Array, hc: HeContext, kind: HeEnvelopeKind, keyId: Uint8Array, length: number, sites: number): void {
   out.set(MAGIC, 0);
