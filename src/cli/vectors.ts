@@ -1,13 +1,14 @@
 /**
  * `tally vectors`: generate or check the protocol test vectors of the
- * secagg-v1, dp-v1, wire-v1 and transcript-v1 suites.
+ * secagg-v1, dp-v1, wire-v1, transcript-v1 and he-sum-v1 suites.
  * Exit status: 0 success, 1 a mismatch (or a file that fails its schema),
  * 2 bad usage.
  */
-import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { usageError } from './_args.js';
+import { packageRoot } from '../vectors/common.js';
 import { checkVectors, defaultVectorDir, generateVectors, KINDS } from '../secagg/vectors/index.js';
 import { checkDpVectors, defaultDpVectorDir, DP_KINDS, generateDpVectors } from '../dp/vectors/index.js';
 import { checkWireVectors, defaultWireVectorDir, generateWireVectors, WIRE_KINDS } from '../transport/vectors/index.js';
@@ -17,11 +18,11 @@ type CheckResult = { kind: string; tcId: number; ok: boolean; message: string };
 
 /** One vector suite: its kinds, default folder, generator and checker. */
 interface Suite {
-  readonly name: 'secagg-v1' | 'dp-v1' | 'wire-v1' | 'transcript-v1';
+  readonly name: 'secagg-v1' | 'dp-v1' | 'wire-v1' | 'transcript-v1' | 'he-sum-v1';
   readonly kinds: readonly string[];
   readonly defaultDir: () => string;
-  readonly generate: (dir: string) => string[];
-  readonly check: (dir: string, kinds?: readonly string[]) => CheckResult[];
+  readonly generate: (dir: string) => string[] | Promise<string[]>;
+  readonly check: (dir: string, kinds?: readonly string[]) => CheckResult[] | Promise<CheckResult[]>;
   /** How the summary line says the cases were recomputed. */
   readonly how: string;
 }
@@ -43,6 +44,35 @@ const SUITES: readonly Suite[] = [
     name: 'transcript-v1', kinds: TRANSCRIPT_KINDS.map((k) => k.kind), defaultDir: defaultTranscriptVectorDir, generate: (dir) => generateTranscriptVectors(dir),
     check: (dir, kinds) => checkTranscriptVectors(dir, kinds === undefined ? {} : { kinds }), how: 'recomputed with the audit transcript, Merkle tree and bundle verifier',
   },
+  {
+    // src/he (and node-seal) load only when this suite runs.
+    name: 'he-sum-v1', kinds: ['he-sum-v1'], defaultDir: () => join(packageRoot(), 'protocols', 'he-sum-v1', 'vectors'),
+    generate: async (dir) => {
+      const { generateHeVectors } = await import('../he/vectors.js');
+      const file = join(dir, 'he-sum-v1.json');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(file, `${JSON.stringify(await generateHeVectors(), null, 2)}\n`);
+      return [file];
+    },
+    check: async (dir) => {
+      const { checkHeVectors } = await import('../he/vectors.js');
+      const file = join(dir, 'he-sum-v1.json');
+      let doc: Record<string, unknown>;
+      try {
+        doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      } catch (err) {
+        return [{ kind: 'he-sum-v1', tcId: 0, ok: false, message: `cannot read ${file}: ${(err as Error).message}` }];
+      }
+      const groups = ['maskModT', 'envelopeHeader', 'configCommitment', 'keyWrap', 'decrypt'];
+      const cases = groups.flatMap((g) => (Array.isArray(doc[g]) ? (doc[g] as unknown[]).map((_, i) => `${g}[${i}]`) : [g]));
+      const bad = await checkHeVectors(doc);
+      return cases.map((c, i) => {
+        const failed = bad.filter((b) => b === c || b.startsWith(`${c}.`) || b.startsWith(`${c}[`));
+        return { kind: 'he-sum-v1', tcId: i + 1, ok: failed.length === 0, message: failed.length === 0 ? '' : `${failed.join(', ')} do not match` };
+      });
+    },
+    how: 'recomputed with the HE encoder, key wrap and SEAL decryption',
+  },
 ];
 
 const HELP = `usage: tally vectors generate [--suite SUITE] [DIR]
@@ -57,11 +87,14 @@ check     validates every file in DIR against its JSON Schema, then recomputes
 
 Without DIR each selected suite uses its folder in the tally package:
 protocols/secagg-v1/vectors, protocols/dp-v1/vectors,
-protocols/wire-v1/vectors and protocols/transcript-v1/vectors. With DIR and no --suite, the suite is the
+protocols/wire-v1/vectors, protocols/transcript-v1/vectors and
+protocols/he-sum-v1/vectors. With DIR and no --suite, the suite is the
 "version" of the vector files already in DIR (secagg-v1 when DIR holds
 none).
 
-  --suite SUITE  secagg-v1, dp-v1, wire-v1, transcript-v1 or all (default all)
+  --suite SUITE  secagg-v1, dp-v1, wire-v1, transcript-v1, he-sum-v1 or all
+                 (default all; he-sum-v1 needs node-seal, and its generated
+                 ciphertexts are fresh each time, the rest byte for byte)
   --kind KIND    check only this kind (repeatable); kinds:
                    secagg-v1: ${KINDS.map((k) => k.kind).join(', ')}
                    dp-v1: ${DP_KINDS.map((k) => k.kind).join(', ')}
@@ -126,7 +159,7 @@ export async function run(argv: string[]): Promise<number> {
   if (command === undefined) return usageError('vectors', 'missing command (generate or check)');
   if (extra.length > 0) return usageError('vectors', `unexpected argument '${extra[0]}'`);
   const suiteArg = values.suite ?? 'all';
-  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError('vectors', `--suite: unknown suite '${suiteArg}' (secagg-v1, dp-v1, wire-v1, transcript-v1 or all)`);
+  if (suiteArg !== 'all' && !SUITES.some((s) => s.name === suiteArg)) return usageError('vectors', `--suite: unknown suite '${suiteArg}' (secagg-v1, dp-v1, wire-v1, transcript-v1, he-sum-v1 or all)`);
 
   let selected = SUITES.filter((s) => suiteArg === 'all' || s.name === suiteArg);
   const dir = dirArg === undefined ? undefined : resolve(dirArg);
@@ -147,7 +180,7 @@ export async function run(argv: string[]): Promise<number> {
     if (kinds.length > 0) return usageError('vectors', '--kind applies to check only');
     for (const s of selected) {
       const to = dir ?? s.defaultDir();
-      const paths = s.generate(to);
+      const paths = await s.generate(to);
       console.log(`wrote ${paths.length} ${s.name} vector files to ${to}`);
     }
     return 0;
@@ -157,7 +190,7 @@ export async function run(argv: string[]): Promise<number> {
     const mine = kinds.filter((k) => s.kinds.includes(k));
     if (kinds.length > 0 && mine.length === 0) continue;
     const to = dir ?? s.defaultDir();
-    const results = s.check(to, mine.length > 0 ? mine : undefined);
+    const results = await s.check(to, mine.length > 0 ? mine : undefined);
     const failed = results.filter((r) => !r.ok);
     for (const r of failed) console.log(`FAIL ${r.kind}${r.tcId > 0 ? ` tcId ${r.tcId}` : ''}: ${r.message}`);
     const cases = results.filter((r) => r.tcId > 0).length;

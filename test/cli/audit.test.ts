@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tally } from './_proc.js';
@@ -95,5 +95,21 @@ describe('cli: tally audit verify', () => {
     r = await run(['audit', 'verify', bundle]);
     expect(r.code).to.equal(1);
     expect(r.out).to.match(/^✘ integrity/m);
+  });
+
+  it('tally audit report writes one self-contained HTML page (exit 0), and refuses a missing --out (exit 2)', async () => {
+    const { dir } = writeSampleBundle();
+    dirs.push(dir);
+    const html = join(dir, '..', `report-${Date.now()}.html`);
+    dirs.push(html);
+    let r = await run(['audit', 'report', dir, '--out', html]);
+    expect(r.code, r.out + r.err).to.equal(0);
+    const page = readFileSync(html, 'utf8');
+    expect(page).to.match(/^<!DOCTYPE html>/i);
+    expect((page.match(/<svg/g) ?? []).length).to.be.at.least(4);
+    expect(page).to.not.match(/<script[^>]+src=|<link[^>]+href="https?:/i);
+    r = await run(['audit', 'report', dir]);
+    expect(r.code).to.equal(2);
+    expect(r.err).to.not.match(/\n\s+at /); // no stack trace
   });
 });

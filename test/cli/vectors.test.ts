@@ -25,7 +25,7 @@ describe('cli: tally vectors usage errors', () => {
     const file = join(tmp, 'a-file.json');
     writeFileSync(file, '{}');
     const cases: [string[], string][] = [
-      [['check', '--suite', 'he-sum-v1'], '--suite'], [['check', '--suite'], '--suite'],
+      [['check', '--suite', 'he-sum-v2'], '--suite'], [['check', '--suite'], '--suite'],
       [['check', '--kind', 'nope'], '--kind'], [['check', '--suite', 'dp-v1', '--kind', 'drbg'], '--kind'], [['generate', '--kind', 'drbg', tmp], '--kind'],
       [['check', '--help=1'], '--help'],
       [['check', '--bogus'], '--bogus'],
