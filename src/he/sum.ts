@@ -536,41 +536,22 @@ export async function heDecryptSum(key: HeSecretKey, envelope: Uint8Array): Prom
   if (hex(info.keyId) !== hex(key.keyId)) throw new HeError('HE_ERR_KEY_MISMATCH', `the sum is under key ${hex(info.keyId)}, not ${hex(key.keyId)}`);
   const N = hc.params.polyModulusDegree;
   const bound = info.sites * (2 ** hc.params.bits - 1);
-  const wide = hc.params.plainModulus >= 1n << 32n;
   const values = new Float64Array(info.length);
-  const sk = loadKey(hc, key);
-  let dec: SealDecryptor | undefined;
-  let ct: SealCipherText | undefined;
-  let pt: SealPlainText | undefined;
-  try {
-    dec = hc.lib.Decryptor(hc.context, sk);
-    ct = hc.lib.CipherText();
-    pt = hc.lib.PlainText();
-    for (let c = 0; c < info.chunks; c++) {
-      try {
-        ct.loadArray(hc.context, chunkOf(hc, envelope, 'sum', c));
-        if (dec.invariantNoiseBudget(ct) <= 0) throw new HeError('HE_ERR_DECRYPT', `sum ciphertext ${c} has no noise budget left: it is under another key or corrupted`);
-        dec.decrypt(ct, pt);
-        const slots = wide ? Float64Array.from(hc.encoder.decodeBigInt(pt, false), Number) : hc.encoder.decode(pt, false);
-        const base = c * N;
-        const take = Math.min(N, info.length - base);
-        for (let i = 0; i < N; i++) {
-          const v = slots[i]!;
-          if (i < take) {
-            if (v > bound) throw new HeError('HE_ERR_DECRYPT', `slot ${base + i} decrypts to ${v}, above the bound ${bound} of ${info.sites} sites`);
-            values[base + i] = v;
-          } else if (v !== 0) {
-            throw new HeError('HE_ERR_DECRYPT', `padding slot ${base + i} decrypts to ${v}, not 0: the sum is under another key or corrupted`);
-          }
-        }
-      } catch (err) {
-        if (err instanceof HeError) throw err;
-        throw new HeError('HE_ERR_DECRYPT', `SEAL could not decrypt sum ciphertext ${c}: ${(err as Error).message}`, { cause: err });
+  decryptChunks(hc, key, envelope, 'sum', info, (c, slots, dec, ct) => {
+    if (dec.invariantNoiseBudget(ct) <= 0) throw new HeError('HE_ERR_DECRYPT', `sum ciphertext ${c} has no noise budget left: it is under another key or corrupted`);
+    const base = c * N;
+    const take = Math.min(N, info.length - base);
+    const decoded = slots();
+    for (let i = 0; i < N; i++) {
+      const v = decoded[i]!;
+      if (i < take) {
+        if (v > bound) throw new HeError('HE_ERR_DECRYPT', `slot ${base + i} decrypts to ${v}, above the bound ${bound} of ${info.sites} sites`);
+        values[base + i] = v;
+      } else if (v !== 0) {
+        throw new HeError('HE_ERR_DECRYPT', `padding slot ${base + i} decrypts to ${v}, not 0: the sum is under another key or corrupted`);
       }
     }
-  } finally {
-    deleteAll([pt, ct, dec, sk]);
-  }
+  });
   return { values, sites: info.sites };
 }
 
@@ -588,6 +569,23 @@ export async function heDecryptSlots(key: HeSecretKey, envelope: Uint8Array): Pr
   if (hex(info.keyId) !== hex(key.keyId)) throw new HeError('HE_ERR_KEY_MISMATCH', `the envelope is under key ${hex(info.keyId)}, not ${hex(key.keyId)}`);
   const N = hc.params.polyModulusDegree;
   const values = new Float64Array(info.length);
+  decryptChunks(hc, key, envelope, kind, info, (c, slots) => {
+    values.set(slots().subarray(0, Math.min(N, info.length - c * N)), c * N);
+  });
+  return values;
+}
+
+/**
+ * Decrypts an envelope's ciphertexts one at a time: `each(c, slots, dec, ct)`
+ * gets ciphertext c loaded in `ct` and its decrypted slots (mod t, as
+ * float64: exact for t < 2^53) from `slots()`. SEAL's errors become
+ * `HE_ERR_DECRYPT`; every SEAL object is deleted.
+ */
+function decryptChunks(
+  hc: HeContext, key: HeSecretKey, envelope: Uint8Array, kind: HeEnvelopeKind, info: HeEnvelopeInfo,
+  each: (c: number, slots: () => Float64Array, dec: SealDecryptor, ct: SealCipherText) => void,
+): void {
+  const wide = hc.params.plainModulus >= 1n << 32n;
   const sk = loadKey(hc, key);
   let dec: SealDecryptor | undefined;
   let ct: SealCipherText | undefined;
@@ -597,17 +595,23 @@ export async function heDecryptSlots(key: HeSecretKey, envelope: Uint8Array): Pr
     ct = hc.lib.CipherText();
     pt = hc.lib.PlainText();
     for (let c = 0; c < info.chunks; c++) {
-      ct.loadArray(hc.context, chunkOf(hc, envelope, kind, c));
-      dec.decrypt(ct, pt);
-      const slots = Float64Array.from(hc.encoder.decodeBigInt(pt, false), Number);
-      const take = Math.min(N, info.length - c * N);
-      values.set(slots.subarray(0, take), c * N);
+      try {
+        ct.loadArray(hc.context, chunkOf(hc, envelope, kind, c));
+        let decoded: Float64Array | undefined;
+        const slots = (): Float64Array => {
+          if (decoded === undefined) {
+            dec!.decrypt(ct!, pt!);
+            decoded = wide ? Float64Array.from(hc.encoder.decodeBigInt(pt!, false), Number) : Float64Array.from(hc.encoder.decode(pt!, false));
+          }
+          return decoded;
+        };
+        each(c, slots, dec, ct);
+      } catch (err) {
+        if (err instanceof TallyError) throw err;
+        throw new HeError('HE_ERR_DECRYPT', `SEAL could not decrypt ${kind} ciphertext ${c}: ${(err as Error).message}`, { cause: err });
+      }
     }
-  } catch (err) {
-    if (err instanceof TallyError) throw err;
-    throw new HeError('HE_ERR_DECRYPT', `SEAL could not decrypt: ${(err as Error).message}`, { cause: err });
   } finally {
     deleteAll([pt, ct, dec, sk]);
   }
-  return values;
 }
