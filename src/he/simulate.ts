@@ -26,30 +26,18 @@
 import { performance } from 'node:perf_hooks';
 import type { CryptoProvider } from '../crypto/types.js';
 import { HeError, ValidationError } from '../errors.js';
-import type { SessionConfig, ThreatModel } from '../secagg/config.js';
-import type { DropPoint, SimulationResult } from '../transport/simulation.js';
+import type { DropPoint, SimulationOptions, SimulationResult } from '../transport/simulation.js';
 import { heAggregator, heCommitment, heMaskedInputEncoder, type HeMode } from './aggregate.js';
 import { acceptKey, dealKey, offerFor, sealedKeyBytes } from './ceremony.js';
 import { heParams, type HeParams } from './params.js';
 import { heContext } from './seal.js';
 import { ciphertextBytes, heDecryptSum, type HeSecretKey } from './sum.js';
 
-export interface HeSimulationOptions {
+/** The session's options are secagg simulate's (same meaning), with the mode and an optional parameter set. */
+export interface HeSimulationOptions extends Pick<SimulationOptions, 'clients' | 'dim' | 'bits' | 'threshold' | 'threat' | 'graph' | 'provider' | 'seed' | 'inputs' | 'drops' | 'onRound'> {
   readonly mode: HeMode;
-  readonly clients: number;
-  readonly dim: number;
-  readonly bits: number;
-  readonly threshold: number;
-  readonly threat: ThreatModel;
-  readonly graph: SessionConfig['graph'];
-  readonly provider: CryptoProvider;
-  readonly seed?: string;
-  readonly inputs?: readonly Uint32Array[];
-  /** Client index (0-based) → the round from which it is silent (secagg simulate's drop points). */
-  readonly drops?: ReadonlyMap<number, DropPoint>;
   /** A named parameter set (`heParams`'s `set`); default: the first that holds n sites of b bits. */
   readonly set?: string;
-  readonly onRound?: (e: { round: number; seconds: number }) => void;
 }
 
 export interface HeSimulationResult {
