@@ -84,6 +84,7 @@ export class Transcript {
   private readonly seed: Uint8Array;
   private readonly provider: CryptoProvider;
   private readonly sink: ((line: string) => void) | undefined;
+  private latest: CheckpointRef | undefined;
   /** The signer's Ed25519 public key (the coordinator's, or a site's for its own log), for {@link verifyTranscript}. */
   readonly publicKey: Uint8Array;
 
@@ -159,18 +160,14 @@ export class Transcript {
     const size = this.leaves.length;
     const root = this.root();
     const sig = this.provider.ed25519Sign(this.seed, checkpointSignedBytes(size, root));
-    return this.push('checkpoint', { size, root: hex(root), signature: hex(sig) });
+    const line = this.push('checkpoint', { size, root: hex(root), signature: hex(sig) });
+    this.latest = { size, root, signature: sig };
+    return line;
   }
 
   /** The latest checkpoint (size, root, signature), or undefined before the first. */
   lastCheckpoint(): CheckpointRef | undefined {
-    for (let i = this.out.length - 1; i >= 0; i--) {
-      const r = JSON.parse(this.out[i]!) as Record<string, unknown>;
-      if (r['kind'] === 'checkpoint') {
-        return { size: r['size'] as number, root: Buffer.from(r['root'] as string, 'hex'), signature: Buffer.from(r['signature'] as string, 'hex') };
-      }
-    }
-    return undefined;
+    return this.latest;
   }
 
   /**

@@ -251,7 +251,8 @@ export class Coordinator {
       provider: this.o.provider ?? nativeProvider,
       ...(this.aggregator !== undefined ? { aggregator: this.aggregator } : {}),
       channel: {
-        send: (to, bytes) => { traffic.down += this.connectionOf(to)?.send({ kind: 'secagg', session: nonce, payload: bytes }) ?? 0; },
+        // Each site gets the transcript's latest checkpoint with its first message after it, to witness (transcript-v1 §6).
+        send: (to, bytes) => { traffic.down += this.connectionOf(to)?.send({ kind: 'secagg', session: nonce, payload: bytes, ...this.newCheckpointFor(to) }) ?? 0; },
       },
       deadlines: {
         arm: (round, close) => {
@@ -306,6 +307,17 @@ export class Coordinator {
     return running;
   }
 
+  /** The checkpoint sizes each client was last sent (a checkpoint goes to a site once). */
+  private readonly sentCheckpoint = new Map<number, number>();
+
+  /** The transcript's latest checkpoint when client `to` has not been sent it yet. */
+  private newCheckpointFor(to: number): { checkpoint?: WireCheckpoint } {
+    const c = this.o.audit?.lastCheckpoint();
+    if (c === undefined || (this.sentCheckpoint.get(to) ?? -1) >= c.size) return {};
+    this.sentCheckpoint.set(to, c.size);
+    return { checkpoint: c };
+  }
+
   /** The audit transcript's latest checkpoint, as a result or abort carries it. */
   private checkpoint(): { checkpoint?: WireCheckpoint } {
     const c = this.o.audit?.lastCheckpoint();
@@ -342,6 +354,10 @@ export class Coordinator {
     if (e.kind === 'error') { s.close(); return; } // a party that receives error closes without answering (wire-v1 §4)
     if (e.kind !== 'secagg') {
       s.fail('NET_ERR_PROTOCOL', `a site may only send secagg frames after the handshake, got ${e.kind}`);
+      return;
+    }
+    if (e.checkpoint !== undefined) {
+      s.fail('NET_ERR_PROTOCOL', 'a site\'s secagg frame carries an audit checkpoint; only the coordinator sends them');
       return;
     }
     const r = this.running;

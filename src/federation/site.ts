@@ -278,16 +278,21 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
     /** The session the audit log has open (its end not yet written). */
     let logged: string | undefined;
     const auditKey = c.config.coordinator.auditKey === undefined ? undefined : Buffer.from(c.config.coordinator.auditKey, 'hex');
+    /** Witnesses a coordinator checkpoint in the site's log (after checking its signature), then checkpoints the log. */
+    const witness = (cp: WireCheckpoint, own = true): void => {
+      const a = o.audit;
+      if (a === undefined) return;
+      if (auditKey !== undefined && verifyCheckpointSignature(auditKey, cp, undefined, provider)) a.witness(cp);
+      else log(`not witnessed: the coordinator's checkpoint of size ${cp.size} ${auditKey === undefined ? 'cannot be checked (the consortium names no coordinator.auditKey)' : 'does not verify under coordinator.auditKey'}`);
+      if (own) a.checkpoint();
+    };
     /** Writes the end of the open session to the site's log, witnesses the coordinator's checkpoint, and checkpoints the log. */
     const logEnd = (fields: Readonly<Record<string, unknown>>, cp?: WireCheckpoint): void => {
       const a = o.audit;
       if (a === undefined || logged === undefined) return;
       a.append('site-result', { session: logged, ...fields });
       logged = undefined;
-      if (cp !== undefined) {
-        if (auditKey !== undefined && verifyCheckpointSignature(auditKey, cp, undefined, provider)) a.witness(cp);
-        else log(`not witnessed: the coordinator's checkpoint of size ${cp.size} ${auditKey === undefined ? 'cannot be checked (the consortium names no coordinator.auditKey)' : 'does not verify under coordinator.auditKey'}`);
-      }
+      if (cp !== undefined) witness(cp, false);
       a.checkpoint();
     };
     const end = (t: Turn): void => {
@@ -378,7 +383,11 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
         return;
       }
       if (session === undefined || !('session' in e) || !equalBytes(e.session, session)) return; // not about our session
-      if (e.kind === 'secagg') { driver?.receive(e.payload); return; }
+      if (e.kind === 'secagg') {
+        if (e.checkpoint !== undefined) witness(e.checkpoint);
+        driver?.receive(e.payload);
+        return;
+      }
       if (e.kind === 'result') {
         const name = (id: number): string => c.sites.find((s) => s.clientId === id)?.id ?? `client-${id}`;
         const inSum = e.survivors.includes(me.clientId);

@@ -53,7 +53,8 @@ export type Envelope =
   | { readonly kind: 'auth'; readonly signature: Uint8Array }
   | { readonly kind: 'welcome'; readonly siteId: string; readonly clientId: number }
   | ({ readonly kind: 'session-start' } & SessionStartBody)
-  | { readonly kind: 'secagg'; readonly session: Uint8Array; readonly payload: Uint8Array }
+  /** `checkpoint`: coordinator → site only, the coordinator's latest audit checkpoint for the site to witness. */
+  | { readonly kind: 'secagg'; readonly session: Uint8Array; readonly payload: Uint8Array; readonly checkpoint?: WireCheckpoint }
   /** `sum` is empty when the consortium does not send the sum to the sites (`aggregation.sumToSites`). */
   /** `sealedSum`: a homomorphic consortium's sum, encrypted (he-sum-v1); `sum` is then empty. */
   | { readonly kind: 'result'; readonly session: Uint8Array; readonly sum: Uint32Array; readonly survivors: readonly number[]; readonly dropped: readonly number[]; readonly checkpoint?: WireCheckpoint; readonly sealedSum?: Uint8Array }
@@ -196,7 +197,7 @@ export function envelopeLimits(p: {
       welcome: frameSize(lenField(MAX_SITE_ID_BYTES) + u32Field()),
       // session, ids, threshold ≤ n, bits ≤ 32, dim, threat, graph, degree ≤ n − 1, five deadlines, task ≤ τ
       'session-start': frameSize(session + packedField(n) + u32Field(n) + u32Field(32) + u32Field() + 2 + 2 + u32Field(n - 1) + packedField(ROUND_DEADLINES) + task),
-      secagg: frameSize(session + lenField(payload)),
+      secagg: frameSize(session + lenField(payload) + checkpoint),
       // survivors and dropped are disjoint: n ids in all, two list headers
       result: frameSize(session + lenField(4 * p.dim) + 2 * (1 + varintSize(5 * n)) + 5 * n + checkpoint + (p.sealedSumBytes !== undefined ? lenField(p.sealedSumBytes) : 0)),
       abort: frameSize(session + code + message + checkpoint),
@@ -303,7 +304,7 @@ function checkBody(kind: EnvelopeKind, m: Body, fail: Fail): void {
       if (optionalBytes(m.task) === undefined) fail('task must be bytes');
       return;
     }
-    case 'secagg': checkBytes(m, 'session', fail, HASH_BYTES); checkBytes(m, 'payload', fail); return;
+    case 'secagg': checkBytes(m, 'session', fail, HASH_BYTES); checkBytes(m, 'payload', fail); checkCheckpoint(m, fail); return;
     case 'result': {
       checkBytes(m, 'session', fail, HASH_BYTES);
       // Empty (absent) when the consortium keeps the sum from the sites (spec §3.2).
@@ -380,7 +381,7 @@ function bodyOf(e: Envelope): Body {
         task: e.task === undefined ? new Uint8Array(0) : isBytes(e.task) ? e.task : encodeFail('task must be a Uint8Array'),
       };
     }
-    case 'secagg': return { session: e.session, payload: e.payload };
+    case 'secagg': return { session: e.session, payload: e.payload, ...checkpointBody(e.checkpoint) };
     case 'result': {
       if (!(e.sum instanceof Uint32Array)) encodeFail('sum must be a Uint32Array');
       if (e.sealedSum !== undefined && !isBytes(e.sealedSum)) encodeFail('sealedSum must be a Uint8Array');
@@ -468,7 +469,7 @@ function envelopeOf(kind: EnvelopeKind, m: Body): Envelope {
       roundDeadlinesMs: ids('round_deadlines_ms'),
       task: optionalBytes(m.task)!,
     };
-    case 'secagg': return { kind, session: bytes('session'), payload: bytes('payload') };
+    case 'secagg': return { kind, session: bytes('session'), payload: bytes('payload'), ...checkpointOf(m) };
     case 'result': {
       const sealed = optionalBytes(m.sealed_sum)!;
       return { kind, session: bytes('session'), sum: sumOf(optionalBytes(m.sum)!), survivors: ids('survivors'), dropped: ids('dropped'), ...checkpointOf(m), ...(sealed.length > 0 ? { sealedSum: sealed } : {}) };

@@ -98,7 +98,7 @@ describe('cli: tally serve and tally join as processes', function () {
       expect(r).to.include({ site: `site-${i}`, session: result.session, inSum: true });
       expect(r.sum).to.deep.equal(result.sum);
     }
-    // The run's audit bundle and the sites' own logs verify together: every site witnessed the checkpoint after the outcome.
+    // The run's audit bundle and the sites' own logs verify together: every site witnessed the coordinator's checkpoints.
     const logs = [1, 2, 3, 4, 5].flatMap((i) => ['--site-log', join(c.dir, `site-${i}.audit.jsonl`)]);
     let v = spawnSync(process.execPath, [MAIN, 'audit', 'verify', join(c.dir, 'audit'), ...logs, '--config', c.config, '--json'], { encoding: 'utf8' });
     expect(v.status, v.stdout + v.stderr).to.equal(0);
@@ -106,7 +106,8 @@ describe('cli: tally serve and tally join as processes', function () {
     expect(verdict.checks.map((x) => [x.id, x.ok])).to.deep.equal([['integrity', true], ['config', true], ['protocol', true], ['privacy', true], ['secrets', true]]);
     for (let i = 1; i <= 5; i++) {
       const w = readFileSync(join(c.dir, `site-${i}.audit.jsonl`), 'utf8').split('\n').filter((l) => l.includes('"kind":"witness"'));
-      expect(w, `site-${i} witnessed`).to.have.length(1);
+      // One checkpoint per round with the next message to the site, and the one after the outcome with the result.
+      expect(w.length, `site-${i} witnessed`).to.be.at.least(4);
     }
     // One changed byte in the coordinator's transcript (a message digest) fails it.
     const tf = join(c.dir, 'audit', 'transcript.jsonl');

@@ -356,7 +356,7 @@ describe('wire-v1 envelope: size limits (spec §6)', () => {
       expect(l.maxBytes).to.deep.equal({
         hello: 104, challenge: 38, auth: 70, welcome: 76,
         'session-start': frameSize(76 + 5 * n + V(5 * n) + V(n) + V(n - 1)),
-        secagg: frameSize(35 + V(p) + p),
+        secagg: frameSize(35 + V(p) + p + 106),
         // + 106: a checkpoint (size 6, root 34, signature 66 bytes)
         result: frameSize(35 + V(4 * dim) + 4 * dim + 2 + 2 * V(5 * n) + 5 * n + 106),
         abort: 1238, error: 1098,
@@ -376,7 +376,7 @@ describe('wire-v1 envelope: size limits (spec §6)', () => {
         { kind: 'auth', signature: b(64) },
         { kind: 'welcome', siteId: 's'.repeat(64), clientId: 2 ** 32 - 1 },
         { kind: 'session-start', session: b(32), clientIds: ids, threshold: n, bits: 32, dim: 2 ** 28, threat: 'malicious', graph: { kind: 'complete' }, roundDeadlinesMs: ids5(5) },
-        { kind: 'secagg', session: b(32), payload: b(P(n, k, 32, dim)) },
+        { kind: 'secagg', session: b(32), payload: b(P(n, k, 32, dim)), checkpoint: cp },
         { kind: 'abort', session: b(32), code: 'C'.repeat(64), message: '€'.repeat(341) + 'x', checkpoint: cp },
         { kind: 'error', code: 'C'.repeat(64), message: 'm'.repeat(1024) },
       ];

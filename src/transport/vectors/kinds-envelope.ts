@@ -100,6 +100,7 @@ function validEnvelopes(): [string, Envelope][] {
     }],
     ['abort', { kind: 'abort', session: h32(), code: 'SECAGG_ERR_BELOW_THRESHOLD', message: 'round 2: 1 of 5 clients left, threshold 2' }],
     ['abort with an empty message (not written)', { kind: 'abort', session: h32(), code: 'NET_ERR_SHUTDOWN', message: '' }],
+    ['secagg to a site, carrying the coordinator\'s audit checkpoint', { kind: 'secagg', session: h32(), payload: Uint8Array.of(1, 2, 3), checkpoint: { size: 7, root: new Uint8Array(32).fill(0xf6), signature: new Uint8Array(64).fill(0x17) } }],
     ['result carrying the coordinator\'s audit checkpoint', { kind: 'result', session: h32(), sum: new Uint32Array(0), survivors: [1, 2, 4], dropped: [3, 5], checkpoint: { size: 41, root: new Uint8Array(32).fill(0xa1), signature: new Uint8Array(64).fill(0xb2) } }],
     ['result of a homomorphic consortium: the sealed sum (he-sum-v1), no sum', { kind: 'result', session: h32(), sum: new Uint32Array(0), survivors: [1, 2, 3, 5], dropped: [4], sealedSum: new Uint8Array(40).fill(0xe5) }],
     ['abort carrying the coordinator\'s audit checkpoint', { kind: 'abort', session: h32(), code: 'SECAGG_ERR_BELOW_THRESHOLD', message: 'round 1', checkpoint: { size: 12, root: new Uint8Array(32).fill(0xc3), signature: new Uint8Array(64).fill(0xd4) } }],
