@@ -90,7 +90,7 @@ describe('tally vectors --suite (dp-v1, secagg-v1 and wire-v1)', () => {
   });
 
   it('exits 2 on an unknown suite, a kind of another suite, a mixed folder, and shows --suite in --help', () => {
-    expect(tally('check', '--suite', 'he-sum-v1').status).to.equal(2);
+    expect(tally('check', '--suite', 'he-sum-v2').status).to.equal(2);
     const wrongKind = tally('check', '--suite', 'dp-v1', '--kind', 'drbg');
     expect(wrongKind.status).to.equal(2);
     expect(wrongKind.stderr).to.contain("unknown kind 'drbg' in dp-v1");
