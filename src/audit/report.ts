@@ -343,6 +343,8 @@ export function renderReport(i: ReportInput): string {
   const job = f.job;
   const dp = isObj(job?.['dp']) ? job['dp'] : undefined;
   const plain = job?.['aggregator'] === 'plain';
+  // A homomorphic consortium (he-sum-v1): the coordinator held ciphertexts and a sealed sum only.
+  const heMode = agg['aggregator'] === 'he+masks' || agg['aggregator'] === 'he' ? agg['aggregator'] : undefined;
   const n = roster.length > 0 ? roster.length : f.sessions.find((s) => s.cohort !== undefined)?.cohort;
   const t = num(agg['threshold']) ?? f.policy.minSurvivors ?? f.sessions.find((s) => s.threshold !== undefined)?.threshold;
   const threat = str(agg['threat']) ?? f.sessions.find((s) => s.threat !== undefined)?.threat;
@@ -375,7 +377,9 @@ export function renderReport(i: ReportInput): string {
   add('<section id="description"><h2>1. Description of the processing</h2>');
   add(`<p>${esc(n ?? 'Several')} sites ${job !== undefined
     ? `fine-tuned a shared model together for ${esc(num(job['rounds']) ?? '?')} rounds (a LoRA adapter of a common base model; strategy ${code(isObj(job['strategy']) ? (str(job['strategy']['kind']) ?? '?') : '?')}). Each round every site trained on its own data, and the coordinator learned ${plain ? '<strong>each site\'s update in the clear</strong> (plain aggregation)' : 'only the sum of their updates'}; a second secure sum per round gave the consortium-wide held-out loss.`
-    : 'computed secure sums of their inputs: the coordinator learned each sum, never an input.'}
+    : heMode !== undefined
+      ? `computed sums of their inputs under homomorphic encryption (${code(heMode)}, he-sum-v1): the coordinator added ciphertexts and sent the sealed sum back; only the sites, which share the key, decrypted it. The coordinator learned neither an input nor a sum.`
+      : 'computed secure sums of their inputs: the coordinator learned each sum, never an input.'}
     The transcript records ${f.sessions.length} secure-aggregation sessions (${completed} completed, ${aborted} aborted)${trainRounds > 0 ? ` over ${trainRounds} training rounds` : ''}.</p>`);
   add('<h3>Data flow</h3>');
   add(dataFlow(f, siteIds.length > 0 ? siteIds : Array.from({ length: Math.min(n ?? 3, 5) }, (_, k) => `site ${k + 1}`), plain));
@@ -406,7 +410,13 @@ export function renderReport(i: ReportInput): string {
     ['threat model', code(threat ?? '?'), threat === 'malicious' ? 'the coordinator may lie about who dropped out: every site signs its keys and checks that all survivors saw the same set (R3)' : 'the coordinator follows the protocol but tries to learn more than the sum'],
     ['neighbour graph', code(`${str(agg['graph']) ?? '?'}${num(agg['degree']) !== undefined ? ` (k = ${num(agg['degree'])})` : ''}`), 'which sites share masks with each other'],
     ['modulus', esc(`b = ${num(agg['bits']) ?? f.sessions[0]?.bits ?? '?'} bits`), 'every input is summed mod 2^b'],
-    ['aggregation', plain ? '<strong>plain</strong>' : 'secure', plain ? 'every update reaches the coordinator in the clear' : 'Bonawitz et al. (CCS 2017) secure aggregation, SecAgg+ graphs (Bell et al., CCS 2020)'],
+    ['aggregation', plain ? '<strong>plain</strong>' : heMode !== undefined ? code(heMode) : 'secure', plain
+      ? 'every update reaches the coordinator in the clear'
+      : heMode === 'he+masks'
+        ? 'homomorphic summation (BGV, Microsoft SEAL) with the secure-aggregation masks inside the plaintexts: the coordinator never holds the sum; with one site\'s key it still learns only the sum'
+        : heMode === 'he'
+          ? 'homomorphic summation (BGV, Microsoft SEAL) without masks: the coordinator never holds the sum, but <strong>with any one site\'s key it can read every input</strong>'
+          : 'Bonawitz et al. (CCS 2017) secure aggregation, SecAgg+ graphs (Bell et al., CCS 2020)'],
   ]));
   add(`<p class="note">Not protected: a coordinator colluding with <strong>t = ${esc(t ?? '?')} or more</strong> sites can rebuild any site's masks; sites can send any vector (secure aggregation hides inputs, it does not check them); who connects, when and how much is visible on the network. See docs/threat-model.md of tally.</p>`);
   add('</section>');

@@ -97,5 +97,9 @@ describe('cli: a homomorphic consortium (he+masks) over the network', function (
     r = run(['audit', 'verify', join(dir, 'audit'), ...logs, '--config', config]);
     expect(r.status, r.stdout + r.stderr).to.equal(0);
     expect(readFileSync(join(dir, 'audit', 'transcript.jsonl'), 'utf8')).to.match(/"kind":"outcome".*"sealed":true/);
+    // The privacy officer's report says the coordinator never held the sum.
+    r = run(['audit', 'report', join(dir, 'audit'), '--out', join(dir, 'report.html')]);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).to.match(/under homomorphic encryption \(<code>he\+masks<\/code>/);
   });
 });
