@@ -70,7 +70,8 @@ export function openCoordinatorLog(dir: string, o: CoordinatorLogOptions): Trans
   mkdirSync(join(dir, 'sites'), { recursive: true });
   const run = o.run ?? newRunId();
   const software = softwareInfo();
-  const t = new Transcript({ signingSeed: o.signingSeed, sink: (line) => appendFileSync(file, `${line}\n`) });
+  // The file is the record: the transcript keeps only its compact range in memory (retain: false).
+  const t = new Transcript({ signingSeed: o.signingSeed, sink: (line) => appendFileSync(file, `${line}\n`), retain: false });
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT, run, coordinatorKey: Buffer.from(t.publicKey).toString('hex'), software, created: new Date().toISOString(),
   };
@@ -89,7 +90,7 @@ export function openCoordinatorLog(dir: string, o: CoordinatorLogOptions): Trans
 export function openSiteLog(file: string, o: { readonly seed: Uint8Array; readonly site: string; readonly run?: string }): Transcript {
   if (existsSync(file)) throw new ValidationError('AUDIT_ERR_BAD_BUNDLE', `${file} exists: a site log is written once per run`);
   mkdirSync(dirname(file), { recursive: true });
-  const t = new Transcript({ signingSeed: o.seed, sink: (line) => appendFileSync(file, `${line}\n`) });
+  const t = new Transcript({ signingSeed: o.seed, sink: (line) => appendFileSync(file, `${line}\n`), retain: false });
   t.run({ run: o.run ?? newRunId(), role: 'site', site: o.site, software: softwareInfo() });
   t.checkpoint();
   return t;

@@ -55,6 +55,46 @@ export function rootOf(leaves: readonly Uint8Array[], size: number = leaves.leng
   return mth(leaves, 0, size);
 }
 
+/**
+ * The RFC 6962 tree of an append-only log held as its compact range: the
+ * roots of the perfect subtrees that the binary decomposition of the size
+ * gives, largest first (at most log2(n) + 1 hashes). Appending a leaf merges
+ * equal-sized subtrees; the root is the right fold of the range,
+ * H(p1, H(p2, … H(p(k−1), pk))), which is MTH(D[n]), since the split of
+ * §2.1 at the largest power of two below n is exactly the first subtree.
+ * A log that streams its records to a file keeps this instead of every leaf.
+ */
+export class CompactRange {
+  private readonly roots: Uint8Array[] = [];
+  private readonly heights: number[] = [];
+  private n = 0;
+
+  /** The number of leaves appended. */
+  get size(): number { return this.n; }
+
+  /** Appends a leaf hash. */
+  push(leaf: Uint8Array): void {
+    let h = leaf;
+    let height = 0;
+    while (this.heights.length > 0 && this.heights[this.heights.length - 1] === height) {
+      h = nodeHash(this.roots.pop()!, h);
+      this.heights.pop();
+      height++;
+    }
+    this.roots.push(h);
+    this.heights.push(height);
+    this.n++;
+  }
+
+  /** MTH of the leaves so far; SHA-256("") when empty. */
+  root(): Uint8Array {
+    if (this.roots.length === 0) return sha256();
+    let r = this.roots[this.roots.length - 1]!;
+    for (let i = this.roots.length - 2; i >= 0; i--) r = nodeHash(this.roots[i]!, r);
+    return r;
+  }
+}
+
 /** MTH(D[n]) of RFC 6962 §2.1 over the entries themselves. */
 export function merkleRoot(entries: readonly Uint8Array[]): Uint8Array {
   return rootOf(entries.map(leafHash));

@@ -10,12 +10,12 @@
  * signature, each record's format and the session invariants it can.
  */
 import { createHash } from 'node:crypto';
-import { ValidationError } from '../errors.js';
+import { InternalError, ValidationError } from '../errors.js';
 import { nativeProvider } from '../crypto/native.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { configHash, type SessionConfig } from '../secagg/config.js';
 import type { ServerOutcome, SessionListener } from '../secagg/driver.js';
-import { leafHash, rootOf, inclusionProof, consistencyProof } from './merkle.js';
+import { CompactRange, leafHash, rootOf, inclusionProof, consistencyProof } from './merkle.js';
 import { canonicalJson } from '../canonical-json.js';
 import { decodeClientMessage } from '../secagg/codec.js';
 
@@ -72,6 +72,13 @@ export interface TranscriptOptions {
   readonly provider?: CryptoProvider;
   /** Called with each record's line as it is appended (a bundle writes it to its file at once). */
   readonly sink?: (line: string) => void;
+  /**
+   * Keep every record and leaf hash in memory (default true): for `lines`,
+   * `text()`, the root at an earlier size and proofs. A log that streams to
+   * a file (`sink`) passes false: it then holds O(log n) hashes, whatever
+   * the number of records (a coordinator that serves for months).
+   */
+  readonly retain?: boolean;
 }
 
 /** The software that wrote a log (the `run` record). */
@@ -85,6 +92,8 @@ export class Transcript {
   private readonly provider: CryptoProvider;
   private readonly sink: ((line: string) => void) | undefined;
   private latest: CheckpointRef | undefined;
+  private readonly retain: boolean;
+  private readonly range = new CompactRange();
   /** The signer's Ed25519 public key (the coordinator's, or a site's for its own log), for {@link verifyTranscript}. */
   readonly publicKey: Uint8Array;
 
@@ -93,21 +102,30 @@ export class Transcript {
     this.seed = Uint8Array.from(o.signingSeed);
     this.provider = o.provider ?? nativeProvider;
     this.sink = o.sink;
+    this.retain = o.retain ?? true;
     this.publicKey = this.provider.ed25519PublicKey(this.seed);
   }
 
-  /** The records so far, one canonical JSON line each (no newline). */
-  get lines(): readonly string[] { return this.out; }
+  /** The records so far, one canonical JSON line each (no newline). @throws InternalError when the transcript retains none */
+  get lines(): readonly string[] { this.retained('lines'); return this.out; }
   /** The number of records (the tree size). */
-  get size(): number { return this.leaves.length; }
-  /** The Merkle root of the first `size` records. */
-  root(size: number = this.leaves.length): Uint8Array { return rootOf(this.leaves, size); }
+  get size(): number { return this.range.size; }
+  /** The Merkle root of the first `size` records (an earlier size needs a retaining transcript). */
+  root(size: number = this.range.size): Uint8Array {
+    if (size === this.range.size) return this.range.root();
+    this.retained('the root at an earlier size');
+    return rootOf(this.leaves, size);
+  }
   /** The RFC 6962 audit path of record `index` in the tree of the first `size` records. */
-  inclusionProof(index: number, size: number = this.leaves.length): Uint8Array[] { return inclusionProof(this.leaves, index, size); }
+  inclusionProof(index: number, size: number = this.leaves.length): Uint8Array[] { this.retained('proofs'); return inclusionProof(this.leaves, index, size); }
   /** The RFC 6962 consistency proof from the tree of `m` records to that of `n`. */
-  consistencyProof(m: number, n: number = this.leaves.length): Uint8Array[] { return consistencyProof(this.leaves, m, n); }
+  consistencyProof(m: number, n: number = this.leaves.length): Uint8Array[] { this.retained('proofs'); return consistencyProof(this.leaves, m, n); }
   /** The JSON-lines text (each line followed by a newline). */
-  text(): string { return this.out.map((l) => `${l}\n`).join(''); }
+  text(): string { this.retained('text()'); return this.out.map((l) => `${l}\n`).join(''); }
+
+  private retained(what: string): void {
+    if (!this.retain) throw new InternalError(`${what}: this transcript streams its records to its sink and keeps none in memory`);
+  }
 
   /** Appends one record; returns its line. @throws ValidationError AUDIT_ERR_BAD_RECORD for a field that is not plain JSON. */
   append(kind: Exclude<RecordKind, 'checkpoint'>, fields: Readonly<Record<string, unknown>>): string {
@@ -117,9 +135,13 @@ export class Transcript {
   private push(kind: RecordKind, fields: Readonly<Record<string, unknown>>): string {
     if ('kind' in fields || 'seq' in fields) throw new ValidationError('AUDIT_ERR_BAD_RECORD', 'kind and seq are set by the transcript');
     checkJson(fields, kind);
-    const line = canonicalJson({ ...fields, kind, seq: this.leaves.length });
-    this.out.push(line);
-    this.leaves.push(leafHash(enc.encode(line)));
+    const line = canonicalJson({ ...fields, kind, seq: this.range.size });
+    const leaf = leafHash(enc.encode(line));
+    if (this.retain) {
+      this.out.push(line);
+      this.leaves.push(leaf);
+    }
+    this.range.push(leaf);
     this.sink?.(line);
     return line;
   }
@@ -157,7 +179,7 @@ export class Transcript {
 
   /** A `checkpoint` record: size and root of the tree of every record before it, signed by the coordinator. */
   checkpoint(): string {
-    const size = this.leaves.length;
+    const size = this.range.size;
     const root = this.root();
     const sig = this.provider.ed25519Sign(this.seed, checkpointSignedBytes(size, root));
     const line = this.push('checkpoint', { size, root: hex(root), signature: hex(sig) });

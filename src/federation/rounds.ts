@@ -565,7 +565,7 @@ export function inProcessSum(o: {
         }),
       });
       const out = net.run();
-      if (o.siteLogs !== undefined) witnessAll(o.siteLogs, out, o.audit, clientIds);
+      if (o.siteLogs !== undefined) witnessAll(o.siteLogs, hexOf(nonce), out, o.audit, clientIds);
       const name = (id: number): string => o.sites[id - 1]!.id;
       const seconds = (performance.now() - t0) / 1000;
       if (out.kind === 'completed') {
@@ -585,25 +585,15 @@ const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.b
  * the network): `site-result`, a witness of the coordinator's latest
  * checkpoint, a checkpoint of its own.
  */
-function witnessAll(logs: readonly (Transcript | undefined)[], out: ServerOutcome, audit: Transcript | undefined, clientIds: readonly number[]): void {
+function witnessAll(logs: readonly (Transcript | undefined)[], session: string, out: ServerOutcome, audit: Transcript | undefined, clientIds: readonly number[]): void {
   const cp = audit?.lastCheckpoint();
-  const session = (t: Transcript): string | undefined => {
-    for (let i = t.lines.length - 1; i >= 0; i--) {
-      const r = JSON.parse(t.lines[i]!) as Record<string, unknown>;
-      if (r['kind'] === 'site-result') return undefined; // this log has no open session
-      if (r['kind'] === 'session-start') return r['session'] as string;
-    }
-    return undefined;
-  };
   logs.forEach((t) => {
     if (t === undefined) return;
-    const s = session(t);
-    if (s === undefined) return;
     if (out.kind === 'completed') {
       const inSum = new Set(out.survivors);
-      t.append('site-result', { session: s, result: 'completed', survivors: [...out.survivors], dropped: clientIds.filter((id) => !inSum.has(id)), sumSha256: null });
+      t.append('site-result', { session, result: 'completed', survivors: [...out.survivors], dropped: clientIds.filter((id) => !inSum.has(id)), sumSha256: null });
     } else {
-      t.append('site-result', { session: s, result: 'aborted', code: out.code, message: out.message });
+      t.append('site-result', { session, result: 'aborted', code: out.code, message: out.message });
     }
     if (cp !== undefined) t.witness(cp);
     t.checkpoint();

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { consistencyProof, inclusionProof, leafHash, merkleRoot, nodeHash, rootOf, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
+import { CompactRange, consistencyProof, inclusionProof, leafHash, merkleRoot, nodeHash, rootOf, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
+import { Transcript } from '../../src/audit/transcript.js';
+import { InternalError } from '../../src/errors.js';
 import { ValidationError } from '../../src/errors.js';
 
 const h = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -140,5 +142,34 @@ describe('audit/merkle: RFC 6962 tree hash and proofs', () => {
     bad(() => inclusionProof(leaves, -1, 3));
     bad(() => consistencyProof(leaves, 6, 5));
     bad(() => rootOf(leaves, N + 1));
+  });
+
+  it('a compact range gives MTH at every size from 0 to 300 with O(log n) hashes held', () => {
+    const all = Array.from({ length: 300 }, (_, i) => leafHash(Uint8Array.of(i & 255, i >> 8)));
+    const r = new CompactRange();
+    expect(h(r.root())).to.equal(h(rootOf([], 0)));
+    all.forEach((leaf, i) => {
+      r.push(leaf);
+      expect(r.size).to.equal(i + 1);
+      expect(h(r.root()), `size ${i + 1}`).to.equal(h(rootOf(all, i + 1)));
+    });
+  });
+
+  it('a transcript that streams to a sink (retain: false) signs the same checkpoints and refuses what needs the records', () => {
+    const seed = new Uint8Array(32).fill(3);
+    const streamed: string[] = [];
+    const kept = new Transcript({ signingSeed: seed });
+    const lean = new Transcript({ signingSeed: seed, retain: false, sink: (l) => streamed.push(l) });
+    for (const t of [kept, lean]) {
+      t.config({ a: 1 });
+      for (let i = 0; i < 37; i++) { t.append('dp-event', { event: { i }, epsilon: i }); if (i % 5 === 0) t.checkpoint(); }
+      t.checkpoint();
+    }
+    expect(streamed).to.deep.equal(kept.lines);
+    expect(h(lean.root())).to.equal(h(kept.root()));
+    expect(lean.lastCheckpoint()).to.deep.equal(kept.lastCheckpoint());
+    expect(() => lean.lines).to.throw(InternalError);
+    expect(() => lean.root(3)).to.throw(InternalError);
+    expect(() => lean.inclusionProof(0)).to.throw(InternalError);
   });
 });
