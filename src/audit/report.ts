@@ -384,8 +384,16 @@ export function renderReport(i: ReportInput): string {
   add('<h3>Data flow</h3>');
   add(dataFlow(f, siteIds.length > 0 ? siteIds : Array.from({ length: Math.min(n ?? 3, 5) }, (_, k) => `site ${k + 1}`), plain));
   add('<h3>What leaves each site, per session</h3>');
-  add(table(['protocol round', 'what a site sends', 'what the coordinator can read of it'], PHASES.map(([a, b, cc]) => [esc(a), esc(b), esc(cc)])));
-  add(`<p>Never sent: a site's records, its unmasked update, its private keys. ${plain ? '<strong>This run used plain aggregation: each site\'s update reached the coordinator in the clear, and secure aggregation protected nothing.</strong>' : `The coordinator learns the sum over at least t = ${esc(t ?? '?')} sites of each completed session, which sites took part in each round and when they dropped out.`}</p>`);
+  // A homomorphic run's R2: the masked input is encrypted under the sites' key, and R4 removes the masks inside the ciphertexts.
+  const phases = heMode === undefined ? PHASES : PHASES.map(([a, b, cc]) => (a.startsWith('R2')
+    ? [a, `its input${heMode === 'he+masks' ? ' plus pairwise and self masks, mod the plaintext modulus t,' : ''} encrypted under the key the sites share (BGV)`, 'a ciphertext it holds no key for'] as const
+    : a.startsWith('R4') ? [a, b, 'what removes the masks inside the sealed sum; the sum stays encrypted'] as const : [a, b, cc] as const));
+  add(table(['protocol round', 'what a site sends', 'what the coordinator can read of it'], phases.map(([a, b, cc]) => [esc(a), esc(b), esc(cc)])));
+  add(`<p>Never sent: a site's records, its unmasked update, its private keys. ${plain
+    ? '<strong>This run used plain aggregation: each site\'s update reached the coordinator in the clear, and secure aggregation protected nothing.</strong>'
+    : heMode !== undefined
+      ? `The coordinator learns no sum: it holds each completed session's sum over at least t = ${esc(t ?? '?')} sites encrypted, and learns which sites took part in each round and when they dropped out.`
+      : `The coordinator learns the sum over at least t = ${esc(t ?? '?')} sites of each completed session, which sites took part in each round and when they dropped out.`}</p>`);
   add('</section>');
 
   // 2. Parties
