@@ -46,7 +46,7 @@ describe('docs: docs/api.md covers every export', () => {
   const declared = declaredExports(subpaths.map((s) => s.types));
 
   it('knows the package subpaths', () => {
-    expect(subpaths.map((s) => s.name)).to.include.members(['tally/secagg', 'tally/crypto', 'tally/dp', 'tally/errors']);
+    expect(subpaths.map((s) => s.name)).to.include.members(['tally/secagg', 'tally/crypto', 'tally/dp', 'tally/he', 'tally/audit', 'tally/errors']);
   });
 
   for (const { name, types } of subpaths) {
