@@ -73,7 +73,7 @@ export const HE_CODES = [
 export type HeCode = (typeof HE_CODES)[number];
 
 export const AUDIT_CODES = [
-  'AUDIT_ERR_BAD_RANGE', 'AUDIT_ERR_BAD_RECORD', 'AUDIT_ERR_BAD_BUNDLE', 'AUDIT_ERR_NO_BROWSER',
+  'AUDIT_ERR_BAD_RANGE', 'AUDIT_ERR_BAD_RECORD', 'AUDIT_ERR_BAD_BUNDLE', 'AUDIT_ERR_WRITE', 'AUDIT_ERR_NO_BROWSER',
 ] as const;
 /** A code of the audit transcript (`protocols/transcript-v1/spec.md`). */
 export type AuditCode = (typeof AUDIT_CODES)[number];

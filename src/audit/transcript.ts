@@ -10,7 +10,7 @@
  * signature, each record's format and the session invariants it can.
  */
 import { createHash } from 'node:crypto';
-import { InternalError, ValidationError } from '../errors.js';
+import { InternalError, TallyError, ValidationError } from '../errors.js';
 import { nativeProvider } from '../crypto/native.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { configHash, type SessionConfig } from '../secagg/config.js';
@@ -23,7 +23,7 @@ export { canonicalJson };
 
 /** The record kinds of transcript-v1. */
 export const RECORD_KINDS = [
-  'run', 'config', 'session-start', 'round', 'message', 'rejected', 'reveal', 'outcome', 'site-result', 'fl-session', 'dp-event', 'witness', 'checkpoint',
+  'run', 'config', 'session-start', 'round', 'message', 'rejected', 'reveal', 'outcome', 'site-result', 'fl-session', 'dp-event', 'witness', 'unwitnessed', 'checkpoint',
 ] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
@@ -137,12 +137,19 @@ export class Transcript {
     checkJson(fields, kind);
     const line = canonicalJson({ ...fields, kind, seq: this.range.size });
     const leaf = leafHash(enc.encode(line));
+    // The sink first: a record the file could not take is not in the tree either, so later checkpoints stay reproducible.
+    if (this.sink !== undefined) {
+      try {
+        this.sink(line);
+      } catch (err) {
+        throw new TallyError('AUDIT_ERR_WRITE', `the audit record could not be written: ${(err as Error).message}`, { cause: err });
+      }
+    }
     if (this.retain) {
       this.out.push(line);
       this.leaves.push(leaf);
     }
     this.range.push(leaf);
-    this.sink?.(line);
     return line;
   }
 
@@ -363,6 +370,7 @@ const FIELDS: Record<RecordKind, Record<string, (x: unknown) => boolean>> = {
   'site-result': { session: isStr, result: (x) => x === 'completed' || x === 'aborted' },
   'fl-session': { round: isInt, attempt: isInt, session: isStr, purpose: (x) => x === 'train' || x === 'eval', result: (x) => x === 'completed' || x === 'aborted', charged: (x) => typeof x === 'boolean' },
   'witness': { size: isInt, root: (x) => isHex(x, 32), signature: (x) => isHex(x, 64), cosignature: (x) => isHex(x, 64) },
+  'unwitnessed': { session: (x) => x === null || isStr(x), reason: isStr },
   'config': { config: () => true, hash: (x) => isHex(x, 32) },
   'session-start': { session: isStr, clientIds: isIds, threshold: isInt, bits: isInt, dim: isInt, threat: (x) => x === 'semi-honest' || x === 'malicious', graph: (x) => x !== null && typeof x === 'object', configHash: (x) => isHex(x, 32) },
   'round': { session: isStr, round: isInt, participants: (x) => x === null || isIds(x), dropped: Array.isArray },
@@ -380,6 +388,7 @@ const OPTIONAL: Partial<Record<RecordKind, readonly string[]>> = {
   'run': ['site', 'policy'],
   'site-result': ['survivors', 'dropped', 'sumSha256', 'code', 'message'],
   'fl-session': ['code', 'metrics', 'survivors'],
+  'unwitnessed': ['size', 'root', 'signature'],
 };
 
 /**
@@ -455,7 +464,7 @@ export function verifyTranscript(input: string | readonly string[], coordinatorP
   let invOk = true;
   const inv = (why: string, seq: number): void => { invOk = false; fail('session', why, seq); };
   records.forEach((r, i) => {
-    if (r === undefined || r.kind === 'config' || r.kind === 'dp-event' || r.kind === 'checkpoint' || r.kind === 'run' || r.kind === 'witness' || r.kind === 'fl-session') return;
+    if (r === undefined || r.kind === 'config' || r.kind === 'dp-event' || r.kind === 'checkpoint' || r.kind === 'run' || r.kind === 'witness' || r.kind === 'unwitnessed' || r.kind === 'fl-session') return;
     const sid = r['session'] as string;
     if (r.kind === 'session-start') {
       if (sessions.has(sid)) return inv(`session ${sid} starts twice`, i);

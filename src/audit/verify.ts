@@ -164,6 +164,7 @@ const SPEC_FIELDS: Partial<Record<RecordKind, readonly string[]>> = {
   'reveal': ['session', 'peer', 'selfShares', 'keyShares'],
   'outcome': ['session', 'result', 'survivors', 'sumSha256', 'sealed', 'code', 'message', 'round', 'dropped'],
   'site-result': ['session', 'result', 'survivors', 'dropped', 'sumSha256', 'code', 'message'],
+  'unwitnessed': ['session', 'reason', 'size', 'root', 'signature'],
   'fl-session': ['round', 'attempt', 'session', 'purpose', 'result', 'charged', 'code', 'survivors', 'metrics'],
   'witness': ['size', 'root', 'signature', 'cosignature'],
   'checkpoint': ['size', 'root', 'signature'],
@@ -379,6 +380,24 @@ function checkIntegrity(b: Builder, x: IntegrityInput): void {
       }
       const cp = T[size];
       if (cp?.kind !== 'checkpoint' || cp['root'] !== rootHex) b.fail(`the transcript's record ${size} is not the witnessed checkpoint`, s.name, i);
+    });
+    // A coordinator that withholds valid checkpoints escapes its witnesses: the site writes down each one it could not witness,
+    // and every session the site saw completed must be followed by a witness that covers the transcript's outcome of it.
+    s.records.forEach((r, i) => {
+      if (r?.kind === 'unwitnessed') b.fail(`site ${s.site!.id} could not witness the coordinator's checkpoint${r['size'] !== undefined ? ` of size ${String(r['size'])}` : ''}: ${String(r['reason'])}`, s.name, i);
+    });
+    s.records.forEach((r, i) => {
+      if (r?.kind !== 'site-result' || r['result'] !== 'completed') return;
+      const sid = String(r['session']);
+      const outcome = T.findIndex((t) => t?.kind === 'outcome' && t['session'] === sid);
+      if (outcome < 0) return; // reported with the session check
+      let covered = false;
+      for (let j = i + 1; j < s.records.length; j++) {
+        const w = s.records[j];
+        if (w?.kind === 'session-start') break;
+        if (w?.kind === 'witness' && (w['size'] as number) > outcome) { covered = true; break; }
+      }
+      if (!covered) b.fail(`site ${s.site!.id} saw session ${sid.slice(0, 16)}… complete but witnessed no checkpoint covering its outcome (transcript record ${outcome})`, s.name, i);
     });
     // Message digests: a different digest is a lie in one of the logs; a missing message was lost in transit.
     const siteMsgs = new Map<string, Set<string>>();

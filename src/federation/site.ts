@@ -92,7 +92,8 @@ export interface SiteOptions {
 interface SiteHe {
   readonly keyId: Uint8Array;
   readonly encoder: MaskedInputEncoder;
-  decrypt(sealed: Uint8Array): Promise<number[]>;
+  /** The decrypted sum and the number of sites its envelope says it holds. */
+  decrypt(sealed: Uint8Array): Promise<{ values: number[]; sites: number }>;
 }
 
 /** Loads node-seal and the site's encoder, once, for a homomorphic consortium. */
@@ -108,7 +109,7 @@ async function siteHe(c: Consortium, key: HeSecretKey | undefined, provider: Cry
   return {
     keyId: key.keyId,
     encoder: heMaskedInputEncoder(hc, key, he.mode, provider),
-    decrypt: async (sealed) => [...(await heDecryptSum(key, sealed)).values],
+    decrypt: async (sealed) => { const r = await heDecryptSum(key, sealed); return { values: [...r.values], sites: r.sites }; },
   };
 }
 
@@ -275,24 +276,41 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
     let sessionDim = c.config.aggregation.dim;
     let last = false;
     let settled = false;
+    /** A homomorphic result is being decrypted: frames that arrive meanwhile are not this site's to act on. */
+    let settling = false;
     /** The session the audit log has open (its end not yet written). */
     let logged: string | undefined;
     const auditKey = c.config.coordinator.auditKey === undefined ? undefined : Buffer.from(c.config.coordinator.auditKey, 'hex');
     /** Witnesses a coordinator checkpoint in the site's log (after checking its signature), then checkpoints the log. */
+    const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+    /**
+     * Witnesses a coordinator checkpoint in the site's log (after checking its
+     * signature), then checkpoints the log. A checkpoint that does not verify
+     * is written down as `unwitnessed`, with what was received: a coordinator
+     * that withholds valid checkpoints is then visible to an auditor.
+     */
     const witness = (cp: WireCheckpoint, own = true): void => {
       const a = o.audit;
       if (a === undefined) return;
-      if (auditKey !== undefined && verifyCheckpointSignature(auditKey, cp, undefined, provider)) a.witness(cp);
-      else log(`not witnessed: the coordinator's checkpoint of size ${cp.size} ${auditKey === undefined ? 'cannot be checked (the consortium names no coordinator.auditKey)' : 'does not verify under coordinator.auditKey'}`);
+      if (auditKey !== undefined && verifyCheckpointSignature(auditKey, cp, undefined, provider)) {
+        a.witness(cp);
+      } else {
+        const reason = auditKey === undefined ? 'the consortium names no coordinator.auditKey to check it against' : 'the checkpoint does not verify under coordinator.auditKey';
+        log(`not witnessed: the coordinator's checkpoint of size ${cp.size}: ${reason}`);
+        a.append('unwitnessed', { session: logged ?? null, reason, size: cp.size, root: hexOf(cp.root), signature: hexOf(cp.signature) });
+      }
       if (own) a.checkpoint();
     };
     /** Writes the end of the open session to the site's log, witnesses the coordinator's checkpoint, and checkpoints the log. */
     const logEnd = (fields: Readonly<Record<string, unknown>>, cp?: WireCheckpoint): void => {
       const a = o.audit;
       if (a === undefined || logged === undefined) return;
-      a.append('site-result', { session: logged, ...fields });
-      logged = undefined;
+      const session = logged;
+      a.append('site-result', { session, ...fields });
       if (cp !== undefined) witness(cp, false);
+      // A result or abort from a coordinator that keeps a transcript carries its checkpoint; one without is recorded.
+      else if (fields['result'] === 'completed' && auditKey !== undefined) a.append('unwitnessed', { session, reason: 'the result carried no checkpoint' });
+      logged = undefined;
       a.checkpoint();
     };
     const end = (t: Turn): void => {
@@ -315,6 +333,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
       else end({ kind: 'again' });
     };
     const onFrame = (e: Envelope): void => {
+      if (settling) return;
       if (e.kind === 'session-start') {
         if (driver !== undefined && driver.outcome === undefined) driver.leave(); // a new session replaces an unfinished one
         logEnd({ result: 'aborted', code: 'NET_ERR_PROTOCOL', message: 'a new session started before this one ended' });
@@ -401,15 +420,27 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
           }
           const cp = e.checkpoint;
           const survivors = [...e.survivors], dropped = [...e.dropped], sid = Buffer.from(e.session).toString('hex');
-          he.decrypt(sealed).then((sum) => {
+          settling = true;
+          // A sum that does not decrypt, or is not a sum of the survivors over this session's length, ends the session
+          // without a result, as an abort does (docs/he.md: one site, or the coordinator, can spoil a sealed sum unseen).
+          const spoiled = (code: string, why: string): void => {
+            log(`the sealed sum of session ${sid.slice(0, 16)}… is refused: ${why}`);
+            logEnd({ result: 'aborted', code, message: why }, cp);
+            driver = undefined; session = undefined;
+            end({ kind: 'again' });
+          };
+          he.decrypt(sealed).then((s) => {
+            if (s.sites !== survivors.length || s.values.length !== sessionDim) {
+              spoiled('HE_ERR_MISMATCH', `it holds ${s.values.length} values of ${s.sites} sites, not ${sessionDim} values of the ${survivors.length} survivors`);
+              return;
+            }
             log(`session completed: ${survivors.length} sites in the sum${inSum ? ', this site among them' : ', this site not among them'}; the sealed sum decrypted`);
             logEnd({ result: 'completed', survivors, dropped, sumSha256: createHash('sha256').update(sealed).digest('hex') }, cp);
-            const result: SiteResult = { session: sid, inSum, survivors: survivors.map(name), dropped: dropped.map(name), sum };
+            const result: SiteResult = { session: sid, inSum, survivors: survivors.map(name), dropped: dropped.map(name), sum: s.values };
             if (inSum) end({ kind: 'result', result });
             else { driver = undefined; session = undefined; end({ kind: 'again' }); }
           }, (err: unknown) => {
-            log(`the sealed sum did not decrypt: ${(err as Error).message}`);
-            end({ kind: 'fatal', error: new NetError('NET_ERR_PROTOCOL', `the sealed sum of session ${sid.slice(0, 16)}… did not decrypt: ${(err as Error).message}`, { cause: err }) });
+            spoiled(err instanceof TallyError ? err.code : 'HE_ERR_DECRYPT', `it does not decrypt: ${(err as Error).message}`);
           });
           return;
         }

@@ -211,8 +211,13 @@ export async function acceptKey(p: CryptoProvider, o: {
   if (!equalBytes(offer.params, paramsDigest(o.params))) throw new HeError('HE_ERR_MISMATCH', 'the offer is of another parameter set');
   const listed = offer.digests.filter((d) => d.to === o.me.id);
   if (listed.length !== 1) throw new HeError('HE_ERR_NOT_RECIPIENT', `the offer lists ${listed.length === 0 ? 'no' : 'several'} wraps for site ${o.me.id}`);
-  const wrap = offer.wraps.find((w) => w.to === o.me.id);
-  if (wrap === undefined) throw new HeError('HE_ERR_NOT_RECIPIENT', `the offer carries no wrap for site ${o.me.id}`);
+  // Exactly one wrap for this site, and none the dealer did not sign (spec §9, step 5).
+  const signedTo = new Set(offer.digests.map((d) => d.to));
+  const unsigned = offer.wraps.find((w) => !signedTo.has(w.to));
+  if (unsigned !== undefined) throw new HeError('HE_ERR_BAD_WRAP', `the offer carries a wrap for site ${unsigned.to} that the dealer did not sign`);
+  const mine = offer.wraps.filter((w) => w.to === o.me.id);
+  if (mine.length !== 1) throw new HeError('HE_ERR_NOT_RECIPIENT', `the offer carries ${mine.length === 0 ? 'no' : 'several'} wraps for site ${o.me.id}`);
+  const wrap = mine[0]!;
   if (!equalBytes(wrapDigest(p, wrap.to, wrap.ephemeral, wrap.sealed), listed[0]!.digest)) {
     throw new HeError('HE_ERR_BAD_WRAP', `the wrap for site ${o.me.id} is not the one the dealer signed`);
   }

@@ -129,6 +129,28 @@ describe('audit/verify: tally audit verify\'s five checks of a bundle', () => {
       expect(what.length).to.be.greaterThanOrEqual(3);
     });
 
+    it('a coordinator that withheld checkpoints: a site log with no witness after a completed session, or an unwitnessed record', () => {
+      const { dir, setup } = fresh();
+      const site = setup.sites[0]!;
+      const file = join(dir, 'sites', `${site.id}.jsonl`);
+      const original = read(file);
+      // The site re-signs its own log without its witnesses (as if the results had carried no checkpoint).
+      resign(file, site.seed, (recs) => recs.filter((r) => r.kind !== 'witness'));
+      let v = verifyBundle(dir);
+      expect(failing(v)).to.deep.equal(['integrity']);
+      expect(failedWhat(v, 'integrity').some((w) => /witnessed no checkpoint covering its outcome/.test(w))).to.equal(true);
+      // What a site writes when a checkpoint does not verify: an unwitnessed record fails the bundle too.
+      writeFileSync(file, original);
+      resign(file, site.seed, (recs) => {
+        const at = recs.findIndex((r) => r.kind === 'witness');
+        const w = recs[at]!;
+        return [...recs.slice(0, at + 1), { kind: 'unwitnessed', seq: 0, session: null, reason: 'the checkpoint does not verify under coordinator.auditKey', size: w['size'], root: w['root'], signature: w['signature'] } as Rec, ...recs.slice(at + 1)];
+      });
+      v = verifyBundle(dir);
+      expect(failing(v)).to.deep.equal(['integrity']);
+      expect(failedWhat(v, 'integrity').some((w) => /could not witness the coordinator's checkpoint of size/.test(w))).to.equal(true);
+    });
+
     it('a transcript truncated after a witnessed checkpoint', () => {
       const { dir } = fresh();
       const recs = recordsOf(T(dir));

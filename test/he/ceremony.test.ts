@@ -79,6 +79,15 @@ describe('he: key ceremony', function () {
     expect(await codeOf(() => accept(new Uint8Array(swapped)))).to.equal('HE_ERR_BAD_WRAP');
     // Site 3's own wrap opened with site 2's key: not for it.
     expect(await codeOf(() => accept(offerFor(offer, 3, S), { ...sites[2]!, x25519Private: sites[1]!.x25519Private }))).to.equal('HE_ERR_BAD_WRAP');
+    // Two wraps for site 2 (its own twice, or a junk one before its own), and a wrap for a site the dealer never signed for.
+    const w2 = o.wraps.find((w) => w.to === 2)!;
+    const wrapBytes = (to: number, w: { ephemeral: Uint8Array; sealed: Uint8Array }): Buffer => Buffer.concat([Buffer.from([0, 0, 0, to]), w.ephemeral, w.sealed]);
+    const twice = Buffer.concat([o.signed, o.signature, Buffer.from([0, 0, 0, 2]), wrapBytes(2, w2), wrapBytes(2, w2)]);
+    expect(await codeOf(() => accept(new Uint8Array(twice)))).to.equal('HE_ERR_NOT_RECIPIENT');
+    const junkFirst = Buffer.concat([o.signed, o.signature, Buffer.from([0, 0, 0, 2]), wrapBytes(2, w3), wrapBytes(2, w2)]);
+    expect(await codeOf(() => accept(new Uint8Array(junkFirst)))).to.equal('HE_ERR_NOT_RECIPIENT');
+    const unsigned = Buffer.concat([o.signed, o.signature, Buffer.from([0, 0, 0, 2]), wrapBytes(2, w2), wrapBytes(77, w3)]);
+    expect(await codeOf(() => accept(new Uint8Array(unsigned)))).to.equal('HE_ERR_BAD_WRAP');
   });
 
   it('refuses a tampered wrap (any byte of the ephemeral key or the ciphertext)', async () => {
