@@ -179,9 +179,9 @@ export class Transcript {
     });
   }
 
-  /** A `dp-event` record: a DP event (its JSON) and ε after it. */
+  /** A `dp-event` record: a DP event as its JSON (what `JSON.stringify` writes of it, as the ledger stores it) and ε after it. */
   dpEvent(event: unknown, epsilon: number, fields: Readonly<Record<string, unknown>> = {}): string {
-    return this.push('dp-event', { ...fields, event, epsilon });
+    return this.push('dp-event', { ...fields, event: JSON.parse(JSON.stringify(event)) as unknown, epsilon });
   }
 
   /** A `checkpoint` record: size and root of the tree of every record before it, signed by the coordinator. */

@@ -1,8 +1,9 @@
 /**
  * What the commands share on their command lines: the usage error, negative
  * numbers as option values, the --out check made before any work starts, and
- * the loopback test behind --insecure-loopback.
+ * the loopback test behind --insecure-loopback, the name of a run's output.
  */
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
@@ -95,4 +96,13 @@ export function isLoopback(host: string): boolean {
   if (isIP(host) === 4) return host.startsWith('127.');
   if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
   return false;
+}
+
+/**
+ * A name for one run's output (a demo run, a serve run's audit bundle, a
+ * site's audit log): the UTC time to the second and 3 random bytes, e.g.
+ * 20261127-012544-211388, so names sort by time and never collide.
+ */
+export function runName(now: Date = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}-${randomBytes(3).toString('hex')}`;
 }

@@ -13,13 +13,12 @@
  * same round loop, the same session driver).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { InternalError } from '../errors.js';
-import { isInt, numberOption, parseOptions, usageError, UsageError, type OptionValues } from './_args.js';
+import { isInt, numberOption, parseOptions, runName, usageError, UsageError, type OptionValues } from './_args.js';
 
 const HELP = `usage: tally demo [options]
 
@@ -175,7 +174,7 @@ export async function run(argv: string[]): Promise<number> {
     m.dispose();
   }
   const job = parseJob(demoJob(o, epsilon, examples), { sites: o.sites, threshold });
-  const id = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}-${randomBytes(3).toString('hex')}`;
+  const id = runName();
   const runDir = join(o.out, id);
   mkdirSync(runDir, { recursive: true });
   say(`tally demo: run ${id}, ${o.sites} sites, ${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.steps} local steps, ${o.inProcess ? 'in one process' : 'one process per site over wss'}, backend ${backend.name}`);

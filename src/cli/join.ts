@@ -9,11 +9,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { NetError, ValidationError } from '../errors.js';
 import type { Consortium } from '../federation/consortium.js';
 import type { TaskHandler } from '../federation/site.js';
-import { checkOutPath, isLoopback, parseOptions, timestampedLog, usageError, UsageError } from './_args.js';
+import { checkOutPath, isLoopback, parseOptions, runName, timestampedLog, usageError, UsageError } from './_args.js';
 
 const HELP = `usage: tally join --config FILE --key KEYFILE (--vector VECTOR | --text DIR) [options]
 
@@ -142,8 +141,7 @@ export async function run(argv: string[]): Promise<number> {
     return usageError('join', '--he-key applies to a homomorphic consortium (aggregation.aggregator he or he+masks)');
   }
   const { openSiteLog } = await import('../audit/bundle.js');
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  const auditLog = resolve(values['audit-log'] ?? join(`${values.key}.audit`, `${stamp}-${randomBytes(3).toString('hex')}.jsonl`));
+  const auditLog = resolve(values['audit-log'] ?? join(`${values.key}.audit`, `${runName()}.jsonl`));
   const audit = openSiteLog(auditLog, { seed: key.seed, site: site.id });
   log(`audit log ${auditLog}`);
   try {

@@ -10,12 +10,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TallyError, ValidationError } from '../errors.js';
 import type { Coordinator as CoordinatorT } from '../federation/coordinator.js';
-import { randomBytes } from 'node:crypto';
 import { openCoordinatorLog } from '../audit/bundle.js';
 import { AUDIT_KEY_FILE } from '../federation/consortium.js';
 import { jobJson } from '../federation/job.js';
 import { generateSiteKey, readSiteKey } from '../federation/keys.js';
-import { checkOutPath, isLoopback, parseOptions, timestampedLog, usageError, UsageError } from './_args.js';
+import { checkOutPath, isLoopback, parseOptions, runName, timestampedLog, usageError, UsageError } from './_args.js';
 
 const HELP = `usage: tally serve --config FILE [options]
 
@@ -204,8 +203,7 @@ function openServeAudit(
     seed = key.seed;
   }
   const job = consortium.training?.job;
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  const dir = resolve(dirOpt ?? join(stateDir, 'audit', `${stamp}-${randomBytes(3).toString('hex')}`));
+  const dir = resolve(dirOpt ?? join(stateDir, 'audit', runName()));
   const transcript = openCoordinatorLog(dir, {
     signingSeed: seed,
     policy: { minSurvivors: consortium.config.aggregation.threshold, budget: job?.dp.budget !== undefined && job.dp.mechanism !== 'none' ? { ...job.dp.budget } : null, accountant: 'rdp' },
@@ -236,7 +234,7 @@ async function serveJob(
       const replay = new PrivacyLedger({ ...(job.dp.budget !== undefined ? { budget: job.dp.budget } : {}), accountant: 'rdp' });
       for (const e of server.ledger.entries) {
         replay.record(e.event, e.label);
-        o.audit.dpEvent(JSON.parse(JSON.stringify(e.event)) as unknown, replay.epsilon(job.dp.budget!.delta), { restored: true, ...(e.label !== undefined ? { label: e.label } : {}) });
+        o.audit.dpEvent(e.event, replay.epsilon(job.dp.budget!.delta), { restored: true, ...(e.label !== undefined ? { label: e.label } : {}) });
       }
       o.audit.checkpoint();
     }

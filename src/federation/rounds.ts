@@ -30,6 +30,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { nativeProvider } from '../crypto/native.js';
+import { toHex } from '../crypto/_validate.js';
 import { DeterministicRng, systemRng, type Rng } from '../crypto/rng.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { DpError, InternalError, TallyError, ValidationError } from '../errors.js';
@@ -402,19 +403,18 @@ export async function runFineTune(server: FineTuneServer, sum: SecureSum, o: Fin
   const maxAttempts = o.maxAttempts ?? 3;
   const ev = o.events ?? {};
   const audit = o.audit;
-  const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
   /** Charges the ledger and writes the event, with the ε it brings the run to, before the release it pays for. */
   const charge = (label: string, session: Uint8Array, round: number): void => {
     const before = server.ledger.entries.length;
     server.charge(label);
     const entry = server.ledger.entries[before];
-    if (audit !== undefined && entry !== undefined) audit.dpEvent(JSON.parse(JSON.stringify(entry.event)) as unknown, server.epsilon(), { session: hexOf(session), round, label });
+    if (audit !== undefined && entry !== undefined) audit.dpEvent(entry.event, server.epsilon(), { session: toHex(session), round, label });
   };
   const logSession = (round: number, attempt: number, purpose: Purpose, out: SumOutcome, charged: boolean): void => {
     if (audit === undefined) return;
     const metrics = purpose === 'eval' && out.kind === 'completed' ? (() => { const m = FineTuneServer.evalOf(out.sum); return { evalLoss: m.loss, perplexity: Math.exp(m.loss), tokens: m.tokens }; })() : undefined;
     audit.append('fl-session', {
-      round, attempt, session: hexOf(out.nonce), purpose, result: out.kind, charged,
+      round, attempt, session: toHex(out.nonce), purpose, result: out.kind, charged,
       ...(out.kind === 'aborted' ? { code: out.code } : {}),
       ...(metrics !== undefined ? { metrics } : {}),
     });
@@ -547,7 +547,7 @@ export function inProcessSum(o: {
         config, provider,
         clients: o.sites.map((s, i) => ({
           id: i + 1, rng: rng(),
-          ...(o.siteLogs?.[i] !== undefined ? { listener: clientAuditListener(o.siteLogs[i]!, hexOf(nonce), config, i + 1) } : {}),
+          ...(o.siteLogs?.[i] !== undefined ? { listener: clientAuditListener(o.siteLogs[i]!, toHex(nonce), config, i + 1) } : {}),
           input: () => {
             try {
               return s.input(req.task, nonce, req.purpose);
@@ -560,12 +560,12 @@ export function inProcessSum(o: {
           },
         })),
         silentFrom: silent,
-        listener: withAudit(o.audit === undefined ? undefined : auditListener(o.audit, hexOf(nonce), config), {
+        listener: withAudit(o.audit === undefined ? undefined : auditListener(o.audit, toHex(nonce), config), {
           message: (e) => { if (e.direction === 'to-server') traffic.up += e.bytes.length; else traffic.down += e.bytes.length; },
         }),
       });
       const out = net.run();
-      if (o.siteLogs !== undefined) witnessAll(o.siteLogs, hexOf(nonce), out, o.audit, clientIds);
+      if (o.siteLogs !== undefined) witnessAll(o.siteLogs, toHex(nonce), out, o.audit, clientIds);
       const name = (id: number): string => o.sites[id - 1]!.id;
       const seconds = (performance.now() - t0) / 1000;
       if (out.kind === 'completed') {
@@ -576,8 +576,6 @@ export function inProcessSum(o: {
     },
   };
 }
-
-const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /**
  * The end of an in-process session in each site's log, as a site that

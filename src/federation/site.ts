@@ -28,7 +28,7 @@
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { equalBytes } from '../crypto/_validate.js';
+import { equalBytes, toHex } from '../crypto/_validate.js';
 import { nativeProvider } from '../crypto/native.js';
 import { systemRng } from '../crypto/rng.js';
 import type { CryptoProvider } from '../crypto/types.js';
@@ -282,7 +282,6 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
     let logged: string | undefined;
     const auditKey = c.config.coordinator.auditKey === undefined ? undefined : Buffer.from(c.config.coordinator.auditKey, 'hex');
     /** Witnesses a coordinator checkpoint in the site's log (after checking its signature), then checkpoints the log. */
-    const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
     /**
      * Witnesses a coordinator checkpoint in the site's log (after checking its
      * signature), then checkpoints the log. A checkpoint that does not verify
@@ -297,7 +296,7 @@ function takePart(o: SiteOptions, me: RosterSite, link: CoordinatorLink, provide
       } else {
         const reason = auditKey === undefined ? 'the consortium names no coordinator.auditKey to check it against' : 'the checkpoint does not verify under coordinator.auditKey';
         log(`not witnessed: the coordinator's checkpoint of size ${cp.size}: ${reason}`);
-        a.append('unwitnessed', { session: logged ?? null, reason, size: cp.size, root: hexOf(cp.root), signature: hexOf(cp.signature) });
+        a.append('unwitnessed', { session: logged ?? null, reason, size: cp.size, root: toHex(cp.root), signature: toHex(cp.signature) });
       }
       if (own) a.checkpoint();
     };
