@@ -79,15 +79,10 @@ export async function acceptConsortiumKey(c: Consortium, me: RosterSite, seed: U
  */
 export async function offerKeyId(c: Consortium, offer: Uint8Array, epoch = 1): Promise<{ keyId: Uint8Array; dealer: RosterSite }> {
   const he = heOf(c);
-  const [{ readOffer, sealedKeyBytes, CEREMONY_LABELS }, { paramsDigest }] = await Promise.all([import('../he/ceremony.js'), import('../he/params.js')]);
-  const o = readOffer(offer, await sealedKeyBytes(he.params));
-  const dealer = c.sites.find((s) => s.clientId === o.dealer);
-  if (dealer === undefined) throw new HeError('HE_ERR_BAD_SIGNATURE', `the offer's dealer ${o.dealer} is not a roster site`);
-  if (!nativeProvider.ed25519Verify(dealer.publicKey, concatFields([CEREMONY_LABELS.offer, o.signed]), o.signature)) {
-    throw new HeError('HE_ERR_BAD_SIGNATURE', `the offer is not signed by ${dealer.id}'s roster key`);
-  }
-  if (!equalBytes(o.ceremonyId, ceremonyId(c, epoch))) throw new HeError('HE_ERR_MISMATCH', `the offer is of another consortium or epoch (this one: epoch ${epoch})`);
-  if (!equalBytes(o.params, paramsDigest(he.params))) throw new HeError('HE_ERR_MISMATCH', 'the offer is of another parameter set');
+  const { checkOffer } = await import('../he/ceremony.js');
+  // Any roster site may deal; the offer names which, and must carry its signature.
+  const o = await checkOffer(nativeProvider, { params: he.params, ceremonyId: ceremonyId(c, epoch), offer, dealerKeyOf: (id) => c.sites.find((s) => s.clientId === id)?.publicKey });
+  const dealer = c.sites.find((s) => s.clientId === o.dealer)!;
   const recipients = new Set(o.digests.map((d) => d.to));
   const missing = c.sites.filter((s) => s.clientId !== dealer.clientId && !recipients.has(s.clientId)).map((s) => s.id);
   if (missing.length > 0) throw new HeError('HE_ERR_NOT_RECIPIENT', `the offer holds no key for ${missing.join(', ')}`);

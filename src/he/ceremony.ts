@@ -193,6 +193,28 @@ export async function sealedKeyBytes(params: HeParams): Promise<number> {
 }
 
 /**
+ * Reads an offer and checks its signed part before anything is opened (spec
+ * §9, step 5): its dealer's signature under the key `dealerKeyOf` gives for
+ * the dealer it names (undefined: not a dealer the caller accepts), its
+ * ceremony id and its parameter set. A recipient runs it in
+ * {@link acceptKey}; a coordinator runs it to learn the key id it relays.
+ * Throws `HE_ERR_BAD_OFFER`, `HE_ERR_BAD_SIGNATURE` or `HE_ERR_MISMATCH`.
+ */
+export async function checkOffer(p: CryptoProvider, o: {
+  readonly params: HeParams; readonly ceremonyId: Uint8Array; readonly offer: Uint8Array; readonly dealerKeyOf: (dealer: number) => Uint8Array | undefined;
+}): Promise<KeyOffer> {
+  const offer = readOffer(o.offer, await sealedKeyBytes(o.params));
+  const dealerKey = o.dealerKeyOf(offer.dealer);
+  if (dealerKey === undefined) throw new HeError('HE_ERR_BAD_SIGNATURE', `the offer names dealer ${offer.dealer}, not one this party accepts`);
+  if (!p.ed25519Verify(dealerKey, concatFields([CEREMONY_LABELS.offer, offer.signed]), offer.signature)) {
+    throw new HeError('HE_ERR_BAD_SIGNATURE', `the offer is not signed by dealer ${offer.dealer}'s roster key`);
+  }
+  if (!equalBytes(offer.ceremonyId, o.ceremonyId)) throw new HeError('HE_ERR_MISMATCH', 'the offer is of another ceremony (another consortium, epoch or run)');
+  if (!equalBytes(offer.params, paramsDigest(o.params))) throw new HeError('HE_ERR_MISMATCH', 'the offer is of another parameter set');
+  return offer;
+}
+
+/**
  * A recipient's step: verifies the offer and unwraps its key.
  * `dealerKey` is the dealer's Ed25519 roster key.
  */
@@ -200,15 +222,7 @@ export async function acceptKey(p: CryptoProvider, o: {
   readonly params: HeParams; readonly ceremonyId: Uint8Array; readonly offer: Uint8Array;
   readonly dealer: number; readonly dealerKey: Uint8Array; readonly me: { readonly id: number; readonly x25519Private: Uint8Array };
 }): Promise<HeSecretKey> {
-  const sealedBytes = await sealedKeyBytes(o.params);
-  const offer = readOffer(o.offer, sealedBytes);
-  // Who signs and for which ceremony and set is checked before anything is opened.
-  if (offer.dealer !== o.dealer) throw new HeError('HE_ERR_BAD_SIGNATURE', `the offer names dealer ${offer.dealer}, not ${o.dealer}`);
-  if (!p.ed25519Verify(o.dealerKey, concatFields([CEREMONY_LABELS.offer, offer.signed]), offer.signature)) {
-    throw new HeError('HE_ERR_BAD_SIGNATURE', `the offer is not signed by dealer ${o.dealer}'s roster key`);
-  }
-  if (!equalBytes(offer.ceremonyId, o.ceremonyId)) throw new HeError('HE_ERR_MISMATCH', 'the offer is of another ceremony');
-  if (!equalBytes(offer.params, paramsDigest(o.params))) throw new HeError('HE_ERR_MISMATCH', 'the offer is of another parameter set');
+  const offer = await checkOffer(p, { ...o, dealerKeyOf: (id) => (id === o.dealer ? o.dealerKey : undefined) });
   const listed = offer.digests.filter((d) => d.to === o.me.id);
   if (listed.length !== 1) throw new HeError('HE_ERR_NOT_RECIPIENT', `the offer lists ${listed.length === 0 ? 'no' : 'several'} wraps for site ${o.me.id}`);
   // Exactly one wrap for this site, and none the dealer did not sign (spec §9, step 5).

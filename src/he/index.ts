@@ -32,7 +32,7 @@ export {
 export { sumModT, maskModT, expandMaskModT } from './masks.js';
 export { heAggregator, heMaskedInputEncoder, heCommitment, siteEnvelopeBytes, type HeMode } from './aggregate.js';
 export {
-  dealKey, acceptKey, buildOffer, readOffer, offerFor, sealedKeyBytes, CEREMONY_LABELS,
+  dealKey, acceptKey, checkOffer, buildOffer, readOffer, offerFor, sealedKeyBytes, CEREMONY_LABELS,
   type KeyDealer, type KeyRecipient, type KeyOffer,
 } from './ceremony.js';
 export { simulateHe, type HeSimulationOptions, type HeSimulationResult } from './simulate.js';
