@@ -61,35 +61,51 @@ function isDir(p: string): boolean {
   try { return statSync(p).isDirectory(); } catch { return false; }
 }
 
-async function verify(argv: string[]): Promise<number> {
+type Option = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
+
+/**
+ * What `verify` and `report` read alike: their options, --help, one bundle
+ * folder and the --site-log files, each checked before any work. Returns
+ * the exit status when the command line is refused or was --help.
+ */
+function bundleArgs(command: 'verify' | 'report', argv: string[], options: Record<string, Option>):
+  { dir: string; siteLogs: string[]; values: Record<string, string | boolean | string[] | undefined> } | number {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv, allowPositionals: true, strict: true,
-      options: { 'site-log': { type: 'string', multiple: true }, config: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { ...options, 'site-log': { type: 'string', multiple: true }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
     return usageError('audit', (err as Error).message.split('\n')[0]!);
   }
   const { values, positionals } = parsed;
-  if (values.help) { console.log(HELP); return 0; }
+  if (values.help === true) { console.log(HELP); return 0; }
   const [dir, ...extra] = positionals;
-  if (dir === undefined) return usageError('audit', 'verify: missing the bundle folder');
-  if (extra.length > 0) return usageError('audit', `verify: unexpected argument '${extra[0]}'`);
-  if (!isDir(dir)) return usageError('audit', `verify: ${dir} is not a folder (name the audit bundle's folder)`);
-  const siteLogs = values['site-log'] ?? [];
+  if (dir === undefined) return usageError('audit', `${command}: missing the bundle folder`);
+  if (extra.length > 0) return usageError('audit', `${command}: unexpected argument '${extra[0]}'`);
+  if (!isDir(dir)) return usageError('audit', `${command}: ${dir} is not a folder (name the audit bundle's folder)`);
+  const siteLogs = (values['site-log'] as string[] | undefined) ?? [];
   for (const f of siteLogs) {
     if (!existsSync(f) || isDir(f)) return usageError('audit', `--site-log ${f}: no such file`);
   }
-  if (values.config !== undefined) {
+  return { dir, siteLogs, values };
+}
+
+async function verify(argv: string[]): Promise<number> {
+  const a = bundleArgs('verify', argv, { json: { type: 'boolean' } });
+  if (typeof a === 'number') return a;
+  const { dir, siteLogs, values } = a;
+  const config = values['config'] as string | undefined;
+  if (config !== undefined) {
     try {
-      JSON.parse(readFileSync(values.config, 'utf8'));
+      JSON.parse(readFileSync(config, 'utf8'));
     } catch (err) {
-      return usageError('audit', `--config ${values.config}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not readable JSON (${(err as Error).message})`}`);
+      return usageError('audit', `--config ${config}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not readable JSON (${(err as Error).message})`}`);
     }
   }
-  const v = verifyBundle(dir, { siteLogs, ...(values.config !== undefined ? { config: values.config } : {}) });
-  console.log(values.json ? JSON.stringify(v, null, 2) : formatVerdict(v));
+  const v = verifyBundle(dir, { siteLogs, ...(config !== undefined ? { config } : {}) });
+  console.log(values['json'] === true ? JSON.stringify(v, null, 2) : formatVerdict(v));
   return v.ok ? 0 : 1;
 }
 
@@ -98,30 +114,16 @@ async function verify(argv: string[]): Promise<number> {
 // demand: it brings vega and vega-lite, which `tally audit verify` does not need.
 // ---------------------------------------------------------------------------
 async function report(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv, allowPositionals: true, strict: true,
-      options: { out: { type: 'string' }, pdf: { type: 'boolean' }, 'site-log': { type: 'string', multiple: true }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    return usageError('audit', (err as Error).message.split('\n')[0]!);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) { console.log(HELP); return 0; }
-  const [dir, ...extra] = positionals;
-  if (dir === undefined) return usageError('audit', 'report: missing the bundle folder');
-  if (extra.length > 0) return usageError('audit', `report: unexpected argument '${extra[0]}'`);
-  if (!isDir(dir)) return usageError('audit', `report: ${dir} is not a folder (name the audit bundle's folder)`);
-  if (values.out === undefined) return usageError('audit', 'report: --out FILE is required');
-  const siteLogs = values['site-log'] ?? [];
-  for (const f of siteLogs) {
-    if (!existsSync(f) || isDir(f)) return usageError('audit', `--site-log ${f}: no such file`);
-  }
-  if (values.config !== undefined && !existsSync(values.config)) return usageError('audit', `--config ${values.config}: no such file`);
+  const a = bundleArgs('report', argv, { out: { type: 'string' }, pdf: { type: 'boolean' } });
+  if (typeof a === 'number') return a;
+  const { dir, siteLogs, values } = a;
+  const out = values['out'] as string | undefined;
+  const config = values['config'] as string | undefined;
+  if (out === undefined) return usageError('audit', 'report: --out FILE is required');
+  if (config !== undefined && !existsSync(config)) return usageError('audit', `--config ${config}: no such file`);
   const { writeReport, ReportError } = await import('../audit/report.js');
   try {
-    const r = await writeReport(dir, { out: values.out, pdf: values.pdf === true, siteLogs, ...(values.config !== undefined ? { config: values.config } : {}) });
+    const r = await writeReport(dir, { out, pdf: values['pdf'] === true, siteLogs, ...(config !== undefined ? { config } : {}) });
     console.log(`wrote ${r.out}${r.pdf !== undefined ? ` and ${r.pdf}` : ''}`);
   } catch (err) {
     if (!(err instanceof ReportError)) throw err;
