@@ -31,7 +31,7 @@ import { randomBytes } from 'node:crypto';
 import { equalBytes } from '../crypto/_validate.js';
 import { nativeProvider } from '../crypto/native.js';
 import type { CryptoProvider } from '../crypto/types.js';
-import { ServerDriver, type ServerOutcome } from '../secagg/driver.js';
+import { ServerDriver, type ServerOutcome, type SessionListener } from '../secagg/driver.js';
 import type { AggregatorFactory } from '../crypto/aggregator.js';
 import { ValidationError } from '../errors.js';
 import { clipText, encodeEnvelope, type Envelope, type SessionStartBody, type WireCheckpoint } from '../transport/envelope.js';
@@ -106,6 +106,8 @@ interface Running {
   readonly done: Promise<SessionReport>;
   readonly finish: (r: SessionReport) => void;
   readonly traffic: { up: number; down: number };
+  /** The session's audit listener, when the run keeps a transcript. */
+  readonly audit: SessionListener | undefined;
 }
 
 export class Coordinator {
@@ -187,11 +189,8 @@ export class Coordinator {
       const abort = { code: 'NET_ERR_SHUTDOWN', message: 'the coordinator was stopped', round: Math.min(r.driver.round, 4) };
       this.o.store.finishSession(r.hex, { kind: 'aborted', ...abort });
       this.running = undefined;
-      const a = this.o.audit;
-      if (a !== undefined) {
-        a.append('outcome', { session: r.hex, result: 'aborted', code: abort.code, message: abort.message, round: abort.round, dropped: [] });
-        a.checkpoint();
-      }
+      // The transcript records the stop as the session's outcome, as the driver's own outcomes are.
+      r.audit?.outcome?.({ kind: 'aborted', ...abort, dropped: new Map(), rounds: [] });
       r.traffic.down += this.broadcast({ kind: 'abort', session: r.nonce, code: abort.code, message: abort.message, ...this.checkpoint() });
       r.finish({ session: r.hex, outcome: 'aborted', survivors: [], dropped: [], sum: undefined, abort, rounds: [], traffic: { ...r.traffic }, seconds: 0 });
     }
@@ -246,6 +245,7 @@ export class Coordinator {
     const done = new Promise<SessionReport>((resolve) => { finish = resolve; });
     const siteOf = (clientId: number): string => this.bySiteClient.get(clientId)?.id ?? `client-${clientId}`;
     const store = this.o.store;
+    const audit = this.o.audit === undefined ? undefined : auditListener(this.o.audit, hex, config);
     const driver: ServerDriver = new ServerDriver({
       config,
       provider: this.o.provider ?? nativeProvider,
@@ -263,7 +263,7 @@ export class Coordinator {
         },
       },
       // The audit records come first: the result and abort then carry the checkpoint after the outcome.
-      listener: withAudit(this.o.audit === undefined ? undefined : auditListener(this.o.audit, hex, config), {
+      listener: withAudit(audit, {
         roundClosed: (r) => {
           if (this.running?.driver !== driver) return;
           store.recordRound(hex, { round: r.round, participants: r.participants.map(siteOf) });
@@ -300,7 +300,7 @@ export class Coordinator {
         },
       }),
     });
-    const running: Running = { nonce, hex, driver, done, finish, traffic };
+    const running: Running = { nonce, hex, driver, done, finish, traffic, audit };
     this.running = running;
     const startFrame = encodeEnvelope({ kind: 'session-start', ...start });
     for (const c of cohort) traffic.down += c.sendEncoded(startFrame);
