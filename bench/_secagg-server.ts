@@ -14,6 +14,7 @@
  * each client that shared keys and sent no masked input, one self mask per
  * survivor, 4·m bytes each) and the masked-input bytes received.
  */
+import { primeAllocator } from '../src/crypto/_heap.js';
 import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -73,6 +74,7 @@ function dropSchedule(ids: readonly number[], count: number, mode: DropMode): Re
 
 async function main(): Promise<void> {
   const c = JSON.parse(process.argv[2]!) as ServerCase;
+  primeAllocator(); // as `tally serve` does when it starts, before any session
   const provider = getProvider((c.provider ?? 'native') as 'native');
   const rng = new DeterministicRng(`bench/${c.seed}/server`);
   const ids = Array.from({ length: c.n }, (_, i) => i + 1);

@@ -12,6 +12,7 @@ import { TallyError, ValidationError } from '../errors.js';
 import type { Coordinator as CoordinatorT } from '../federation/coordinator.js';
 import { openCoordinatorLog } from '../audit/bundle.js';
 import { AUDIT_KEY_FILE } from '../federation/consortium.js';
+import { primeAllocator } from '../crypto/_heap.js';
 import { jobJson } from '../federation/job.js';
 import { generateSiteKey, readSiteKey } from '../federation/keys.js';
 import { checkOutPath, isLoopback, parseOptions, runName, timestampedLog, usageError, UsageError } from './_args.js';
@@ -125,6 +126,7 @@ export async function run(argv: string[]): Promise<number> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const audit = openServeAudit(consortium, stateDir, values.audit, values['audit-key'], log);
   const store = CoordinatorStore.open(join(stateDir, 'coordinator.sqlite'));
+  primeAllocator(); // a long-running aggregator: keep glibc from trimming its heap after every burst of keystream (crypto/_heap.ts)
   let coordinator: CoordinatorT;
   try {
     coordinator = await Coordinator.start({ consortium, store, ...(tls !== undefined ? { tls } : {}), host, ...(port !== undefined ? { port } : {}), log, audit: audit.transcript, ...(heKeyId !== undefined ? { heKeyId } : {}) });

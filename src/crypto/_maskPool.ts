@@ -176,7 +176,9 @@ export class MaskPool {
   /** Starts workers until there are `n` (they load in the background). */
   grow(n: number): void {
     while (this.workers.size < n) {
-      const w = new this.api.wt.Worker(new URL('./_maskWorker.js', import.meta.url));
+      // The first worker of the process also primes glibc's allocator (_heap.ts) as it loads, off the caller's thread.
+      const w = new this.api.wt.Worker(new URL('./_maskWorker.js', import.meta.url), { workerData: { primeAllocator: !primeRequested } });
+      primeRequested = true;
       w.unref();
       // A worker that fails to load or dies is dropped; the windows it never
       // claimed are done by the others (its claimed one by take-over).
@@ -265,6 +267,7 @@ export class MaskPool {
 
 let pool: MaskPool | null | undefined;
 let failures = 0;
+let primeRequested = false;
 
 /**
  * The pool of this thread, created on first use; null where worker_threads is

@@ -7,7 +7,8 @@
  * loaded; all coordination of jobs is through the job's shared control words
  * (the caller is blocked in Atomics.wait and could not read a message).
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { primeAllocator } from './_heap.js';
 import { MaskAccumulator, type MaskTerm } from './mask.js';
 import { nativeProvider } from './native.js';
 import { CLAIMED, DONE, FAILED, FREE, type MaskJobMessage } from './_maskPool.js';
@@ -53,5 +54,6 @@ function runJob(job: MaskJobMessage): void {
   acc?.clear(); // leave no mask sums behind between jobs
 }
 
+if ((workerData as { primeAllocator?: boolean } | null)?.primeAllocator === true) primeAllocator();
 parentPort?.on('message', (job: MaskJobMessage) => runJob(job));
 parentPort?.postMessage('ready'); // the pool counts loaded workers (tests, diagnostics)
