@@ -44,6 +44,15 @@
  * 10% of simulate's per-client bytes; coordinator CPU seconds (the whole
  * session: TLS, WebSocket, envelopes, store and driver, from the start of
  * gathering to the outcome) ≤ 1.5 × simulate's server seconds.
+ *
+ * Network floor, measured after the baseline: a bare `node:tls` server with
+ * the coordinator's certificate carrying the same bytes per site in the same
+ * steps as the session (session-start and each round's messages down, each
+ * round's messages up, simulate's per-client bytes, then the result), with no
+ * WebSocket, envelope or protocol work (bench/_tls-floor.ts): its CPU seconds
+ * are what any coordinator terminating these TLS connections in Node spends
+ * before doing anything, reported against simulate's server seconds and
+ * against the coordinator's CPU.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -57,6 +66,7 @@ import { initConsortium } from '../src/federation/consortium.js';
 import { encodeEnvelope } from '../src/transport/envelope.js';
 import { siteInput, type SitesJob, type SitesReport } from './_transport-sites.js';
 import { runSimulate } from './_simulate.js';
+import { runTlsFloor, type FloorStep, type TlsFloorResult } from './_tls-floor.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SITES = fileURLToPath(new URL('./_transport-sites.js', import.meta.url));
@@ -324,6 +334,22 @@ export async function main(argv: string[]): Promise<object> {
     } catch (err) {
       simError = String((err as { stderr?: string }).stderr || err).trim().split('\n').slice(-3).join(' ');
     }
+    // The network floor: a bare TLS server carrying the same bytes per site and step (bench/_tls-floor.ts).
+    let floor: TlsFloorResult | undefined;
+    let floorError: string | undefined;
+    if (sim !== undefined) {
+      const perSite = (x: number) => Math.round(x / n);
+      const [r0, ...later] = sim.rounds;
+      const steps: FloorStep[] = [
+        { down: Math.round(startBytes) + perSite(r0?.bytesDown ?? 0), up: perSite(r0?.bytesUp ?? 0) },
+        ...later.map((r) => ({ down: perSite(r.bytesDown), up: perSite(r.bytesUp) })),
+      ];
+      try {
+        floor = await runTlsFloor({ tlsDir: join(dir, 'tls'), sites: n, procs, steps, finalDown: Math.round(resultBytes) });
+      } catch (err) {
+        floorError = String(err);
+      }
+    }
     const loadAtEnd = loadavg();
 
     // Figures and targets.
@@ -356,9 +382,11 @@ export async function main(argv: string[]): Promise<object> {
     }
     for (const r of log?.refused.slice(0, 5) ?? []) console.log(`  refused: ${r}`);
     if (simError !== undefined) console.log(`  tally simulate failed: ${simError}`);
+    if (floorError !== undefined) console.log(`  TLS floor failed: ${floorError}`);
     const rows: [string, string, string, string][] = [
       ['session wall s (coordinator, gather to outcome)', result !== undefined ? fmt(result.wallSeconds, 2) : '-', '', ''],
       ['coordinator CPU s', result !== undefined ? fmt(result.cpuSeconds, 2) : '-', sim !== undefined ? `simulate server ${fmt(sim.serverSeconds, 3)} s` : '-', `${fmt(cpuRatio, 2)} (≤ 1.5 ${mark(targets.coordinatorCpuSeconds.met)})`],
+      ['TLS floor CPU s (bare node:tls, same bytes)', floor !== undefined ? fmt(floor.cpuSeconds, 2) : '-', sim !== undefined ? `simulate server ${fmt(sim.serverSeconds, 3)} s` : '-', floor !== undefined && sim !== undefined ? `${fmt(floor.cpuSeconds / sim.serverSeconds, 2)} (coordinator ÷ floor ${fmt((result?.cpuSeconds ?? NaN) / floor.cpuSeconds, 2)})` : '-'],
       ['coordinator peak RSS', result !== undefined ? mib(result.peakRssBytes) : '-', '', `< 1 GB ${mark(targets.coordinatorPeakRss.met)}`],
       ['envelope bytes up per site', result !== undefined ? `${upPerSite.toFixed(0)} B` : '-', sim !== undefined ? `simulate ${sim.bytesUpPerClient.toFixed(0)} B` : '-', `${fmt(upRatio, 3)} (0.9..1.1 ${mark(targets.bytesUpPerSite.met)})`],
       ['envelope bytes down per site', result !== undefined ? `${downPerSite.toFixed(0)} B` : '-', sim !== undefined ? `simulate ${sim.bytesDownPerClient.toFixed(0)} B` : '-', `${fmt(downRatio, 3)} (0.9..1.1 ${mark(targets.bytesDownPerSite.met)})`],
@@ -391,7 +419,12 @@ export async function main(argv: string[]): Promise<object> {
         bytesUpPerClient: sim.bytesUpPerClient, bytesDownPerClient: sim.bytesDownPerClient, selfCheck: sim.selfCheck ?? null,
         rounds: sim.rounds.map((r) => ({ round: r.round, serverSeconds: r.serverSeconds, bytesUp: r.bytesUp, bytesDown: r.bytesDown })),
       },
-      ratios: { bytesUp: upRatio, bytesDown: downRatio, bytesDownSecaggOnly: sim !== undefined ? downSecaggPerSite / sim.bytesDownPerClient : null, cpuOverSimulateServer: cpuRatio },
+      tlsFloor: floor === undefined ? { error: floorError ?? 'no simulate baseline' } : floor,
+      ratios: {
+        bytesUp: upRatio, bytesDown: downRatio, bytesDownSecaggOnly: sim !== undefined ? downSecaggPerSite / sim.bytesDownPerClient : null, cpuOverSimulateServer: cpuRatio,
+        tlsFloorOverSimulateServer: floor !== undefined && sim !== undefined ? floor.cpuSeconds / sim.serverSeconds : null,
+        cpuOverTlsFloor: floor !== undefined && result !== undefined ? result.cpuSeconds / floor.cpuSeconds : null,
+      },
       targets,
     };
   } finally {
