@@ -15,7 +15,7 @@
  * (`auditListener`, `src/federation/`).
  * @module
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { ValidationError } from '../errors.js';
@@ -60,6 +60,26 @@ export interface CoordinatorLogOptions {
 }
 
 /**
+ * A transcript's sink into `file`, opened once for appending:
+ * each record is one write call of its whole line, so the file always ends
+ * on a record boundary unless the disk refuses a write, which then fails the
+ * record (AUDIT_ERR_WRITE). {@link Transcript.close} closes the file.
+ */
+function fileSink(file: string): { sink: (line: string) => void; close: () => void } {
+  const fd = openSync(file, 'a');
+  let open = true;
+  return {
+    sink: (line) => {
+      // Never write through a closed descriptor: its number may since name another file.
+      if (!open) throw new Error(`${file} is closed`);
+      const bytes = Buffer.from(`${line}\n`, 'utf8');
+      for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+    },
+    close: () => { if (open) { open = false; closeSync(fd); } },
+  };
+}
+
+/**
  * Creates a bundle directory (it must not hold a transcript yet) and opens
  * the coordinator's transcript in it: the `run` and `config` records and a
  * first checkpoint are written at once.
@@ -71,7 +91,7 @@ export function openCoordinatorLog(dir: string, o: CoordinatorLogOptions): Trans
   const run = o.run ?? newRunId();
   const software = softwareInfo();
   // The file is the record: the transcript keeps only its compact range in memory (retain: false).
-  const t = new Transcript({ signingSeed: o.signingSeed, sink: (line) => appendFileSync(file, `${line}\n`), retain: false });
+  const t = new Transcript({ signingSeed: o.signingSeed, ...fileSink(file), retain: false });
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT, run, coordinatorKey: Buffer.from(t.publicKey).toString('hex'), software, created: new Date().toISOString(),
   };
@@ -90,7 +110,7 @@ export function openCoordinatorLog(dir: string, o: CoordinatorLogOptions): Trans
 export function openSiteLog(file: string, o: { readonly seed: Uint8Array; readonly site: string; readonly run?: string }): Transcript {
   if (existsSync(file)) throw new ValidationError('AUDIT_ERR_BAD_BUNDLE', `${file} exists: a site log is written once per run`);
   mkdirSync(dirname(file), { recursive: true });
-  const t = new Transcript({ signingSeed: o.seed, sink: (line) => appendFileSync(file, `${line}\n`), retain: false });
+  const t = new Transcript({ signingSeed: o.seed, ...fileSink(file), retain: false });
   t.run({ run: o.run ?? newRunId(), role: 'site', site: o.site, software: softwareInfo() });
   t.checkpoint();
   return t;

@@ -72,6 +72,8 @@ export interface TranscriptOptions {
   readonly provider?: CryptoProvider;
   /** Called with each record's line as it is appended (a bundle writes it to its file at once). */
   readonly sink?: (line: string) => void;
+  /** Called once by {@link Transcript.close} (a bundle closes its file). */
+  readonly close?: () => void;
   /**
    * Keep every record and leaf hash in memory (default true): for `lines`,
    * `text()`, the root at an earlier size and proofs. A log that streams to
@@ -91,6 +93,7 @@ export class Transcript {
   private readonly seed: Uint8Array;
   private readonly provider: CryptoProvider;
   private readonly sink: ((line: string) => void) | undefined;
+  private closeSink: (() => void) | undefined;
   private latest: CheckpointRef | undefined;
   private readonly retain: boolean;
   private readonly range = new CompactRange();
@@ -102,6 +105,7 @@ export class Transcript {
     this.seed = Uint8Array.from(o.signingSeed);
     this.provider = o.provider ?? nativeProvider;
     this.sink = o.sink;
+    this.closeSink = o.close;
     this.retain = o.retain ?? true;
     this.publicKey = this.provider.ed25519PublicKey(this.seed);
   }
@@ -125,6 +129,16 @@ export class Transcript {
 
   private retained(what: string): void {
     if (!this.retain) throw new InternalError(`${what}: this transcript streams its records to its sink and keeps none in memory`);
+  }
+
+  /**
+   * Releases the sink (a bundle's open file); idempotent. A record appended
+   * afterwards fails with AUDIT_ERR_WRITE when the sink can no longer take it.
+   */
+  close(): void {
+    const close = this.closeSink;
+    this.closeSink = undefined;
+    close?.();
   }
 
   /** Appends one record; returns its line. @throws ValidationError AUDIT_ERR_BAD_RECORD for a field that is not plain JSON. */

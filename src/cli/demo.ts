@@ -196,6 +196,7 @@ export async function run(argv: string[]): Promise<number> {
     let sum: import('../federation/rounds.js').SecureSum;
     let plain: import('../federation/rounds.js').PlainCollect | undefined;
     let audit: import('../audit/transcript.js').Transcript;
+    const openLogs: import('../audit/transcript.js').Transcript[] = []; // closed once the run is over
     if (o.inProcess) {
       // The in-process sites have identity keys of their own, for their logs; the roster in the config names them.
       const { generateSiteKey } = await import('../federation/keys.js');
@@ -215,6 +216,7 @@ export async function run(argv: string[]): Promise<number> {
           onStep: (s) => progress.step(i, s.round, s.step, s.loss),
         }));
       }
+      openLogs.push(audit, ...siteLogs);
       sum = rounds.inProcessSum({ sites: learners.map((l, i) => ({ id: `site-${i + 1}`, input: (task, nonce) => l.input(task, nonce).input })), audit, siteLogs });
       if (o.plain) plain = rounds.inProcessPlain(learners.map((l, i) => ({ id: `site-${i + 1}`, update: (task) => l.plainUpdate(task).update })));
     } else {
@@ -223,6 +225,7 @@ export async function run(argv: string[]): Promise<number> {
       closeNet = net.close;
       sum = net.sum;
       audit = net.audit;
+      openLogs.push(audit);
     }
     const result = await rounds.runFineTune(server, sum, {
       audit,
@@ -234,6 +237,7 @@ export async function run(argv: string[]): Promise<number> {
       },
     });
     progress.stop();
+    for (const l of openLogs) l.close();
     const adapterDir = join(runDir, 'adapter');
     saveAdapter(adapterDir, jobLoraConfig(job, modelDir), server.adapter, { tally_job: jobHash(job), tally_rounds: String(result.rounds.length - 1) });
     const hist = result.rounds;

@@ -163,6 +163,7 @@ export async function run(argv: string[]): Promise<number> {
     if (isFinal(err)) return 2;
     return err.code === 'NET_ERR_INPUT_RELEASED' ? 3 : err.code === 'NET_ERR_SHUTDOWN' ? 130 : 1;
   } finally {
+    audit.close();
     dispose();
   }
 }

@@ -148,6 +148,7 @@ export async function run(argv: string[]): Promise<number> {
     } finally {
       await coordinator.close();
       store.close();
+      audit.transcript.close();
     }
   }
   try {
@@ -179,6 +180,7 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await coordinator.close();
     store.close();
+    audit.transcript.close();
   }
 }
 

@@ -19,6 +19,8 @@ export function writeSampleBundle(edit: (s: SampleSetup) => SampleSetup = (s) =>
   const coordinator = openCoordinatorLog(dir, { signingSeed: setup.coordinatorSeed, config: setup.config, policy: setup.policy, run: SAMPLE_RUN });
   const sites = new Map(setup.sites.map((s) => [s.id, openSiteLog(join(dir, 'sites', `${s.id}.jsonl`), { seed: s.seed, site: s.id, run: SAMPLE_RUN })] as const));
   playSample(setup, coordinator, sites);
+  coordinator.close();
+  for (const log of sites.values()) log.close();
   return { dir, setup };
 }
 

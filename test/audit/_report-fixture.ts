@@ -93,11 +93,13 @@ export function writeFixture(o: { readonly siteIds?: readonly string[]; readonly
     tr.append('round', { session: `s${k}-eval-r${rounds}`, round: 4, participants: null, dropped: [{ peer: 1, round: 4, code: o.dropCode }] });
   }
   tr.checkpoint();
+  tr.close();
   const last = tr.lastCheckpoint()!;
   siteIds.forEach((site, i) => {
     const log: Transcript = openSiteLog(join(dir, 'sites', `${site.replace(/[^A-Za-z0-9._-]/g, '_')}.jsonl`), { seed: seeds[i]!, site });
     log.witness(last);
     log.checkpoint();
+    log.close();
   });
   return { dir, siteIds };
 }

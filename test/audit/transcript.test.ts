@@ -7,7 +7,11 @@ import { LockstepNetwork } from '../../src/secagg/lockstep.js';
 import type { ServerOutcome } from '../../src/secagg/driver.js';
 import { auditListener, canonicalJson, checkpointSignedBytes, Transcript, verifyTranscript, type TranscriptVerdict } from '../../src/audit/transcript.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
-import { ValidationError } from '../../src/errors.js';
+import { TallyError, ValidationError } from '../../src/errors.js';
+import { openCoordinatorLog, readJsonLines } from '../../src/audit/bundle.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
@@ -46,6 +50,29 @@ describe('audit/transcript: a signed, Merkle-hashed transcript of a secagg-v1 se
   const r = run();
   const lines = r.t.lines;
   const pk = r.t.publicKey;
+
+  it('streams each record to its bundle file as it is appended; close() releases the file and a later record fails', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-transcript-'));
+    try {
+      const t = openCoordinatorLog(dir, { signingSeed: new Uint8Array(32).fill(7), config: { run: 'close test' }, policy: { minSurvivors: 2, budget: null } });
+      const file = join(dir, 'transcript.jsonl');
+      const before = readJsonLines(file).length;
+      const line = t.append('dp-event', { event: { kind: 'gaussian', sigma: 1 }, epsilon: 0.5 });
+      expect(readJsonLines(file)).to.have.length(before + 1);
+      expect(readJsonLines(file).at(-1)).to.equal(line); // written at once, whole, before append returns
+      t.checkpoint();
+      t.close();
+      t.close(); // idempotent
+      const size = t.size;
+      expect(() => t.append('dp-event', { event: { kind: 'gaussian', sigma: 1 }, epsilon: 0.7 })).to.throw(TallyError).with.property('code', 'AUDIT_ERR_WRITE');
+      expect(t.size).to.equal(size); // a record the file did not take is not in the tree
+      const recs = readJsonLines(file);
+      expect(recs).to.have.length(before + 2);
+      expect(failed(verifyTranscript(recs, t.publicKey))).to.deep.equal([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('records a session with dropouts that verifies', () => {
     expect(r.outcome.kind).to.equal('completed');
