@@ -58,8 +58,27 @@ function agree(p: CryptoProvider, sk: PrivateKeyOrAgreement, pk: Uint8Array, rou
   }
 }
 
+/**
+ * `prefix ‖ u32(a) ‖ u32(b) [‖ u32(c)]`, big-endian: the fixed layouts of the
+ * per-neighbour byte strings below, built without concatFields' general
+ * checks (a client builds four per neighbour). Ids are checked as u32.
+ */
+function withIds(prefix: Uint8Array | null, a: number, b: number, c?: number): Uint8Array {
+  for (const x of c === undefined ? [a, b] : [a, b, c]) {
+    if (x >>> 0 !== x) throw new ValidationError('CRYPTO_ERR_BAD_INPUT', `client id expected an integer in [0, 2^32 - 1], got ${String(x)}`);
+  }
+  const at = prefix === null ? 0 : prefix.length;
+  const out = new Uint8Array(at + (c === undefined ? 8 : 12));
+  if (prefix !== null) out.set(prefix);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(at, a);
+  dv.setUint32(at + 4, b);
+  if (c !== undefined) dv.setUint32(at + 8, c);
+  return out;
+}
+
 function pairInfo(label: Uint8Array, u: number, v: number): Uint8Array {
-  return concatFields([label, Math.min(u, v), Math.max(u, v)]);
+  return withIds(label, Math.min(u, v), Math.max(u, v));
 }
 
 /** HKDF of an agreed secret, which is wiped once the key is derived. */
@@ -98,7 +117,7 @@ export function shareEncryptionKey(p: CryptoProvider, sid: Uint8Array, u: number
 
 /** GCM nonce: u32(sender) ‖ u32(recipient) ‖ u32(1). Unique per key since each direction is used once. */
 export function shareNonce(sender: number, recipient: number): Uint8Array {
-  return concatFields([sender, recipient, 1]);
+  return withIds(null, sender, recipient, 1);
 }
 
 /** GCM associated data: "tally/secagg-v1/share-aad" ‖ sessionId ‖ u32(sender) ‖ u32(recipient). */

@@ -18,14 +18,27 @@ import { TallyError, ValidationError } from '../errors.js';
 import type { ClientJob, ClientJobDone, ClientWorkerInit } from './_clientWorker.js';
 
 /**
- * Young-generation size of a client worker's heap, in MiB. The clients make
- * many short-lived objects with native memory behind them (key objects,
- * ciphers, HMACs, each freed only when its wrapper is collected); a small
- * young generation collects them sooner. Measured (Harary n = 5,000, k = 42,
- * two workers): peak resident memory 594 MiB with V8's default, 481 MiB with
- * 4 MiB for 5% more time, 459 MiB with 2 MiB for 13% more.
+ * Young-generation size of a client worker's heap, in MiB, by the session's
+ * degree (neighbours per client). The clients make many short-lived objects
+ * with native memory behind them (key objects, ciphers, HMACs, each freed only
+ * when its wrapper is collected); a small young generation collects them
+ * sooner. Measured (Harary n = 5,000, k = 42, two workers): peak resident
+ * memory 594 MiB with V8's default, 481 MiB with 4 MiB for 5% more time,
+ * 459 MiB with 2 MiB for 13% more. A session of large degree has few clients
+ * (the parameter finder picks the complete graph only for small n), each
+ * making thousands of such objects per round: there the collections
+ * themselves cost (complete graph, n = 400: 9% less client time with
+ * 16 MiB than with 4, about the same peak memory), so degrees from
+ * {@link LARGE_DEGREE} up get {@link LARGE_DEGREE_YOUNG_GENERATION_MB}.
  */
 const CLIENT_YOUNG_GENERATION_MB = 4;
+const LARGE_DEGREE = 128;
+const LARGE_DEGREE_YOUNG_GENERATION_MB = 16;
+
+/** The young generation of a client worker for a session whose clients have `degree` neighbours. */
+export function clientYoungGenerationMb(degree: number): number {
+  return degree >= LARGE_DEGREE ? LARGE_DEGREE_YOUNG_GENERATION_MB : CLIENT_YOUNG_GENERATION_MB;
+}
 
 /** A client message handed back by a worker. */
 export interface PooledMessage {
@@ -58,6 +71,8 @@ export class ClientPool {
     inputs?: ReadonlyMap<number, Uint32Array>; identitySeeds?: ReadonlyMap<number, Uint8Array>;
   }, ids: readonly number[], threads: number, readonly block: number, private readonly window = 2 * threads) {
     const url = new URL('./_clientWorker.js', import.meta.url);
+    const c = init.config;
+    const youngMb = clientYoungGenerationMb(c.graph.kind === 'complete' ? c.clientIds.length - 1 : c.graph.degree);
     this.workers = [];
     this.seen = [];
     for (let w = 0; w < threads; w++) {
@@ -67,7 +82,7 @@ export class ClientPool {
         ...(init.inputs ? { inputs: mine.map((id) => [id, init.inputs!.get(id)!] as const) } : {}),
         ...(init.identitySeeds ? { identitySeeds: mine.map((id) => [id, init.identitySeeds!.get(id)!] as const) } : {}),
       };
-      const worker = new Worker(url, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: CLIENT_YOUNG_GENERATION_MB } });
+      const worker = new Worker(url, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: youngMb } });
       worker.on('message', (d: ClientJobDone) => {
         const p = this.pending.get(d.job);
         this.pending.delete(d.job);
