@@ -64,8 +64,8 @@ function agree(p: CryptoProvider, sk: PrivateKeyOrAgreement, pk: Uint8Array, rou
  * checks (a client builds four per neighbour). Ids are checked as u32.
  */
 function withIds(prefix: Uint8Array | null, a: number, b: number, c?: number): Uint8Array {
-  for (const x of c === undefined ? [a, b] : [a, b, c]) {
-    if (x >>> 0 !== x) throw new ValidationError('CRYPTO_ERR_BAD_INPUT', `client id expected an integer in [0, 2^32 - 1], got ${String(x)}`);
+  if (a >>> 0 !== a || b >>> 0 !== b || (c !== undefined && c >>> 0 !== c)) {
+    throw new ValidationError('CRYPTO_ERR_BAD_INPUT', `client ids expected integers in [0, 2^32 - 1], got ${[a, b, c].filter((x) => x !== undefined).join(', ')}`);
   }
   const at = prefix === null ? 0 : prefix.length;
   const out = new Uint8Array(at + (c === undefined ? 8 : 12));
