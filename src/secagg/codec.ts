@@ -58,16 +58,44 @@ export function maxMessageBytes(type: TypeName, config: Pick<SessionConfig, 'cli
   }
 }
 
+/**
+ * Builds one message: small fields (ids, keys, share ciphertexts) are written
+ * in place into 4 KiB blocks, large ones (a masked input) are kept by
+ * reference, and `finish` copies everything once into the message. A
+ * share-routing message of k entries thus costs a few blocks, not 2k
+ * four-byte arrays.
+ */
 class Writer {
-  private parts: Uint8Array[] = [];
+  private static readonly BLOCK = 4096;
+  /** Fields at least this long are referenced, not copied into a block. */
+  private static readonly LARGE = 1024;
+  private readonly parts: Uint8Array[] = [];
+  private block = new Uint8Array(Writer.BLOCK);
+  private view = new DataView(this.block.buffer);
+  private used = 0;
   private size = 0;
-  bytes(b: Uint8Array): this { this.parts.push(b); this.size += b.length; return this; }
-  u8(n: number): this { return this.bytes(Uint8Array.of(n)); }
-  u32(n: number): this { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n); return this.bytes(b); }
+  private room(n: number): void {
+    if (this.used + n <= this.block.length) return;
+    this.seal();
+    this.block = new Uint8Array(Math.max(Writer.BLOCK, n));
+    this.view = new DataView(this.block.buffer);
+  }
+  private seal(): void {
+    if (this.used > 0) this.parts.push(this.block.subarray(0, this.used));
+    this.used = 0;
+  }
+  bytes(b: Uint8Array): this {
+    if (b.length >= Writer.LARGE) { this.seal(); this.parts.push(b); } else { this.room(b.length); this.block.set(b, this.used); this.used += b.length; }
+    this.size += b.length;
+    return this;
+  }
+  u8(n: number): this { this.room(1); this.block[this.used++] = n; this.size++; return this; }
+  u32(n: number): this { this.room(4); this.view.setUint32(this.used, n); this.used += 4; this.size += 4; return this; }
   varBytes(b: Uint8Array): this { return this.u32(b.length).bytes(b); }
   text(s: string): this { return this.varBytes(new TextEncoder().encode(s)); }
   ids(ids: readonly number[]): this { this.u32(ids.length); for (const id of ids) this.u32(id); return this; }
   finish(): Uint8Array {
+    this.seal();
     const out = new Uint8Array(this.size);
     let off = 0;
     for (const p of this.parts) { out.set(p, off); off += p.length; }

@@ -116,12 +116,19 @@ const u32: Check = (v) => Number.isInteger(v) && (v as number) >= 0 && (v as num
 const bytes = (n?: number): Check => (v) => v instanceof Uint8Array && (n === undefined || v.length === n);
 const str: Check = (v) => typeof v === 'string';
 const list = (item: Check): Check => (v) => Array.isArray(v) && v.every(item);
-const record = (fields: Record<string, Check>, optional: Record<string, Check> = {}): Check => (v) => {
-  if (typeof v !== 'object' || v === null) return false;
-  const o = v as Record<string, unknown>;
-  for (const [k, c] of Object.entries(fields)) if (!c(o[k])) return false;
-  for (const [k, c] of Object.entries(optional)) if (o[k] !== undefined && !c(o[k])) return false;
-  return true;
+const record = (fields: Record<string, Check>, optional: Record<string, Check> = {}): Check => {
+  // Listed once here, not per call: a share list runs this check once per neighbour.
+  const required = Object.entries(fields), maybe = Object.entries(optional);
+  return (v) => {
+    if (typeof v !== 'object' || v === null) return false;
+    const o = v as Record<string, unknown>;
+    for (let i = 0; i < required.length; i++) if (!required[i]![1](o[required[i]![0]])) return false;
+    for (let i = 0; i < maybe.length; i++) {
+      const x = o[maybe[i]![0]];
+      if (x !== undefined && !maybe[i]![1](x)) return false;
+    }
+    return true;
+  };
 };
 const KEY = bytes(32), SIG = bytes(64), SID = bytes(32);
 const share = (who: 'of' | 'from' | 'to', len?: number) => record({ [who]: u32, [who === 'of' ? 'share' : 'ciphertext']: bytes(len) });
