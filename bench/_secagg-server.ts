@@ -14,10 +14,10 @@
  * each client that shared keys and sent no masked input, one self mask per
  * survivor, 4·m bytes each) and the masked-input bytes received.
  */
-import { primeAllocator } from '../src/crypto/_heap.js';
 import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { primeAllocator } from '../src/crypto/_heap.js';
 import { getProvider } from '../src/crypto/index.js';
 import { DeterministicRng } from '../src/crypto/rng.js';
 import type { SessionConfig } from '../src/secagg/config.js';

@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { nativeProvider } from '../src/crypto/native.js';
 import { DeterministicRng } from '../src/crypto/rng.js';
 import { SHARE_PLAINTEXT_BYTES } from '../src/secagg/keys.js';
+import { selects } from './_select.js';
 import { rawKeystreamRate } from './_mask.js';
 import { runSimulate } from './_simulate.js';
 
@@ -167,7 +168,7 @@ export async function main(argv: string[]): Promise<object> {
     `and open ${perSecond(rates.open)} (share sizes); AES-128-CTR keystream ${fmt(aes / 1e9, 2)} GB/s`);
   const rows = [];
   for (const c of cases(values.quick ?? false)) {
-    if (values.only !== undefined && !c.name.includes(values.only)) continue;
+    if (!selects(c.name, values.only)) continue;
     const r = runCase(c);
     rates = bestRates(rates, callRates());
     aes = Math.max(aes, rawKeystreamRate(64_000_000, 1));

@@ -16,13 +16,14 @@
  * bytes received at the memory copy rate. Server time ÷ floor below 1 needs
  * more than one core.
  */
-import { primeAllocator } from '../src/crypto/_heap.js';
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { primeAllocator } from '../src/crypto/_heap.js';
 import { findSecAggPlusParams } from '../src/secagg/params.js';
 import { benchMaskExpansion, rawKeystreamRate } from './_mask.js';
 import type { CaseResult, DropMode, ServerCase } from './_secagg-server.js';
+import { selects } from './_select.js';
 import { runSimulate } from './_simulate.js';
 
 const half = (k: number) => Math.floor(k / 2) + 1; // semi-honest default threshold over k+1 holders
@@ -113,7 +114,7 @@ export async function main(argv: string[]): Promise<object> {
   console.log(`AES-128-CTR keystream (node:crypto, one core): ${fmt(mask.rawKeystreamBytesPerSec / 1e9, 2)} GB/s; ` +
     `mask expansion + accumulation: ${fmt(mask.expandAccumulateBytesPerSec / 1e9, 2)} GB/s = ${(100 * mask.ratio).toFixed(0)}% of raw (target ≥ 50%); ` +
     `memory copy (Uint8Array.set, 64 MiB): ${fmt(memcpy / 1e9, 2)} GB/s`);
-  const selected = cases(quick).filter((c) => values.only === undefined || c.name.includes(values.only));
+  const selected = cases(quick).filter((c) => selects(c.name, values.only));
   const runs: CaseResult[][] = selected.map(() => []);
   // Repeats go round all the cases in turn, so that load from other processes spreads over them alike.
   for (let k = 0; k < repeat; k++) for (const [i, c] of selected.entries()) {
