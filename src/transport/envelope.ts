@@ -453,6 +453,78 @@ function readLength(frame: Uint8Array, off: number): { readonly len: number; rea
 const same = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
+/** A bytes field at least this long is checked where it lies instead of being copied by the re-encoding (§5.1 step 6). */
+const IN_PLACE_BYTES = 64;
+
+/** A protobuf varint's bytes. */
+function varintBytes(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n % 128) | 0x80);
+  out.push(n);
+  return out;
+}
+
+/**
+ * Where the fields numbered above `id` begin in a canonical encoding (its
+ * fields in increasing number): the walk skips each field by its wire type.
+ */
+function fieldsAbove(enc: Uint8Array, id: number): number {
+  let at = 0;
+  const varint = (): number => {
+    let v = 0;
+    for (let scale = 1; ; scale *= 128) {
+      const byte = enc[at++]!;
+      v += (byte & 0x7f) * scale;
+      if (byte < 0x80) return v;
+    }
+  };
+  while (at < enc.length) {
+    const fieldStart = at;
+    const tag = varint();
+    if (Math.floor(tag / 8) > id) return fieldStart;
+    switch (tag % 8) {
+      case 0: varint(); break;
+      case 1: at += 8; break;
+      case 2: { const n = varint(); at += n; break; } // (not `at += varint()`: that adds to `at` as it was before the length)
+      case 5: at += 4; break;
+      default: throw new InternalError(`wire type ${tag % 8} in an encoding of wire-v1's own schema`);
+    }
+  }
+  return enc.length;
+}
+
+/**
+ * Whether `body` is the canonical encoding of `m`, which the decoder read
+ * from it (§5.1 step 6): `encode(m)` equals `body`. Equivalent, without
+ * copying a large bytes field (a masked input, a sum) into a re-encoding:
+ * the decoder left that field, F, as a view into `body`, so `body` is
+ * canonical exactly when F's tag and minimal length sit right before its
+ * bytes and the rest of `body` on either side of them is the canonical
+ * encoding of every other field, split where the fields numbered above F's
+ * begin (protobufjs encodes fields in increasing number). A second copy of F
+ * earlier in the body, or F out of its place, leaves bytes that the encoding
+ * of the other fields does not have, and is refused like the full comparison
+ * refuses it.
+ */
+function isCanonical(type: protobuf.Type, m: Body, body: Uint8Array): boolean {
+  let big: { name: string; id: number; v: Uint8Array } | undefined;
+  for (const f of type.fieldsArray) {
+    const v = m[f.name];
+    if (f.type !== 'bytes' || f.repeated || !(v instanceof Uint8Array) || v.length < IN_PLACE_BYTES || v.buffer !== body.buffer) continue;
+    if (big === undefined || v.length > big.v.length) big = { name: f.name, id: f.id, v };
+  }
+  const at = big === undefined ? -1 : big.v.byteOffset - body.byteOffset;
+  if (big === undefined || at < 0 || at + big.v.length > body.length) return same(type.encode(m).finish(), body);
+  const head = Uint8Array.from([...varintBytes(big.id * 8 + 2), ...varintBytes(big.v.length)]);
+  const start = at - head.length;
+  if (start < 0 || !same(body.subarray(start, at), head)) return false;
+  const { [big.name]: _omitted, ...others } = m;
+  const rest = type.encode(others).finish();
+  const split = fieldsAbove(rest, big.id);
+  return start === split && body.length === rest.length + head.length + big.v.length &&
+    same(body.subarray(0, start), rest.subarray(0, split)) && same(body.subarray(at + big.v.length), rest.subarray(split));
+}
+
 /** The decoded body as an Envelope (fields already checked). */
 function envelopeOf(kind: EnvelopeKind, m: Body): Envelope {
   const bytes = (f: string) => m[f] as Uint8Array;
@@ -527,7 +599,7 @@ export function decodeEnvelope(frame: Uint8Array, limits: EnvelopeLimits): Envel
   }
   // (6) Canonical form: minimal body length, and the body is its own re-encoding
   // (refuses unknown, repeated or out-of-order fields, non-minimal varints, unpacked lists, written defaults).
-  if (end - 3 !== varintSize(len) || !same(b.type.encode(m).finish(), body)) throw refuse('WIRE_ERR_NON_CANONICAL', `the ${b.kind} frame is not in canonical form`);
+  if (end - 3 !== varintSize(len) || !isCanonical(b.type, m, body)) throw refuse('WIRE_ERR_NON_CANONICAL', `the ${b.kind} frame is not in canonical form`);
   return envelopeOf(b.kind, m);
 }
 

@@ -8,7 +8,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { CodecError, WIRE_CODES } from '../../src/errors.js';
 import { decodeEnvelope, encodeEnvelope, ENVELOPE_KINDS, envelopeLimits, type Envelope, type EnvelopeKind, type EnvelopeLimits } from '../../src/transport/envelope.js';
-import { BODY_FIELD } from '../../src/transport/vectors/raw.js';
+import { BODY_FIELD, frameOf, LEN, lenField, packed, tag, u32Field, varint } from '../../src/transport/vectors/raw.js';
+import { concatBytes } from '../../src/crypto/_validate.js';
 
 const WIDE: EnvelopeLimits = { maxBytes: Object.fromEntries(ENVELOPE_KINDS.map((k) => [k, 1 << 20])) as Record<EnvelopeKind, number> };
 const TIGHT = envelopeLimits({ rosterSize: 6, dim: 4, bits: 8, graph: { kind: 'harary', degree: 2 } });
@@ -132,5 +133,81 @@ describe('wire-v1 envelope: property tests', function () {
       const f = Uint8Array.from([...fa.subarray(0, i % (fa.length + 1)), ...fb.subarray(j % (fb.length + 1))]);
       return decodesStrictly(f, WIDE) && decodesStrictly(f, TIGHT) && decodesStrictly(f, TASKED);
     }), { numRuns: 3000 });
+  });
+});
+
+/**
+ * The canonical-form check leaves a large bytes field (a masked input, a
+ * sum) where it lies instead of re-encoding it. A frame that differs from
+ * the canonical one only in how its fields are laid out around that field
+ * must still be refused: every structural rewrite below of a canonical
+ * secagg or result frame, whose large field is 64 bytes or more, is refused
+ * (WIRE_ERR_NON_CANONICAL, or WIRE_ERR_BAD_FIELD where a repeated list read
+ * twice no longer holds valid ids), and the canonical frame is accepted.
+ */
+describe('wire-v1 envelope: canonical form around a large bytes field', function () {
+  this.timeout(120_000);
+  type Field = { readonly id: number; readonly bytes: Uint8Array; readonly big?: true };
+  const big = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
+  /** A secagg or result body as its canonical fields, in increasing number. */
+  const bodies: fc.Arbitrary<{ kind: 'secagg' | 'result'; fields: Field[] }> = fc.oneof(
+    fc.record({ session: bytes(32), payload: fc.integer({ min: 64, max: 4096 }).chain(big), cp: fc.boolean(), root: bytes(32), sig: bytes(64) }).map((x) => ({
+      kind: 'secagg' as const,
+      fields: [
+        { id: 1, bytes: lenField(1, x.session) }, { id: 2, bytes: lenField(2, x.payload), big: true as const },
+        ...(x.cp ? [{ id: 3, bytes: u32Field(3, 7) }, { id: 4, bytes: lenField(4, x.root) }, { id: 5, bytes: lenField(5, x.sig) }] : []),
+      ],
+    })),
+    fc.record({ session: bytes(32), words: fc.integer({ min: 16, max: 512 }), root: bytes(32), sig: bytes(64) }).chain((x) => big(4 * x.words).map((sum) => ({
+      kind: 'result' as const,
+      fields: [
+        { id: 1, bytes: lenField(1, x.session) }, { id: 2, bytes: lenField(2, sum), big: true as const }, { id: 3, bytes: packed(3, [1, 2, 4]) },
+        { id: 4, bytes: packed(4, [3]) }, { id: 5, bytes: u32Field(5, 9) }, { id: 6, bytes: lenField(6, x.root) }, { id: 7, bytes: lenField(7, x.sig) },
+      ],
+    }))),
+  );
+  const frame = (kind: 'secagg' | 'result', fields: readonly Field[]) => frameOf(BODY_FIELD[kind], concatBytes(...fields.map((f) => f.bytes)));
+  const limits = WIDE;
+
+  /** Structural rewrites, each giving a non-canonical layout of the same message (or of a message the decoder reads the same way). */
+  const rewrite = fc.oneof(
+    // The large field moved to another place among the others.
+    fc.nat().map((k) => (fs: Field[]) => { const b = fs.findIndex((f) => f.big); const rest = fs.filter((f) => !f.big); const at = k % (rest.length + 1); const out = [...rest.slice(0, at), fs[b]!, ...rest.slice(at)]; return out.every((f, i) => f === fs[i]) ? null : out; }),
+    // The large field twice (the same bytes), before or after its canonical place.
+    fc.nat().map((k) => (fs: Field[]) => { const b = fs.find((f) => f.big)!; const at = k % (fs.length + 1); return [...fs.slice(0, at), b, ...fs.slice(at)]; }),
+    // Another field twice.
+    fc.nat().map((k) => (fs: Field[]) => { const others = fs.filter((f) => !f.big); const o = others[k % others.length]!; const at = k % (fs.length + 1); return [...fs.slice(0, at), o, ...fs.slice(at)]; }),
+    // Two neighbouring fields swapped.
+    fc.nat().map((k) => (fs: Field[]) => { const i = k % (fs.length - 1); const out = [...fs]; [out[i], out[i + 1]] = [out[i + 1]!, out[i]!]; return out; }),
+    // The large field's length as a non-minimal varint.
+    fc.integer({ min: 1, max: 3 }).map((extra) => (fs: Field[]) => fs.map((f) => {
+      if (!f.big) return f;
+      const data = bodyOfField(f.bytes);
+      return { ...f, bytes: concatBytes(tag(f.id, LEN), varint(data.length, extra), data) };
+    })),
+    // An unknown field anywhere.
+    fc.nat().map((k) => (fs: Field[]) => { const at = k % (fs.length + 1); return [...fs.slice(0, at), { id: 15, bytes: lenField(15, 'x') }, ...fs.slice(at)]; }),
+  );
+  /** The data of a length-delimited field with a one-byte tag. */
+  function bodyOfField(f: Uint8Array): Uint8Array {
+    let i = 1;
+    while (f[i]! >= 0x80) i++;
+    return f.subarray(i + 1);
+  }
+
+  it('accepts the canonical frame and refuses every rewrite of its layout', () => {
+    fc.assert(fc.property(bodies, rewrite, ({ kind, fields }, r) => {
+      const good = frame(kind, fields);
+      const e = decodeEnvelope(good, limits);
+      expect(Buffer.from(encodeEnvelope(e)).equals(good)).to.equal(true);
+      const changed = r(fields);
+      if (changed === null) return;
+      const bad = frame(kind, changed);
+      let code: string | undefined;
+      try { decodeEnvelope(bad, limits); } catch (err) { code = (err as CodecError).code; }
+      // Refused: as non-canonical, or earlier when the rewrite changes what the decoder reads (a repeated list read twice).
+      expect(code !== undefined && WIRE.has(code), `a rewritten layout is refused (got ${String(code)})`).to.equal(true);
+      if (!changed.some((f) => f.id === 3 || f.id === 4) || kind === 'secagg') expect(code).to.equal('WIRE_ERR_NON_CANONICAL');
+    }), { numRuns: 600 });
   });
 });
