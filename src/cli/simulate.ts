@@ -12,7 +12,7 @@ import { checkOutPath, isInt, joinNegativeValues, numberOption, usageError, Usag
 import { systemRng, type Rng } from '../crypto/rng.js';
 import { toHex } from '../crypto/_validate.js';
 import { TallyError } from '../errors.js';
-import type { GraphSpec, ThreatModel } from '../secagg/config.js';
+import { sessionDegree, type GraphSpec, type ThreatModel } from '../secagg/config.js';
 import { chooseSessionParams, DEFAULT_CORRUPT_FRACTION, DEFAULT_DROPOUT_RATE, thresholdRange } from '../secagg/params.js';
 import type { DropPoint, SimulationResult } from '../transport/simulation.js';
 
@@ -268,7 +268,7 @@ export function report(r: SimulationResult, p: Plan, cost: RunCost): Record<stri
     tally: version(), node: process.version,
     config: {
       clients: c.clientIds.length, dim: c.dim, bits: c.bits, threshold: c.threshold, threat: c.threat,
-      graph: c.graph.kind, neighbors: c.graph.kind === 'harary' ? c.graph.degree : c.clientIds.length - 1,
+      graph: c.graph.kind, neighbors: sessionDegree(c),
       dropout: p.rate, dropAt: p.at, corrupt: p.corrupt, seed: r.seed, provider: p.provider, inputs: p.inputsFile ?? null,
     },
     outcome: r.aborted ? 'aborted' : 'completed',

@@ -7,7 +7,7 @@
  * holds.
  */
 import { CodecError } from '../errors.js';
-import type { SessionConfig } from './config.js';
+import { sessionDegree, type SessionConfig } from './config.js';
 import type { ClientMessage, ServerMessage } from './messages.js';
 import { SHARE_BYTES, SHARE_CIPHERTEXT_BYTES } from './keys.js';
 
@@ -39,7 +39,7 @@ export function abortText(round: number, peer?: number): string {
  */
 export function maxMessageBytes(type: TypeName, config: Pick<SessionConfig, 'clientIds' | 'graph' | 'bits' | 'dim' | 'aggregator'>): number {
   const n = config.clientIds.length;
-  const k = config.graph.kind === 'harary' ? config.graph.degree : n - 1;
+  const k = sessionDegree(config);
   switch (type) {
     case 'advertise': return 2 + 32 + 4 + 32 + 32 + 1 + 64;
     case 'shares': return 2 + 32 + 4 + 4 + k * (4 + SHARE_CIPHERTEXT_BYTES);

@@ -142,10 +142,15 @@ export function encodeConfig(c: SessionConfig): Uint8Array {
   return concatFields(configFields(c));
 }
 
+/** The session's degree k: neighbours per client, the Harary degree or n − 1 for the complete graph. */
+export function sessionDegree(c: Pick<SessionConfig, 'clientIds' | 'graph'>): number {
+  return c.graph.kind === 'harary' ? c.graph.degree : c.clientIds.length - 1;
+}
+
 /** The fields of {@link encodeConfig}, in order (u32 numbers, one-byte arrays, keys). */
 function configFields(c: SessionConfig): (Uint8Array | number)[] {
   const n = c.clientIds.length;
-  const k = c.graph.kind === 'harary' ? c.graph.degree : n - 1;
+  const k = sessionDegree(c);
   return [c.nonce, n, ...c.clientIds, c.threshold, Uint8Array.of(c.bits), c.dim,
     Uint8Array.of(c.threat === 'malicious' ? 1 : 0), Uint8Array.of(c.graph.kind === 'harary' ? 1 : 0), k,
     ...(c.threat === 'malicious' ? c.identityKeys! : []),

@@ -5,7 +5,7 @@
 import { ValidationError } from '../errors.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import type { Rng } from '../crypto/rng.js';
-import { checkConfigShape, configHash, type SessionConfig } from './config.js';
+import { checkConfigShape, configHash, sessionDegree, type SessionConfig } from './config.js';
 import { completeGraph, hararyGraph, type Graph } from './graph.js';
 import { validateThreshold } from './params.js';
 import { checkRange } from '../crypto/vector.js';
@@ -17,9 +17,7 @@ import { checkRange } from '../crypto/vector.js';
  */
 export function validateSession(c: SessionConfig): void {
   checkConfigShape(c);
-  const n = c.clientIds.length;
-  const k = c.graph.kind === 'harary' ? c.graph.degree : n - 1;
-  validateThreshold({ n, k, t: c.threshold, threat: c.threat });
+  validateThreshold({ n: c.clientIds.length, k: sessionDegree(c), t: c.threshold, threat: c.threat });
 }
 
 const graphs = new WeakMap<SessionConfig, Graph>();

@@ -15,6 +15,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { TallyError, ValidationError } from '../errors.js';
+import { sessionDegree } from '../secagg/config.js';
 import type { ClientJob, ClientJobDone, ClientWorkerInit } from './_clientWorker.js';
 
 /**
@@ -36,7 +37,7 @@ const LARGE_DEGREE = 128;
 const LARGE_DEGREE_YOUNG_GENERATION_MB = 16;
 
 /** The young generation of a client worker for a session whose clients have `degree` neighbours. */
-export function clientYoungGenerationMb(degree: number): number {
+function clientYoungGenerationMb(degree: number): number {
   return degree >= LARGE_DEGREE ? LARGE_DEGREE_YOUNG_GENERATION_MB : CLIENT_YOUNG_GENERATION_MB;
 }
 
@@ -71,8 +72,7 @@ export class ClientPool {
     inputs?: ReadonlyMap<number, Uint32Array>; identitySeeds?: ReadonlyMap<number, Uint8Array>;
   }, ids: readonly number[], threads: number, readonly block: number, private readonly window = 2 * threads) {
     const url = new URL('./_clientWorker.js', import.meta.url);
-    const c = init.config;
-    const youngMb = clientYoungGenerationMb(c.graph.kind === 'complete' ? c.clientIds.length - 1 : c.graph.degree);
+    const youngMb = clientYoungGenerationMb(sessionDegree(init.config));
     this.workers = [];
     this.seen = [];
     for (let w = 0; w < threads; w++) {

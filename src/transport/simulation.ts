@@ -24,7 +24,7 @@ import { ValidationError } from '../errors.js';
 import type { CryptoProvider } from '../crypto/types.js';
 import { systemRng } from '../crypto/rng.js';
 import { toHex } from '../crypto/_validate.js';
-import type { AggregatorCommitment, SessionConfig, ThreatModel } from '../secagg/config.js';
+import { sessionDegree, type AggregatorCommitment, type SessionConfig, type ThreatModel } from '../secagg/config.js';
 import type { AggregatorFactory, MaskedInputEncoder } from '../crypto/aggregator.js';
 import { ServerDriver, type ServerOutcome, type SessionListener } from '../secagg/driver.js';
 import { LockstepNetwork } from '../secagg/lockstep.js';
@@ -158,7 +158,7 @@ function threadsFor(o: SimulationOptions, config: SessionConfig): number {
   const cores = autoClientThreads(config.dim);
   if (cores < 2) return 1;
   const n = config.clientIds.length;
-  const k = config.graph.kind === 'harary' ? config.graph.degree : n - 1;
+  const k = sessionDegree(config);
   const e = estimateSeconds({ clients: n, degree: k, threshold: config.threshold, dim: config.dim, droppedAfterSharing: 0, threads: 1, malicious: config.threat === 'malicious' }, measureCosts(o.provider));
   return e.clients >= POOL_MIN_SECONDS ? cores : 1;
 }
@@ -280,7 +280,7 @@ async function runPooled(o: SimulationOptions, config: SessionConfig, setup: Cli
   silentFrom: ReadonlyMap<number, number>, listener: SessionListener,
   addClientTime: (round: number, dt: number) => void, addServerTime: (round: number, dt: number) => void): Promise<ServerOutcome> {
   const n = config.clientIds.length;
-  const k = config.graph.kind === 'harary' ? config.graph.degree : n - 1;
+  const k = sessionDegree(config);
   // The largest client message: the masked input (m·b/8 bytes) or the R1 shares (k · ~100 bytes).
   const largest = Math.max(Math.ceil((config.dim * config.bits) / 8), 100 * k) + 256;
   const block = Math.max(1, Math.min(64, Math.floor(SEGMENT_BYTES / largest), Math.ceil(n / (4 * threads))));
