@@ -30,16 +30,15 @@
  * their own mapping afterwards, which is what a long-running aggregator wants.
  */
 import { createCipheriv } from 'node:crypto';
+import { allocatorPriming } from './_heapState.js';
 
 /** Just under glibc's DEFAULT_MMAP_THRESHOLD_MAX (32 MiB on 64-bit), less the output's extra byte and chunk header. */
 const PRIME_BYTES = 32 * 2 ** 20 - 2 * 4096;
 
-let primed = false;
-
-/** Raises glibc's mmap and trim thresholds for the whole process (see the module comment); once per realm. */
+/** Raises glibc's mmap and trim thresholds for the whole process (see the module comment); once, unless a worker was already asked to. */
 export function primeAllocator(): void {
-  if (primed) return;
-  primed = true;
+  if (allocatorPriming.requested) return;
+  allocatorPriming.requested = true;
   const input = new Uint8Array(PRIME_BYTES); // never written: reading untouched pages maps the zero page
   createCipheriv('aes-128-ctr', new Uint8Array(16), new Uint8Array(16)).update(input);
 }

@@ -40,6 +40,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { MaskTerm } from './mask.js';
+import { allocatorPriming } from './_heapState.js';
 
 type WorkerThreads = typeof import('node:worker_threads');
 type Worker = InstanceType<WorkerThreads['Worker']>;
@@ -176,9 +177,9 @@ export class MaskPool {
   /** Starts workers until there are `n` (they load in the background). */
   grow(n: number): void {
     while (this.workers.size < n) {
-      // The first worker of the process also primes glibc's allocator (_heap.ts) as it loads, off the caller's thread.
-      const w = new this.api.wt.Worker(new URL('./_maskWorker.js', import.meta.url), { workerData: { primeAllocator: !primeRequested } });
-      primeRequested = true;
+      // Unless the process is primed already (tally serve at start), the first worker primes glibc's allocator (_heap.ts) as it loads, off the caller's thread.
+      const w = new this.api.wt.Worker(new URL('./_maskWorker.js', import.meta.url), { workerData: { primeAllocator: !allocatorPriming.requested } });
+      allocatorPriming.requested = true;
       w.unref();
       // A worker that fails to load or dies is dropped; the windows it never
       // claimed are done by the others (its claimed one by take-over).
@@ -267,7 +268,6 @@ export class MaskPool {
 
 let pool: MaskPool | null | undefined;
 let failures = 0;
-let primeRequested = false;
 
 /**
  * The pool of this thread, created on first use; null where worker_threads is
