@@ -100,10 +100,10 @@ function serve(job: TlsFloorJob): void {
       return;
     }
     const { down, up } = job.steps[step++]!;
-    const msg = Buffer.alloc(down);
+    const msg = Buffer.alloc(down); // never empty: floorSteps folds a silent step into its neighbour
     for (const x of socks) {
       x.need = up;
-      if (down > 0) x.s.write(msg);
+      x.s.write(msg);
     }
   };
   const server = createServer({ key: readFileSync(`${job.tlsDir}/coordinator.key`), cert: readFileSync(`${job.tlsDir}/coordinator.crt`), minVersion: 'TLSv1.2' }, (s) => {

@@ -456,39 +456,18 @@ const same = (a: Uint8Array, b: Uint8Array): boolean =>
 /** A bytes field at least this long is checked where it lies instead of being copied by the re-encoding (§5.1 step 6). */
 const IN_PLACE_BYTES = 64;
 
-/** A protobuf varint's bytes. */
-function varintBytes(n: number): number[] {
-  const out: number[] = [];
-  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n % 128) | 0x80);
-  out.push(n);
-  return out;
-}
-
 /**
  * Where the fields numbered above `id` begin in a canonical encoding (its
  * fields in increasing number): the walk skips each field by its wire type.
  */
 function fieldsAbove(enc: Uint8Array, id: number): number {
-  let at = 0;
-  const varint = (): number => {
-    let v = 0;
-    for (let scale = 1; ; scale *= 128) {
-      const byte = enc[at++]!;
-      v += (byte & 0x7f) * scale;
-      if (byte < 0x80) return v;
-    }
-  };
-  while (at < enc.length) {
-    const fieldStart = at;
-    const tag = varint();
-    if (Math.floor(tag / 8) > id) return fieldStart;
-    switch (tag % 8) {
-      case 0: varint(); break;
-      case 1: at += 8; break;
-      case 2: { const n = varint(); at += n; break; } // (not `at += varint()`: that adds to `at` as it was before the length)
-      case 5: at += 4; break;
-      default: throw new InternalError(`wire type ${tag % 8} in an encoding of wire-v1's own schema`);
-    }
+  for (let at = 0; at < enc.length;) {
+    const tag = readLength(enc, at); // a varint like the body length
+    if (Math.floor(tag.len / 8) > id) return at;
+    // wire-v1's fields are varints and length-delimited values only (envelope.proto).
+    if (tag.len % 8 !== 0 && tag.len % 8 !== 2) throw new InternalError(`wire type ${tag.len % 8} in an encoding of wire-v1's own schema`);
+    const value = readLength(enc, tag.end);
+    at = tag.len % 8 === 0 ? value.end : value.end + value.len;
   }
   return enc.length;
 }
@@ -515,7 +494,7 @@ function isCanonical(type: protobuf.Type, m: Body, body: Uint8Array): boolean {
   }
   const at = big === undefined ? -1 : big.v.byteOffset - body.byteOffset;
   if (big === undefined || at < 0 || at + big.v.length > body.length) return same(type.encode(m).finish(), body);
-  const head = Uint8Array.from([...varintBytes(big.id * 8 + 2), ...varintBytes(big.v.length)]);
+  const head = protobuf.Writer.create().uint32(big.id * 8 + 2).uint32(big.v.length).finish(); // its tag and minimal length
   const start = at - head.length;
   if (start < 0 || !same(body.subarray(start, at), head)) return false;
   const { [big.name]: _omitted, ...others } = m;
